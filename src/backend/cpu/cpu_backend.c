@@ -1,0 +1,97 @@
+// The CPU backend's table, its memory functions and per-thread scratch. OpenBLAS runs on
+// one thread per call: parallelism comes from OpenMP loops around the calls, so that the
+// two thread pools never fight over the cores.
+#include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
+
+#include "backend/cpu/cpu.h"
+#include "core/error.h"
+
+enum { MAX_THREADS = 256, SCRATCH_SLOTS = 4 };
+
+typedef struct {
+    float *p;
+    size_t n;
+} Scratch;
+
+// Per-thread scratch buffers are the backend's only state; they are sized by use and
+// released at exit.
+static Scratch scratch[MAX_THREADS][SCRATCH_SLOTS];
+
+static void scratch_release(void) {
+    for (int t = 0; t < MAX_THREADS; t++)
+        for (int s = 0; s < SCRATCH_SLOTS; s++) free(scratch[t][s].p);
+}
+
+float *cpu_scratch(int slot, size_t floats) {
+    int t = omp_get_thread_num();
+    DNA_CHECK(t < MAX_THREADS && slot < SCRATCH_SLOTS, "set OMP_NUM_THREADS to at most 256",
+              "thread %d / scratch slot %d out of range", t, slot);
+    Scratch *s = &scratch[t][slot];
+    if (s->n < floats) {
+        free(s->p);
+        s->p = dna_malloc(floats * sizeof(float));
+        s->n = floats;
+    }
+    return s->p;
+}
+
+int cpu_nthreads(void) { return omp_get_max_threads(); }
+
+static void *cpu_alloc(size_t bytes) {
+    // 64-byte alignment for AVX loads; zeroed as the interface promises.
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    DNA_CHECK(p, "reduce the batch size or the model", "out of memory allocating %zu bytes", bytes);
+    memset(p, 0, rounded);
+    return p;
+}
+static void cpu_free(void *p) { free(p); }
+static void cpu_memcpy(void *dst, const void *src, size_t bytes) {
+    if (dst != src) memcpy(dst, src, bytes);
+}
+static void cpu_fill(float *dst, float v, size_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) dst[i] = v;
+}
+
+static const Backend CPU = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_memcpy,
+    .download = cpu_memcpy,
+    .copy = cpu_memcpy,
+    .fill = cpu_fill,
+    .conv2d_fwd = cpu_conv2d_fwd,
+    .conv2d_bwd = cpu_conv2d_bwd,
+    .linear_fwd = cpu_linear_fwd,
+    .linear_bwd = cpu_linear_bwd,
+    .bn_fwd_train = cpu_bn_fwd_train,
+    .bn_fwd_eval = cpu_bn_fwd_eval,
+    .bn_bwd = cpu_bn_bwd,
+    .act_fwd = cpu_act_fwd,
+    .act_bwd = cpu_act_bwd,
+    .add = cpu_add,
+    .axpy = cpu_axpy,
+    .gap_fwd = cpu_gap_fwd,
+    .gap_bwd = cpu_gap_bwd,
+    .scale_ch_fwd = cpu_scale_ch_fwd,
+    .scale_ch_bwd = cpu_scale_ch_bwd,
+    .mse = cpu_mse,
+    .rel_l1 = cpu_rel_l1,
+    .softmax_ce = cpu_softmax_ce,
+    .sgd_step = cpu_sgd_step,
+    .adam_step = cpu_adam_step,
+};
+
+const Backend *backend_cpu(void) {
+    static int ready;  // one-time library set-up, not program state
+    if (!ready) {
+        openblas_set_num_threads(1);
+        atexit(scratch_release);
+        ready = 1;
+    }
+    return &CPU;
+}

@@ -1,0 +1,17 @@
+// Run context construction for the single-process case; par_init fills the MPI fields.
+#include "core/ctx.h"
+
+#include <unistd.h>
+
+#include "core/timer.h"
+
+RunCtx ctx_local(const Backend *be, uint64_t seed) {
+    RunCtx c = {0};
+    c.nranks = 1;
+    c.is_tty = isatty(1);
+    c.verbose = 1;
+    c.t_start = timer_now();
+    c.seed = seed;
+    c.be = be;
+    return c;
+}

@@ -1,0 +1,19 @@
+// The run context: everything a run shares (rank, backend, seed, logging mode), passed
+// explicitly to whatever needs it. It is the only program-wide state there is.
+#pragma once
+#include <stdint.h>
+
+typedef struct Backend Backend;
+
+typedef struct RunCtx {
+    int rank, nranks;   // MPI world rank and size (0 and 1 without MPI)
+    int local_rank;     // rank among the ranks of this node: picks the device
+    int is_tty;         // stdout of rank 0 is a terminal: progress redraws one line
+    int verbose;        // 0 quiet, 1 normal, 2 debug
+    double t_start;     // timer_now() at start, for log timestamps
+    uint64_t seed;      // root seed of the run; every stream is split from it
+    const Backend *be;  // where tensors live and ops run
+} RunCtx;
+
+// A context for a single process without MPI (tests, tools).
+RunCtx ctx_local(const Backend *be, uint64_t seed);

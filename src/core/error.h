@@ -1,0 +1,19 @@
+// Errors: the one fatal path of the program. A failure prints what went wrong, where
+// (file:line) and a hint how to fix it, then ends the whole job: every MPI rank when MPI is
+// up (through par_abort), else the process. Library-specific macros (MPI_CHECK, H5_CHECK,
+// CUDA_CHECK) live beside the only code that calls that library and end up here.
+#pragma once
+#include <stddef.h>
+
+_Noreturn void dna_fatal(const char *file, int line, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define DNA_FAIL(hint, ...) dna_fatal(__FILE__, __LINE__, hint, __VA_ARGS__)
+#define DNA_CHECK(cond, hint, ...)                                                           \
+    do {                                                                                     \
+        if (!(cond)) dna_fatal(__FILE__, __LINE__, hint, __VA_ARGS__);                      \
+    } while (0)
+
+// Allocation that cannot return NULL: out of memory is fatal with the size asked for.
+void *dna_malloc(size_t bytes);
+void *dna_calloc(size_t count, size_t size);

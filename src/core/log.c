@@ -1,0 +1,111 @@
+// Logging and progress. Only rank 0 prints progress; plain lines go to stdout so that a
+// Slurm log holds them in order with the rest.
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/timer.h"
+
+static void vlog(const RunCtx *ctx, FILE *f, const char *tag, const char *fmt, va_list ap) {
+    double t = ctx ? timer_now() - ctx->t_start : 0.0;
+    if (ctx && ctx->nranks > 1)
+        fprintf(f, "[%8.1fs r%d] %s", t, ctx->rank, tag);
+    else
+        fprintf(f, "[%8.1fs] %s", t, tag);
+    vfprintf(f, fmt, ap);
+    fputc('\n', f);
+    fflush(f);
+}
+
+void log_info(const RunCtx *ctx, const char *fmt, ...) {
+    if (ctx && (ctx->rank != 0 || ctx->verbose < 1)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(ctx, stdout, "", fmt, ap);
+    va_end(ap);
+}
+
+void log_debug(const RunCtx *ctx, const char *fmt, ...) {
+    if (!ctx || ctx->verbose < 2) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(ctx, stdout, "debug: ", fmt, ap);
+    va_end(ap);
+}
+
+void log_rank(const RunCtx *ctx, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(ctx, stdout, "", fmt, ap);
+    va_end(ap);
+}
+
+void log_warn(const RunCtx *ctx, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(ctx, stderr, "warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void progress_init(Progress *p, const RunCtx *ctx, const char *label, const char *unit, long total) {
+    memset(p, 0, sizeof *p);
+    p->ctx = ctx;
+    snprintf(p->label, sizeof p->label, "%s", label);
+    p->unit = unit;
+    p->total = total;
+    p->t0 = p->t_last = timer_now();
+    p->interval = 30.0;
+    p->tty = ctx ? ctx->is_tty : 0;
+}
+
+static void hms(double s, char *buf, int len) {
+    if (s < 0 || s > 99 * 3600.0) {
+        snprintf(buf, len, "--:--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    snprintf(buf, len, "%02ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+}
+
+void progress_format(const Progress *p, double now, const char *extra, char *buf, int len) {
+    double el = now - p->t0;
+    double rate = el > 0 ? (double)p->done / el : 0.0;
+    char eta[32], elapsed[32];
+    hms(rate > 0 ? (double)(p->total - p->done) / rate : -1, eta, sizeof eta);
+    hms(el, elapsed, sizeof elapsed);
+    double pct = p->total > 0 ? 100.0 * (double)p->done / (double)p->total : 0.0;
+    snprintf(buf, len, "%s %ld/%ld (%.0f%%)  %.2f %s/s  elapsed %s  ETA %s%s%s", p->label,
+             p->done, p->total, pct, rate, p->unit, elapsed, eta, extra ? "  " : "",
+             extra ? extra : "");
+}
+
+void progress_update(Progress *p, long done, const char *extra) {
+    p->done = done;
+    if (p->ctx && p->ctx->rank != 0) return;
+    double now = timer_now();
+    double every = p->tty ? 0.2 : p->interval;
+    if (now - p->t_last < every && done < p->total) return;
+    p->t_last = now;
+    char line[256];
+    progress_format(p, now, extra, line, sizeof line);
+    if (p->tty) {
+        printf("\r\033[K%s", line);
+        fflush(stdout);
+    } else {
+        log_info(p->ctx, "%s", line);
+    }
+}
+
+void progress_end(Progress *p, const char *extra) {
+    if (p->ctx && p->ctx->rank != 0) return;
+    char line[256];
+    progress_format(p, timer_now(), extra, line, sizeof line);
+    if (p->tty) {
+        printf("\r\033[K%s\n", line);
+        fflush(stdout);
+    } else {
+        log_info(p->ctx, "%s", line);
+    }
+}

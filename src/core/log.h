@@ -1,0 +1,27 @@
+// Rank-aware logging and progress lines. log_info prints on rank 0 only (with the time
+// since start), log_rank on every rank with its rank number. A Progress shows rate and ETA:
+// redrawn in place on a terminal, one plain line per interval otherwise (Slurm logs).
+#pragma once
+#include "core/ctx.h"
+
+void log_info(const RunCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_debug(const RunCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_rank(const RunCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_warn(const RunCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+typedef struct Progress {
+    const RunCtx *ctx;
+    char label[48];
+    const char *unit;  // what is counted: "step", "img", "path"
+    long total, done;
+    double t0, t_last;
+    double interval;  // seconds between plain lines when not on a terminal
+    int tty;
+} Progress;
+
+void progress_init(Progress *p, const RunCtx *ctx, const char *label, const char *unit, long total);
+// done: items finished so far; extra: a short status such as "loss=0.123" (may be NULL).
+void progress_update(Progress *p, long done, const char *extra);
+void progress_end(Progress *p, const char *extra);
+// Formats "label  done/total  rate unit/s  ETA hh:mm:ss  extra" into buf (for tests, too).
+void progress_format(const Progress *p, double now, const char *extra, char *buf, int len);

@@ -1,0 +1,60 @@
+// MBConv (inverted residual, DESIGN §4): 1x1 expand -> BN -> swish -> kxk depthwise
+// (stride s) -> BN -> swish -> SE (reduce to int(se_ratio * cin)) -> 1x1 project -> BN
+// (+ input when stride 1 and cin == cout). Expansion 1 has no expand conv (EfficientNet's
+// MB1). Also the stem (3x3 conv-BN-swish) and the classifier head, with their counts.
+#pragma once
+#include "nn/convbn.h"
+#include "nn/se.h"
+
+typedef struct MBConvCfg {
+    int cin, cout, k, expand, stride;
+    float se_ratio;  // 0: no SE
+} MBConvCfg;
+
+typedef struct MBConv {
+    MBConvCfg cfg;
+    int mid, se_dim, has_expand, has_se, has_res;
+    ConvBN expand, dw, proj;
+    SE se;
+} MBConv;
+
+typedef struct MBConvCache {
+    ConvBNCache ex, dw, pj;
+    SECache se;
+} MBConvCache;
+
+void mbconv_init(const Backend *be, MBConv *l, MBConvCfg cfg, Rng *rng);
+void mbconv_free(const Backend *be, MBConv *l);
+void mbconv_params(MBConv *l, ParamList *list);  // in PyTorch's state_dict order
+int mbconv_out_size(const MBConv *l, int in);
+const Tensor *mbconv_forward(const Backend *be, MBConv *l, MBConvCache *c, const Tensor *x,
+                             BNMode mode);
+const Tensor *mbconv_backward(const Backend *be, MBConv *l, MBConvCache *c, const Tensor *dy,
+                              int need_dx);
+void mbconv_cache_free(const Backend *be, MBConvCache *c);
+long mbconv_param_count(MBConvCfg cfg);
+long mbconv_macs(MBConvCfg cfg, int h, int w);  // per image at input h x w
+
+// Stem: 3x3 conv (stride s) -> BN -> swish.
+void stem_init(const Backend *be, ConvBN *l, int cin, int cout, int stride, Rng *rng);
+
+// Head: 1x1 conv -> BN -> swish -> global average pool -> linear classifier (with bias).
+typedef struct Head {
+    int cin, ch, classes;
+    ConvBN conv;
+    Param fc_w, fc_b;
+} Head;
+
+typedef struct HeadCache {
+    ConvBNCache conv;
+    Tensor pooled, logits, dpooled, dfeat;
+} HeadCache;
+
+void head_init(const Backend *be, Head *l, int cin, int ch, int classes, Rng *rng);
+void head_free(const Backend *be, Head *l);
+void head_params(Head *l, ParamList *list);
+const Tensor *head_forward(const Backend *be, Head *l, HeadCache *c, const Tensor *x, BNMode mode);
+const Tensor *head_backward(const Backend *be, Head *l, HeadCache *c, const Tensor *dlogits);
+void head_cache_free(const Backend *be, HeadCache *c);
+long head_param_count(int cin, int ch, int classes);
+long head_macs(int cin, int ch, int classes, int h, int w);

@@ -1,0 +1,73 @@
+// MPI set-up, abort and collectives. Errors are returned by MPI (MPI_ERRORS_RETURN) and
+// turned into dna_fatal by MPI_CHECK, which aborts every rank with the message.
+#include "par/par.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+void par_init(RunCtx *ctx, int *argc, char ***argv) {
+    int provided = 0;
+    MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+    MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &ctx->rank));
+    MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &ctx->nranks));
+    MPI_Comm node;
+    MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, ctx->rank, MPI_INFO_NULL,
+                                  &node));
+    MPI_CHECK(MPI_Comm_rank(node, &ctx->local_rank));
+    MPI_CHECK(MPI_Comm_free(&node));
+    ctx->is_tty = ctx->rank == 0 && isatty(1);
+}
+
+void par_finalize(void) {
+    int up = 0, down = 0;
+    MPI_Initialized(&up);
+    MPI_Finalized(&down);
+    if (up && !down) MPI_Finalize();
+}
+
+int par_world_rank(void) {
+    int up = 0, down = 0, rank = -1;
+    MPI_Initialized(&up);
+    MPI_Finalized(&down);
+    if (up && !down) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    return rank;
+}
+
+void par_abort(int code) {
+    int up = 0, down = 0, size = 1;
+    MPI_Initialized(&up);
+    MPI_Finalized(&down);
+    if (up && !down) {
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+        if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+        MPI_Finalize();
+    }
+    exit(code);
+}
+
+void par_barrier(void) { MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
+
+// MPI counts are int: large buffers go in slices.
+static void allreduce(void *buf, size_t n, size_t elem, MPI_Datatype t) {
+    char *p = buf;
+    while (n > 0) {
+        int m = n > (size_t)INT_MAX ? INT_MAX : (int)n;
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p, m, t, MPI_SUM, MPI_COMM_WORLD));
+        p += (size_t)m * elem, n -= (size_t)m;
+    }
+}
+
+void par_allreduce_sum_f32(float *buf, size_t n) { allreduce(buf, n, sizeof(float), MPI_FLOAT); }
+void par_allreduce_sum_f64(double *buf, size_t n) { allreduce(buf, n, sizeof(double), MPI_DOUBLE); }
+
+void par_minavgmax(double v, double out[3]) {
+    int size = 1;
+    MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
+    MPI_CHECK(MPI_Allreduce(&v, &out[0], 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Allreduce(&v, &out[1], 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+    MPI_CHECK(MPI_Allreduce(&v, &out[2], 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+    out[1] /= size;
+}

@@ -1,0 +1,107 @@
+// Test runner: runs every registered case (or those whose name contains argv[1]).
+#include "harness.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/rng.h"
+
+enum { MAX_TESTS = 1024 };
+typedef struct {
+    const char *name, *file;
+    TestFn fn;
+} Case;
+
+// The harness's registry is filled by constructors before main: test-only state.
+static Case cases[MAX_TESTS];
+static int ncases, case_failures;
+
+void t_register(const char *name, TestFn fn, const char *file) {
+    if (ncases < MAX_TESTS) cases[ncases++] = (Case){name, file, fn};
+}
+
+void t_fail(const char *file, int line, const char *fmt, ...) {
+    if (case_failures++ >= 8) return;  // enough to diagnose
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "    %s:%d: ", file, line);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+double t_near_array(const char *file, int line, const char *what, const float *got,
+                    const float *want, size_t n, double atol, double rtol) {
+    double worst = -1, maxabs = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]), lim = atol + rtol * fabs(want[i]);
+        if (d > maxabs || isnan(d)) maxabs = isnan(d) ? INFINITY : d;
+        double excess = isnan(d) ? INFINITY : d - lim;
+        if (excess > worst) worst = excess, at = i;
+    }
+    if (worst > 0)
+        t_fail(file, line, "%s: element %zu of %zu: got %.9g, want %.9g (atol %g rtol %g)", what, at,
+               n, got[at], want[at], atol, rtol);
+    return maxabs;
+}
+
+void t_expect_death_at(const char *file, int line, void (*fn)(void *), void *arg,
+                       const char *expect) {
+    int fd[2];
+    if (pipe(fd) != 0) {
+        t_fail(file, line, "pipe failed");
+        return;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        close(fd[0]);
+        fn(arg);
+        _exit(0);
+    }
+    close(fd[1]);
+    char buf[4096] = {0};
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof buf - 1 && (r = read(fd[0], buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)r;
+    close(fd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) == 0)
+        t_fail(file, line, "expected a fatal error mentioning '%s', child exited normally", expect);
+    else if (!strstr(buf, expect))
+        t_fail(file, line, "expected a message containing '%s', got: %s", expect, buf);
+}
+
+void t_fill_uniform(float *x, size_t n, unsigned seed, float lo, float hi) {
+    Rng r = rng_new(seed);
+    for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * rng_uniform(&r);
+}
+
+int main(int argc, char **argv) {
+    const char *filter = argc > 1 ? argv[1] : NULL;
+    int passed = 0, failed = 0;
+    for (int i = 0; i < ncases; i++) {
+        if (filter && !strstr(cases[i].name, filter)) continue;
+        case_failures = 0;
+        cases[i].fn();
+        if (case_failures) {
+            failed++;
+            printf("FAIL %s (%s)\n", cases[i].name, cases[i].file);
+        } else {
+            passed++;
+            printf("ok   %s\n", cases[i].name);
+        }
+        fflush(stdout);
+    }
+    printf("unit: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
