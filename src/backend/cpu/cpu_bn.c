@@ -9,6 +9,7 @@ static void channel_moments(const Tensor *x, int c, double *mean, double *var) {
     for (int n = 0; n < x->n; n++) {
         const float *p = x->data + ((size_t)n * x->c + c) * HW;
         float ps = 0.0f;  // one plane in float, planes summed in double
+#pragma omp simd reduction(+ : ps)
         for (size_t i = 0; i < HW; i++) ps += p[i];
         s += ps;
     }
@@ -16,6 +17,7 @@ static void channel_moments(const Tensor *x, int c, double *mean, double *var) {
     for (int n = 0; n < x->n; n++) {
         const float *p = x->data + ((size_t)n * x->c + c) * HW;
         float m = (float)mu, pq = 0.0f;
+#pragma omp simd reduction(+ : pq)
         for (size_t i = 0; i < HW; i++) pq += (p[i] - m) * (p[i] - m);
         q += pq;
     }
@@ -40,6 +42,9 @@ static void apply(const Tensor *x, int c, float scale, float shift, Tensor *y, A
                 float z = p[i] * scale + shift;
                 q[i] = z > 0.0f ? z : 0.0f;
             }
+            break;
+        case ACT_NONE:
+            for (size_t i = 0; i < HW; i++) q[i] = p[i] * scale + shift;
             break;
         default:
             for (size_t i = 0; i < HW; i++) q[i] = cpu_act(act, p[i] * scale + shift);
@@ -91,12 +96,20 @@ void cpu_bn_bwd(const Tensor *x, const float *gamma, const float *beta, const fl
             const float *p = x->data + off, *g = dy->data + off;
             float *d = dx->data + off, a = 0.0f, b = 0.0f;
             if (act == ACT_SWISH) {
+#pragma omp simd reduction(+ : a, b)
                 for (size_t i = 0; i < HW; i++) {
                     float z = p[i] * scale + shift, s = cpu_sigmoid(z);
                     float dz = g[i] * s * (1.0f + z * (1.0f - s));
                     d[i] = dz, a += dz, b += dz * (p[i] - mu);
                 }
+            } else if (act == ACT_NONE) {
+#pragma omp simd reduction(+ : a, b)
+                for (size_t i = 0; i < HW; i++) {
+                    float dz = g[i];
+                    d[i] = dz, a += dz, b += dz * (p[i] - mu);
+                }
             } else {
+#pragma omp simd reduction(+ : a, b)
                 for (size_t i = 0; i < HW; i++) {
                     float dz = g[i] * cpu_act_grad(act, p[i] * scale + shift);
                     d[i] = dz, a += dz, b += dz * (p[i] - mu);

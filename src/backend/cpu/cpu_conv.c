@@ -31,105 +31,205 @@ static int is_depthwise(const Tensor *x, const Tensor *w, const Tensor *y, ConvS
 }
 
 // ---------------------------------------------------------------- depthwise
-// Copy plane x [H,W] into pad [(H+2p),(W+2p)] with a zero border.
-static void pad_plane(const float *x, int H, int W, int p, float *pad) {
-    int Wp = W + 2 * p;
-    memset(pad, 0, sizeof(float) * (size_t)Wp * p);
-    for (int i = 0; i < H; i++) {
-        float *r = pad + (size_t)(i + p) * Wp;
-        for (int j = 0; j < p; j++) r[j] = r[p + W + j] = 0.0f;
-        memcpy(r + p, x + (size_t)i * W, sizeof(float) * W);
-    }
-    memset(pad + (size_t)(H + p) * Wp, 0, sizeof(float) * (size_t)Wp * p);
+// A plane is copied into a zero-padded buffer split into `s` column phases: phase r holds
+// padded columns r, r+s, r+2s, ... so that for stride s the tap (ky, kx) of output column
+// ox reads phase kx % s at column ox + kx / s: every inner loop is contiguous and
+// vectorises, whatever the stride.
+typedef struct {
+    int Hp, Wq, s, p;  // padded rows, columns per phase, stride, padding
+} Phased;
+
+static Phased phased_dims(int H, int W, int k, int s, int p, int Wo) {
+    (void)H;
+    int Wq = Wo + (k - 1) / s + 1;  // covers ox + kx / s for every tap
+    int need = (W + 2 * p + s - 1) / s;
+    return (Phased){H + 2 * p, Wq > need ? Wq : need, s, p};
 }
 
-static void dw_plane_fwd(const float *pad, int Wp, const float *w, int k, int s, float *y, int Ho,
-                         int Wo) {
-    for (int oy = 0; oy < Ho; oy++) {
-        float acc[256];
-        for (int ox = 0; ox < Wo; ox++) acc[ox] = 0.0f;
-        for (int ky = 0; ky < k; ky++) {
-            const float *pr = pad + (size_t)(oy * s + ky) * Wp;
-            for (int kx = 0; kx < k; kx++) {
-                float wv = w[ky * k + kx];
-                const float *q = pr + kx;
-                if (s == 1)
-                    for (int ox = 0; ox < Wo; ox++) acc[ox] += wv * q[ox];
-                else
-                    for (int ox = 0; ox < Wo; ox++) acc[ox] += wv * q[ox * s];
-            }
-        }
-        memcpy(y + (size_t)oy * Wo, acc, sizeof(float) * Wo);
+static float *phase_at(float *buf, const Phased *d, int r) { return buf + (size_t)r * d->Hp * d->Wq; }
+
+static void phase_in(const float *x, int H, int W, const Phased *d, float *buf) {
+    memset(buf, 0, sizeof(float) * (size_t)d->s * d->Hp * d->Wq);
+    if (d->s == 1) {
+        for (int i = 0; i < H; i++)
+            memcpy(buf + (size_t)(i + d->p) * d->Wq + d->p, x + (size_t)i * W, sizeof(float) * W);
+        return;
     }
+    for (int i = 0; i < H; i++) {
+        const float *xr = x + (size_t)i * W;
+        for (int j = 0; j < W; j++) {
+            int c = j + d->p;
+            phase_at(buf, d, c % d->s)[(size_t)(i + d->p) * d->Wq + c / d->s] = xr[j];
+        }
+    }
+}
+
+static void phase_out(const float *buf, int H, int W, const Phased *d, float *x) {
+    if (d->s == 1) {
+        for (int i = 0; i < H; i++)
+            memcpy(x + (size_t)i * W, buf + (size_t)(i + d->p) * d->Wq + d->p, sizeof(float) * W);
+        return;
+    }
+    for (int i = 0; i < H; i++) {
+        float *xr = x + (size_t)i * W;
+        for (int j = 0; j < W; j++) {
+            int c = j + d->p;
+            xr[j] = phase_at((float *)buf, d, c % d->s)[(size_t)(i + d->p) * d->Wq + c / d->s];
+        }
+    }
+}
+
+// Rows are processed in blocks of up to 32 outputs held in four 8-wide vector registers
+// (GCC vector extensions: AVX2 here, plain SSE or scalar code elsewhere).
+typedef float v8 __attribute__((vector_size(32)));
+static inline v8 ld8(const float *p) {
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+static inline v8 bc8(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+
+// base[kx]: where tap kx of output column 0 reads, row 0 (see Phased)
+static void tap_bases(float *buf, const Phased *d, int k, float **base) {
+    for (int kx = 0; kx < k; kx++) base[kx] = phase_at(buf, d, kx % d->s) + kx / d->s;
+}
+
+// y row = sum over taps of w * input row: outputs [o, o + 8 nv) in registers.
+static void dw_row_fwd(float *const *base, size_t row0, size_t Wq, int st, const float *wc, int k,
+                       int o, int nv, float *yr) {
+    v8 a0 = bc8(0), a1 = bc8(0), a2 = bc8(0), a3 = bc8(0);
+    for (int ky = 0; ky < k; ky++) {
+        size_t ro = row0 + (size_t)ky * Wq + o;
+        for (int kx = 0; kx < k; kx++) {
+            const float *q = base[kx] + ro;
+            v8 wv = bc8(wc[ky * k + kx]);
+            a0 += wv * ld8(q);
+            if (nv > 1) a1 += wv * ld8(q + 8);
+            if (nv > 2) a2 += wv * ld8(q + 16);
+            if (nv > 3) a3 += wv * ld8(q + 24);
+        }
+    }
+    st8(yr + o, a0);
+    if (nv > 1) st8(yr + o + 8, a1);
+    if (nv > 2) st8(yr + o + 16, a2);
+    if (nv > 3) st8(yr + o + 24, a3);
+    (void)st;
+}
+
+// out = depthwise correlation of one plane: in [H,W] -> out [Ho,Wo], taps wc [k,k]
+static void dw_plane_conv(const float *in, int H, int W, const float *wc, int k, int st, int p,
+                          float *out, int Ho, int Wo, float *buf) {
+    Phased d = phased_dims(H, W, k, st, p, Wo);
+    float *base[14];
+    phase_in(in, H, W, &d, buf);
+    tap_bases(buf, &d, k, base);
+    for (int oy = 0; oy < Ho; oy++) {
+        float *yr = out + (size_t)oy * Wo;
+        size_t row0 = (size_t)oy * st * d.Wq;
+        for (int o = 0; o + 8 <= Wo; o += 32) {
+            int nv = (Wo - o) / 8;
+            dw_row_fwd(base, row0, d.Wq, st, wc, k, o, nv > 4 ? 4 : nv, yr);
+        }
+        for (int o = Wo - Wo % 8; o < Wo; o++) {  // tail
+            float a = 0.0f;
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) a += wc[ky * k + kx] * base[kx][row0 + (size_t)ky * d.Wq + o];
+            yr[o] = a;
+        }
+    }
+}
+
+static size_t dw_buf_len(int H, int W, int k, int st, int p, int Wo) {
+    Phased d = phased_dims(H, W, k, st, p, Wo);
+    return (size_t)st * d.Hp * d.Wq;
 }
 
 static void dw_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s) {
-    int C = x->c, H = x->h, W = x->w, k = w->h, p = s.pad, Ho = y->h, Wo = y->w;
-    DNA_CHECK(Wo <= 256, "use a smaller image width or the general path", "depthwise width %d > 256", Wo);
-    int Wp = W + 2 * p, Hp = H + 2 * p;
+    int C = x->c, H = x->h, W = x->w, k = w->h;
+    DNA_CHECK(k <= 14, "use depthwise kernels of at most 14x14", "depthwise kernel %d too large", k);
+    size_t len = dw_buf_len(H, W, k, s.stride, s.pad, y->w);
 #pragma omp parallel for schedule(static)
-    for (long nc = 0; nc < (long)x->n * C; nc++) {
-        int c = (int)(nc % C);
-        float *pad = cpu_scratch(0, (size_t)Hp * Wp);
-        pad_plane(x->data + (size_t)nc * H * W, H, W, p, pad);
-        dw_plane_fwd(pad, Wp, w->data + (size_t)c * k * k, k, s.stride,
-                     y->data + (size_t)nc * Ho * Wo, Ho, Wo);
+    for (long nc = 0; nc < (long)x->n * C; nc++)
+        dw_plane_conv(x->data + (size_t)nc * H * W, H, W, w->data + (size_t)(nc % C) * k * k, k,
+                      s.stride, s.pad, y->data + (size_t)nc * y->h * y->w, y->h, y->w,
+                      cpu_scratch(0, len));
+}
+
+// dw[c] += sum over the plane of dy * (input under each tap)
+static void dw_plane_dw(float *const *base, const Phased *d, const float *g, int Ho, int Wo, int k,
+                        double *gw) {
+    int st = d->s;
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++) {
+            v8 acc = bc8(0);
+            float tail = 0.0f;
+            for (int oy = 0; oy < Ho; oy++) {
+                const float *q = base[kx] + (size_t)(oy * st + ky) * d->Wq;
+                const float *gr = g + (size_t)oy * Wo;
+                int o = 0;
+                for (; o + 8 <= Wo; o += 8) acc += ld8(gr + o) * ld8(q + o);
+                for (; o < Wo; o++) tail += gr[o] * q[o];
+            }
+            float t = tail;
+            for (int i = 0; i < 8; i++) t += acc[i];
+            gw[ky * k + kx] += t;
+        }
+}
+
+// input gradient of one plane, scattered into the phased buffer
+static void dw_plane_dx(float *const *base, const Phased *d, const float *g, int Ho, int Wo,
+                        const float *wc, int k) {
+    int st = d->s;
+    for (int oy = 0; oy < Ho; oy++) {
+        const float *gr = g + (size_t)oy * Wo;
+        for (int ky = 0; ky < k; ky++) {
+            size_t ro = (size_t)(oy * st + ky) * d->Wq;
+            for (int kx = 0; kx < k; kx++) {
+                float *q = base[kx] + ro, wsc = wc[ky * k + kx];
+                v8 wv = bc8(wsc);
+                int o = 0;
+                for (; o + 8 <= Wo; o += 8) st8(q + o, ld8(q + o) + wv * ld8(gr + o));
+                for (; o < Wo; o++) q[o] += wsc * gr[o];
+            }
+        }
     }
 }
 
 // dx and dw together, parallel over channels so each thread owns its dw[c].
 static void dw_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *dx, Tensor *dw,
                    ConvSpec s) {
-    int N = x->n, C = x->c, H = x->h, W = x->w, k = w->h, p = s.pad, st = s.stride;
-    int Ho = dy->h, Wo = dy->w, Wp = W + 2 * p, Hp = H + 2 * p;
+    int N = x->n, C = x->c, H = x->h, W = x->w, k = w->h, st = s.stride, Ho = dy->h, Wo = dy->w;
     DNA_CHECK(k <= 14, "use depthwise kernels of at most 14x14", "depthwise kernel %d too large", k);
+    Phased d = phased_dims(H, W, k, st, s.pad, Wo);
+    size_t plen = (size_t)st * d.Hp * d.Wq, glen = dw_buf_len(Ho, Wo, k, 1, k - 1 - s.pad, W);
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
-        float *pad = cpu_scratch(0, (size_t)Hp * Wp);
-        float *dpad = cpu_scratch(1, (size_t)Hp * Wp);
+        float *buf = cpu_scratch(0, plen), *dbuf = cpu_scratch(1, plen), *base[14], *dbase[14];
+        tap_bases(buf, &d, k, base);
+        tap_bases(dbuf, &d, k, dbase);
         const float *wc = w->data + (size_t)c * k * k;
-        float gw[196] = {0};  // k <= 14, checked below
+        float wf[196];  // flipped taps: at stride 1, dx is dy correlated with them
+        for (int i = 0; i < k * k; i++) wf[i] = wc[k * k - 1 - i];
+        double gw[196] = {0};
         for (int n = 0; n < N; n++) {
-            size_t plane = ((size_t)n * C + c);
+            size_t plane = (size_t)n * C + c;
             const float *g = dy->data + plane * Ho * Wo;
             if (dw) {
-                pad_plane(x->data + plane * H * W, H, W, p, pad);
-                for (int ky = 0; ky < k; ky++)
-                    for (int kx = 0; kx < k; kx++) {
-                        float acc = 0.0f;
-                        for (int oy = 0; oy < Ho; oy++) {
-                            const float *q = pad + (size_t)(oy * st + ky) * Wp + kx;
-                            const float *gr = g + (size_t)oy * Wo;
-                            if (st == 1)
-                                for (int ox = 0; ox < Wo; ox++) acc += gr[ox] * q[ox];
-                            else
-                                for (int ox = 0; ox < Wo; ox++) acc += gr[ox] * q[ox * st];
-                        }
-                        gw[ky * k + kx] += acc;
-                    }
+                phase_in(x->data + plane * H * W, H, W, &d, buf);
+                dw_plane_dw(base, &d, g, Ho, Wo, k, gw);
             }
-            if (dx) {
-                memset(dpad, 0, sizeof(float) * (size_t)Hp * Wp);
-                for (int oy = 0; oy < Ho; oy++) {
-                    const float *gr = g + (size_t)oy * Wo;
-                    for (int ky = 0; ky < k; ky++) {
-                        float *q = dpad + (size_t)(oy * st + ky) * Wp;
-                        for (int kx = 0; kx < k; kx++) {
-                            float wv = wc[ky * k + kx];
-                            if (st == 1)
-                                for (int ox = 0; ox < Wo; ox++) q[kx + ox] += wv * gr[ox];
-                            else
-                                for (int ox = 0; ox < Wo; ox++) q[kx + ox * st] += wv * gr[ox];
-                        }
-                    }
-                }
-                float *dxp = dx->data + plane * H * W;
-                for (int i = 0; i < H; i++)
-                    memcpy(dxp + (size_t)i * W, dpad + (size_t)(i + p) * Wp + p, sizeof(float) * W);
+            if (dx && st == 1) {
+                dw_plane_conv(g, Ho, Wo, wf, k, 1, k - 1 - s.pad, dx->data + plane * H * W, H, W,
+                              cpu_scratch(2, glen));
+            } else if (dx) {  // strided: scatter into the phased buffer
+                memset(dbuf, 0, sizeof(float) * plen);
+                dw_plane_dx(dbase, &d, g, Ho, Wo, wc, k);
+                phase_out(dbuf, H, W, &d, dx->data + plane * H * W);
             }
         }
         if (dw)
-            for (int i = 0; i < k * k; i++) dw->data[(size_t)c * k * k + i] += gw[i];
+            for (int i = 0; i < k * k; i++) dw->data[(size_t)c * k * k + i] += (float)gw[i];
     }
 }
 

@@ -65,6 +65,7 @@ void cpu_gap_fwd(const Tensor *x, Tensor *y) {
     for (size_t pl = 0; pl < planes; pl++) {
         const float *p = x->data + pl * HW;
         float s = 0.0f;
+#pragma omp simd reduction(+ : s)
         for (size_t i = 0; i < HW; i++) s += p[i];
         y->data[pl] = s / (float)HW;
     }
@@ -98,6 +99,7 @@ void cpu_scale_ch_bwd(const Tensor *x, const Tensor *g, const Tensor *dy, Tensor
         const float *p = x->data + pl * HW, *gr = dy->data + pl * HW;
         float v = g->data[pl], s = 0.0f;
         if (dg) {
+#pragma omp simd reduction(+ : s)
             for (size_t i = 0; i < HW; i++) s += gr[i] * p[i];
             dg->data[pl] = s;
         }

@@ -1,0 +1,61 @@
+// Supernet cell: construction, path forward/backward, path parameters.
+#include "nas/cell.h"
+
+#include <stdlib.h>
+
+#include "core/error.h"
+
+CellCfg cell_cfg_default(int cin, int cout, int layers, int stride) {
+    CellCfg c = {.cin = cin, .cout = cout, .layers = layers, .stride = stride, .nops = 6,
+                 .se_ratio = 0.25f};
+    static const CellOp ops[6] = {{3, 6}, {5, 6}, {7, 6}, {3, 3}, {5, 3}, {7, 3}};
+    for (int i = 0; i < 6; i++) c.ops[i] = ops[i];
+    return c;
+}
+
+void cell_init(const Backend *be, Cell *c, CellCfg cfg, Rng *rng) {
+    DNA_CHECK(cfg.layers >= 1 && cfg.layers <= CELL_MAX_LAYERS && cfg.nops >= 1 &&
+                  cfg.nops <= CELL_MAX_OPS,
+              "a cell has 1..16 layers and 1..16 candidate ops", "bad cell: %d layers, %d ops",
+              cfg.layers, cfg.nops);
+    c->cfg = cfg;
+    c->ops = dna_calloc((size_t)cfg.layers * cfg.nops, sizeof(MBConv));
+    c->cache = dna_calloc((size_t)cfg.layers, sizeof(MBConvCache));
+    for (int i = 0; i < cfg.layers; i++)
+        for (int j = 0; j < cfg.nops; j++) {
+            MBConvCfg m = {i ? cfg.cout : cfg.cin, cfg.cout, cfg.ops[j].k, cfg.ops[j].expand,
+                           i ? 1 : cfg.stride, cfg.se_ratio};
+            Rng r = rng_split(rng, (uint64_t)i * CELL_MAX_OPS + j);  // independent of build order
+            mbconv_init(be, cell_op(c, i, j), m, &r);
+        }
+}
+
+void cell_free(const Backend *be, Cell *c) {
+    for (int i = 0; i < c->cfg.layers * c->cfg.nops; i++) mbconv_free(be, &c->ops[i]);
+    for (int i = 0; i < c->cfg.layers; i++) mbconv_cache_free(be, &c->cache[i]);
+    free(c->ops);
+    free(c->cache);
+}
+
+MBConv *cell_op(Cell *c, int layer, int op) { return &c->ops[layer * c->cfg.nops + op]; }
+
+const Tensor *cell_forward(const Backend *be, Cell *c, const int *path, const Tensor *x, BNMode mode) {
+    for (int i = 0; i < c->cfg.layers; i++)
+        x = mbconv_forward(be, cell_op(c, i, path[i]), &c->cache[i], x, mode);
+    return x;
+}
+
+void cell_backward(const Backend *be, Cell *c, const int *path, const Tensor *dy) {
+    for (int i = c->cfg.layers - 1; i >= 0; i--)
+        dy = mbconv_backward(be, cell_op(c, i, path[i]), &c->cache[i], dy, i > 0);
+}
+
+void cell_path_params(Cell *c, const int *path, ParamList *l) {
+    for (int i = 0; i < c->cfg.layers; i++) mbconv_params(cell_op(c, i, path[i]), l);
+}
+
+long cell_path_count(const CellCfg *cfg) {
+    long n = 1;
+    for (int i = 0; i < cfg->layers; i++) n *= cfg->nops;
+    return n;
+}

@@ -1,0 +1,37 @@
+// A student supernet cell (DESIGN §4): L layers, each holding every candidate op (an MBConv
+// of its own kernel and expansion). Layer 0 maps cin -> cout with the cell's stride, the
+// others cout -> cout at stride 1. A path picks one op per layer; only that path's
+// parameters take part in a step. Activations are cached per layer position, not per op,
+// so memory does not grow with the number of candidates.
+#pragma once
+#include "nn/mbconv.h"
+
+enum { CELL_MAX_OPS = 16, CELL_MAX_LAYERS = 16 };
+
+typedef struct CellOp {
+    int k, expand;
+} CellOp;
+
+typedef struct CellCfg {
+    int cin, cout, layers, stride, nops;
+    CellOp ops[CELL_MAX_OPS];
+    float se_ratio;
+} CellCfg;
+
+typedef struct Cell {
+    CellCfg cfg;
+    MBConv *ops;         // [layers * nops], op j of layer i at i * nops + j
+    MBConvCache *cache;  // [layers]
+} Cell;
+
+// The paper's default candidates: MBConv e{6,3} x k{3,5,7}, in the reference's order.
+CellCfg cell_cfg_default(int cin, int cout, int layers, int stride);
+void cell_init(const Backend *be, Cell *c, CellCfg cfg, Rng *rng);
+void cell_free(const Backend *be, Cell *c);
+MBConv *cell_op(Cell *c, int layer, int op);
+const Tensor *cell_forward(const Backend *be, Cell *c, const int *path, const Tensor *x, BNMode mode);
+// Backward of the last forward along the same path (no input gradient: the cell's input is
+// data). Accumulates the path's parameter gradients.
+void cell_backward(const Backend *be, Cell *c, const int *path, const Tensor *dy);
+void cell_path_params(Cell *c, const int *path, ParamList *l);
+long cell_path_count(const CellCfg *cfg);  // nops^layers

@@ -1,0 +1,52 @@
+// Optimizer steps over parameter lists; the arithmetic is the backend's.
+#include "train/optim.h"
+
+#include <string.h>
+
+Optim optim_sgd(float lr, float momentum, float weight_decay, int nesterov) {
+    return (Optim){.kind = OPTIM_SGD, .lr = lr, .weight_decay = weight_decay, .momentum = momentum,
+                   .nesterov = nesterov};
+}
+
+Optim optim_adam(float lr, float weight_decay) {
+    return (Optim){.kind = OPTIM_ADAM, .lr = lr, .weight_decay = weight_decay, .beta1 = 0.9f,
+                   .beta2 = 0.999f, .eps = 1e-8f};
+}
+
+Optim optim_adamw(float lr, float weight_decay) {
+    Optim o = optim_adam(lr, weight_decay);
+    o.kind = OPTIM_ADAMW;
+    return o;
+}
+
+static void ensure_state(const Backend *be, Tensor *s, const Tensor *like) {
+    if (!s->data) *s = tensor_new(be, like->n, like->c, like->h, like->w);
+}
+
+void optim_step(const Backend *be, const Optim *o, const ParamList *l) {
+    for (int i = 0; i < l->n; i++) {
+        Param *p = l->p[i];
+        size_t n = tensor_numel(&p->w);
+        float wd = p->decay ? o->weight_decay : 0.0f;
+        p->step++;
+        if (o->kind == OPTIM_SGD) {
+            if (o->momentum != 0.0f) ensure_state(be, &p->m, &p->w);
+            be->sgd_step(p->w.data, p->g.data, p->m.data, n, o->lr, o->momentum, wd, o->nesterov);
+        } else {
+            ensure_state(be, &p->m, &p->w);
+            ensure_state(be, &p->v, &p->w);
+            AdamHyper h = {o->lr, o->beta1, o->beta2, o->eps, wd, o->kind == OPTIM_ADAMW};
+            be->adam_step(p->w.data, p->g.data, p->m.data, p->v.data, n, h, p->step);
+        }
+    }
+}
+
+int optim_parse_kind(const char *name, OptimKind *kind) {
+    static const char *names[] = {"sgd", "adam", "adamw"};
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(name, names[k])) {
+            *kind = (OptimKind)k;
+            return 1;
+        }
+    return 0;
+}

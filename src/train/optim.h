@@ -1,0 +1,22 @@
+// Optimizers over a parameter list: SGD with momentum (optionally Nesterov), Adam, AdamW,
+// with PyTorch's update rules. Weight decay applies only to parameters marked as weights
+// (Param.decay), never to BN or biases. State (momentum, moments) lives in each Param.
+#pragma once
+#include "nn/param.h"
+
+typedef enum { OPTIM_SGD, OPTIM_ADAM, OPTIM_ADAMW } OptimKind;
+
+typedef struct Optim {
+    OptimKind kind;
+    float lr, weight_decay;
+    float momentum;  // SGD
+    int nesterov;    // SGD
+    float beta1, beta2, eps;  // Adam/AdamW
+} Optim;
+
+Optim optim_sgd(float lr, float momentum, float weight_decay, int nesterov);
+Optim optim_adam(float lr, float weight_decay);   // betas (0.9, 0.999), eps 1e-8
+Optim optim_adamw(float lr, float weight_decay);
+// One step on every parameter of the list (each counts its own steps).
+void optim_step(const Backend *be, const Optim *o, const ParamList *l);
+int optim_parse_kind(const char *name, OptimKind *kind);  // "sgd", "adam", "adamw"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every test that needs no GPU: unit tests, MPI tests on 2 ranks, CLI smoke tests.
+# Usage: tests/run.sh BIN_DIR. Prints a closing line "N passed, N failed".
+set -u
+bin=${1:-bin}
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# Sanitizer builds: leaks are checked in the unit-test binary, which runs all library code
+# without MPI. Processes that initialise Open MPI (test_mpi, dna) are not leak-checked:
+# Open MPI's dlopen'ed components leave allocations behind at MPI_Finalize, and once
+# unloaded they cannot be suppressed by name. ASan's other checks and UBSan stay on.
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+export ASAN_OPTIONS="detect_leaks=1"
+MPI_ASAN="detect_leaks=0"
+passed=0 failed=0
+log=$(mktemp)
+
+count() {  # parse "... N passed, N failed" from the last lines of a suite
+    local line
+    line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+    if [ -z "$line" ]; then
+        echo "  (suite produced no result line: counted as 1 failure)"
+        failed=$((failed + 1))
+        return
+    fi
+    passed=$((passed + $(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")))
+    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
+}
+
+echo "== unit tests"
+"$bin/test_unit" 2>&1 | tee "$log" | grep -vE '^ok ' ; count
+
+echo "== MPI tests (mpirun -np 2)"
+ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 mpirun -np 2 -x ASAN_OPTIONS --oversubscribe --allow-run-as-root "$bin/test_mpi" 2>&1 | tee "$log"; count
+
+echo "== command-line smoke tests"
+: >"$log"
+cli() {  # cli NAME EXPECTED_EXIT GREP_PATTERN ARGS...
+    local name=$1 want=$2 pat=$3
+    shift 3
+    local out rc
+    out=$(ASAN_OPTIONS=$MPI_ASAN "$bin/dna" "$@" 2>&1)
+    rc=$?
+    if { [ "$want" = 0 ] && [ $rc -eq 0 ]; } || { [ "$want" != 0 ] && [ $rc -ne 0 ]; }; then
+        if grep -qE "$pat" <<<"$out"; then
+            echo "ok   $name"; passed=$((passed + 1)); return
+        fi
+    fi
+    echo "FAIL $name (exit $rc): $out"; failed=$((failed + 1))
+}
+cli cli_version 0 'dnafam [0-9]' version
+cli cli_help 0 'usage: dna' help
+cli cli_unknown_command 1 'unknown command .frobnicate.' frobnicate
+cli cli_check_runs_a_cell 0 'check: cell_train' check --steps 2
+
+rm -f "$log"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
