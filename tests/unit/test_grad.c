@@ -84,9 +84,9 @@ static double conv_loss(void *p) {
 // Sets up a conv case, runs its backward (dx prefilled with garbage, dw with ACC_W, which
 // is then subtracted). Caller frees with conv_ctx_free.
 static void conv_setup(ConvCtx *c, Tensor *dx, Tensor *dw, int N, int Ci, int H, int W, int Co,
-                       int k, int stride, int groups, unsigned seed) {
+                       int k, int stride, int pad, int groups, unsigned seed) {
     const Backend *be = backend_cpu();
-    int pad = k / 2, Ho = (H + 2 * pad - k) / stride + 1, Wo = (W + 2 * pad - k) / stride + 1;
+    int Ho = (H + 2 * pad - k) / stride + 1, Wo = (W + 2 * pad - k) / stride + 1;
     *c = (ConvCtx){.s = {stride, pad, groups}};
     c->x = rand_t(N, Ci, H, W, seed, -1, 1);
     c->w = rand_t(Co, Ci / groups, k, k, seed + 1, -1, 1);
@@ -99,17 +99,22 @@ static void conv_setup(ConvCtx *c, Tensor *dx, Tensor *dw, int N, int Ci, int H,
     add_const(dw, -ACC_W);
 }
 
-static void check_conv(int N, int Ci, int H, int W, int Co, int k, int stride, int groups,
-                       unsigned seed) {
+// pad -1: k/2, as the layers use
+static void check_conv_p(int N, int Ci, int H, int W, int Co, int k, int stride, int pad,
+                         int groups, int samples, unsigned seed) {
     const Backend *be = backend_cpu();
     ConvCtx c;
     Tensor dx, dw;
-    conv_setup(&c, &dx, &dw, N, Ci, H, W, Co, k, stride, groups, seed);
+    if (pad < 0) pad = k / 2;
+    conv_setup(&c, &dx, &dw, N, Ci, H, W, Co, k, stride, pad, groups, seed);
     char what[96];
-    snprintf(what, sizeof what, "conv k%d s%d g%d dx", k, stride, groups);
-    GC_CHECK(what, conv_loss, &c, c.x.data, tensor_numel(&c.x), dx.data, gc_opts(seed + 3));
-    snprintf(what, sizeof what, "conv k%d s%d g%d dw", k, stride, groups);
-    GC_CHECK(what, conv_loss, &c, c.w.data, tensor_numel(&c.w), dw.data, gc_opts(seed + 4));
+    GcOpts o = gc_opts(seed + 3);
+    o.samples = samples;
+    snprintf(what, sizeof what, "conv k%d s%d p%d g%d %dx%d dx", k, stride, pad, groups, H, W);
+    GC_CHECK(what, conv_loss, &c, c.x.data, tensor_numel(&c.x), dx.data, o);
+    snprintf(what, sizeof what, "conv k%d s%d p%d g%d %dx%d dw", k, stride, pad, groups, H, W);
+    o.seed = seed + 4;
+    GC_CHECK(what, conv_loss, &c, c.w.data, tensor_numel(&c.w), dw.data, o);
 
     // a NULL gradient is skipped and leaves the other one as it was
     Tensor dx2 = like(&c.x, GARBAGE), dw2 = like(&c.w, 0.0f);
@@ -120,12 +125,25 @@ static void check_conv(int N, int Ci, int H, int W, int Co, int k, int stride, i
     free_all((Tensor *[]){&c.x, &c.w, &c.y, &c.r, &dx, &dw, &dx2, &dw2}, 8);
 }
 
+static void check_conv(int N, int Ci, int H, int W, int Co, int k, int stride, int groups,
+                       unsigned seed) {
+    check_conv_p(N, Ci, H, W, Co, k, stride, -1, groups, 24, seed);
+}
+
 // 1x1 stride 1: the GEMM path
 TEST(grad_conv_pointwise) { check_conv(2, 5, 4, 3, 3, 1, 1, 1, 100); }
 // depthwise (groups == Ci == Co), padding k/2
 TEST(grad_conv_depthwise_k3s1) { check_conv(2, 4, 6, 5, 4, 3, 1, 4, 110); }
 TEST(grad_conv_depthwise_k5s2) { check_conv(2, 3, 9, 8, 3, 5, 2, 3, 120); }
 TEST(grad_conv_depthwise_k7s1) { check_conv(2, 2, 8, 8, 2, 7, 1, 2, 130); }
+// wide rows: the depthwise kernels work on blocks of 8..32 outputs plus a scalar tail
+// (Wo 37 = 32 + 5, 20 = 16 + 4, 18 = 16 + 2; at stride 1 dx is itself a correlation of
+// width W), unpadded, and a stride other than 1 or 2 (column phases)
+TEST(grad_conv_depthwise_wide_k3s1) { check_conv_p(1, 2, 4, 37, 2, 3, 1, -1, 2, 64, 132); }
+TEST(grad_conv_depthwise_wide_k5s2) { check_conv_p(1, 2, 5, 40, 2, 5, 2, -1, 2, 64, 134); }
+TEST(grad_conv_depthwise_wide_k7s2) { check_conv_p(1, 2, 7, 35, 2, 7, 2, -1, 2, 64, 136); }
+TEST(grad_conv_depthwise_pad0) { check_conv_p(2, 2, 6, 20, 2, 3, 1, 0, 2, 48, 138); }
+TEST(grad_conv_depthwise_k5s3) { check_conv_p(2, 2, 7, 26, 2, 5, 3, -1, 2, 48, 139); }
 // im2col path: dense 3x3 stride 2 (the stem), grouped 3x3, a strided 1x1 and a dense 3x3 s1
 TEST(grad_conv_3x3s2) { check_conv(2, 3, 7, 6, 4, 3, 2, 1, 140); }
 TEST(grad_conv_3x3s2_groups2) { check_conv(2, 4, 6, 7, 6, 3, 2, 2, 150); }
@@ -453,7 +471,7 @@ TEST(grad_add_axpy) {
 TEST(grad_checker_catches_wrong_gradients) {
     ConvCtx c;
     Tensor dx, dw;
-    conv_setup(&c, &dx, &dw, 2, 3, 7, 6, 4, 3, 2, 1, 140);
+    conv_setup(&c, &dx, &dw, 2, 3, 7, 6, 4, 3, 2, 1, 1, 140);
     size_t nw = tensor_numel(&dw);
     GcOpts o = gc_opts(900);
     o.quiet = 1;
@@ -804,6 +822,55 @@ TEST(ref_conv_depthwise_two_channels) {  // groups 2: each channel with its own 
     for (int i = 0; i < 9; i++) want[i] = REF_Y_ASYM[i], want[9 + i] = 2 * REF_Y_ONES[i];
     T_NEAR_ARRAY(y.data, want, 18, 0, 0, "depthwise");
     free_all((Tensor *[]){&x, &w, &y}, 3);
+}
+
+// Every conv path against a direct 7-loop correlation in double (test code, independent of
+// the backend): pointwise, depthwise (narrow, wide rows with vector blocks and tails,
+// strides 1..3, unpadded), grouped and dense im2col.
+static void direct_conv(const Tensor *x, const Tensor *w, ConvSpec s, int Ho, int Wo, float *y) {
+    int G = s.groups, Cg = x->c / G, Og = w->n / G, k = w->h;
+    for (int n = 0; n < x->n; n++)
+        for (int o = 0; o < w->n; o++)
+            for (int oy = 0; oy < Ho; oy++)
+                for (int ox = 0; ox < Wo; ox++) {
+                    double a = 0;
+                    int g = o / Og;
+                    for (int c = 0; c < Cg; c++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = oy * s.stride - s.pad + ky, ix = ox * s.stride - s.pad + kx;
+                                if (iy < 0 || iy >= x->h || ix < 0 || ix >= x->w) continue;
+                                a += (double)w->data[(((size_t)o * Cg + c) * k + ky) * k + kx] *
+                                     x->data[(((size_t)n * x->c + g * Cg + c) * x->h + iy) * x->w + ix];
+                            }
+                    y[(((size_t)n * w->n + o) * Ho + oy) * Wo + ox] = (float)a;
+                }
+}
+
+TEST(ref_conv_vs_direct_loops) {
+    const Backend *be = backend_cpu();
+    // N, Ci, H, W, Co, k, stride, pad, groups
+    static const int cases[][9] = {
+        {2, 5, 4, 3, 3, 1, 1, 0, 1},   {2, 4, 6, 5, 4, 3, 1, 1, 4},   {1, 2, 4, 37, 2, 3, 1, 1, 2},
+        {1, 3, 9, 40, 3, 5, 2, 2, 3},  {1, 2, 7, 35, 2, 7, 2, 3, 2},  {2, 2, 6, 20, 2, 3, 1, 0, 2},
+        {2, 2, 7, 26, 2, 5, 3, 2, 2},  {1, 2, 3, 70, 2, 7, 1, 3, 2},  {2, 3, 7, 6, 4, 3, 2, 1, 1},
+        {2, 4, 6, 7, 6, 3, 2, 1, 2},   {2, 3, 5, 6, 4, 1, 2, 0, 1},   {1, 3, 9, 33, 8, 3, 1, 1, 1},
+    };
+    for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const int *q = cases[i];
+        ConvSpec s = {q[6], q[7], q[8]};
+        int Ho = (q[2] + 2 * s.pad - q[5]) / s.stride + 1, Wo = (q[3] + 2 * s.pad - q[5]) / s.stride + 1;
+        Tensor x = rand_t(q[0], q[1], q[2], q[3], 800 + i, -1, 1);
+        Tensor w = rand_t(q[4], q[1] / q[8], q[5], q[5], 850 + i, -1, 1);
+        Tensor y = tensor_new(be, q[0], q[4], Ho, Wo), want = like(&y, 0.0f);
+        be->conv2d_fwd(&x, &w, &y, s);
+        direct_conv(&x, &w, s, Ho, Wo, want.data);
+        char what[64];
+        snprintf(what, sizeof what, "conv case %u (k%d s%d p%d g%d %dx%d)", i, q[5], q[6], q[7], q[8],
+                 q[2], q[3]);
+        T_NEAR_ARRAY(y.data, want.data, tensor_numel(&y), 1e-5, 1e-5, what);
+        free_all((Tensor *[]){&x, &w, &y, &want}, 4);
+    }
 }
 
 TEST(ref_conv_pointwise) {  // 1x1: y0 = x0 + 2 x1, y1 = -x0 + 0.5 x1

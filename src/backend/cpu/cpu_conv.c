@@ -156,25 +156,44 @@ static void dw_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s) {
                       cpu_scratch(0, len));
 }
 
-// dw[c] += sum over the plane of dy * (input under each tap)
+// dw[c] += sum over the plane of dy * (input under each tap). For one kernel row and 8
+// output columns, the K taps of that row keep their sums in K vector registers while the
+// rows of dy stream past: K is a constant in each instantiation so the sums stay in registers.
+static inline __attribute__((always_inline)) void dw_taps_row(int K, float *const *base, size_t Wq,
+                                                              int st, const float *g, int Ho,
+                                                              int Wo, int ky, int o, double *gw) {
+    v8 acc[K];
+    for (int kx = 0; kx < K; kx++) acc[kx] = bc8(0);
+    for (int oy = 0; oy < Ho; oy++) {
+        v8 gv = ld8(g + (size_t)oy * Wo + o);
+        size_t ro = (size_t)(oy * st + ky) * Wq + o;
+        for (int kx = 0; kx < K; kx++) acc[kx] += gv * ld8(base[kx] + ro);
+    }
+    for (int kx = 0; kx < K; kx++) {
+        float t = 0.0f;
+        for (int i = 0; i < 8; i++) t += acc[kx][i];
+        gw[ky * K + kx] += t;
+    }
+}
+
 static void dw_plane_dw(float *const *base, const Phased *d, const float *g, int Ho, int Wo, int k,
                         double *gw) {
-    int st = d->s;
-    for (int ky = 0; ky < k; ky++)
-        for (int kx = 0; kx < k; kx++) {
-            v8 acc = bc8(0);
-            float tail = 0.0f;
-            for (int oy = 0; oy < Ho; oy++) {
-                const float *q = base[kx] + (size_t)(oy * st + ky) * d->Wq;
-                const float *gr = g + (size_t)oy * Wo;
-                int o = 0;
-                for (; o + 8 <= Wo; o += 8) acc += ld8(gr + o) * ld8(q + o);
-                for (; o < Wo; o++) tail += gr[o] * q[o];
+    int st = d->s, o = 0;
+    for (; o + 8 <= Wo; o += 8)
+        for (int ky = 0; ky < k; ky++) switch (k) {
+            case 3: dw_taps_row(3, base, d->Wq, st, g, Ho, Wo, ky, o, gw); break;
+            case 5: dw_taps_row(5, base, d->Wq, st, g, Ho, Wo, ky, o, gw); break;
+            case 7: dw_taps_row(7, base, d->Wq, st, g, Ho, Wo, ky, o, gw); break;
+            default: dw_taps_row(k, base, d->Wq, st, g, Ho, Wo, ky, o, gw);
             }
-            float t = tail;
-            for (int i = 0; i < 8; i++) t += acc[i];
-            gw[ky * k + kx] += t;
-        }
+    for (; o < Wo; o++)  // tail columns
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                float t = 0.0f;
+                for (int oy = 0; oy < Ho; oy++)
+                    t += g[(size_t)oy * Wo + o] * base[kx][(size_t)(oy * st + ky) * d->Wq + o];
+                gw[ky * k + kx] += t;
+            }
 }
 
 // input gradient of one plane, scattered into the phased buffer
