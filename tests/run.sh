@@ -5,6 +5,9 @@ set -u
 bin=${1:-bin}
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# Tests run tiny tensors through many short parallel regions; spinning idle threads make
+# them crawl when the machine is busy with anything else.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 # Sanitizer builds: leaks are checked in the unit-test binary, which runs all library code
 # without MPI. Processes that initialise Open MPI (test_mpi, dna) are not leak-checked:
 # Open MPI's dlopen'ed components leave allocations behind at MPI_Finalize, and once

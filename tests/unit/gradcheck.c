@@ -2,6 +2,7 @@
 #include "gradcheck.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -43,6 +44,11 @@ int gc_check_at(const char *file, int line, const char *what, GcLoss f, void *ct
     }
     int bad = 0;
     double worst_err = 0.0, worst_ratio = 0.0;
+    // The many small forwards run on one thread: the analytic pass (the caller's) keeps the
+    // backend's threaded paths under test, and with other jobs on the cores each OpenMP
+    // region of a tiny op could otherwise cost a scheduler time slice (seconds in all).
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
     for (size_t s = 0; s < m; s++) {
         size_t j = idx[s];
         double d1 = central(f, ctx, &x[j], o.h), d2 = central(f, ctx, &x[j], 2.0 * o.h);
@@ -57,6 +63,7 @@ int gc_check_at(const char *file, int line, const char *what, GcLoss f, void *ct
             bad++;
         }
     }
+    omp_set_num_threads(threads);
     if (getenv("GRADCHECK_VERBOSE"))
         fprintf(stderr, "    %-34s n=%-5zu checked %-3zu max|num-ana| %.2e  max err/tol %.3f%s\n",
                 what, n, m, worst_err, worst_ratio, bad ? "  MISMATCH" : "");

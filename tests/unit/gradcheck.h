@@ -21,11 +21,11 @@
 typedef double (*GcLoss)(void *ctx);
 
 typedef struct GcOpts {
-    double h;          // step (a power of two keeps x +- h exact for |x| < 2^16 * h)
-    double atol, rtol; // pass when |num - ana| <= atol + rtol * |ana|
-    int samples;       // coordinates checked (all of them when the tensor is smaller)
-    unsigned seed;     // picks the coordinates
-    int quiet;         // 1: only count mismatches, record no failure (checker self-tests)
+    double h;           // step (a power of two keeps x +- h exact for |x| < 2^16 * h)
+    double atol, rtol;  // pass when |num - ana| <= atol + rtol * |ana|
+    int samples;        // coordinates checked (all of them when the tensor is smaller)
+    unsigned seed;      // picks the coordinates
+    int quiet;          // 1: only count mismatches, record no failure (checker self-tests)
 } GcOpts;
 
 // h = 2^-7, atol 1e-3, rtol 1e-2, 24 samples: see test_grad.c for why these catch bugs.
@@ -36,7 +36,7 @@ GcOpts gc_opts(unsigned seed);
 // of the first few becomes a test failure naming `what`, the index, numeric and analytic.
 int gc_check_at(const char *file, int line, const char *what, GcLoss f, void *ctx, float *x,
                 size_t n, const float *ana, GcOpts o);
-#define GC_CHECK(what, f, ctx, x, n, ana, opts)                                              \
+#define GC_CHECK(what, f, ctx, x, n, ana, opts) \
     gc_check_at(__FILE__, __LINE__, what, f, ctx, x, n, ana, opts)
 
 // sum_i r_i * y_i in double

@@ -262,11 +262,13 @@ static void pw_fwd(const Tensor *x, const Tensor *w, Tensor *y) {
 }
 
 // Sums per-thread partial weight gradients (slot 3 of each thread's scratch) into dw.
+// part[t] is NULL for threads the runtime did not start (OMP_DYNAMIC, thread limits).
 static void reduce_partials(float **part, int nt, float *dw, size_t len) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < len; i++) {
         float s = 0.0f;
-        for (int t = 0; t < nt; t++) s += part[t][i];
+        for (int t = 0; t < nt; t++)
+            if (part[t]) s += part[t][i];
         dw[i] += s;
     }
 }
@@ -274,7 +276,7 @@ static void reduce_partials(float **part, int nt, float *dw, size_t len) {
 static void pw_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *dx, Tensor *dw) {
     int Ci = x->c, Co = dy->c, HW = x->h * x->w, nt = cpu_nthreads();
     size_t wl = (size_t)Co * Ci;
-    float *part[256];
+    float *part[256] = {0};
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num();
@@ -354,7 +356,7 @@ static void gen_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *
     int G = s.groups, Cg = x->c / G, Og = dy->c / G, k = w->h, HoWo = dy->h * dy->w;
     int K = Cg * k * k, nt = cpu_nthreads();
     size_t wl = tensor_numel(w), HW = (size_t)x->h * x->w;
-    float *part[256];
+    float *part[256] = {0};
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num();
