@@ -1,8 +1,6 @@
 // Optimizer steps over parameter lists; the arithmetic is the backend's.
 #include "train/optim.h"
 
-#include <string.h>
-
 Optim optim_sgd(float lr, float momentum, float weight_decay, int nesterov) {
     return (Optim){.kind = OPTIM_SGD, .lr = lr, .weight_decay = weight_decay, .momentum = momentum,
                    .nesterov = nesterov};
@@ -39,14 +37,4 @@ void optim_step(const Backend *be, const Optim *o, const ParamList *l) {
             be->adam_step(p->w.data, p->g.data, p->m.data, p->v.data, n, h, p->step);
         }
     }
-}
-
-int optim_parse_kind(const char *name, OptimKind *kind) {
-    static const char *names[] = {"sgd", "adam", "adamw"};
-    for (int k = 0; k < 3; k++)
-        if (!strcmp(name, names[k])) {
-            *kind = (OptimKind)k;
-            return 1;
-        }
-    return 0;
 }

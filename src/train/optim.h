@@ -19,4 +19,3 @@ Optim optim_adam(float lr, float weight_decay);   // betas (0.9, 0.999), eps 1e-
 Optim optim_adamw(float lr, float weight_decay);
 // One step on every parameter of the list (each counts its own steps).
 void optim_step(const Backend *be, const Optim *o, const ParamList *l);
-int optim_parse_kind(const char *name, OptimKind *kind);  // "sgd", "adam", "adamw"
