@@ -55,7 +55,7 @@ static int cmd_check(RunCtx *ctx, int argc, char **argv) {
              omp_get_max_threads(), batch, steps);
     Progress pr;
     progress_init(&pr, ctx, "check", "step", steps);
-    pr.interval = 5.0;
+    pr.interval = 2.0;
     double first = 0, loss = 0, t0 = timer_now();
     for (int s = 0; s < steps; s++) {
         int path[4];

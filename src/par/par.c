@@ -5,7 +5,15 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+// mpirun gives ranks a pseudo-terminal even when its own output goes to a file, so a
+// launched rank cannot trust isatty: it prints plain progress lines (what Slurm logs want).
+static int launched_by_mpi(void) {
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK") ||
+           getenv("SLURM_PROCID");
+}
 
 void par_init(RunCtx *ctx, int *argc, char ***argv) {
     int provided = 0;
@@ -18,7 +26,9 @@ void par_init(RunCtx *ctx, int *argc, char ***argv) {
                                   &node));
     MPI_CHECK(MPI_Comm_rank(node, &ctx->local_rank));
     MPI_CHECK(MPI_Comm_free(&node));
-    ctx->is_tty = ctx->rank == 0 && isatty(1);
+    ctx->is_tty = ctx->rank == 0 && isatty(1) && !launched_by_mpi();
+    const char *mode = getenv("DNA_PROGRESS");  // "tty" or "plain" overrides the guess
+    if (mode) ctx->is_tty = ctx->rank == 0 && !strcmp(mode, "tty");
 }
 
 void par_finalize(void) {
