@@ -6,7 +6,7 @@ PKGS    := hdf5 libcjson inih openblas
 ARCH    ?= -march=native
 # -fno-math-errno -fno-trapping-math change no result (we never read errno or FP flags) but
 # let GCC vectorise loops with compares, sqrt and rounding.
-CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -fno-math-errno -fno-trapping-math -Isrc \
+CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -fno-math-errno -fno-trapping-math $(ARCH) -Isrc \
            $(shell pkg-config --cflags $(PKGS))
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lz -lm
 LDFLAGS := -fopenmp
@@ -21,7 +21,7 @@ else ifeq ($(DEBUG),1)
   CFLAGS  += -O0 -g
 else
   MODE    := release
-  CFLAGS  += -O3 $(ARCH) -g
+  CFLAGS  += -O3 -g
 endif
 
 OBJ := build/$(MODE)
