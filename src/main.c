@@ -26,8 +26,8 @@ static int int_flag(int argc, char **argv, const char *flag, int def) {
         if (!strcmp(argv[i], flag)) {
             char *end;
             long v = strtol(argv[i + 1], &end, 10);
-            DNA_CHECK(*end == 0 && v > 0, "give a positive integer", "%s expects a positive integer, got '%s'",
-                      flag, argv[i + 1]);
+            DNA_CHECK(*end == 0 && v > 0, "give a positive integer",
+                      "%s expects a positive integer, got '%s'", flag, argv[i + 1]);
             return (int)v;
         }
     return def;
@@ -69,8 +69,10 @@ static int cmd_check(RunCtx *ctx, int argc, char **argv) {
     }
     double busy = timer_now() - t0, mam[3];
     par_minavgmax(busy, mam);
-    log_info(ctx, "check: cell_train loss %.4f -> %.4f, %.1f img/s per rank (rank busy time min/avg/max "
-             "%.2f/%.2f/%.2f s)", first, loss, batch * steps / mam[1], mam[0], mam[1], mam[2]);
+    log_info(ctx,
+             "check: cell_train loss %.4f -> %.4f, %.1f img/s per rank (rank busy time min/avg/max "
+             "%.2f/%.2f/%.2f s)",
+             first, loss, batch * steps / mam[1], mam[0], mam[1], mam[2]);
     tensor_free(be, &x), tensor_free(be, &y), tensor_free(be, &dy);
     cell_free(be, &cell);
     return 0;
@@ -97,8 +99,9 @@ static int cmd_help(RunCtx *ctx, int argc, char **argv) {
     if (ctx->rank != 0) return 0;
     printf("usage: dna COMMAND [options]   (run under mpirun/srun for several ranks)\n\n");
     for (int i = 0; i < NCOMMANDS; i++) printf("  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].help);
-    printf("\nThe pipeline stages (data, teacher, features, train, rate, search, retrain, ...)\n"
-           "arrive with the next issues; see doc/.\n");
+    printf(
+        "\nThe pipeline stages (data, teacher, features, train, rate, search, retrain, ...)\n"
+        "arrive with the next issues; see doc/.\n");
     return 0;
 }
 

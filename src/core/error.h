@@ -9,9 +9,9 @@ _Noreturn void dna_fatal(const char *file, int line, const char *hint, const cha
     __attribute__((format(printf, 4, 5)));
 
 #define DNA_FAIL(hint, ...) dna_fatal(__FILE__, __LINE__, hint, __VA_ARGS__)
-#define DNA_CHECK(cond, hint, ...)                                                           \
-    do {                                                                                     \
-        if (!(cond)) dna_fatal(__FILE__, __LINE__, hint, __VA_ARGS__);                      \
+#define DNA_CHECK(cond, hint, ...)                                     \
+    do {                                                               \
+        if (!(cond)) dna_fatal(__FILE__, __LINE__, hint, __VA_ARGS__); \
     } while (0)
 
 // Allocation that cannot return NULL: out of memory is fatal with the size asked for.

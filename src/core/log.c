@@ -49,7 +49,8 @@ void log_warn(const RunCtx *ctx, const char *fmt, ...) {
     va_end(ap);
 }
 
-void progress_init(Progress *p, const RunCtx *ctx, const char *label, const char *unit, long total) {
+void progress_init(Progress *p, const RunCtx *ctx, const char *label, const char *unit,
+                   long total) {
     memset(p, 0, sizeof *p);
     p->ctx = ctx;
     snprintf(p->label, sizeof p->label, "%s", label);
@@ -76,9 +77,8 @@ void progress_format(const Progress *p, double now, const char *extra, char *buf
     hms(rate > 0 ? (double)(p->total - p->done) / rate : -1, eta, sizeof eta);
     hms(el, elapsed, sizeof elapsed);
     double pct = p->total > 0 ? 100.0 * (double)p->done / (double)p->total : 0.0;
-    snprintf(buf, len, "%s %ld/%ld (%.0f%%)  %.2f %s/s  elapsed %s  ETA %s%s%s", p->label,
-             p->done, p->total, pct, rate, p->unit, elapsed, eta, extra ? "  " : "",
-             extra ? extra : "");
+    snprintf(buf, len, "%s %ld/%ld (%.0f%%)  %.2f %s/s  elapsed %s  ETA %s%s%s", p->label, p->done,
+             p->total, pct, rate, p->unit, elapsed, eta, extra ? "  " : "", extra ? extra : "");
 }
 
 void progress_update(Progress *p, long done, const char *extra) {

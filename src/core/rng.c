@@ -49,7 +49,9 @@ uint32_t rng_u32(Rng *r) {
     return r->buf[r->pos++];
 }
 
-float rng_uniform(Rng *r) { return (float)(rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
+float rng_uniform(Rng *r) {
+    return (float)(rng_u32(r) >> 8) * (1.0f / 16777216.0f);
+}
 
 double rng_uniform_double(Rng *r) {
     uint64_t hi = rng_u32(r) >> 5, lo = rng_u32(r) >> 6;

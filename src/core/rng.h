@@ -10,7 +10,7 @@ typedef struct Rng {
     uint64_t stream;   // occupies counter words 2..3
     uint64_t counter;  // occupies counter words 0..1; one block = 4 draws
     uint32_t buf[4];
-    int pos;           // next unused word of buf (4 = empty)
+    int pos;  // next unused word of buf (4 = empty)
 } Rng;
 
 // One Philox4x32-10 block: the raw bijection, exposed for the known-answer test.
@@ -19,8 +19,8 @@ void philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]
 Rng rng_new(uint64_t seed);
 Rng rng_split(const Rng *parent, uint64_t id);  // child depends on (parent key, stream, id)
 uint32_t rng_u32(Rng *r);
-float rng_uniform(Rng *r);                      // [0, 1), 24 bits
-double rng_uniform_double(Rng *r);              // [0, 1), 53 bits
-float rng_normal(Rng *r);                       // N(0, 1), Box-Muller
-uint32_t rng_below(Rng *r, uint32_t n);         // uniform in [0, n), unbiased
-void rng_shuffle(Rng *r, int *a, int n);        // Fisher-Yates
+float rng_uniform(Rng *r);                // [0, 1), 24 bits
+double rng_uniform_double(Rng *r);        // [0, 1), 53 bits
+float rng_normal(Rng *r);                 // N(0, 1), Box-Muller
+uint32_t rng_below(Rng *r, uint32_t n);   // uniform in [0, n), unbiased
+void rng_shuffle(Rng *r, int *a, int n);  // Fisher-Yates

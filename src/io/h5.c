@@ -9,7 +9,8 @@ hid_t h5_open_read(const char *path) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     DNA_CHECK(access(path, R_OK) == 0, "check the path (and that the stage that writes it ran)",
               "cannot read '%s'", path);
-    DNA_CHECK(H5Fis_hdf5(path) > 0, "the file is truncated or not HDF5: delete it and rerun the stage that writes it",
+    DNA_CHECK(H5Fis_hdf5(path) > 0,
+              "the file is truncated or not HDF5: delete it and rerun the stage that writes it",
               "'%s' is not a valid HDF5 file", path);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     DNA_CHECK(f >= 0, "the file may be corrupt: delete it and rerun the stage that writes it",
@@ -21,7 +22,9 @@ void h5_close(hid_t f) {
     if (f >= 0) H5Fclose(f);
 }
 
-int h5_has(hid_t f, const char *name) { return H5Lexists(f, name, H5P_DEFAULT) > 0; }
+int h5_has(hid_t f, const char *name) {
+    return H5Lexists(f, name, H5P_DEFAULT) > 0;
+}
 
 float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *ndim,
                    long dims[8]) {

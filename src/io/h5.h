@@ -18,5 +18,4 @@ void h5_close(hid_t f);
 int h5_has(hid_t f, const char *name);
 // Reads a float dataset (converted to float32 by HDF5) into a new buffer; *n gets the count,
 // dims (up to 8) the shape when not NULL. Fatal when missing.
-float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *ndim,
-                   long dims[8]);
+float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *ndim, long dims[8]);

@@ -6,8 +6,8 @@
 #include "core/error.h"
 
 CellCfg cell_cfg_default(int cin, int cout, int layers, int stride) {
-    CellCfg c = {.cin = cin, .cout = cout, .layers = layers, .stride = stride, .nops = 6,
-                 .se_ratio = 0.25f};
+    CellCfg c = {
+        .cin = cin, .cout = cout, .layers = layers, .stride = stride, .nops = 6, .se_ratio = 0.25f};
     static const CellOp ops[6] = {{3, 6}, {5, 6}, {7, 6}, {3, 3}, {5, 3}, {7, 3}};
     for (int i = 0; i < 6; i++) c.ops[i] = ops[i];
     return c;
@@ -23,8 +23,8 @@ void cell_init(const Backend *be, Cell *c, CellCfg cfg, Rng *rng) {
     c->cache = dna_calloc((size_t)cfg.layers, sizeof(MBConvCache));
     for (int i = 0; i < cfg.layers; i++)
         for (int j = 0; j < cfg.nops; j++) {
-            MBConvCfg m = {i ? cfg.cout : cfg.cin, cfg.cout, cfg.ops[j].k, cfg.ops[j].expand,
-                           i ? 1 : cfg.stride, cfg.se_ratio};
+            MBConvCfg m = {i ? cfg.cout : cfg.cin, cfg.cout,           cfg.ops[j].k,
+                           cfg.ops[j].expand,      i ? 1 : cfg.stride, cfg.se_ratio};
             Rng r = rng_split(rng, (uint64_t)i * CELL_MAX_OPS + j);  // independent of build order
             mbconv_init(be, cell_op(c, i, j), m, &r);
         }
@@ -37,9 +37,12 @@ void cell_free(const Backend *be, Cell *c) {
     free(c->cache);
 }
 
-MBConv *cell_op(Cell *c, int layer, int op) { return &c->ops[layer * c->cfg.nops + op]; }
+MBConv *cell_op(Cell *c, int layer, int op) {
+    return &c->ops[layer * c->cfg.nops + op];
+}
 
-const Tensor *cell_forward(const Backend *be, Cell *c, const int *path, const Tensor *x, BNMode mode) {
+const Tensor *cell_forward(const Backend *be, Cell *c, const int *path, const Tensor *x,
+                           BNMode mode) {
     for (int i = 0; i < c->cfg.layers; i++)
         x = mbconv_forward(be, cell_op(c, i, path[i]), &c->cache[i], x, mode);
     return x;

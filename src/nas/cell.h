@@ -29,7 +29,8 @@ CellCfg cell_cfg_default(int cin, int cout, int layers, int stride);
 void cell_init(const Backend *be, Cell *c, CellCfg cfg, Rng *rng);
 void cell_free(const Backend *be, Cell *c);
 MBConv *cell_op(Cell *c, int layer, int op);
-const Tensor *cell_forward(const Backend *be, Cell *c, const int *path, const Tensor *x, BNMode mode);
+const Tensor *cell_forward(const Backend *be, Cell *c, const int *path, const Tensor *x,
+                           BNMode mode);
 // Backward of the last forward along the same path (no input gradient: the cell's input is
 // data). Accumulates the path's parameter gradients.
 void cell_backward(const Backend *be, Cell *c, const int *path, const Tensor *dy);

@@ -48,9 +48,13 @@ void convbn_params(ConvBN *l, ParamList *list) {
     bn_params(&l->bn, list);
 }
 
-int convbn_out_size(const ConvBN *l, int in) { return (in + 2 * (l->k / 2) - l->k) / l->stride + 1; }
+int convbn_out_size(const ConvBN *l, int in) {
+    return (in + 2 * (l->k / 2) - l->k) / l->stride + 1;
+}
 
-static ConvSpec spec(const ConvBN *l) { return (ConvSpec){l->stride, l->k / 2, l->groups}; }
+static ConvSpec spec(const ConvBN *l) {
+    return (ConvSpec){l->stride, l->k / 2, l->groups};
+}
 
 const Tensor *convbn_forward(const Backend *be, ConvBN *l, ConvBNCache *c, const Tensor *x,
                              BNMode mode) {

@@ -52,7 +52,9 @@ void mbconv_params(MBConv *l, ParamList *list) {
     convbn_params(&l->proj, list);
 }
 
-int mbconv_out_size(const MBConv *l, int in) { return convbn_out_size(&l->dw, in); }
+int mbconv_out_size(const MBConv *l, int in) {
+    return convbn_out_size(&l->dw, in);
+}
 
 const Tensor *mbconv_forward(const Backend *be, MBConv *l, MBConvCache *c, const Tensor *x,
                              BNMode mode) {

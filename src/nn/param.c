@@ -23,7 +23,9 @@ void param_free(const Backend *be, Param *p) {
     tensor_free(be, &p->v);
 }
 
-void param_zero_grad(const Backend *be, Param *p) { be->fill(p->g.data, 0.0f, tensor_numel(&p->g)); }
+void param_zero_grad(const Backend *be, Param *p) {
+    be->fill(p->g.data, 0.0f, tensor_numel(&p->g));
+}
 
 static void init_host(const Backend *be, Param *p, Rng *rng, int normal, float scale) {
     size_t n = tensor_numel(&p->w);
@@ -42,7 +44,9 @@ void param_init_linear(const Backend *be, Param *p, int fan_out, Rng *rng) {
     init_host(be, p, rng, 0, 1.0f / sqrtf((float)fan_out));
 }
 
-void param_fill(const Backend *be, Param *p, float v) { be->fill(p->w.data, v, tensor_numel(&p->w)); }
+void param_fill(const Backend *be, Param *p, float v) {
+    be->fill(p->w.data, v, tensor_numel(&p->w));
+}
 
 void params_push(ParamList *l, Param *p) {
     if (l->n == l->cap) {

@@ -5,11 +5,11 @@
 #include "tensor/ops.h"
 
 typedef struct Param {
-    char name[64];   // e.g. "bn1.weight": layers prefix it when they export their list
-    Tensor w, g;     // value and gradient, same shape
-    Tensor m, v;     // optimizer state, allocated by the optimizer on first use
-    int step;        // optimizer steps taken on this parameter (Adam's bias correction)
-    int decay;       // 1 for conv/linear weights (weight decay applies), 0 for BN and biases
+    char name[64];  // e.g. "bn1.weight": layers prefix it when they export their list
+    Tensor w, g;    // value and gradient, same shape
+    Tensor m, v;    // optimizer state, allocated by the optimizer on first use
+    int step;       // optimizer steps taken on this parameter (Adam's bias correction)
+    int decay;      // 1 for conv/linear weights (weight decay applies), 0 for BN and biases
 } Param;
 
 void param_init(const Backend *be, Param *p, const char *name, int n, int c, int h, int w,

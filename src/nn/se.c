@@ -62,10 +62,14 @@ const Tensor *se_backward(const Backend *be, SE *l, SECache *c, const Tensor *dy
 }
 
 void se_cache_free(const Backend *be, SECache *c) {
-    Tensor *t[] = {&c->s, &c->r, &c->rs, &c->e, &c->g, &c->out,
+    Tensor *t[] = {&c->s,  &c->r,  &c->rs,  &c->e,  &c->g,  &c->out,
                    &c->dg, &c->de, &c->drs, &c->dr, &c->ds, &c->dx};
     for (unsigned i = 0; i < sizeof t / sizeof t[0]; i++) tensor_free(be, t[i]);
 }
 
-long se_param_count(int c, int r) { return 2L * c * r + c + r; }
-long se_macs(int c, int r) { return 2L * c * r; }
+long se_param_count(int c, int r) {
+    return 2L * c * r + c + r;
+}
+long se_macs(int c, int r) {
+    return 2L * c * r;
+}

@@ -22,8 +22,8 @@ void par_init(RunCtx *ctx, int *argc, char ***argv) {
     MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &ctx->rank));
     MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &ctx->nranks));
     MPI_Comm node;
-    MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, ctx->rank, MPI_INFO_NULL,
-                                  &node));
+    MPI_CHECK(
+        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, ctx->rank, MPI_INFO_NULL, &node));
     MPI_CHECK(MPI_Comm_rank(node, &ctx->local_rank));
     MPI_CHECK(MPI_Comm_free(&node));
     ctx->is_tty = ctx->rank == 0 && isatty(1) && !launched_by_mpi();
@@ -58,7 +58,9 @@ void par_abort(int code) {
     exit(code);
 }
 
-void par_barrier(void) { MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
+void par_barrier(void) {
+    MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+}
 
 // MPI counts are int: large buffers go in slices.
 static void allreduce(void *buf, size_t n, size_t elem, MPI_Datatype t) {
@@ -70,8 +72,12 @@ static void allreduce(void *buf, size_t n, size_t elem, MPI_Datatype t) {
     }
 }
 
-void par_allreduce_sum_f32(float *buf, size_t n) { allreduce(buf, n, sizeof(float), MPI_FLOAT); }
-void par_allreduce_sum_f64(double *buf, size_t n) { allreduce(buf, n, sizeof(double), MPI_DOUBLE); }
+void par_allreduce_sum_f32(float *buf, size_t n) {
+    allreduce(buf, n, sizeof(float), MPI_FLOAT);
+}
+void par_allreduce_sum_f64(double *buf, size_t n) {
+    allreduce(buf, n, sizeof(double), MPI_DOUBLE);
+}
 
 void par_minavgmax(double v, double out[3]) {
     int size = 1;

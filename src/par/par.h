@@ -8,22 +8,22 @@
 #include "core/ctx.h"
 #include "core/error.h"
 
-#define MPI_CHECK(call)                                                                      \
-    do {                                                                                     \
-        int mpi_rc_ = (call);                                                                \
-        if (mpi_rc_ != MPI_SUCCESS) {                                                        \
-            char mpi_msg_[MPI_MAX_ERROR_STRING];                                             \
-            int mpi_len_ = 0;                                                                \
-            MPI_Error_string(mpi_rc_, mpi_msg_, &mpi_len_);                                  \
+#define MPI_CHECK(call)                                                                         \
+    do {                                                                                        \
+        int mpi_rc_ = (call);                                                                   \
+        if (mpi_rc_ != MPI_SUCCESS) {                                                           \
+            char mpi_msg_[MPI_MAX_ERROR_STRING];                                                \
+            int mpi_len_ = 0;                                                                   \
+            MPI_Error_string(mpi_rc_, mpi_msg_, &mpi_len_);                                     \
             dna_fatal(__FILE__, __LINE__, "check the MPI launch (mpirun/srun) and the network", \
-                      "%s failed: %s", #call, mpi_msg_);                                     \
-        }                                                                                    \
+                      "%s failed: %s", #call, mpi_msg_);                                        \
+        }                                                                                       \
     } while (0)
 
 void par_init(RunCtx *ctx, int *argc, char ***argv);  // fills rank, nranks, local_rank
 void par_finalize(void);
-int par_world_rank(void);           // -1 when MPI is not initialised (for error messages)
-_Noreturn void par_abort(int code); // MPI_Abort when MPI runs on several ranks, else exit
+int par_world_rank(void);            // -1 when MPI is not initialised (for error messages)
+_Noreturn void par_abort(int code);  // MPI_Abort when MPI runs on several ranks, else exit
 void par_barrier(void);
 void par_allreduce_sum_f32(float *buf, size_t n);  // in place, over all ranks
 void par_allreduce_sum_f64(double *buf, size_t n);

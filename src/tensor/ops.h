@@ -67,7 +67,8 @@ struct Backend {
     void (*gap_bwd)(const Tensor *dy, Tensor *dx);
     // channel gate (the "excite" of SE): y = x * g[n,c]; g [N,C,1,1]
     void (*scale_ch_fwd)(const Tensor *x, const Tensor *g, Tensor *y);
-    void (*scale_ch_bwd)(const Tensor *x, const Tensor *g, const Tensor *dy, Tensor *dx, Tensor *dg);
+    void (*scale_ch_bwd)(const Tensor *x, const Tensor *g, const Tensor *dy, Tensor *dx,
+                         Tensor *dg);
 
     // losses and scores
     double (*mse)(const Tensor *yhat, const Tensor *y, Tensor *dyhat);  // mean (yhat-y)^2

@@ -2,13 +2,20 @@
 #include "train/optim.h"
 
 Optim optim_sgd(float lr, float momentum, float weight_decay, int nesterov) {
-    return (Optim){.kind = OPTIM_SGD, .lr = lr, .weight_decay = weight_decay, .momentum = momentum,
+    return (Optim){.kind = OPTIM_SGD,
+                   .lr = lr,
+                   .weight_decay = weight_decay,
+                   .momentum = momentum,
                    .nesterov = nesterov};
 }
 
 Optim optim_adam(float lr, float weight_decay) {
-    return (Optim){.kind = OPTIM_ADAM, .lr = lr, .weight_decay = weight_decay, .beta1 = 0.9f,
-                   .beta2 = 0.999f, .eps = 1e-8f};
+    return (Optim){.kind = OPTIM_ADAM,
+                   .lr = lr,
+                   .weight_decay = weight_decay,
+                   .beta1 = 0.9f,
+                   .beta2 = 0.999f,
+                   .eps = 1e-8f};
 }
 
 Optim optim_adamw(float lr, float weight_decay) {

@@ -40,10 +40,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < steps; i++) sorted[i] = t[i];
     qsort(sorted, (size_t)steps, sizeof(double), cmp_double);
     double med = sorted[steps / 2];
-    printf("bench cell_train img_per_s=%.1f ms_per_step=%.1f min_ms=%.1f max_ms=%.1f steps=%d "
-           "batch=%d first_loss=%.4f last_loss=%.4f\n",
-           batch / med, 1e3 * med, 1e3 * sorted[0], 1e3 * sorted[steps - 1], steps, batch, first,
-           loss);
+    printf(
+        "bench cell_train img_per_s=%.1f ms_per_step=%.1f min_ms=%.1f max_ms=%.1f steps=%d "
+        "batch=%d first_loss=%.4f last_loss=%.4f\n",
+        batch / med, 1e3 * med, 1e3 * sorted[0], 1e3 * sorted[steps - 1], steps, batch, first,
+        loss);
     free(sorted);
     free(t);
     tensor_free(be, &x);

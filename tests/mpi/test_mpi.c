@@ -14,8 +14,10 @@ static int passed, failed;
 static void report(const RunCtx *ctx, const char *name, int ok_local) {
     double v = ok_local ? 0.0 : 1.0;
     par_allreduce_sum_f64(&v, 1);  // a case passes only if it passed on every rank
-    if (v == 0.0) passed++;
-    else failed++;
+    if (v == 0.0)
+        passed++;
+    else
+        failed++;
     if (ctx->rank == 0) printf("%s %s\n", v == 0.0 ? "ok  " : "FAIL", name);
 }
 
@@ -37,8 +39,10 @@ static void test_data_parallel_grad(const RunCtx *ctx) {
     const Backend *be = ctx->be;
     int N = 4 * ctx->nranks, per = 4;
     Rng rng = rng_new(5);
-    Tensor x = tensor_new(be, N, 3, 6, 6), w = tensor_new(be, 5, 3, 3, 3), y = tensor_new(be, N, 5, 6, 6);
-    Tensor t = tensor_new(be, N, 5, 6, 6), dy = tensor_new(be, N, 5, 6, 6), g1 = tensor_new(be, 5, 3, 3, 3);
+    Tensor x = tensor_new(be, N, 3, 6, 6), w = tensor_new(be, 5, 3, 3, 3),
+           y = tensor_new(be, N, 5, 6, 6);
+    Tensor t = tensor_new(be, N, 5, 6, 6), dy = tensor_new(be, N, 5, 6, 6),
+           g1 = tensor_new(be, 5, 3, 3, 3);
     for (size_t i = 0; i < tensor_numel(&x); i++) x.data[i] = rng_normal(&rng);
     for (size_t i = 0; i < tensor_numel(&w); i++) w.data[i] = rng_normal(&rng);
     for (size_t i = 0; i < tensor_numel(&t); i++) t.data[i] = rng_normal(&rng);
@@ -49,7 +53,8 @@ static void test_data_parallel_grad(const RunCtx *ctx) {
     // this rank's slice
     size_t xo = (size_t)ctx->rank * per * 3 * 36, yo = (size_t)ctx->rank * per * 5 * 36;
     Tensor xs = tensor_view(x.data + xo, per, 3, 6, 6), ts = tensor_view(t.data + yo, per, 5, 6, 6);
-    Tensor ys = tensor_new(be, per, 5, 6, 6), dys = tensor_new(be, per, 5, 6, 6), g = tensor_new(be, 5, 3, 3, 3);
+    Tensor ys = tensor_new(be, per, 5, 6, 6), dys = tensor_new(be, per, 5, 6, 6),
+           g = tensor_new(be, 5, 3, 3, 3);
     be->conv2d_fwd(&xs, &w, &ys, s);
     be->mse(&ys, &ts, &dys);
     be->conv2d_bwd(&xs, &w, &dys, NULL, &g, s);

@@ -45,8 +45,8 @@ double t_near_array(const char *file, int line, const char *what, const float *g
         if (excess > worst) worst = excess, at = i;
     }
     if (worst > 0)
-        t_fail(file, line, "%s: element %zu of %zu: got %.9g, want %.9g (atol %g rtol %g)", what, at,
-               n, got[at], want[at], atol, rtol);
+        t_fail(file, line, "%s: element %zu of %zu: got %.9g, want %.9g (atol %g rtol %g)", what,
+               at, n, got[at], want[at], atol, rtol);
     return maxabs;
 }
 

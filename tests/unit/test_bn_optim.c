@@ -50,7 +50,8 @@ TEST(bn_recalibration_sets_running_stats_to_batch) {
 TEST(bn_eval_uses_running_stats) {
     float rm, rv, y[4];
     bn_case(BN_EVAL, &rm, &rv, y);
-    for (int i = 0; i < 4; i++) T_NEAR(y[i], (XS[i] - 2.0) / sqrt(4.0 + 1e-5), 1e-6, 0, "eval output");
+    for (int i = 0; i < 4; i++)
+        T_NEAR(y[i], (XS[i] - 2.0) / sqrt(4.0 + 1e-5), 1e-6, 0, "eval output");
     T_NEAR(rm, 2.0, 0, 0, "eval leaves running mean");
 }
 

@@ -24,7 +24,8 @@ TEST(rng_philox_known_answers) {
         uint32_t o[4];
         philox4x32_10(kat[i].ctr, kat[i].key, o);
         for (int j = 0; j < 4; j++)
-            T_CHECK(o[j] == kat[i].out[j], "vector %d word %d: %08x != %08x", i, j, o[j], kat[i].out[j]);
+            T_CHECK(o[j] == kat[i].out[j], "vector %d word %d: %08x != %08x", i, j, o[j],
+                    kat[i].out[j]);
     }
 }
 
@@ -56,7 +57,8 @@ TEST(rng_split_depends_on_ids_only) {
         same_other += s1 == o;
     }
     T_CHECK(same_ab, "split(3) changed after the parent drew numbers");
-    T_CHECK(same_steps < 2 && same_other < 2, "sibling streams overlap (%d, %d)", same_steps, same_other);
+    T_CHECK(same_steps < 2 && same_other < 2, "sibling streams overlap (%d, %d)", same_steps,
+            same_other);
 }
 
 TEST(rng_distributions) {

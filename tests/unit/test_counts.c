@@ -18,11 +18,15 @@ static long built_params(MBConvCfg cfg) {
 }
 
 TEST(counts_match_built_layers) {
-    MBConvCfg cfgs[] = {{24, 40, 5, 6, 2, 0.25f}, {40, 40, 7, 3, 1, 0.25f}, {32, 16, 3, 1, 1, 0.25f},
-                        {16, 24, 3, 6, 2, 0.0f}, {7, 9, 3, 4, 1, 0.1f}};
+    MBConvCfg cfgs[] = {{24, 40, 5, 6, 2, 0.25f},
+                        {40, 40, 7, 3, 1, 0.25f},
+                        {32, 16, 3, 1, 1, 0.25f},
+                        {16, 24, 3, 6, 2, 0.0f},
+                        {7, 9, 3, 4, 1, 0.1f}};
     for (int i = 0; i < 5; i++)
-        T_CHECK(mbconv_param_count(cfgs[i]) == built_params(cfgs[i]), "cfg %d: counted %ld, built %ld",
-                i, mbconv_param_count(cfgs[i]), built_params(cfgs[i]));
+        T_CHECK(mbconv_param_count(cfgs[i]) == built_params(cfgs[i]),
+                "cfg %d: counted %ld, built %ld", i, mbconv_param_count(cfgs[i]),
+                built_params(cfgs[i]));
     const Backend *be = backend_cpu();
     Rng r = rng_new(0);
     Head h;

@@ -192,5 +192,9 @@ static void run_case(const char *group) {
     h5_close(f);
 }
 
-TEST(torch_ref_mbconv_s2_se) { run_case("s2"); }
-TEST(torch_ref_mbconv_residual) { run_case("res"); }
+TEST(torch_ref_mbconv_s2_se) {
+    run_case("s2");
+}
+TEST(torch_ref_mbconv_residual) {
+    run_case("res");
+}

@@ -29,29 +29,37 @@ static inline float cpu_exp(float x) {
     memcpy(&scale, &e, sizeof scale);
     return p * scale;
 }
-static inline float cpu_sigmoid(float x) { return 1.0f / (1.0f + cpu_exp(-x)); }
+static inline float cpu_sigmoid(float x) {
+    return 1.0f / (1.0f + cpu_exp(-x));
+}
 
 // activation and its derivative, both from the pre-activation z
 static inline float cpu_act(Act a, float z) {
     switch (a) {
-    case ACT_RELU: return z > 0.0f ? z : 0.0f;
-    case ACT_SWISH: return z * cpu_sigmoid(z);
-    case ACT_SIGMOID: return cpu_sigmoid(z);
-    default: return z;
+        case ACT_RELU:
+            return z > 0.0f ? z : 0.0f;
+        case ACT_SWISH:
+            return z * cpu_sigmoid(z);
+        case ACT_SIGMOID:
+            return cpu_sigmoid(z);
+        default:
+            return z;
     }
 }
 static inline float cpu_act_grad(Act a, float z) {
     switch (a) {
-    case ACT_RELU: return z > 0.0f ? 1.0f : 0.0f;
-    case ACT_SWISH: {
-        float s = cpu_sigmoid(z);
-        return s * (1.0f + z * (1.0f - s));
-    }
-    case ACT_SIGMOID: {
-        float s = cpu_sigmoid(z);
-        return s * (1.0f - s);
-    }
-    default: return 1.0f;
+        case ACT_RELU:
+            return z > 0.0f ? 1.0f : 0.0f;
+        case ACT_SWISH: {
+            float s = cpu_sigmoid(z);
+            return s * (1.0f + z * (1.0f - s));
+        }
+        case ACT_SIGMOID: {
+            float s = cpu_sigmoid(z);
+            return s * (1.0f - s);
+        }
+        default:
+            return 1.0f;
     }
 }
 
@@ -83,8 +91,8 @@ void cpu_scale_ch_fwd(const Tensor *x, const Tensor *g, Tensor *y);
 void cpu_scale_ch_bwd(const Tensor *x, const Tensor *g, const Tensor *dy, Tensor *dx, Tensor *dg);
 double cpu_mse(const Tensor *yhat, const Tensor *y, Tensor *dyhat);
 double cpu_rel_l1(const Tensor *yhat, const Tensor *y);
-double cpu_softmax_ce(const Tensor *logits, const int32_t *labels, float smoothing,
-                      Tensor *dlogits, int *correct);
+double cpu_softmax_ce(const Tensor *logits, const int32_t *labels, float smoothing, Tensor *dlogits,
+                      int *correct);
 void cpu_sgd_step(float *p, const float *g, float *mom, size_t n, float lr, float momentum,
                   float wd, int nesterov);
 void cpu_adam_step(float *p, const float *g, float *m, float *v, size_t n, AdamHyper h, int step);

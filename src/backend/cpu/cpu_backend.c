@@ -37,7 +37,9 @@ float *cpu_scratch(int slot, size_t floats) {
     return s->p;
 }
 
-int cpu_nthreads(void) { return omp_get_max_threads(); }
+int cpu_nthreads(void) {
+    return omp_get_max_threads();
+}
 
 static void *cpu_alloc(size_t bytes) {
     // 64-byte alignment for AVX loads; zeroed as the interface promises.
@@ -47,7 +49,9 @@ static void *cpu_alloc(size_t bytes) {
     memset(p, 0, rounded);
     return p;
 }
-static void cpu_free(void *p) { free(p); }
+static void cpu_free(void *p) {
+    free(p);
+}
 static void cpu_memcpy(void *dst, const void *src, size_t bytes) {
     if (dst != src) memcpy(dst, src, bytes);
 }

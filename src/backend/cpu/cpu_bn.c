@@ -31,23 +31,23 @@ static void apply(const Tensor *x, int c, float scale, float shift, Tensor *y, A
         const float *p = x->data + ((size_t)n * x->c + c) * HW;
         float *q = y->data + ((size_t)n * x->c + c) * HW;
         switch (act) {  // hoisted so each loop vectorises
-        case ACT_SWISH:
-            for (size_t i = 0; i < HW; i++) {
-                float z = p[i] * scale + shift;
-                q[i] = z * cpu_sigmoid(z);
-            }
-            break;
-        case ACT_RELU:
-            for (size_t i = 0; i < HW; i++) {
-                float z = p[i] * scale + shift;
-                q[i] = z > 0.0f ? z : 0.0f;
-            }
-            break;
-        case ACT_NONE:
-            for (size_t i = 0; i < HW; i++) q[i] = p[i] * scale + shift;
-            break;
-        default:
-            for (size_t i = 0; i < HW; i++) q[i] = cpu_act(act, p[i] * scale + shift);
+            case ACT_SWISH:
+                for (size_t i = 0; i < HW; i++) {
+                    float z = p[i] * scale + shift;
+                    q[i] = z * cpu_sigmoid(z);
+                }
+                break;
+            case ACT_RELU:
+                for (size_t i = 0; i < HW; i++) {
+                    float z = p[i] * scale + shift;
+                    q[i] = z > 0.0f ? z : 0.0f;
+                }
+                break;
+            case ACT_NONE:
+                for (size_t i = 0; i < HW; i++) q[i] = p[i] * scale + shift;
+                break;
+            default:
+                for (size_t i = 0; i < HW; i++) q[i] = cpu_act(act, p[i] * scale + shift);
         }
     }
 }

@@ -8,7 +8,9 @@
 #include "backend/cpu/cpu.h"
 #include "core/error.h"
 
-static int out_size(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
+static int out_size(int in, int k, int s, int p) {
+    return (in + 2 * p - k) / s + 1;
+}
 
 static void check_shapes(const Tensor *x, const Tensor *w, const Tensor *y, ConvSpec s) {
     int k = w->h;
@@ -40,13 +42,14 @@ typedef struct {
 } Phased;
 
 static Phased phased_dims(int H, int W, int k, int s, int p, int Wo) {
-    (void)H;
     int Wq = Wo + (k - 1) / s + 1;  // covers ox + kx / s for every tap
     int need = (W + 2 * p + s - 1) / s;
     return (Phased){H + 2 * p, Wq > need ? Wq : need, s, p};
 }
 
-static float *phase_at(float *buf, const Phased *d, int r) { return buf + (size_t)r * d->Hp * d->Wq; }
+static float *phase_at(float *buf, const Phased *d, int r) {
+    return buf + (size_t)r * d->Hp * d->Wq;
+}
 
 static void phase_in(const float *x, int H, int W, const Phased *d, float *buf) {
     memset(buf, 0, sizeof(float) * (size_t)d->s * d->Hp * d->Wq);
@@ -87,8 +90,12 @@ static inline v8 ld8(const float *p) {
     memcpy(&v, p, sizeof v);
     return v;
 }
-static inline void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
-static inline v8 bc8(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+static inline void st8(float *p, v8 v) {
+    memcpy(p, &v, sizeof v);
+}
+static inline v8 bc8(float x) {
+    return (v8){x, x, x, x, x, x, x, x};
+}
 
 // base[kx]: where tap kx of output column 0 reads, row 0 (see Phased)
 static void tap_bases(float *buf, const Phased *d, int k, float **base) {
@@ -96,8 +103,8 @@ static void tap_bases(float *buf, const Phased *d, int k, float **base) {
 }
 
 // y row = sum over taps of w * input row: outputs [o, o + 8 nv) in registers.
-static void dw_row_fwd(float *const *base, size_t row0, size_t Wq, int st, const float *wc, int k,
-                       int o, int nv, float *yr) {
+static void dw_row_fwd(float *const *base, size_t row0, size_t Wq, const float *wc, int k, int o,
+                       int nv, float *yr) {
     v8 a0 = bc8(0), a1 = bc8(0), a2 = bc8(0), a3 = bc8(0);
     for (int ky = 0; ky < k; ky++) {
         size_t ro = row0 + (size_t)ky * Wq + o;
@@ -114,7 +121,6 @@ static void dw_row_fwd(float *const *base, size_t row0, size_t Wq, int st, const
     if (nv > 1) st8(yr + o + 8, a1);
     if (nv > 2) st8(yr + o + 16, a2);
     if (nv > 3) st8(yr + o + 24, a3);
-    (void)st;
 }
 
 // out = depthwise correlation of one plane: in [H,W] -> out [Ho,Wo], taps wc [k,k]
@@ -129,12 +135,13 @@ static void dw_plane_conv(const float *in, int H, int W, const float *wc, int k,
         size_t row0 = (size_t)oy * st * d.Wq;
         for (int o = 0; o + 8 <= Wo; o += 32) {
             int nv = (Wo - o) / 8;
-            dw_row_fwd(base, row0, d.Wq, st, wc, k, o, nv > 4 ? 4 : nv, yr);
+            dw_row_fwd(base, row0, d.Wq, wc, k, o, nv > 4 ? 4 : nv, yr);
         }
         for (int o = Wo - Wo % 8; o < Wo; o++) {  // tail
             float a = 0.0f;
             for (int ky = 0; ky < k; ky++)
-                for (int kx = 0; kx < k; kx++) a += wc[ky * k + kx] * base[kx][row0 + (size_t)ky * d.Wq + o];
+                for (int kx = 0; kx < k; kx++)
+                    a += wc[ky * k + kx] * base[kx][row0 + (size_t)ky * d.Wq + o];
             yr[o] = a;
         }
     }
@@ -147,7 +154,8 @@ static size_t dw_buf_len(int H, int W, int k, int st, int p, int Wo) {
 
 static void dw_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s) {
     int C = x->c, H = x->h, W = x->w, k = w->h;
-    DNA_CHECK(k <= 14, "use depthwise kernels of at most 14x14", "depthwise kernel %d too large", k);
+    DNA_CHECK(k <= 14, "use depthwise kernels of at most 14x14", "depthwise kernel %d too large",
+              k);
     size_t len = dw_buf_len(H, W, k, s.stride, s.pad, y->w);
 #pragma omp parallel for schedule(static)
     for (long nc = 0; nc < (long)x->n * C; nc++)
@@ -181,10 +189,17 @@ static void dw_plane_dw(float *const *base, const Phased *d, const float *g, int
     int st = d->s, o = 0;
     for (; o + 8 <= Wo; o += 8)
         for (int ky = 0; ky < k; ky++) switch (k) {
-            case 3: dw_taps_row(3, base, d->Wq, st, g, Ho, Wo, ky, o, gw); break;
-            case 5: dw_taps_row(5, base, d->Wq, st, g, Ho, Wo, ky, o, gw); break;
-            case 7: dw_taps_row(7, base, d->Wq, st, g, Ho, Wo, ky, o, gw); break;
-            default: dw_taps_row(k, base, d->Wq, st, g, Ho, Wo, ky, o, gw);
+                case 3:
+                    dw_taps_row(3, base, d->Wq, st, g, Ho, Wo, ky, o, gw);
+                    break;
+                case 5:
+                    dw_taps_row(5, base, d->Wq, st, g, Ho, Wo, ky, o, gw);
+                    break;
+                case 7:
+                    dw_taps_row(7, base, d->Wq, st, g, Ho, Wo, ky, o, gw);
+                    break;
+                default:
+                    dw_taps_row(k, base, d->Wq, st, g, Ho, Wo, ky, o, gw);
             }
     for (; o < Wo; o++)  // tail columns
         for (int ky = 0; ky < k; ky++)
@@ -219,7 +234,8 @@ static void dw_plane_dx(float *const *base, const Phased *d, const float *g, int
 static void dw_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *dx, Tensor *dw,
                    ConvSpec s) {
     int N = x->n, C = x->c, H = x->h, W = x->w, k = w->h, st = s.stride, Ho = dy->h, Wo = dy->w;
-    DNA_CHECK(k <= 14, "use depthwise kernels of at most 14x14", "depthwise kernel %d too large", k);
+    DNA_CHECK(k <= 14, "use depthwise kernels of at most 14x14", "depthwise kernel %d too large",
+              k);
     Phased d = phased_dims(H, W, k, st, s.pad, Wo);
     size_t plen = (size_t)st * d.Hp * d.Wq, glen = dw_buf_len(Ho, Wo, k, 1, k - 1 - s.pad, W);
 #pragma omp parallel for schedule(static)

@@ -23,7 +23,8 @@ void cpu_linear_fwd(const Tensor *x, const Tensor *w, const float *b, Tensor *y)
         rows_of(N, &lo, &hi);
         if (hi > lo) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, No, Ni, 1.0f,
-                        x->data + (size_t)lo * Ni, Ni, w->data, Ni, 0.0f, y->data + (size_t)lo * No, No);
+                        x->data + (size_t)lo * Ni, Ni, w->data, Ni, 0.0f, y->data + (size_t)lo * No,
+                        No);
             if (b)
                 for (int n = lo; n < hi; n++)
                     for (int o = 0; o < No; o++) y->data[(size_t)n * No + o] += b[o];
@@ -46,8 +47,8 @@ void cpu_linear_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *
         }
         rows_of(No, &lo, &hi);
         if (dw && hi > lo)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, Ni, N, 1.0f, dy->data + lo,
-                        No, x->data, Ni, 1.0f, dw->data + (size_t)lo * Ni, Ni);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, Ni, N, 1.0f,
+                        dy->data + lo, No, x->data, Ni, 1.0f, dw->data + (size_t)lo * Ni, Ni);
         if (db)
             for (int o = lo; o < hi; o++) {
                 float s = 0.0f;

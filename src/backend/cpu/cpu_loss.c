@@ -7,7 +7,8 @@
 
 double cpu_mse(const Tensor *yhat, const Tensor *y, Tensor *dyhat) {
     size_t n = tensor_numel(yhat);
-    DNA_CHECK(tensor_same_shape(yhat, y), "the student's output must match the teacher's feature map",
+    DNA_CHECK(tensor_same_shape(yhat, y),
+              "the student's output must match the teacher's feature map",
               "mse: shapes [%d,%d,%d,%d] and [%d,%d,%d,%d] differ", yhat->n, yhat->c, yhat->h,
               yhat->w, y->n, y->c, y->h, y->w);
     const float *a = yhat->data, *b = y->data;
@@ -24,8 +25,8 @@ double cpu_mse(const Tensor *yhat, const Tensor *y, Tensor *dyhat) {
 
 double cpu_rel_l1(const Tensor *yhat, const Tensor *y) {
     size_t n = tensor_numel(y);
-    DNA_CHECK(tensor_same_shape(yhat, y), "the student's output must match the teacher's feature map",
-              "rel_l1: shapes differ");
+    DNA_CHECK(tensor_same_shape(yhat, y),
+              "the student's output must match the teacher's feature map", "rel_l1: shapes differ");
     const float *a = yhat->data, *b = y->data;
     double s = 0.0, l1 = 0.0;
 #pragma omp parallel for reduction(+ : s, l1) schedule(static)
@@ -37,15 +38,16 @@ double cpu_rel_l1(const Tensor *yhat, const Tensor *y) {
     return (l1 / (double)n) / (sd > 0 ? sd : DBL_MIN);
 }
 
-double cpu_softmax_ce(const Tensor *logits, const int32_t *labels, float smoothing,
-                      Tensor *dlogits, int *correct) {
+double cpu_softmax_ce(const Tensor *logits, const int32_t *labels, float smoothing, Tensor *dlogits,
+                      int *correct) {
     int N = logits->n, K = logits->c * logits->h * logits->w, hits = 0;
     double total = 0.0;
 #pragma omp parallel for reduction(+ : total, hits) schedule(static)
     for (int n = 0; n < N; n++) {
         const float *z = logits->data + (size_t)n * K;
         int y = labels[n];
-        DNA_CHECK(y >= 0 && y < K, "labels must lie in [0, classes)", "label %d outside [0,%d)", y, K);
+        DNA_CHECK(y >= 0 && y < K, "labels must lie in [0, classes)", "label %d outside [0,%d)", y,
+                  K);
         float mx = z[0];
         int arg = 0;
         for (int k = 1; k < K; k++)

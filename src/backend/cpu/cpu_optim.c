@@ -18,7 +18,8 @@ void cpu_sgd_step(float *p, const float *g, float *mom, size_t n, float lr, floa
 void cpu_adam_step(float *p, const float *g, float *m, float *v, size_t n, AdamHyper h, int step) {
     float bc1 = 1.0f - powf(h.beta1, (float)step), bc2 = 1.0f - powf(h.beta2, (float)step);
     float step_size = h.lr / bc1, rbc2 = 1.0f / sqrtf(bc2);
-    float l2 = h.decoupled ? 0.0f : h.weight_decay, shrink = h.decoupled ? 1.0f - h.lr * h.weight_decay : 1.0f;
+    float l2 = h.decoupled ? 0.0f : h.weight_decay,
+          shrink = h.decoupled ? 1.0f - h.lr * h.weight_decay : 1.0f;
 #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float d = g[i] + l2 * p[i];
