@@ -107,6 +107,18 @@ static hsize_t group_size(hid_t f, const char *path) {
     return info.nlinks;
 }
 
+// the three BNs' running mean/var against "<prefix>/bn<i>.running_{mean,var}"
+static void compare_running(const Backend *be, hid_t f, const char *group, MBConv *l,
+                            const char *prefix) {
+    char name[128];
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "%s/bn%d.running_mean", prefix, i + 1);
+        compare(be, f, group, name, &bn_of(l, i)->run_mean);
+        snprintf(name, sizeof name, "%s/bn%d.running_var", prefix, i + 1);
+        compare(be, f, group, name, &bn_of(l, i)->run_var);
+    }
+}
+
 static void run_case(const char *group) {
     const Backend *be = backend_cpu();
     hid_t f = h5_open_read(REF_PATH);
@@ -138,12 +150,7 @@ static void run_case(const char *group) {
         load(be, f, group, name, &ps.p[i]->w);
     }
     // initial running stats: ours must start where PyTorch's do (0 / 1)
-    for (int i = 0; i < 3; i++) {
-        snprintf(name, sizeof name, "init/bn%d.running_mean", i + 1);
-        compare(be, f, group, name, &bn_of(&l, i)->run_mean);
-        snprintf(name, sizeof name, "init/bn%d.running_var", i + 1);
-        compare(be, f, group, name, &bn_of(&l, i)->run_var);
-    }
+    compare_running(be, f, group, &l, "init");
 
     // training-mode forward
     long xd[8] = {0}, dyd[8] = {0};
@@ -171,12 +178,7 @@ static void run_case(const char *group) {
         snprintf(name, sizeof name, "grad/%s", fname);
         compare(be, f, group, name, &ps.p[i]->g);
     }
-    for (int i = 0; i < 3; i++) {
-        snprintf(name, sizeof name, "running_after/bn%d.running_mean", i + 1);
-        compare(be, f, group, name, &bn_of(&l, i)->run_mean);
-        snprintf(name, sizeof name, "running_after/bn%d.running_var", i + 1);
-        compare(be, f, group, name, &bn_of(&l, i)->run_var);
-    }
+    compare_running(be, f, group, &l, "running_after");
 
     // eval-mode forward with the fixture's running stats
     load_running(be, &l, f, group, "running_eval");
