@@ -13,5 +13,7 @@ RunCtx ctx_local(const Backend *be, uint64_t seed) {
     c.t_start = timer_now();
     c.seed = seed;
     c.be = be;
+    c.version = "test";
+    c.git_rev = "unknown";
     return c;
 }

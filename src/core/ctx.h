@@ -13,6 +13,7 @@ typedef struct RunCtx {
     double t_start;     // timer_now() at start, for log timestamps
     uint64_t seed;      // root seed of the run; every stream is split from it
     const Backend *be;  // where tensors live and ops run
+    const char *version, *git_rev;  // of this program, recorded in every output
 } RunCtx;
 
 // A context for a single process without MPI (tests, tools).

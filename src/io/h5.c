@@ -2,7 +2,9 @@
 // stack printing is switched off: our message replaces it.
 #include "io/h5.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 hid_t h5_open_read(const char *path) {
@@ -50,4 +52,126 @@ float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *
     if (n) *n = count;
     if (ndim) *ndim = nd;
     return buf;
+}
+
+hid_t h5_create_tmp(const char *path, char tmp[1024]) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    snprintf(tmp, 1024, "%s.tmp.%d", path, (int)getpid());
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    DNA_CHECK(f >= 0, "check that the output directory exists and is writable",
+              "cannot create '%s'", tmp);
+    return f;
+}
+
+void h5_commit(hid_t f, const char *tmp, const char *path) {
+    H5_CHECK(H5Fclose(f), tmp);
+    DNA_CHECK(rename(tmp, path) == 0, "check the output directory's permissions",
+              "cannot rename '%s' to '%s'", tmp, path);
+}
+
+static void attr_write(hid_t obj, const char *name, hid_t type, int n, const void *v,
+                       const char *path) {
+    if (H5Aexists(obj, name) > 0) H5_CHECK(H5Adelete(obj, name), path);
+    hsize_t dim = (hsize_t)n;
+    hid_t s = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
+    H5_CHECK(s, path);
+    hid_t a = H5Acreate2(obj, name, type, s, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(a, path);
+    H5_CHECK(H5Awrite(a, type, v), path);
+    H5Aclose(a);
+    H5Sclose(s);
+}
+
+void h5_attr_str(hid_t obj, const char *name, const char *v, const char *path) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(v) + 1);
+    attr_write(obj, name, t, 1, v, path);
+    H5Tclose(t);
+}
+
+void h5_attr_i64(hid_t obj, const char *name, long long v, const char *path) {
+    attr_write(obj, name, H5T_NATIVE_LLONG, 1, &v, path);
+}
+
+void h5_attr_f64(hid_t obj, const char *name, const double *v, int n, const char *path) {
+    attr_write(obj, name, H5T_NATIVE_DOUBLE, n, v, path);
+}
+
+void h5_attr_prov(hid_t obj, const H5Prov *p, const char *path) {
+    h5_attr_i64(obj, "format_version", p->format, path);
+    h5_attr_str(obj, "config_hash", p->config_hash ? p->config_hash : "", path);
+    h5_attr_i64(obj, "seed", (long long)p->seed, path);
+    h5_attr_str(obj, "git_rev", p->git_rev ? p->git_rev : "unknown", path);
+    h5_attr_str(obj, "dna_version", p->version ? p->version : "unknown", path);
+}
+
+int h5_has_attr(hid_t obj, const char *name) {
+    return H5Aexists(obj, name) > 0;
+}
+
+static hid_t attr_open(hid_t obj, const char *name, const char *path) {
+    DNA_CHECK(h5_has_attr(obj, name), "the file was written by another version; regenerate it",
+              "'%s' has no attribute '%s'", path, name);
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    H5_CHECK(a, path);
+    return a;
+}
+
+long long h5_read_attr_i64(hid_t obj, const char *name, const char *path) {
+    hid_t a = attr_open(obj, name, path);
+    long long v = 0;
+    H5_CHECK(H5Aread(a, H5T_NATIVE_LLONG, &v), path);
+    H5Aclose(a);
+    return v;
+}
+
+void h5_read_attr_f64(hid_t obj, const char *name, double *v, int n, const char *path) {
+    hid_t a = attr_open(obj, name, path);
+    hid_t s = H5Aget_space(a);
+    hssize_t cnt = H5Sget_simple_extent_npoints(s);
+    DNA_CHECK(cnt == n, "the file does not match the config; regenerate it",
+              "'%s': attribute '%s' has %lld values, expected %d", path, name, (long long)cnt, n);
+    H5_CHECK(H5Aread(a, H5T_NATIVE_DOUBLE, v), path);
+    H5Sclose(s);
+    H5Aclose(a);
+}
+
+char *h5_read_attr_str(hid_t obj, const char *name, const char *path) {
+    hid_t a = attr_open(obj, name, path);
+    hid_t t = H5Aget_type(a);
+    DNA_CHECK(H5Tget_class(t) == H5T_STRING, "", "'%s': attribute '%s' is not a string", path,
+              name);
+    char *v;
+    if (H5Tis_variable_str(t) > 0) {
+        char *tmp = NULL;
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5_CHECK(H5Aread(a, mt, &tmp), path);
+        v = strdup(tmp ? tmp : "");
+        H5free_memory(tmp);
+        H5Tclose(mt);
+    } else {
+        size_t n = H5Tget_size(t);
+        v = dna_calloc(n + 1, 1);
+        H5_CHECK(H5Aread(a, t, v), path);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return v;
+}
+
+void h5_write(hid_t f, const char *name, hid_t type, const void *buf, int ndim,
+              const long *dims, const char *path) {
+    hsize_t hd[8];
+    for (int i = 0; i < ndim; i++) hd[i] = (hsize_t)dims[i];
+    hid_t s = H5Screate_simple(ndim, hd, NULL);
+    H5_CHECK(s, path);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t d = H5Dcreate2(f, name, type, s, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(d, path);
+    H5_CHECK(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), path);
+    H5Dclose(d);
+    H5Pclose(lcpl);
+    H5Sclose(s);
 }

@@ -19,3 +19,30 @@ int h5_has(hid_t f, const char *name);
 // Reads a float dataset (converted to float32 by HDF5) into a new buffer; *n gets the count,
 // dims (up to 8) the shape when not NULL. Fatal when missing.
 float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *ndim, long dims[8]);
+
+// Provenance every output file carries (DESIGN §3): format version, config hash, seed, git
+// revision, program version.
+typedef struct H5Prov {
+    int format;             // layout version of this kind of file
+    const char *config_hash;  // hex digest of the effective config
+    unsigned long long seed;
+    const char *git_rev, *version;
+} H5Prov;
+
+// Writing. Outputs are created under a temporary name (h5_create_tmp) and renamed into
+// place only when complete (h5_commit), so a crash never leaves a half-written file that a
+// later stage would trust.
+hid_t h5_create_tmp(const char *path, char tmp[1024]);  // creates "<path>.tmp.<pid>"
+void h5_commit(hid_t f, const char *tmp, const char *path);  // closes, then renames
+void h5_attr_str(hid_t obj, const char *name, const char *v, const char *path);
+void h5_attr_i64(hid_t obj, const char *name, long long v, const char *path);
+void h5_attr_f64(hid_t obj, const char *name, const double *v, int n, const char *path);
+void h5_attr_prov(hid_t obj, const H5Prov *p, const char *path);
+// Reading attributes: fatal with the file and attribute name when missing.
+long long h5_read_attr_i64(hid_t obj, const char *name, const char *path);
+void h5_read_attr_f64(hid_t obj, const char *name, double *v, int n, const char *path);
+char *h5_read_attr_str(hid_t obj, const char *name, const char *path);  // caller frees
+int h5_has_attr(hid_t obj, const char *name);
+// Whole-array writes of a new dataset [dims], contiguous, native type.
+void h5_write(hid_t f, const char *name, hid_t type, const void *buf, int ndim,
+              const long *dims, const char *path);

@@ -2,6 +2,7 @@
 #include "nn/mbconv.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "core/error.h"
 
@@ -126,12 +127,28 @@ void head_params(Head *l, ParamList *list) {
     params_push(list, &l->fc_b);
 }
 
-const Tensor *head_forward(const Backend *be, Head *l, HeadCache *c, const Tensor *x, BNMode mode) {
+// The mask is drawn on the host (it is N x ch values) and applied with the channel-gate op.
+static const Tensor *head_dropout(const Backend *be, Head *l, HeadCache *c, Rng *drop) {
+    int n = c->pooled.n;
+    tensor_ensure(be, &c->mask, n, l->ch, 1, 1);
+    tensor_ensure(be, &c->dropped, n, l->ch, 1, 1);
+    float *m = dna_malloc(sizeof(float) * (size_t)n * l->ch), keep = 1.0f / (1.0f - l->dropout);
+    for (int i = 0; i < n * l->ch; i++) m[i] = rng_uniform(drop) < l->dropout ? 0.0f : keep;
+    tensor_upload(be, &c->mask, m);
+    free(m);
+    be->scale_ch_fwd(&c->pooled, &c->mask, &c->dropped);
+    return &c->dropped;
+}
+
+const Tensor *head_forward(const Backend *be, Head *l, HeadCache *c, const Tensor *x, BNMode mode,
+                           Rng *drop) {
     const Tensor *f = convbn_forward(be, &l->conv, &c->conv, x, mode);
     tensor_ensure(be, &c->pooled, x->n, l->ch, 1, 1);
     tensor_ensure(be, &c->logits, x->n, l->classes, 1, 1);
     be->gap_fwd(f, &c->pooled);
-    be->linear_fwd(&c->pooled, &l->fc_w.w, l->fc_b.w.data, &c->logits);
+    c->dropped_out = drop && mode == BN_TRAIN && l->dropout > 0.0f;
+    const Tensor *in = c->dropped_out ? head_dropout(be, l, c, drop) : &c->pooled;
+    be->linear_fwd(in, &l->fc_w.w, l->fc_b.w.data, &c->logits);
     return &c->logits;
 }
 
@@ -139,7 +156,13 @@ const Tensor *head_backward(const Backend *be, Head *l, HeadCache *c, const Tens
     const Tensor *f = &c->conv.out;
     tensor_ensure(be, &c->dpooled, f->n, l->ch, 1, 1);
     tensor_ensure(be, &c->dfeat, f->n, f->c, f->h, f->w);
-    be->linear_bwd(&c->pooled, &l->fc_w.w, dlogits, &c->dpooled, &l->fc_w.g, l->fc_b.g.data);
+    if (c->dropped_out) {
+        tensor_ensure(be, &c->ddropped, f->n, l->ch, 1, 1);
+        be->linear_bwd(&c->dropped, &l->fc_w.w, dlogits, &c->ddropped, &l->fc_w.g, l->fc_b.g.data);
+        be->scale_ch_bwd(&c->pooled, &c->mask, &c->ddropped, &c->dpooled, NULL);
+    } else {
+        be->linear_bwd(&c->pooled, &l->fc_w.w, dlogits, &c->dpooled, &l->fc_w.g, l->fc_b.g.data);
+    }
     be->fill(c->dfeat.data, 0.0f, tensor_numel(&c->dfeat));
     be->gap_bwd(&c->dpooled, &c->dfeat);
     return convbn_backward(be, &l->conv, &c->conv, &c->dfeat, 1);
@@ -151,6 +174,9 @@ void head_cache_free(const Backend *be, HeadCache *c) {
     tensor_free(be, &c->logits);
     tensor_free(be, &c->dpooled);
     tensor_free(be, &c->dfeat);
+    tensor_free(be, &c->mask);
+    tensor_free(be, &c->dropped);
+    tensor_free(be, &c->ddropped);
 }
 
 long head_param_count(int cin, int ch, int classes) {

@@ -38,9 +38,10 @@ long mbconv_macs(MBConvCfg cfg, int h, int w);  // per image at input h x w
 // Stem: 3x3 conv (stride s) -> BN -> swish.
 void stem_init(const Backend *be, ConvBN *l, int cin, int cout, int stride, Rng *rng);
 
-// Head: 1x1 conv -> BN -> swish -> global average pool -> linear classifier (with bias).
+// Head: 1x1 conv -> BN -> swish -> global average pool -> dropout -> linear classifier.
 typedef struct Head {
     int cin, ch, classes;
+    float dropout;  // probability of zeroing a pooled feature in training (0 = off)
     ConvBN conv;
     Param fc_w, fc_b;
 } Head;
@@ -48,12 +49,16 @@ typedef struct Head {
 typedef struct HeadCache {
     ConvBNCache conv;
     Tensor pooled, logits, dpooled, dfeat;
+    Tensor mask, dropped, ddropped;  // dropout: kept features scaled by 1/(1-p)
+    int dropped_out;                 // the last forward applied dropout
 } HeadCache;
 
 void head_init(const Backend *be, Head *l, int cin, int ch, int classes, Rng *rng);
 void head_free(const Backend *be, Head *l);
 void head_params(Head *l, ParamList *list);
-const Tensor *head_forward(const Backend *be, Head *l, HeadCache *c, const Tensor *x, BNMode mode);
+// Dropout applies when `drop` is given and the mode is BN_TRAIN; its mask comes from `drop`.
+const Tensor *head_forward(const Backend *be, Head *l, HeadCache *c, const Tensor *x, BNMode mode,
+                           Rng *drop);
 const Tensor *head_backward(const Backend *be, Head *l, HeadCache *c, const Tensor *dlogits);
 void head_cache_free(const Backend *be, HeadCache *c);
 long head_param_count(int cin, int ch, int classes);

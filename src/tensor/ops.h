@@ -83,6 +83,10 @@ struct Backend {
                      float wd, int nesterov);
     void (*adam_step)(float *p, const float *g, float *m, float *v, size_t n, AdamHyper h,
                       int step);
+    // PyTorch's RMSprop: sq = alpha sq + (1-alpha) d^2, d = g + wd p; buf = momentum buf +
+    // d / (sqrt(sq) + eps); p -= lr buf (buf may be NULL when momentum is 0)
+    void (*rmsprop_step)(float *p, const float *g, float *sq, float *buf, size_t n, float lr,
+                         float alpha, float eps, float wd, float momentum);
 };
 
 const Backend *backend_cpu(void);

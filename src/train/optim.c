@@ -24,6 +24,15 @@ Optim optim_adamw(float lr, float weight_decay) {
     return o;
 }
 
+Optim optim_rmsprop(float lr, float alpha, float eps, float momentum, float weight_decay) {
+    return (Optim){.kind = OPTIM_RMSPROP,
+                   .lr = lr,
+                   .weight_decay = weight_decay,
+                   .momentum = momentum,
+                   .beta2 = alpha,
+                   .eps = eps};
+}
+
 static void ensure_state(const Backend *be, Tensor *s, const Tensor *like) {
     if (!s->data) *s = tensor_new(be, like->n, like->c, like->h, like->w);
 }
@@ -37,6 +46,11 @@ void optim_step(const Backend *be, const Optim *o, const ParamList *l) {
         if (o->kind == OPTIM_SGD) {
             if (o->momentum != 0.0f) ensure_state(be, &p->m, &p->w);
             be->sgd_step(p->w.data, p->g.data, p->m.data, n, o->lr, o->momentum, wd, o->nesterov);
+        } else if (o->kind == OPTIM_RMSPROP) {
+            ensure_state(be, &p->v, &p->w);
+            if (o->momentum != 0.0f) ensure_state(be, &p->m, &p->w);
+            be->rmsprop_step(p->w.data, p->g.data, p->v.data, p->m.data, n, o->lr, o->beta2, o->eps,
+                             wd, o->momentum);
         } else {
             ensure_state(be, &p->m, &p->w);
             ensure_state(be, &p->v, &p->w);

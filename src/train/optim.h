@@ -4,18 +4,19 @@
 #pragma once
 #include "nn/param.h"
 
-typedef enum { OPTIM_SGD, OPTIM_ADAM, OPTIM_ADAMW } OptimKind;
+typedef enum { OPTIM_SGD, OPTIM_ADAM, OPTIM_ADAMW, OPTIM_RMSPROP } OptimKind;
 
 typedef struct Optim {
     OptimKind kind;
     float lr, weight_decay;
     float momentum;           // SGD
     int nesterov;             // SGD
-    float beta1, beta2, eps;  // Adam/AdamW
+    float beta1, beta2, eps;  // Adam/AdamW; RMSprop: beta2 = alpha, eps
 } Optim;
 
 Optim optim_sgd(float lr, float momentum, float weight_decay, int nesterov);
 Optim optim_adam(float lr, float weight_decay);  // betas (0.9, 0.999), eps 1e-8
 Optim optim_adamw(float lr, float weight_decay);
+Optim optim_rmsprop(float lr, float alpha, float eps, float momentum, float weight_decay);
 // One step on every parameter of the list (each counts its own steps).
 void optim_step(const Backend *be, const Optim *o, const ParamList *l);

@@ -84,6 +84,26 @@ TEST(optim_sgd_momentum_by_hand) {
     param_free(be, &w), param_free(be, &b), param_free(be, &n);
 }
 
+TEST(optim_rmsprop_by_hand) {
+    const Backend *be = backend_cpu();
+    Param w = make_param(be, 1.0f, 0.5f, 1), b = make_param(be, 1.0f, 0.5f, 0);
+    ParamList l = {0};
+    params_push(&l, &w);
+    params_push(&l, &b);
+    Optim o = optim_rmsprop(0.01f, 0.9f, 1e-3f, 0.5f, 0.1f);
+    optim_step(be, &o, &l);
+    // w: d = 0.5 + 0.1 = 0.6; sq = 0.1*0.36 = 0.036; buf = 0.6 / (sqrt(0.036) + 1e-3)
+    double buf = 0.6 / (sqrt(0.036) + 1e-3), w1 = 1.0 - 0.01 * buf;
+    T_NEAR(w.w.data[0], w1, 1e-6, 0, "rmsprop step 1 (decayed weight)");
+    T_NEAR(b.w.data[0], 1.0 - 0.01 * 0.5 / (sqrt(0.025) + 1e-3), 1e-6, 0, "rmsprop bias");
+    optim_step(be, &o, &l);  // d = 0.5 + 0.1 w1; sq = 0.9*0.036 + 0.1 d^2; buf = 0.5 buf + ..
+    double d = 0.5 + 0.1 * w1, sq = 0.9 * 0.036 + 0.1 * d * d;
+    double buf2 = 0.5 * buf + d / (sqrt(sq) + 1e-3);
+    T_NEAR(w.w.data[0], w1 - 0.01 * buf2, 1e-6, 0, "rmsprop step 2 (momentum)");
+    params_free(&l);
+    param_free(be, &w), param_free(be, &b);
+}
+
 TEST(optim_adam_and_adamw_by_hand) {
     const Backend *be = backend_cpu();
     Param a = make_param(be, 1.0f, 0.5f, 1), aw = make_param(be, 1.0f, 0.5f, 1);

@@ -812,7 +812,7 @@ TEST(grad_mbconv_mb1) {
 }
 
 static const Tensor *head_f(void *l, void *c, const Tensor *x) {
-    return head_forward(backend_cpu(), l, c, x, BN_TRAIN);
+    return head_forward(backend_cpu(), l, c, x, BN_TRAIN, NULL);
 }
 static const Tensor *head_b(void *l, void *c, const Tensor *dy) {
     return head_backward(backend_cpu(), l, c, dy);
@@ -829,6 +829,35 @@ TEST(grad_head) {
     lc.x = rand_t(3, 6, 3, 3, 1401, -1, 1);
     head_params(&l, &lc.pl);
     check_layer("head 6>8>5", &lc, 1402, 24);
+    head_cache_free(be, &c);
+    head_free(be, &l);
+}
+
+// Dropout: every forward re-seeds the mask's generator, so finite differences see one mask.
+static const Tensor *head_drop_f(void *l, void *c, const Tensor *x) {
+    Rng drop = rng_new(1450);
+    return head_forward(backend_cpu(), l, c, x, BN_TRAIN, &drop);
+}
+
+TEST(grad_head_dropout) {
+    const Backend *be = backend_cpu();
+    static const int32_t labels[3] = {1, 3, 2};
+    Rng rng = rng_new(1440);
+    Head l;
+    HeadCache c = {0};
+    head_init(be, &l, 6, 8, 5, &rng);
+    l.dropout = 0.4f;
+    LayerCase lc = {.fwd = head_drop_f, .bwd = head_b, .layer = &l, .cache = &c, .labels = labels};
+    lc.x = rand_t(3, 6, 3, 3, 1441, -1, 1);
+    head_params(&l, &lc.pl);
+    check_layer("head dropout", &lc, 1442, 24);
+    // some features dropped, the rest scaled by 1/(1-p)
+    int zeros = 0;
+    for (int i = 0; i < 3 * 8; i++) {
+        zeros += c.mask.data[i] == 0.0f;
+        T_CHECK(c.mask.data[i] == 0.0f || fabsf(c.mask.data[i] - 1.0f / 0.6f) < 1e-6f, "mask value");
+    }
+    T_CHECK(zeros > 0 && zeros < 24, "dropout dropped %d of 24", zeros);
     head_cache_free(be, &c);
     head_free(be, &l);
 }

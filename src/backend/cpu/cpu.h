@@ -96,3 +96,5 @@ double cpu_softmax_ce(const Tensor *logits, const int32_t *labels, float smoothi
 void cpu_sgd_step(float *p, const float *g, float *mom, size_t n, float lr, float momentum,
                   float wd, int nesterov);
 void cpu_adam_step(float *p, const float *g, float *m, float *v, size_t n, AdamHyper h, int step);
+void cpu_rmsprop_step(float *p, const float *g, float *sq, float *buf, size_t n, float lr,
+                      float alpha, float eps, float wd, float momentum);

@@ -88,6 +88,7 @@ static const Backend CPU = {
     .softmax_ce = cpu_softmax_ce,
     .sgd_step = cpu_sgd_step,
     .adam_step = cpu_adam_step,
+    .rmsprop_step = cpu_rmsprop_step,
 };
 
 const Backend *backend_cpu(void) {

@@ -1,5 +1,5 @@
-// CPU optimizer steps, with PyTorch's update rules (torch.optim.SGD / Adam / AdamW), so a
-// recipe carries over. Weight decay is passed per parameter: 0 for BN and biases.
+// CPU optimizer steps, with PyTorch's update rules (torch.optim.SGD / Adam / AdamW / RMSprop),
+// so a recipe carries over. Weight decay is passed per parameter: 0 for BN and biases.
 #include "backend/cpu/cpu.h"
 
 void cpu_sgd_step(float *p, const float *g, float *mom, size_t n, float lr, float momentum,
@@ -26,5 +26,17 @@ void cpu_adam_step(float *p, const float *g, float *m, float *v, size_t n, AdamH
         m[i] = h.beta1 * m[i] + (1.0f - h.beta1) * d;
         v[i] = h.beta2 * v[i] + (1.0f - h.beta2) * d * d;
         p[i] = p[i] * shrink - step_size * m[i] / (sqrtf(v[i]) * rbc2 + h.eps);
+    }
+}
+
+void cpu_rmsprop_step(float *p, const float *g, float *sq, float *buf, size_t n, float lr,
+                      float alpha, float eps, float wd, float momentum) {
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float d = g[i] + wd * p[i];
+        sq[i] = alpha * sq[i] + (1.0f - alpha) * d * d;
+        float u = d / (sqrtf(sq[i]) + eps);
+        if (buf) u = buf[i] = momentum * buf[i] + u;
+        p[i] -= lr * u;
     }
 }

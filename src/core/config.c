@@ -1,0 +1,237 @@
+// Config: the schema table, INI parsing through libinih, overrides, dump and hash.
+#include "core/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+typedef enum { CK_INT, CK_F64, CK_STR } CfgKind;
+
+typedef struct CfgKey {
+    const char *section, *key;
+    CfgKind kind;
+    size_t off;
+    const char *def, *choices, *help;  // choices: "a|b|c" or NULL
+} CfgKey;
+
+#define K(sec, field, key, kind, def, choices, help) \
+    {#sec, key, kind, offsetof(Config, sec.field), def, choices, help}
+
+static const CfgKey KEYS[] = {
+    K(run, name, "name", CK_STR, "fashion_mnist", NULL, "run name: outputs go to out_dir/name"),
+    K(run, out_dir, "out_dir", CK_STR, "outputs", NULL, "directory holding the runs"),
+    K(run, seed, "seed", CK_INT, "0", NULL, "root seed of every random stream"),
+
+    K(data, source, "source", CK_STR, "idx", "idx|cifar10|hdf5", "dataset format"),
+    K(data, path, "path", CK_STR, "/usr/share/datasets/fashion-mnist", NULL,
+      "idx/cifar10: directory of the files; hdf5: the file (doc/formats.md)"),
+    K(data, classes, "classes", CK_INT, "10", NULL, "number of classes"),
+    K(data, limit_train, "limit_train", CK_INT, "0", NULL,
+      "keep only the first N train images (0 = all): quick and test runs"),
+    K(data, limit_test, "limit_test", CK_INT, "0", NULL, "keep only the first N test images (0 = all)"),
+    K(data, search_per_class, "search_per_class", CK_INT, "500", NULL,
+      "held-out search-split images per class, taken from train"),
+    K(data, pad, "pad", CK_INT, "2", NULL, "zero padding per side after normalisation (28 -> 32)"),
+    K(data, crop_pad, "crop_pad", CK_INT, "2", NULL, "random-crop augmentation padding (0 = off)"),
+    K(data, flip, "flip", CK_INT, "1", "0|1", "random horizontal flip augmentation"),
+
+    K(teacher, import, "import", CK_STR, "", NULL,
+      "teacher.h5 to import instead of training (tools/export_torchvision_efficientnet.py)"),
+    K(teacher, stem, "stem", CK_INT, "16", NULL, "stem width (3x3 conv)"),
+    K(teacher, stem_stride, "stem_stride", CK_INT, "2", NULL, "stem stride"),
+    K(teacher, stages, "stages", CK_STR,
+      "ir_r1_k3_s1_e1_c16_se0.25 ir_r2_k3_s2_e3_c24_se0.25 ir_r2_k5_s2_e3_c48_se0.25 "
+      "ir_r1_k3_s1_e3_c64_se0.25",
+      NULL, "MBConv stages as timm arch_def strings"),
+    K(teacher, blocks, "blocks", CK_STR, "1 2 3", NULL,
+      "block boundaries: the stage index (0-based) each student block ends at"),
+    K(teacher, head, "head", CK_INT, "128", NULL, "head 1x1 conv width"),
+    K(teacher, dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
+    K(teacher, bn_eps, "bn_eps", CK_F64, "1e-5", NULL, "batch-norm epsilon"),
+    K(teacher, bn_momentum, "bn_momentum", CK_F64, "0.1", NULL, "batch-norm momentum"),
+    K(teacher, epochs, "epochs", CK_INT, "5", NULL, "training epochs"),
+    K(teacher, batch, "batch", CK_INT, "128", NULL, "global batch size (split over ranks)"),
+    K(teacher, eval_batch, "eval_batch", CK_INT, "500", NULL, "batch size for evaluation"),
+    K(teacher, optimizer, "optimizer", CK_STR, "sgd", "sgd|rmsprop", "optimizer"),
+    K(teacher, lr, "lr", CK_F64, "0.1", NULL, "peak learning rate"),
+    K(teacher, momentum, "momentum", CK_F64, "0.9", NULL, "SGD (Nesterov) / RMSprop momentum"),
+    K(teacher, weight_decay, "weight_decay", CK_F64, "5e-5", NULL, "on conv/linear weights only"),
+    K(teacher, label_smoothing, "label_smoothing", CK_F64, "0.1", NULL, "cross-entropy smoothing"),
+    K(teacher, schedule, "schedule", CK_STR, "cosine", "cosine|step", "learning-rate schedule"),
+    K(teacher, warmup_epochs, "warmup_epochs", CK_F64, "0.3", NULL, "linear warm-up (epochs)"),
+    K(teacher, step_epochs, "step_epochs", CK_INT, "2", NULL, "step schedule: epochs per step"),
+    K(teacher, step_gamma, "step_gamma", CK_F64, "0.97", NULL, "step schedule: factor per step"),
+    K(teacher, rmsprop_alpha, "rmsprop_alpha", CK_F64, "0.9", NULL, "RMSprop decay"),
+    K(teacher, rmsprop_eps, "rmsprop_eps", CK_F64, "1e-3", NULL, "RMSprop epsilon"),
+
+    K(features, dtype, "dtype", CK_STR, "float16", "float16|float32", "feature shard storage"),
+    K(features, chunk, "chunk", CK_INT, "64", NULL, "samples per HDF5 chunk (unit of shuffling)"),
+    K(features, shard_samples, "shard_samples", CK_INT, "16384", NULL, "samples per shard file"),
+    K(features, deflate, "deflate", CK_INT, "0", NULL, "deflate level of shards (0 = off)"),
+    K(features, batch, "batch", CK_INT, "500", NULL, "teacher batch when extracting features"),
+};
+#define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+
+static const CfgKey *find(const char *section, const char *key) {
+    for (int i = 0; i < NKEYS; i++)
+        if (!strcmp(KEYS[i].section, section) && !strcmp(KEYS[i].key, key)) return &KEYS[i];
+    return NULL;
+}
+
+static int known_section(const char *section) {
+    for (int i = 0; i < NKEYS; i++)
+        if (!strcmp(KEYS[i].section, section)) return 1;
+    return 0;
+}
+
+static void list_keys(const char *section, char *buf, size_t n) {
+    buf[0] = 0;
+    for (int i = 0; i < NKEYS; i++)
+        if (!strcmp(KEYS[i].section, section)) {
+            size_t l = strlen(buf);
+            snprintf(buf + l, n - l, "%s%s", l ? ", " : "", KEYS[i].key);
+        }
+}
+
+// Sets one key; `where` names the file:line or the override for the message.
+static void set_key(Config *cfg, const char *section, const char *key, const char *value,
+                    const char *where) {
+    const CfgKey *k = find(section, key);
+    if (!k) {
+        char known[1024];
+        if (!known_section(section)) {
+            char secs[256] = "";
+            for (int i = 0; i < NKEYS; i++)
+                if (!strstr(secs, KEYS[i].section)) {
+                    size_t l = strlen(secs);
+                    snprintf(secs + l, sizeof secs - l, "%s[%s]", l ? " " : "", KEYS[i].section);
+                }
+            DNA_FAIL("use one of the sections", "%s: unknown section [%s]; sections: %s", where,
+                     section, secs);
+        }
+        list_keys(section, known, sizeof known);
+        DNA_FAIL("fix the spelling (`dna help config` lists every key)",
+                 "%s: unknown key '%s' in [%s]; known keys: %s", where, key, section, known);
+    }
+    char *dst = (char *)cfg + k->off, *end;
+    errno = 0;
+    switch (k->kind) {
+        case CK_INT: {
+            long v = strtol(value, &end, 10);
+            DNA_CHECK(*value && !*end && !errno, "give an integer", "%s: %s.%s = '%s' is not an integer",
+                      where, section, key, value);
+            *(long *)dst = v;
+            break;
+        }
+        case CK_F64: {
+            double v = strtod(value, &end);
+            DNA_CHECK(*value && !*end && !errno, "give a number", "%s: %s.%s = '%s' is not a number",
+                      where, section, key, value);
+            *(double *)dst = v;
+            break;
+        }
+        case CK_STR:
+            DNA_CHECK(strlen(value) < CFG_STR, "shorten it", "%s: %s.%s is longer than %d characters",
+                      where, section, key, CFG_STR - 1);
+            snprintf(dst, CFG_STR, "%s", value);
+            break;
+    }
+    if (k->choices) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "|%s|", k->choices);
+        char want[CFG_STR + 2];
+        snprintf(want, sizeof want, "|%s|", value);
+        DNA_CHECK(strstr(buf, want), "use one of the listed values",
+                  "%s: %s.%s = '%s'; expected one of %s", where, section, key, value, k->choices);
+    }
+}
+
+typedef struct IniCtx {
+    Config *cfg;
+    const char *path;
+} IniCtx;
+
+static int on_ini(void *user, const char *section, const char *key, const char *value) {
+    IniCtx *c = user;
+    char where[CFG_STR + 32];
+    snprintf(where, sizeof where, "%s [%s]", c->path, section);
+    DNA_CHECK(section[0], "put every key under a [section]",
+              "%s: key '%s' outside any section", where, key);
+    set_key(c->cfg, section, key, value, where);
+    return 1;
+}
+
+void config_load(Config *cfg, const char *path, char **overrides, int noverrides) {
+    *cfg = (Config){0};
+    for (int i = 0; i < NKEYS; i++) set_key(cfg, KEYS[i].section, KEYS[i].key, KEYS[i].def, "default");
+    if (path) {
+        snprintf(cfg->path, sizeof cfg->path, "%s", path);
+        FILE *f = fopen(path, "r");
+        DNA_CHECK(f, "check the path of the config file", "cannot read config '%s'", path);
+        IniCtx c = {cfg, path};
+        int rc = ini_parse_file(f, on_ini, &c);
+        fclose(f);
+        DNA_CHECK(rc == 0, "fix the syntax: [section] lines and key = value lines",
+                  "%s:%d: syntax error", path, rc);
+    }
+    for (int i = 0; i < noverrides; i++) {
+        char buf[2 * CFG_STR], *dot, *eq;
+        snprintf(buf, sizeof buf, "%s", overrides[i]);
+        eq = strchr(buf, '=');
+        dot = strchr(buf, '.');
+        DNA_CHECK(eq && dot && dot < eq, "write overrides as section.key=value",
+                  "bad override '%s'", overrides[i]);
+        *eq = *dot = 0;
+        char where[2 * CFG_STR + 16];
+        snprintf(where, sizeof where, "override '%s'", overrides[i]);
+        set_key(cfg, buf, dot + 1, eq + 1, where);
+    }
+}
+
+void config_dump(const Config *cfg, FILE *f) {
+    const char *sec = "";
+    for (int i = 0; i < NKEYS; i++) {
+        const CfgKey *k = &KEYS[i];
+        if (strcmp(sec, k->section)) fprintf(f, "%s[%s]\n", i ? "\n" : "", sec = k->section);
+        const char *p = (const char *)cfg + k->off;
+        switch (k->kind) {
+            case CK_INT: fprintf(f, "%s = %ld\n", k->key, *(const long *)p); break;
+            case CK_F64: fprintf(f, "%s = %.17g\n", k->key, *(const double *)p); break;
+            case CK_STR: fprintf(f, "%s = %s\n", k->key, p); break;
+        }
+    }
+}
+
+void config_hash(const Config *cfg, char hex[17]) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    config_dump(cfg, f);
+    fclose(f);
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)buf[i]) * 1099511628211ULL;
+    free(buf);
+    snprintf(hex, 17, "%016llx", (unsigned long long)h);
+}
+
+void config_help(FILE *f) {
+    const char *sec = "";
+    for (int i = 0; i < NKEYS; i++) {
+        const CfgKey *k = &KEYS[i];
+        if (strcmp(sec, k->section)) fprintf(f, "[%s]\n", sec = k->section);
+        fprintf(f, "  %-18s = %-12s %s%s%s%s\n", k->key, k->def, k->help, k->choices ? " (" : "",
+                k->choices ? k->choices : "", k->choices ? ")" : "");
+    }
+}
+
+void config_run_path(const Config *cfg, const char *file, char *buf, size_t n) {
+    if (file)
+        snprintf(buf, n, "%s/%s/%s", cfg->run.out_dir, cfg->run.name, file);
+    else
+        snprintf(buf, n, "%s/%s", cfg->run.out_dir, cfg->run.name);
+}

@@ -1,0 +1,52 @@
+// Config: the one INI file (plus command-line overrides `section.key=value`) that drives
+// every stage. The schema is a table in config.c: every key has a type, a default and a
+// help line, and a key not in the table is an error naming the file and line, so a typo
+// never silently falls back to a default. The effective config is dumped (and hashed) into
+// every run record and output file.
+#pragma once
+#include <stdio.h>
+
+#define CFG_STR 512
+
+typedef struct RunCfg {
+    char name[CFG_STR], out_dir[CFG_STR];
+    long seed;
+} RunCfg;
+
+typedef struct DataCfg {
+    char source[CFG_STR], path[CFG_STR];
+    long classes, limit_train, limit_test, search_per_class, pad, crop_pad, flip;
+} DataCfg;
+
+typedef struct TeacherCfg {
+    char import[CFG_STR], stages[CFG_STR], blocks[CFG_STR];
+    long stem, stem_stride, head;
+    double dropout, bn_eps, bn_momentum;
+    long epochs, batch, eval_batch;
+    char optimizer[CFG_STR], schedule[CFG_STR];
+    double lr, momentum, weight_decay, label_smoothing, warmup_epochs, step_gamma;
+    double rmsprop_alpha, rmsprop_eps;
+    long step_epochs;
+} TeacherCfg;
+
+typedef struct FeaturesCfg {
+    char dtype[CFG_STR];
+    long chunk, shard_samples, deflate, batch;
+} FeaturesCfg;
+
+typedef struct Config {
+    char path[CFG_STR];  // the file it was read from
+    RunCfg run;
+    DataCfg data;
+    TeacherCfg teacher;
+    FeaturesCfg features;
+} Config;
+
+// Defaults, then the file (may be NULL: defaults only), then overrides "section.key=value".
+// Any error is fatal with the file, line and key.
+void config_load(Config *cfg, const char *path, char **overrides, int noverrides);
+void config_dump(const Config *cfg, FILE *f);  // canonical INI of every key
+void config_hash(const Config *cfg, char hex[17]);  // FNV-1a 64 of the canonical dump
+void config_help(FILE *f);  // every key with its default and help line
+// Joins run.out_dir and run.name (and an optional file name below it) into buf.
+void config_run_path(const Config *cfg, const char *file, char *buf, size_t n);

@@ -1,0 +1,70 @@
+// EffNet: the EfficientNet-style teacher (DESIGN §3, §4): stem, stages of MBConv, head,
+// dropout, classifier, built from an EffNetCfg, plus the block boundaries that cut it into
+// the student supernet's blocks. Owns its forward/backward over the whole network, its
+// parameter and state lists in timm's state_dict names, and the architecture's JSON form.
+#pragma once
+#include "nn/mbconv.h"
+
+#define EFFNET_MAX_STAGES 16
+#define EFFNET_MAX_BLOCKS 8
+
+typedef struct StageCfg {
+    int repeats, k, stride, expand, cout;
+    float se_ratio;  // SE width = int(se_ratio * layer input channels); 0 = no SE
+} StageCfg;
+
+typedef struct EffNetCfg {
+    int cin, stem, stem_stride;  // image channels, stem width and stride
+    int nstages;
+    StageCfg stage[EFFNET_MAX_STAGES];
+    int head, classes;
+    float dropout, bn_eps, bn_momentum;
+    // Block k (0-based here, /block<k+1> in files) ends after stage block_end[k]; the blocks
+    // partition the stages, the stem belongs to the first.
+    int nblocks;
+    int block_end[EFFNET_MAX_BLOCKS];
+} EffNetCfg;
+
+// Stages as timm's arch_def strings separated by spaces or commas: "ir_r2_k3_s2_e6_c24_se0.25"
+// (r repeats, k kernel, s stride of the first layer, e expansion, c width, se ratio).
+// Returns 0 on success, else writes a message naming the bad token into err.
+int effnet_parse_stages(const char *spec, EffNetCfg *cfg, char *err, size_t errlen);
+// Checks ranges and block boundaries; returns 0 or writes a message.
+int effnet_cfg_validate(const EffNetCfg *cfg, char *err, size_t errlen);
+char *effnet_cfg_to_json(const EffNetCfg *cfg);  // caller frees
+int effnet_cfg_from_json(const char *json, EffNetCfg *cfg, char *err, size_t errlen);
+
+// A named tensor of the network's state: parameters and BN running statistics.
+typedef struct NamedTensor {
+    char name[80];
+    Tensor *t;
+} NamedTensor;
+
+typedef struct EffNet {
+    EffNetCfg cfg;
+    int nlayers;
+    int layer_stage[EFFNET_MAX_STAGES * 64];
+    ConvBN stem;
+    MBConv *layers;
+    Head head;
+    ParamList params;
+    NamedTensor *state;  // every parameter and running statistic, in state_dict order
+    int nstate;
+    // activations of the last forward
+    ConvBNCache stem_c;
+    MBConvCache *layer_c;
+    HeadCache head_c;
+    const Tensor *block_out[EFFNET_MAX_BLOCKS];  // feature maps at the block boundaries
+    int block_c[EFFNET_MAX_BLOCKS], block_hw[EFFNET_MAX_BLOCKS];  // at the configured input
+} EffNet;
+
+void effnet_init(const Backend *be, EffNet *net, const EffNetCfg *cfg, int in_hw, Rng *rng);
+void effnet_free(const Backend *be, EffNet *net);
+// Returns the logits [N, classes]; block_out[] point at the block-boundary feature maps.
+// `drop` (may be NULL) draws the dropout mask in BN_TRAIN mode.
+const Tensor *effnet_forward(const Backend *be, EffNet *net, const Tensor *x, BNMode mode,
+                             Rng *drop);
+// Accumulates parameter gradients from dL/dlogits (the input gradient is not formed).
+void effnet_backward(const Backend *be, EffNet *net, const Tensor *dlogits);
+long effnet_param_count(const EffNetCfg *cfg);
+long effnet_macs(const EffNetCfg *cfg, int in_hw);  // per image, conv and linear layers

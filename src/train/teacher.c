@@ -1,0 +1,264 @@
+// Teacher: architecture from config, data-parallel supervised training, evaluation, and
+// teacher.h5 I/O. Every rank holds the whole network; each takes its share of every global
+// batch, and averaged gradients keep the replicas identical (BN statistics stay per rank,
+// as in PyTorch DDP without SyncBN; running statistics are averaged at each epoch's end).
+#include "train/teacher.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/timer.h"
+#include "io/weights.h"
+#include "par/par.h"
+#include "train/loader.h"
+#include "train/optim.h"
+#include "train/schedule.h"
+
+// Random streams of the teacher stage, split from the run seed.
+enum { STREAM_TEACHER = 100, STREAM_INIT = 1, STREAM_DATA = 2, STREAM_DROP = 3 };
+
+void teacher_arch_from_config(const Config *cfg, int cin, EffNetCfg *out) {
+    const TeacherCfg *t = &cfg->teacher;
+    const char *file = cfg->path[0] ? cfg->path : "the config";
+    EffNetCfg c = {.cin = cin,
+                   .stem = (int)t->stem,
+                   .stem_stride = (int)t->stem_stride,
+                   .head = (int)t->head,
+                   .classes = (int)cfg->data.classes,
+                   .dropout = (float)t->dropout,
+                   .bn_eps = (float)t->bn_eps,
+                   .bn_momentum = (float)t->bn_momentum};
+    char err[256];
+    DNA_CHECK(effnet_parse_stages(t->stages, &c, err, sizeof err) == 0,
+              "write stages as timm strings, e.g. ir_r2_k3_s2_e6_c24_se0.25",
+              "%s: [teacher] stages: %s", file, err);
+    char buf[CFG_STR], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", t->blocks);
+    for (char *tok = strtok_r(buf, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save)) {
+        char *end;
+        long v = strtol(tok, &end, 10);
+        DNA_CHECK(!*end && c.nblocks < EFFNET_MAX_BLOCKS, "list stage indices, e.g. blocks = 1 2 3",
+                  "%s: [teacher] blocks: bad entry '%s'", file, tok);
+        c.block_end[c.nblocks++] = (int)v;
+    }
+    DNA_CHECK(effnet_cfg_validate(&c, err, sizeof err) == 0, "fix the [teacher] section",
+              "%s: [teacher]: %s", file, err);
+    *out = c;
+}
+
+// One flat buffer for all gradients: a single allreduce per step.
+static void average_grads(const Backend *be, const ParamList *pl, float *buf, int nranks) {
+    size_t off = 0;
+    for (int i = 0; i < pl->n; i++) {
+        size_t n = tensor_numel(&pl->p[i]->g);
+        tensor_download(be, &pl->p[i]->g, buf + off);
+        off += n;
+    }
+    par_allreduce_sum_f32(buf, off);
+    float inv = 1.0f / (float)nranks;
+    off = 0;
+    for (int i = 0; i < pl->n; i++) {
+        size_t n = tensor_numel(&pl->p[i]->g);
+        for (size_t j = 0; j < n; j++) buf[off + j] *= inv;
+        tensor_upload(be, &pl->p[i]->g, buf + off);
+        off += n;
+    }
+}
+
+// Running statistics differ per rank (each saw its own shard of every batch): average them.
+static void average_running_stats(const Backend *be, Teacher *t, int nranks) {
+    if (nranks == 1) return;
+    for (int i = 0; i < t->net.nstate; i++) {
+        const char *n = t->net.state[i].name;
+        if (!strstr(n, "running_")) continue;
+        Tensor *x = t->net.state[i].t;
+        size_t cnt = tensor_numel(x);
+        float *h = dna_malloc(cnt * sizeof(float));
+        tensor_download(be, x, h);
+        par_allreduce_sum_f32(h, cnt);
+        for (size_t j = 0; j < cnt; j++) h[j] /= (float)nranks;
+        tensor_upload(be, x, h);
+        free(h);
+    }
+}
+
+static Optim make_optim(const TeacherCfg *t) {
+    if (!strcmp(t->optimizer, "rmsprop"))
+        return optim_rmsprop((float)t->lr, (float)t->rmsprop_alpha, (float)t->rmsprop_eps,
+                             (float)t->momentum, (float)t->weight_decay);
+    return optim_sgd((float)t->lr, (float)t->momentum, (float)t->weight_decay, 1);
+}
+
+static unsigned long long stream_seed(Rng r) {
+    return ((unsigned long long)rng_u32(&r) << 32) | rng_u32(&r);
+}
+
+double teacher_evaluate(const RunCtx *ctx, const Config *cfg, const Dataset *d, Teacher *t) {
+    const Backend *be = ctx->be;
+    LoaderCfg lc = {.batch = (int)cfg->teacher.eval_batch,
+                    .part = ctx->rank,
+                    .nparts = ctx->nranks,
+                    .pad = (t->in_hw - d->test.h) / 2};
+    Loader *L = loader_new(&d->test, NULL, d->test.n, t->mean, t->std, lc);
+    int c, h, w;
+    loader_out_shape(L, &c, &h, &w);
+    Tensor x = {0};
+    double hits[2] = {0, 0};  // correct, seen
+    loader_start_epoch(L, 0, 0);
+    const float *xb;
+    const int32_t *yb;
+    const int64_t *ids;
+    for (int b; (b = loader_next(L, &xb, &yb, &ids)) > 0;) {
+        tensor_ensure(be, &x, b, c, h, w);
+        tensor_upload(be, &x, xb);
+        const Tensor *lg = effnet_forward(be, &t->net, &x, BN_EVAL, NULL);
+        float *hl = dna_malloc(sizeof(float) * tensor_numel(lg));
+        tensor_download(be, lg, hl);
+        for (int i = 0; i < b; i++) {
+            int best = 0;
+            for (int k = 1; k < lg->c; k++)
+                if (hl[i * lg->c + k] > hl[i * lg->c + best]) best = k;
+            hits[0] += best == yb[i];
+        }
+        hits[1] += b;
+        free(hl);
+    }
+    par_allreduce_sum_f64(hits, 2);
+    loader_free(L);
+    tensor_free(be, &x);
+    return hits[0] / hits[1];
+}
+
+double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Teacher *t) {
+    const Backend *be = ctx->be;
+    const TeacherCfg *tc = &cfg->teacher;
+    DNA_CHECK(tc->batch % ctx->nranks == 0 && tc->batch >= ctx->nranks,
+              "make [teacher] batch a multiple of the rank count",
+              "teacher batch %ld does not split evenly over %d ranks", tc->batch, ctx->nranks);
+    Rng root = rng_new((uint64_t)cfg->run.seed), stage = rng_split(&root, STREAM_TEACHER);
+    Rng drop_root = rng_split(&stage, STREAM_DROP);
+    LoaderCfg lc = {.batch = (int)tc->batch,
+                    .part = ctx->rank,
+                    .nparts = ctx->nranks,
+                    .pad = (int)cfg->data.pad,
+                    .crop_pad = (int)cfg->data.crop_pad,
+                    .flip = (int)cfg->data.flip,
+                    .shuffle = 1,
+                    .drop_last = 1,
+                    .seed = stream_seed(rng_split(&stage, STREAM_DATA))};
+    Loader *L = loader_new(&d->train, NULL, d->train.n, t->mean, t->std, lc);
+    int c, h, w;
+    loader_out_shape(L, &c, &h, &w);
+    long per_epoch = loader_batches(L), total = per_epoch * tc->epochs;
+    Schedule sch = {.kind = strcmp(tc->schedule, "step") ? SCHED_COSINE : SCHED_STEP,
+                    .peak = tc->lr,
+                    .warmup = (long)(tc->warmup_epochs * (double)per_epoch),
+                    .total = total,
+                    .every = tc->step_epochs * per_epoch,
+                    .gamma = tc->step_gamma};
+    Optim opt = make_optim(tc);
+    float *gbuf = dna_malloc(sizeof(float) * params_numel(&t->net.params));
+    Tensor x = {0}, dlogits = {0};
+    int32_t *labels = be->alloc(sizeof(int32_t) * (size_t)tc->batch);
+    log_info(ctx, "teacher: %ld params, %.1fM MACs/img at %dx%d, %ld epochs x %ld steps of %ld "
+             "(%d rank(s))",
+             effnet_param_count(&t->net.cfg), effnet_macs(&t->net.cfg, t->in_hw) / 1e6, h, w,
+             tc->epochs, per_epoch, tc->batch, ctx->nranks);
+    double top1 = 0, t0 = timer_now();
+    long step = 0;
+    for (int ep = 0; ep < tc->epochs; ep++) {
+        Progress pr;
+        char label[48];
+        snprintf(label, sizeof label, "teacher epoch %d/%ld", ep + 1, tc->epochs);
+        progress_init(&pr, ctx, label, "step", per_epoch);
+        loader_start_epoch(L, ep, 0);
+        double sums[3] = {0, 0, 0};  // loss x samples, correct, samples (this rank)
+        const float *xb;
+        const int32_t *yb;
+        const int64_t *ids;
+        for (int b; (b = loader_next(L, &xb, &yb, &ids)) > 0; step++) {
+            opt.lr = (float)schedule_lr(&sch, step);
+            tensor_ensure(be, &x, b, c, h, w);
+            tensor_upload(be, &x, xb);
+            be->upload(labels, yb, sizeof(int32_t) * (size_t)b);
+            tensor_ensure(be, &dlogits, b, t->net.cfg.classes, 1, 1);
+            params_zero_grad(be, &t->net.params);
+            Rng drop = rng_split(&drop_root, (uint64_t)step * (uint64_t)ctx->nranks + ctx->rank);
+            const Tensor *lg = effnet_forward(be, &t->net, &x, BN_TRAIN, &drop);
+            int correct = 0;
+            double loss = be->softmax_ce(lg, labels, (float)tc->label_smoothing, &dlogits, &correct);
+            DNA_CHECK(isfinite(loss), "lower [teacher] lr or raise warmup_epochs",
+                      "teacher loss became %g at epoch %d step %ld", loss, ep + 1, step);
+            effnet_backward(be, &t->net, &dlogits);
+            if (ctx->nranks > 1) average_grads(be, &t->net.params, gbuf, ctx->nranks);
+            optim_step(be, &opt, &t->net.params);
+            sums[0] += loss * b, sums[1] += correct, sums[2] += b;
+            char extra[64];
+            snprintf(extra, sizeof extra, "loss=%.4f lr=%.4f", sums[0] / sums[2], opt.lr);
+            progress_update(&pr, step - (long)ep * per_epoch + 1, extra);
+        }
+        progress_end(&pr, NULL);
+        par_allreduce_sum_f64(sums, 3);
+        average_running_stats(be, t, ctx->nranks);
+        top1 = teacher_evaluate(ctx, cfg, d, t);
+        log_info(ctx, "teacher: epoch %d/%ld  loss %.4f  train top-1 %.2f%%  test top-1 %.2f%%  %.0f s",
+                 ep + 1, tc->epochs, sums[0] / sums[2], 100.0 * sums[1] / sums[2], 100.0 * top1,
+                 timer_now() - t0);
+    }
+    loader_free(L);
+    tensor_free(be, &x);
+    tensor_free(be, &dlogits);
+    be->free(labels);
+    free(gbuf);
+    t->top1 = top1;
+    return top1;
+}
+
+void teacher_save(const RunCtx *ctx, const Config *cfg, const Teacher *t, const char *path) {
+    char tmp[1024], hash[17];
+    hid_t f = h5_create_tmp(path, tmp);
+    H5Prov prov = {.format = TEACHER_FORMAT, .config_hash = "", .git_rev = ctx->git_rev,
+                   .version = ctx->version};
+    if (cfg) {
+        config_hash(cfg, hash);
+        prov.config_hash = hash;
+        prov.seed = (unsigned long long)cfg->run.seed;
+    }
+    h5_attr_prov(f, &prov, tmp);
+    char *arch = effnet_cfg_to_json(&t->net.cfg);
+    h5_attr_str(f, "arch", arch, tmp);
+    free(arch);
+    h5_attr_i64(f, "in_hw", t->in_hw, tmp);
+    h5_attr_f64(f, "mean", t->mean, t->net.cfg.cin, tmp);
+    h5_attr_f64(f, "std", t->std, t->net.cfg.cin, tmp);
+    h5_attr_f64(f, "top1", &t->top1, 1, tmp);
+    weights_write(f, tmp, ctx->be, t->net.state, t->net.nstate);
+    h5_commit(f, tmp, path);
+}
+
+void teacher_load(const Backend *be, const char *path, Teacher *t) {
+    hid_t f = h5_open_read(path);
+    char *arch = h5_read_attr_str(f, "arch", path), err[256];
+    EffNetCfg c;
+    DNA_CHECK(effnet_cfg_from_json(arch, &c, err, sizeof err) == 0,
+              "the file is not a teacher written by dna or tools/export_torchvision_efficientnet.py",
+              "'%s': %s", path, err);
+    free(arch);
+    *t = (Teacher){.in_hw = (int)h5_read_attr_i64(f, "in_hw", path), .top1 = -1};
+    DNA_CHECK(t->in_hw > 0 && c.cin <= 4, "regenerate the teacher file",
+              "'%s': input %dx%d with %d channels is not supported", path, t->in_hw, t->in_hw, c.cin);
+    h5_read_attr_f64(f, "mean", t->mean, c.cin, path);
+    h5_read_attr_f64(f, "std", t->std, c.cin, path);
+    if (h5_has_attr(f, "top1")) h5_read_attr_f64(f, "top1", &t->top1, 1, path);
+    Rng rng = rng_new(0);  // every tensor is overwritten by the file
+    effnet_init(be, &t->net, &c, t->in_hw, &rng);
+    weights_read(f, path, be, t->net.state, t->net.nstate);
+    h5_close(f);
+}
+
+void teacher_free(const Backend *be, Teacher *t) {
+    effnet_free(be, &t->net);
+}
