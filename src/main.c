@@ -149,7 +149,9 @@ static int run_data(RunCtx *ctx, StageArgs *ap) {
                           .path = a.cfg.data.path,
                           .classes = (int)a.cfg.data.classes,
                           .search_per_class = (int)a.cfg.data.search_per_class,
-                          .seed = (unsigned long long)a.cfg.run.seed};
+                          .seed = (unsigned long long)a.cfg.run.seed,
+                          .limit_train = (int)a.cfg.data.limit_train,
+                          .limit_test = (int)a.cfg.data.limit_test};
         H5Prov prov = stage_prov(ctx, &a.cfg, DATASET_FORMAT, hash);
         dataset_import(&imp, &prov, path);
         Dataset d;

@@ -69,11 +69,12 @@ void h5_commit(hid_t f, const char *tmp, const char *path) {
               "cannot rename '%s' to '%s'", tmp, path);
 }
 
+// n < 0: a scalar; else a 1-D array of n (also n = 1: a per-channel array stays an array).
 static void attr_write(hid_t obj, const char *name, hid_t type, int n, const void *v,
                        const char *path) {
     if (H5Aexists(obj, name) > 0) H5_CHECK(H5Adelete(obj, name), path);
     hsize_t dim = (hsize_t)n;
-    hid_t s = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
+    hid_t s = n < 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
     H5_CHECK(s, path);
     hid_t a = H5Acreate2(obj, name, type, s, H5P_DEFAULT, H5P_DEFAULT);
     H5_CHECK(a, path);
@@ -85,12 +86,12 @@ static void attr_write(hid_t obj, const char *name, hid_t type, int n, const voi
 void h5_attr_str(hid_t obj, const char *name, const char *v, const char *path) {
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, strlen(v) + 1);
-    attr_write(obj, name, t, 1, v, path);
+    attr_write(obj, name, t, -1, v, path);
     H5Tclose(t);
 }
 
 void h5_attr_i64(hid_t obj, const char *name, long long v, const char *path) {
-    attr_write(obj, name, H5T_NATIVE_LLONG, 1, &v, path);
+    attr_write(obj, name, H5T_NATIVE_LLONG, -1, &v, path);
 }
 
 void h5_attr_f64(hid_t obj, const char *name, const double *v, int n, const char *path) {

@@ -176,10 +176,12 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Tea
         progress_init(&pr, ctx, label, "step", per_epoch);
         loader_start_epoch(L, ep, 0);
         double sums[3] = {0, 0, 0};  // loss x samples, correct, samples (this rank)
+        double wait = 0, t_ep = timer_now(), tw = t_ep;
         const float *xb;
         const int32_t *yb;
         const int64_t *ids;
-        for (int b; (b = loader_next(L, &xb, &yb, &ids)) > 0; step++) {
+        for (int b; (b = loader_next(L, &xb, &yb, &ids)) > 0; step++, tw = timer_now()) {
+            wait += timer_now() - tw;
             opt.lr = (float)schedule_lr(&sch, step);
             tensor_ensure(be, &x, b, c, h, w);
             tensor_upload(be, &x, xb);
@@ -201,11 +203,15 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Tea
             progress_update(&pr, step - (long)ep * per_epoch + 1, extra);
         }
         progress_end(&pr, NULL);
+        double t_train = timer_now() - t_ep;
         par_allreduce_sum_f64(sums, 3);
         average_running_stats(be, t, ctx->nranks);
         top1 = teacher_evaluate(ctx, cfg, d, t);
-        log_info(ctx, "teacher: epoch %d/%ld  loss %.4f  train top-1 %.2f%%  test top-1 %.2f%%  %.0f s",
+        log_info(ctx,
+                 "teacher: epoch %d/%ld  loss %.4f  train top-1 %.2f%%  test top-1 %.2f%%  "
+                 "%.0f img/s  data wait %.1f%%  %.0f s",
                  ep + 1, tc->epochs, sums[0] / sums[2], 100.0 * sums[1] / sums[2], 100.0 * top1,
+                 sums[2] / t_train, 100.0 * wait / t_train,
                  timer_now() - t0);
     }
     loader_free(L);
