@@ -28,6 +28,7 @@ static int parse_stage(const char *tok, StageCfg *s, char *err, size_t n) {
         return fail(err, n, "stage '%s': only inverted-residual stages ('ir_...') exist", tok);
     while ((f = strtok_r(NULL, "_", &save))) {
         char *end;
+        const char *num = !strncmp(f, "se", 2) ? f + 2 : f + 1;
         if (!strncmp(f, "se", 2)) {
             s->se_ratio = strtof(f + 2, &end);
         } else {
@@ -41,7 +42,7 @@ static int parse_stage(const char *tok, StageCfg *s, char *err, size_t n) {
                 default: return fail(err, n, "stage '%s': unknown field '%s'", tok, f);
             }
         }
-        if (*end) return fail(err, n, "stage '%s': field '%s' is not a number", tok, f);
+        if (end == num || *end) return fail(err, n, "stage '%s': field '%s' is not a number", tok, f);
     }
     if (s->k <= 0 || s->cout <= 0)
         return fail(err, n, "stage '%s' needs a kernel (k3) and a width (c24)", tok);
@@ -234,6 +235,14 @@ void effnet_init(const Backend *be, EffNet *net, const EffNetCfg *cfg, int in_hw
             bns[nb++] = &m->dw.bn;
             bns[nb++] = &m->proj.bn;
             for (int b = 0; b < nb; b++) set_bn(bns[b], cfg);
+            if (m->has_se) {  // timm nests SE as a module: blocks.S.I.se.conv_reduce.weight
+                Param *se[4] = {&m->se.rw, &m->se.rb, &m->se.ew, &m->se.eb};
+                for (int j = 0; j < 4; j++) {
+                    char nm[64];
+                    snprintf(nm, sizeof nm, "se.%.60s", se[j]->name);
+                    memcpy(se[j]->name, nm, sizeof nm);
+                }
+            }
             int from = net->params.n;
             mbconv_params(m, &net->params);
             char prefix[32];

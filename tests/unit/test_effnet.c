@@ -1,0 +1,636 @@
+// The EfficientNet teacher (src/nn/effnet.h) and its file (src/train/teacher.h): equivalence
+// with torchvision on tests/ref/effnet_ref.h5 (tests/ref/make_effnet_ref.py, through
+// tools/export_torchvision_efficientnet.py; tests run from the repository root), stage
+// parsing, validation and JSON, counts and timm's state names, a whole-network gradient
+// check, and teacher.h5 save/load: the round trip and the errors a wrong file must give.
+#include <dirent.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ctx.h"
+#include "gradcheck.h"
+#include "harness.h"
+#include "io/h5.h"
+#include "nn/effnet.h"
+#include "train/teacher.h"
+
+static const char *const REF_PATH = "tests/ref/effnet_ref.h5";
+
+// Tolerance against torchvision, per map: |ours - torch| <= REF_SCALE * max|torch| +
+// REF_RTOL * |torch|. The reference is float64 on the same float32 weights and input, so all
+// of the difference is ours: float32 rounding (~6e-8 relative per op) through stem, 6 MBConv
+// layers and head, with sums in another order (im2col GEMMs of up to 150 terms, pooling over
+// 256 pixels, the residual adds). That error scales with the map's magnitude, not with each
+// element's (a small element is a difference of large terms), hence the absolute term in
+// units of the map's largest value (maps reach ~40). Observed: at most 9e-7 of the scale
+// (block 3: 3.0e-5 on values up to 34), i.e. ~1/10 of the tolerance. A wrong formula (the
+// default BN eps instead of the file's, a missing SE bias, a padding offset, no residual)
+// moves some map by >= 1e-2 of its scale, 1000x the tolerance.
+#define REF_SCALE 1e-5
+#define REF_RTOL 1e-4
+
+static const Backend *be_cpu(void) {
+    return backend_cpu();
+}
+
+// 2 stages: expansion 1 with residual, then a stride-2 layer and a residual one; SE, k3/k5.
+static EffNetCfg tiny_cfg(void) {
+    EffNetCfg c = {.cin = 3,
+                   .stem = 4,
+                   .stem_stride = 2,
+                   .head = 8,
+                   .classes = 3,
+                   .dropout = 0.0f,
+                   .bn_eps = 1e-3f,
+                   .bn_momentum = 0.1f,
+                   .nblocks = 2,
+                   .block_end = {0, 1}};
+    char err[256];
+    if (effnet_parse_stages("ir_r1_k3_s1_e1_c4_se0.25 ir_r2_k5_s2_e3_c6_se0.25", &c, err,
+                            sizeof err))
+        t_fail(__FILE__, __LINE__, "tiny config: %s", err);
+    return c;
+}
+
+static int stage_same(const StageCfg *a, const StageCfg *b) {
+    return a->repeats == b->repeats && a->k == b->k && a->stride == b->stride &&
+           a->expand == b->expand && a->cout == b->cout && a->se_ratio == b->se_ratio;
+}
+
+// Field by field (not memcmp: the unused stage slots and padding are not part of a config).
+static int cfg_same(const EffNetCfg *a, const EffNetCfg *b) {
+    int same = a->cin == b->cin && a->stem == b->stem && a->stem_stride == b->stem_stride &&
+               a->nstages == b->nstages && a->head == b->head && a->classes == b->classes &&
+               a->dropout == b->dropout && a->bn_eps == b->bn_eps &&
+               a->bn_momentum == b->bn_momentum && a->nblocks == b->nblocks;
+    for (int s = 0; same && s < a->nstages; s++) same = stage_same(&a->stage[s], &b->stage[s]);
+    for (int k = 0; same && k < a->nblocks; k++) same = a->block_end[k] == b->block_end[k];
+    return same;
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static int make_tmpdir(char dir[64]) {
+    snprintf(dir, 64, "/tmp/dnafam_effnet_XXXXXX");
+    if (mkdtemp(dir)) return 1;
+    t_fail(__FILE__, __LINE__, "mkdtemp failed");
+    return 0;
+}
+
+// ---------------------------------------------------------------- torchvision equivalence
+
+// teacher_load ends the process on a missing tensor: report missing names as failures
+// first, so that a naming mismatch fails this case instead of killing the whole run.
+static int fixture_has_our_names(hid_t f) {
+    char *arch = h5_read_attr_str(f, "arch", REF_PATH), err[256];
+    EffNetCfg c;
+    int rc = effnet_cfg_from_json(arch, &c, err, sizeof err);
+    free(arch);
+    T_CHECK(rc == 0, "%s: arch: %s", REF_PATH, err);
+    if (rc) return 0;
+    EffNet net;
+    Rng rng = rng_new(0);
+    effnet_init(be_cpu(), &net, &c, 32, &rng);
+    int missing = 0;
+    for (int i = 0; i < net.nstate; i++)
+        if (!h5_has(f, net.state[i].name) && missing++ < 4)
+            t_fail(__FILE__, __LINE__,
+                   "%s has no tensor '%s' (our name; torchvision's export "
+                   "follows timm's state_dict names)",
+                   REF_PATH, net.state[i].name);
+    effnet_free(be_cpu(), &net);
+    return missing == 0;
+}
+
+static void compare_ref(hid_t f, const char *name, const Tensor *got, double *worst) {
+    char path[64];
+    snprintf(path, sizeof path, "ref/%s", name);
+    size_t n = 0;
+    long d[8] = {0};
+    int nd = 0;
+    float *want = h5_read_f32(f, REF_PATH, path, &n, &nd, d);
+    int shape_ok = nd == 4 ? d[0] == got->n && d[1] == got->c && d[2] == got->h && d[3] == got->w
+                           : nd == 2 && d[0] == got->n && d[1] == got->c && got->h == 1;
+    T_CHECK(shape_ok, "%s: ours [%d,%d,%d,%d], torchvision's has %d dims [%ld,%ld,%ld,%ld]", path,
+            got->n, got->c, got->h, got->w, nd, d[0], d[1], d[2], d[3]);
+    if (shape_ok) {
+        double scale = 0;
+        for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(want[i]));
+        double e = T_NEAR_ARRAY(got->data, want, n, REF_SCALE * scale, REF_RTOL, path);
+        printf("     %-12s max |ours - torchvision| = %.3g = %.2g of max|torchvision| %.3g\n", path,
+               e, e / scale, scale);
+        if (e / scale > *worst) *worst = e / scale;
+    }
+    free(want);
+}
+
+TEST(effnet_torchvision_ref) {
+    const Backend *be = be_cpu();
+    hid_t f = h5_open_read(REF_PATH);
+    if (!fixture_has_our_names(f)) {
+        h5_close(f);
+        return;
+    }
+    Teacher t;
+    teacher_load(be, REF_PATH, &t);
+    // what the exporter read from the modules (make_effnet_ref.py builds these)
+    const EffNetCfg *c = &t.net.cfg;
+    static const int k[4] = {3, 5, 3, 5}, s[4] = {1, 2, 2, 1}, e[4] = {1, 4, 3, 6},
+                     r[4] = {1, 2, 2, 1}, co[4] = {8, 16, 24, 32};
+    T_CHECK(c->cin == 3 && c->stem == 8 && c->stem_stride == 2 && c->head == 48 &&
+                c->classes == 12 && c->nstages == 4,
+            "arch: cin %d stem %d/%d head %d classes %d stages %d", c->cin, c->stem, c->stem_stride,
+            c->head, c->classes, c->nstages);
+    for (int i = 0; i < 4 && i < c->nstages; i++)
+        T_CHECK(c->stage[i].k == k[i] && c->stage[i].stride == s[i] && c->stage[i].expand == e[i] &&
+                    c->stage[i].repeats == r[i] && c->stage[i].cout == co[i] &&
+                    c->stage[i].se_ratio == 0.25f,
+                "stage %d: r%d k%d s%d e%d c%d se%g", i, c->stage[i].repeats, c->stage[i].k,
+                c->stage[i].stride, c->stage[i].expand, c->stage[i].cout, c->stage[i].se_ratio);
+    T_CHECK(c->bn_eps == 1e-3f && c->bn_momentum == 0.05f && c->dropout == 0.25f,
+            "bn eps %g momentum %g dropout %g: not carried from the modules", c->bn_eps,
+            c->bn_momentum, c->dropout);
+    T_CHECK(c->nblocks == 3 && c->block_end[0] == 0 && c->block_end[1] == 2 && c->block_end[2] == 3,
+            "block boundaries");
+    T_CHECK(t.in_hw == 32 && t.mean[0] == 0.485 && t.std[2] == 0.225 && t.top1 == -1,
+            "in_hw %d mean[0] %g std[2] %g top1 %g", t.in_hw, t.mean[0], t.std[2], t.top1);
+
+    long d[8] = {0};
+    size_t n;
+    float *xh = h5_read_f32(f, REF_PATH, "ref/input", &n, NULL, d);
+    Tensor x = tensor_new(be, (int)d[0], (int)d[1], (int)d[2], (int)d[3]);
+    tensor_upload(be, &x, xh);
+    free(xh);
+    const Tensor *logits = effnet_forward(be, &t.net, &x, BN_EVAL, NULL);
+    double worst = 0;
+    for (int b = 0; b < c->nblocks; b++) {
+        const Tensor *m = t.net.block_out[b];
+        T_CHECK(m->c == t.net.block_c[b] && m->h == t.net.block_hw[b],
+                "block %d: map [%d,%d,%d], init announced %d x %d^2", b + 1, m->c, m->h, m->w,
+                t.net.block_c[b], t.net.block_hw[b]);
+        char name[16];
+        snprintf(name, sizeof name, "block%d", b + 1);
+        compare_ref(f, name, m, &worst);
+    }
+    compare_ref(f, "logits", logits, &worst);
+    // the reference must tell samples apart, or the logits comparison would prove little
+    float *lr = h5_read_f32(f, REF_PATH, "ref/logits", &n, NULL, d);
+    double spread = 0;
+    for (long j = 0; j < d[1]; j++) spread = fmax(spread, fabs(lr[j] - lr[d[1] + j]));
+    T_CHECK(spread > 0.1, "reference logits of the two samples differ by only %g", spread);
+    free(lr);
+    printf("     worst: %.2g of the map's scale (tolerance %g of it + %g relative)\n", worst,
+           REF_SCALE, REF_RTOL);
+    tensor_free(be, &x);
+    teacher_free(be, &t);
+    h5_close(f);
+}
+
+// ---------------------------------------------------------------- stages, validation, JSON
+
+TEST(effnet_parse_stages_accepts) {
+    EffNetCfg c = {0};
+    char err[256] = "";
+    int rc = effnet_parse_stages("ir_r2_k3_s2_e6_c24_se0.25, ir_k5_c40\tir_c16_e1_k7_s1_r3 ", &c,
+                                 err, sizeof err);
+    T_CHECK(rc == 0, "rejected: %s", err);
+    T_CHECK(c.nstages == 3, "%d stages, want 3", c.nstages);
+    const StageCfg want[3] = {{2, 3, 2, 6, 24, 0.25f},
+                              {1, 5, 1, 1, 40, 0.0f},
+                              {3, 7, 1, 1, 16, 0.0f}};  // defaults r1 s1 e1, no SE
+    for (int s = 0; s < 3 && s < c.nstages; s++)
+        T_CHECK(stage_same(&c.stage[s], &want[s]), "stage %d: r%d k%d s%d e%d c%d se%g", s,
+                c.stage[s].repeats, c.stage[s].k, c.stage[s].stride, c.stage[s].expand,
+                c.stage[s].cout, c.stage[s].se_ratio);
+}
+
+TEST(effnet_parse_stages_rejects) {
+    static const struct {
+        const char *spec, *msg;
+    } bad[] = {
+        {"dw_k3_c16", "only inverted-residual stages"},
+        {"ir_r2_s2_e6_c24", "'ir_r2_s2_e6_c24' needs a kernel (k3) and a width"},
+        {"ir_r2_k3_s2_e6", "needs a kernel (k3) and a width (c24)"},
+        {"ir_k3_c24 ir_k3_c24_x5", "stage 'ir_k3_c24_x5': unknown field 'x5'"},
+        {"ir_k3_c24_e6x", "field 'e6x' is not a number"},
+        {"ir_k3_c24_se0.25x", "field 'se0.25x' is not a number"},
+        // an empty value must not silently mean 0 (no SE)
+        {"ir_k3_c24_se", "field 'se' is not a number"},
+        {" , ", "no stages given"},
+    };
+    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        EffNetCfg c = {0};
+        char err[256] = "";
+        int rc = effnet_parse_stages(bad[i].spec, &c, err, sizeof err);
+        T_CHECK(rc != 0 && strstr(err, bad[i].msg), "'%s': rc %d, message '%s', want '%s'",
+                bad[i].spec, rc, err, bad[i].msg);
+    }
+    char many[17 * 12 + 1] = "";
+    for (int i = 0; i < 17; i++) strcat(many, "ir_k3_c8 ");
+    EffNetCfg c = {0};
+    char err[256] = "";
+    T_CHECK(effnet_parse_stages(many, &c, err, sizeof err) != 0 && strstr(err, "more than 16"),
+            "17 stages: '%s'", err);
+}
+
+TEST(effnet_cfg_validate_rejects) {
+    const EffNetCfg base = tiny_cfg();
+    char err[256] = "";
+    T_CHECK(effnet_cfg_validate(&base, err, sizeof err) == 0, "tiny config rejected: %s", err);
+    static const struct {
+        int nblocks, end[9];
+        const char *msg;
+    } blocks[] = {
+        {0, {0}, "give 1 to 8 block boundaries"},
+        {9, {0, 1, 1, 1, 1, 1, 1, 1, 1}, "give 1 to 8 block boundaries"},
+        {2, {1, 1}, "block 2 ends at stage 1"},  // not increasing
+        {2, {1, 0}, "block 2 ends at stage 0"},
+        {2, {0, 2}, "block 2 ends at stage 2"},  // past the last stage
+        {2, {-1, 1}, "block 1 ends at stage -1"},
+        {1, {0}, "the last block must end at the last stage (1)"},
+    };
+    for (unsigned i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
+        EffNetCfg c = base;
+        c.nblocks = blocks[i].nblocks;
+        for (int k = 0; k < c.nblocks && k < EFFNET_MAX_BLOCKS; k++)
+            c.block_end[k] = blocks[i].end[k];
+        err[0] = 0;
+        T_CHECK(effnet_cfg_validate(&c, err, sizeof err) != 0 && strstr(err, blocks[i].msg),
+                "block case %u: '%s', want '%s'", i, err, blocks[i].msg);
+    }
+    EffNetCfg c[6];
+    for (int i = 0; i < 6; i++) c[i] = base;
+    c[0].stage[1].k = 4, c[1].stage[1].stride = 3, c[2].stage[0].repeats = 0;
+    c[3].classes = 1, c[4].dropout = 1.0f, c[5].bn_eps = 0.0f;
+    const char *msg[6] = {"stage 1: needs", "stage 1: needs", "stage 0: needs",
+                          "classes >= 2",   "dropout",        "bn_eps"};
+    for (int i = 0; i < 6; i++) {
+        err[0] = 0;
+        T_CHECK(effnet_cfg_validate(&c[i], err, sizeof err) != 0 && strstr(err, msg[i]),
+                "case %d: '%s', want '%s'", i, err, msg[i]);
+    }
+}
+
+TEST(effnet_json_round_trip) {
+    EffNetCfg a = {.cin = 1,
+                   .stem = 24,
+                   .stem_stride = 1,
+                   .head = 200,
+                   .classes = 47,
+                   .dropout = 0.3f,
+                   .bn_eps = 1e-3f,
+                   .bn_momentum = 0.01f,
+                   .nblocks = 2,
+                   .block_end = {1, 2}};
+    char err[256] = "";
+    T_CHECK(effnet_parse_stages("ir_r1_k3_s1_e1_c16_se0.25 ir_r3_k5_s2_e6_c24_se0.3 "
+                                "ir_r2_k7_s2_e4_c40_se0",
+                                &a, err, sizeof err) == 0,
+            "%s", err);
+    char *json = effnet_cfg_to_json(&a);
+    EffNetCfg b;
+    int rc = effnet_cfg_from_json(json, &b, err, sizeof err);
+    T_CHECK(rc == 0, "from_json: %s", err);
+    T_CHECK(rc || cfg_same(&a, &b), "round trip changed the config:\n%s", json);
+    T_CHECK(
+        strstr(json, "\"kind\":\t\"efficientnet\"") || strstr(json, "\"kind\": \"efficientnet\""),
+        "no kind in %s", json);
+    free(json);
+
+    static const struct {
+        const char *json, *msg;
+    } bad[] = {
+        {"{\"in_chans\": 3,", "not valid JSON"},
+        {"{\"in_chans\": 3, \"stem\": 8}", "'stem_stride' missing"},
+        {"{\"in_chans\":3,\"stem\":8,\"stem_stride\":2,\"head\":16,\"classes\":10,\"dropout\":0,"
+         "\"bn_eps\":1e-5,\"bn_momentum\":0.1,\"stages\":\"ir_k3_c8\",\"block_end\":[0]}",
+         "needs arrays 'stages' and 'block_end'"},
+        {"{\"in_chans\":3,\"stem\":8,\"stem_stride\":2,\"head\":16,\"classes\":10,\"dropout\":0,"
+         "\"bn_eps\":1e-5,\"bn_momentum\":0.1,\"stages\":[\"ir_k3_c8\"],\"block_end\":[1]}",
+         "block 1 ends at stage 1"},
+        {"{\"in_chans\":3,\"stem\":8,\"stem_stride\":2,\"head\":16,\"classes\":10,\"dropout\":0,"
+         "\"bn_eps\":1e-5,\"bn_momentum\":0.1,\"stages\":[\"ir_c8\"],\"block_end\":[0]}",
+         "needs a kernel"},
+    };
+    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        T_CHECK(
+            effnet_cfg_from_json(bad[i].json, &b, err, sizeof err) != 0 && strstr(err, bad[i].msg),
+            "bad JSON %u: '%s', want '%s'", i, err, bad[i].msg);
+    }
+}
+
+// ---------------------------------------------------------------- counts and names
+
+static int bn_count(const EffNetCfg *c) {
+    int n = 2;  // stem and head
+    for (int s = 0; s < c->nstages; s++)
+        n += c->stage[s].repeats * (c->stage[s].expand > 1 ? 3 : 2);
+    return n;
+}
+
+static void check_counts(const EffNetCfg *c, int in_hw, const char *what) {
+    const Backend *be = be_cpu();
+    EffNet net;
+    Rng rng = rng_new(3);
+    effnet_init(be, &net, c, in_hw, &rng);
+    long counted = effnet_param_count(c), built = (long)params_numel(&net.params);
+    T_CHECK(counted == built, "%s: effnet_param_count %ld, the built net holds %ld", what, counted,
+            built);
+    T_CHECK(net.nstate == net.params.n + 2 * bn_count(c),
+            "%s: %d state tensors, want %d params "
+            "+ 2 x %d BNs",
+            what, net.nstate, net.params.n, bn_count(c));
+    // each running_mean/var pair follows its BN's bias, as in a state_dict
+    for (int i = 0; i < net.nstate; i++) {
+        const char *n = net.state[i].name, *dot = strrchr(n, '.');
+        if (!dot || strcmp(dot, ".running_mean")) continue;
+        size_t base = (size_t)(dot - n);
+        int ok = i >= 1 && i + 1 < net.nstate;
+        ok = ok && !strncmp(net.state[i - 1].name, n, base + 1) &&
+             !strcmp(net.state[i - 1].name + base, ".bias");
+        ok = ok && !strncmp(net.state[i + 1].name, n, base + 1) &&
+             !strcmp(net.state[i + 1].name + base, ".running_var");
+        T_CHECK(ok, "%s: '%s' is not between its BN's bias and running_var", what, n);
+    }
+    for (int i = 0; i < net.nstate; i++)
+        for (int j = 0; j < i; j++)
+            T_CHECK(strcmp(net.state[i].name, net.state[j].name), "%s: '%s' twice", what,
+                    net.state[i].name);
+    effnet_free(be, &net);
+}
+
+TEST(effnet_counts_and_state) {
+    EffNetCfg tiny = tiny_cfg();
+    check_counts(&tiny, 9, "tiny");
+    // EfficientNet-B0 as the exporter writes it: torchvision counts 5288548 parameters and
+    // its state_dict has 311 tensors besides num_batches_tracked
+    EffNetCfg b0 = {.cin = 3,
+                    .stem = 32,
+                    .stem_stride = 2,
+                    .head = 1280,
+                    .classes = 1000,
+                    .dropout = 0.2f,
+                    .bn_eps = 1e-5f,
+                    .bn_momentum = 0.1f,
+                    .nblocks = 4,
+                    .block_end = {1, 2, 4, 6}};
+    char err[256];
+    T_CHECK(effnet_parse_stages("ir_r1_k3_s1_e1_c16_se0.25 ir_r2_k3_s2_e6_c24_se0.25 "
+                                "ir_r2_k5_s2_e6_c40_se0.25 ir_r3_k3_s2_e6_c80_se0.25 "
+                                "ir_r3_k5_s1_e6_c112_se0.25 ir_r4_k5_s2_e6_c192_se0.25 "
+                                "ir_r1_k3_s1_e6_c320_se0.25",
+                                &b0, err, sizeof err) == 0,
+            "%s", err);
+    T_CHECK(effnet_param_count(&b0) == 5288548, "B0: %ld parameters, torchvision has 5288548",
+            effnet_param_count(&b0));
+    check_counts(&b0, 32, "B0");
+    EffNet net;
+    Rng rng = rng_new(4);
+    effnet_init(be_cpu(), &net, &b0, 32, &rng);
+    T_CHECK(net.nstate == 311, "B0: %d state tensors, torchvision's state_dict has 311",
+            net.nstate);
+    static const int c[4] = {24, 40, 112, 320}, hw[4] = {8, 4, 2, 1};  // at 32x32
+    for (int b = 0; b < 4; b++)
+        T_CHECK(net.block_c[b] == c[b] && net.block_hw[b] == hw[b], "B0 block %d: %d x %d^2", b,
+                net.block_c[b], net.block_hw[b]);
+    effnet_free(be_cpu(), &net);
+}
+
+// timm's state_dict names for the tiny config, written out independently of effnet.c
+TEST(effnet_state_names_timm) {
+    EffNetCfg c = tiny_cfg();
+    EffNet net;
+    Rng rng = rng_new(5);
+    effnet_init(be_cpu(), &net, &c, 9, &rng);
+    static const char *const BN[4] = {"weight", "bias", "running_mean", "running_var"};
+    char want[128][64];
+    int n = 0;
+#define PUT(...) snprintf(want[n++], 64, __VA_ARGS__)
+    PUT("conv_stem.weight");
+    for (int j = 0; j < 4; j++) PUT("bn1.%s", BN[j]);
+    for (int s = 0; s < c.nstages; s++)
+        for (int i = 0; i < c.stage[s].repeats; i++) {
+            if (c.stage[s].expand > 1) {
+                PUT("blocks.%d.%d.conv_pw.weight", s, i);
+                for (int j = 0; j < 4; j++) PUT("blocks.%d.%d.bn1.%s", s, i, BN[j]);
+            }
+            PUT("blocks.%d.%d.conv_dw.weight", s, i);
+            for (int j = 0; j < 4; j++) PUT("blocks.%d.%d.bn2.%s", s, i, BN[j]);
+            PUT("blocks.%d.%d.se.conv_reduce.weight", s, i);
+            PUT("blocks.%d.%d.se.conv_reduce.bias", s, i);
+            PUT("blocks.%d.%d.se.conv_expand.weight", s, i);
+            PUT("blocks.%d.%d.se.conv_expand.bias", s, i);
+            PUT("blocks.%d.%d.conv_pwl.weight", s, i);
+            for (int j = 0; j < 4; j++) PUT("blocks.%d.%d.bn3.%s", s, i, BN[j]);
+        }
+    PUT("conv_head.weight");
+    for (int j = 0; j < 4; j++) PUT("bn2.%s", BN[j]);
+    PUT("classifier.weight");
+    PUT("classifier.bias");
+#undef PUT
+    T_CHECK(net.nstate == n, "%d state tensors, timm has %d", net.nstate, n);
+    int shown = 0;
+    for (int i = 0; i < n && i < net.nstate; i++)
+        if (strcmp(net.state[i].name, want[i]) && shown++ < 3)
+            t_fail(__FILE__, __LINE__, "state %d is '%s', timm's is '%s'", i, net.state[i].name,
+                   want[i]);
+    effnet_free(be_cpu(), &net);
+}
+
+// ---------------------------------------------------------------- gradient check
+
+typedef struct {
+    EffNet net;
+    Tensor x, r;
+} NetCase;
+
+static double net_loss(void *p) {
+    NetCase *g = p;
+    const Tensor *y = effnet_forward(be_cpu(), &g->net, &g->x, BN_TRAIN, NULL);
+    return gc_dot(g->r.data, y->data, tensor_numel(y));
+}
+
+// Every parameter of the whole network (stem, both stages, head, classifier) in BN_TRAIN,
+// dropout 0; L = sum r * logits. The input gradient is not formed by effnet_backward.
+// gradcheck.h's tolerances with atol 1e-4 instead of 1e-3: the SE gradients here are only
+// ~0.005..0.01, and the numeric error stays below 2e-5 (GRADCHECK_VERBOSE=1), so the tighter
+// floor still leaves 5x headroom while a 10% error in an SE weight's gradient fails.
+TEST(effnet_grad_whole_network) {
+    const Backend *be = be_cpu();
+    EffNetCfg c = tiny_cfg();
+    NetCase g;
+    Rng rng = rng_new(700);
+    effnet_init(be, &g.net, &c, 9, &rng);
+    ParamList *pl = &g.net.params;
+    // BN scales/biases and the SE/classifier biases start at 1 or 0: make them generic
+    for (int i = 0; i < pl->n; i++) {
+        Param *p = pl->p[i];
+        if (p->decay) continue;
+        const char *n = p->name;
+        int gamma = strstr(n, "bn") && !strcmp(n + strlen(n) - 7, ".weight");
+        t_fill_uniform(p->w.data, tensor_numel(&p->w), 710 + (unsigned)i, gamma ? 0.5f : -0.5f,
+                       gamma ? 1.5f : 0.5f);
+    }
+    g.x = tensor_new(be, 2, 3, 9, 9);
+    t_fill_uniform(g.x.data, tensor_numel(&g.x), 701, -1.5f, 1.5f);
+    const Tensor *y = effnet_forward(be, &g.net, &g.x, BN_TRAIN, NULL);
+    T_CHECK(y->n == 2 && y->c == 3, "logits [%d,%d]", y->n, y->c);
+    g.r = tensor_new(be, y->n, y->c, 1, 1);
+    t_fill_uniform(g.r.data, tensor_numel(&g.r), 702, -1.0f, 1.0f);
+    params_zero_grad(be, pl);
+    effnet_backward(be, &g.net, &g.r);
+    float **ana = malloc(sizeof(float *) * (size_t)pl->n);
+    for (int i = 0; i < pl->n; i++) {
+        size_t n = tensor_numel(&pl->p[i]->g);
+        ana[i] = malloc(sizeof(float) * n);
+        memcpy(ana[i], pl->p[i]->g.data, sizeof(float) * n);
+    }
+    for (int i = 0; i < pl->n; i++) {
+        Param *p = pl->p[i];
+        GcOpts o = gc_opts(720 + (unsigned)i);
+        o.samples = 8;
+        o.atol = 1e-4;
+        GC_CHECK(p->name, net_loss, &g, p->w.data, tensor_numel(&p->w), ana[i], o);
+        free(ana[i]);
+    }
+    free(ana);
+    tensor_free(be, &g.x);
+    tensor_free(be, &g.r);
+    effnet_free(be, &g.net);
+}
+
+// ---------------------------------------------------------------- teacher.h5
+
+// A teacher of `c` with every state tensor random (running variances positive).
+static void random_teacher(const EffNetCfg *c, int in_hw, unsigned seed, Teacher *t) {
+    Rng rng = rng_new(seed);
+    *t = (Teacher){.in_hw = in_hw, .top1 = 0.625};
+    effnet_init(be_cpu(), &t->net, c, in_hw, &rng);
+    for (int i = 0; i < t->net.nstate; i++) {
+        Tensor *x = t->net.state[i].t;
+        int var = strstr(t->net.state[i].name, "running_var") != NULL;
+        t_fill_uniform(x->data, tensor_numel(x), seed + 1 + (unsigned)i, var ? 0.2f : -1.0f,
+                       var ? 2.0f : 1.0f);
+    }
+    for (int ch = 0; ch < c->cin; ch++) t->mean[ch] = 0.1 * (ch + 1), t->std[ch] = 0.3 + 0.01 * ch;
+}
+
+static void save(const Teacher *t, const char *path) {
+    RunCtx ctx = ctx_local(be_cpu(), 0);
+    teacher_save(&ctx, NULL, t, path);
+}
+
+TEST(effnet_teacher_round_trip) {
+    char dir[64], path[128];
+    if (!make_tmpdir(dir)) return;
+    snprintf(path, sizeof path, "%s/teacher.h5", dir);
+    EffNetCfg c = tiny_cfg();
+    c.dropout = 0.2f;
+    Teacher a, b;
+    random_teacher(&c, 11, 800, &a);
+    save(&a, path);
+    teacher_load(be_cpu(), path, &b);
+    T_CHECK(cfg_same(&a.net.cfg, &b.net.cfg), "architecture changed");
+    T_CHECK(b.in_hw == 11 && b.top1 == a.top1, "in_hw %d top1 %g", b.in_hw, b.top1);
+    for (int ch = 0; ch < 3; ch++)
+        T_CHECK(b.mean[ch] == a.mean[ch] && b.std[ch] == a.std[ch], "mean/std %d", ch);
+    T_CHECK(a.net.nstate == b.net.nstate, "%d tensors, saved %d", b.net.nstate, a.net.nstate);
+    for (int i = 0; i < a.net.nstate && i < b.net.nstate; i++) {
+        const Tensor *x = a.net.state[i].t, *y = b.net.state[i].t;
+        T_CHECK(!strcmp(a.net.state[i].name, b.net.state[i].name) && tensor_same_shape(x, y) &&
+                    !memcmp(x->data, y->data, sizeof(float) * tensor_numel(x)),
+                "'%s' not bitwise identical after save/load", a.net.state[i].name);
+    }
+    hid_t f = h5_open_read(path);
+    T_CHECK(h5_read_attr_i64(f, "format_version", path) == TEACHER_FORMAT, "format_version");
+    char *rev = h5_read_attr_str(f, "git_rev", path);
+    T_CHECK(!strcmp(rev, "unknown"), "git_rev '%s', ctx_local's is 'unknown'", rev);
+    free(rev);
+    h5_close(f);
+    // the temporary file was renamed, not left behind
+    DIR *d = opendir(dir);
+    int entries = 0;
+    for (struct dirent *e; d && (e = readdir(d));) entries += e->d_name[0] != '.';
+    if (d) closedir(d);
+    T_CHECK(entries == 1, "%d files in %s after one save", entries, dir);
+    teacher_free(be_cpu(), &a);
+    teacher_free(be_cpu(), &b);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void load_path(void *path) {
+    Teacher t;
+    teacher_load(be_cpu(), path, &t);
+}
+
+static hid_t open_rw(const char *path) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5_CHECK(f, path);
+    return f;
+}
+
+TEST(effnet_teacher_load_errors) {
+    char dir[64], path[128], msg[512];
+    if (!make_tmpdir(dir)) return;
+    EffNetCfg a = tiny_cfg(), wide = a;
+    wide.stage[0].cout = 6;  // first differing tensor: blocks.0.0.conv_pwl.weight
+    Teacher t;
+
+    // arch attribute of `a` over the weights of `wide`
+    snprintf(path, sizeof path, "%s/swapped.h5", dir);
+    random_teacher(&wide, 9, 810, &t);
+    save(&t, path);
+    teacher_free(be_cpu(), &t);
+    hid_t f = open_rw(path);
+    char *json = effnet_cfg_to_json(&a);
+    h5_attr_str(f, "arch", json, path);
+    free(json);
+    H5Fclose(f);
+    snprintf(msg, sizeof msg,
+             "'%s': tensor 'blocks.0.0.conv_pwl.weight' has shape [6,4,1,1], expected [4,4,1,1]",
+             path);
+    T_EXPECT_DEATH(load_path, path, msg);
+
+    // a transposed classifier, and a missing running variance
+    snprintf(path, sizeof path, "%s/edited.h5", dir);
+    random_teacher(&a, 9, 820, &t);
+    save(&t, path);
+    teacher_free(be_cpu(), &t);
+    f = open_rw(path);
+    H5_CHECK(H5Ldelete(f, "classifier.weight", H5P_DEFAULT), path);
+    float w[8 * 3] = {0};
+    h5_write(f, "classifier.weight", H5T_NATIVE_FLOAT, w, 2, (long[]){8, 3}, path);
+    H5Fclose(f);
+    snprintf(msg, sizeof msg, "'%s': tensor 'classifier.weight' has shape [8,3], expected [3,8]",
+             path);
+    T_EXPECT_DEATH(load_path, path, msg);
+    f = open_rw(path);
+    H5_CHECK(H5Ldelete(f, "bn2.running_var", H5P_DEFAULT), path);
+    H5Fclose(f);
+    snprintf(msg, sizeof msg, "'%s' has no tensor 'bn2.running_var'", path);
+    T_EXPECT_DEATH(load_path, path, msg);
+
+    // an arch attribute that is not JSON
+    f = open_rw(path);
+    h5_attr_str(f, "arch", "{\"stem\": 4", path);
+    H5Fclose(f);
+    snprintf(msg, sizeof msg, "'%s': architecture attribute is not valid JSON", path);
+    T_EXPECT_DEATH(load_path, path, msg);
+
+    // not HDF5 at all, and no file
+    snprintf(path, sizeof path, "%s/text.h5", dir);
+    FILE *fp = fopen(path, "w");
+    if (fp) fputs("this is not an HDF5 file\n", fp), fclose(fp);
+    snprintf(msg, sizeof msg, "'%s' is not a valid HDF5 file", path);
+    T_EXPECT_DEATH(load_path, path, msg);
+    snprintf(path, sizeof path, "%s/absent.h5", dir);
+    snprintf(msg, sizeof msg, "cannot read '%s'", path);
+    T_EXPECT_DEATH(load_path, path, msg);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
