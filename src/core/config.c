@@ -37,7 +37,7 @@ static const CfgKey KEYS[] = {
     K(data, search_per_class, "search_per_class", CK_INT, "500", NULL,
       "held-out search-split images per class, taken from train"),
     K(data, pad, "pad", CK_INT, "2", NULL, "zero padding per side after normalisation (28 -> 32)"),
-    K(data, crop_pad, "crop_pad", CK_INT, "2", NULL, "random-crop augmentation padding (0 = off)"),
+    K(data, crop_pad, "crop_pad", CK_INT, "0", NULL, "random-crop augmentation padding (0 = off)"),
     K(data, flip, "flip", CK_INT, "1", "0|1", "random horizontal flip augmentation"),
 
     K(teacher, import, "import", CK_STR, "", NULL,
@@ -45,7 +45,7 @@ static const CfgKey KEYS[] = {
     K(teacher, stem, "stem", CK_INT, "16", NULL, "stem width (3x3 conv)"),
     K(teacher, stem_stride, "stem_stride", CK_INT, "2", NULL, "stem stride"),
     K(teacher, stages, "stages", CK_STR,
-      "ir_r1_k3_s1_e1_c16_se0.25 ir_r2_k3_s2_e3_c24_se0.25 ir_r2_k5_s2_e3_c48_se0.25 "
+      "ir_r1_k3_s1_e1_c16_se0.25 ir_r2_k3_s2_e3_c24_se0.25 ir_r2_k3_s2_e3_c48_se0.25 "
       "ir_r1_k3_s1_e3_c64_se0.25",
       NULL, "MBConv stages as timm arch_def strings"),
     K(teacher, blocks, "blocks", CK_STR, "1 2 3", NULL,
@@ -54,7 +54,7 @@ static const CfgKey KEYS[] = {
     K(teacher, dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
     K(teacher, bn_eps, "bn_eps", CK_F64, "1e-5", NULL, "batch-norm epsilon"),
     K(teacher, bn_momentum, "bn_momentum", CK_F64, "0.1", NULL, "batch-norm momentum"),
-    K(teacher, epochs, "epochs", CK_INT, "5", NULL, "training epochs"),
+    K(teacher, epochs, "epochs", CK_INT, "7", NULL, "training epochs"),
     K(teacher, batch, "batch", CK_INT, "128", NULL, "global batch size (split over ranks)"),
     K(teacher, eval_batch, "eval_batch", CK_INT, "500", NULL, "batch size for evaluation"),
     K(teacher, optimizer, "optimizer", CK_STR, "sgd", "sgd|rmsprop", "optimizer"),
@@ -161,7 +161,8 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     char where[CFG_STR + 32];
     snprintf(where, sizeof where, "%s [%s]", c->path, section);
     DNA_CHECK(section[0], "put every key under a [section]",
-              "%s: key '%s' outside any section", where, key);
+              "%s: key '%s' outside any section (or after a malformed [section] line)",
+              where, key);
     set_key(c->cfg, section, key, value, where);
     return 1;
 }

@@ -149,7 +149,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Tea
                     .shuffle = 1,
                     .drop_last = 1,
                     .seed = stream_seed(rng_split(&stage, STREAM_DATA))};
-    Loader *L = loader_new(&d->train, NULL, d->train.n, t->mean, t->std, lc);
+    Loader *L = loader_new(&d->train, d->fit, d->n_fit, t->mean, t->std, lc);
     int c, h, w;
     loader_out_shape(L, &c, &h, &w);
     long per_epoch = loader_batches(L), total = per_epoch * tc->epochs;

@@ -19,7 +19,8 @@ typedef struct Teacher {
 
 // [teacher] section -> architecture; fatal naming the key on errors.
 void teacher_arch_from_config(const Config *cfg, int cin, EffNetCfg *out);
-// Trains t->net (already built) on d's full train split; returns the final test top-1.
+// Trains t->net (already built) on the supernet-training split (train minus the search
+// split, which stays unseen until rating); returns the final test top-1.
 double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Teacher *t);
 // Test top-1 (fraction) in eval mode, the test set split over the ranks.
 double teacher_evaluate(const RunCtx *ctx, const Config *cfg, const Dataset *d, Teacher *t);

@@ -1,0 +1,81 @@
+// Config: defaults, file, overrides, strict keys, dump/hash, and that inputs/fashion_mnist.cfg
+// spells out exactly the built-in defaults (its header says so).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "harness.h"
+
+static char *dump(const Config *c) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    config_dump(c, f);
+    fclose(f);
+    return buf;
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+TEST(config_default_file_equals_builtin_defaults) {
+    Config a, b;
+    config_load(&a, NULL, NULL, 0);
+    config_load(&b, "inputs/fashion_mnist.cfg", NULL, 0);
+    char *da = dump(&a), *db = dump(&b);
+    T_CHECK(!strcmp(da, db), "inputs/fashion_mnist.cfg differs from the defaults:\n%s\nvs\n%s", db,
+            da);
+    free(da), free(db);
+}
+
+TEST(config_file_and_overrides) {
+    char path[] = "/tmp/dna_cfg_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    write_file(path, "; comment\n[run]\nname = x\nseed = 7\n[teacher]\nlr = 0.5\nstages = ir_r1_k3_c8\n");
+    char o1[] = "teacher.lr=0.25", o2[] = "data.flip=0", *over[] = {o1, o2};
+    Config c;
+    config_load(&c, path, over, 2);
+    T_CHECK(!strcmp(c.run.name, "x") && c.run.seed == 7, "file values");
+    T_NEAR(c.teacher.lr, 0.25, 0, 0, "override wins over the file");
+    T_CHECK(c.data.flip == 0 && c.teacher.epochs == 7, "override + default");
+    T_CHECK(!strcmp(c.teacher.stages, "ir_r1_k3_c8"), "string value");
+    char h1[17], h2[17];
+    config_hash(&c, h1);
+    c.teacher.lr = 0.125;
+    config_hash(&c, h2);
+    T_CHECK(strcmp(h1, h2) != 0 && strlen(h1) == 16, "hash follows the values");
+    unlink(path);
+}
+
+static void load_text(void *arg) {
+    char path[] = "/tmp/dna_cfg_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    write_file(path, arg);
+    Config c;
+    config_load(&c, path, NULL, 0);
+}
+
+static void load_override(void *arg) {
+    char *over[] = {arg};
+    Config c;
+    config_load(&c, NULL, over, 1);
+}
+
+TEST(config_errors_name_the_key) {
+    T_EXPECT_DEATH(load_text, "[teacher]\nepochz = 3\n", "unknown key 'epochz' in [teacher]");
+    T_EXPECT_DEATH(load_text, "[teachr]\nepochs = 3\n", "unknown section [teachr]");
+    T_EXPECT_DEATH(load_text, "[teacher]\nepochs = 3.5\n", "teacher.epochs = '3.5' is not an integer");
+    T_EXPECT_DEATH(load_text, "epochs = 3\n", "outside any section");
+    T_EXPECT_DEATH(load_text, "[teacher\nepochs = 3\n", "after a malformed [section] line");
+    T_EXPECT_DEATH(load_text, "[teacher]\nepochs\n", "syntax error");
+    T_EXPECT_DEATH(load_override, "teacher.optimizer=adam", "expected one of sgd|rmsprop");
+    T_EXPECT_DEATH(load_override, "lr=0.1", "write overrides as section.key=value");
+    T_EXPECT_DEATH(load_override, "teacher.lr=", "is not a number");
+}
