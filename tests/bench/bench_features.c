@@ -13,6 +13,7 @@
 #include "par/par.h"
 #include "train/features.h"
 #include "train/optim.h"
+#include "train/stage.h"
 
 static double dir_bytes(const char *dir) {
     double total = 0;
