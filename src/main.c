@@ -11,10 +11,8 @@
 #include "core/timer.h"
 #include "par/par.h"
 #include "train/cell_step.h"
-#include "io/shard.h"
-#include "train/features.h"
 #include "train/stage.h"
-#include "train/teacher.h"
+#include "train/stages.h"
 
 #ifndef DNA_GIT_REV
 #define DNA_GIT_REV "unknown"
@@ -118,171 +116,23 @@ static void stage_args(RunCtx *ctx, int argc, char **argv, StageArgs *a) {
     stage_prepare(ctx, &a->cfg);
 }
 
-// Skips a stage whose output exists (outputs appear only by rename) unless --force.
-static int skip_stage(const RunCtx *ctx, const StageArgs *a, const char *what, const char *path) {
-    if (!stage_done(path)) return 0;
-    if (a->force) {
-        log_info(ctx, "%s: --force: rewriting %s", what, path);
-        return 0;
-    }
-    log_info(ctx, "%s: %s is complete; skipping (--force reruns)", what, path);
-    return 1;
-}
-
-static void load_dataset(const Config *cfg, Dataset *d) {
-    char path[1100];
-    config_run_path(cfg, "dataset.h5", path, sizeof path);
-    DNA_CHECK(stage_done(path), "run `dna data CFG` first", "no dataset file '%s'", path);
-    dataset_load(path, d);
-    DNA_CHECK(d->classes == cfg->data.classes, "set [data] classes to the dataset's",
-              "'%s' has %d classes, the config says %ld", path, d->classes, cfg->data.classes);
-}
-
-static int run_data(RunCtx *ctx, StageArgs *ap) {
-    StageArgs a = *ap;
-    char path[1100], hash[17];
-    config_run_path(&a.cfg, "dataset.h5", path, sizeof path);
-    if (skip_stage(ctx, &a, "data", path)) return 0;
-    if (ctx->rank == 0) {
-        double t0 = timer_now();
-        DataImport imp = {.source = a.cfg.data.source,
-                          .path = a.cfg.data.path,
-                          .classes = (int)a.cfg.data.classes,
-                          .search_per_class = (int)a.cfg.data.search_per_class,
-                          .seed = (unsigned long long)a.cfg.run.seed,
-                          .limit_train = (int)a.cfg.data.limit_train,
-                          .limit_test = (int)a.cfg.data.limit_test};
-        H5Prov prov = stage_prov(ctx, &a.cfg, DATASET_FORMAT, hash);
-        dataset_import(&imp, &prov, path);
-        Dataset d;
-        dataset_load(path, &d);
-        log_info(ctx,
-                 "data: %s from %s: train %d, test %d images of %dx%dx%d, %d classes; search split "
-                 "%d (%d/class), supernet-training split %d; %.1f s -> %s",
-                 imp.source, imp.path, d.train.n, d.test.n, d.train.c, d.train.h, d.train.w,
-                 d.classes, d.n_search, d.search_per_class, d.n_fit, timer_now() - t0, path);
-        dataset_free(&d);
-    }
-    par_barrier();
-    return 0;
-}
-
-static int run_teacher(RunCtx *ctx, StageArgs *ap) {
-    StageArgs a = *ap;
-    char path[1100];
-    config_run_path(&a.cfg, "teacher.h5", path, sizeof path);
-    if (skip_stage(ctx, &a, "teacher", path)) return 0;
-    Dataset d;
-    load_dataset(&a.cfg, &d);
-    Teacher t;
-    double t0 = timer_now();
-    if (a.cfg.teacher.import[0]) {
-        teacher_load(ctx->be, a.cfg.teacher.import, &t);
-        DNA_CHECK(t.net.cfg.classes == d.classes && t.net.cfg.cin == d.train.c,
-                  "import a teacher trained for this dataset's classes and channels",
-                  "'%s' has %d inputs channels and %d classes; the dataset %d and %d",
-                  a.cfg.teacher.import, t.net.cfg.cin, t.net.cfg.classes, d.train.c, d.classes);
-        t.top1 = teacher_evaluate(ctx, &a.cfg, &d, &t);
-        log_info(ctx, "teacher: imported %s, test top-1 %.2f%%", a.cfg.teacher.import,
-                 100.0 * t.top1);
-    } else {
-        EffNetCfg arch;
-        teacher_arch_from_config(&a.cfg, d.train.c, &arch);
-        t = (Teacher){.in_hw = d.train.h + 2 * (int)a.cfg.data.pad};
-        memcpy(t.mean, d.mean, sizeof t.mean);
-        memcpy(t.std, d.std, sizeof t.std);
-        Rng root = rng_new(ctx->seed), init = rng_split(&root, 101);
-        effnet_init(ctx->be, &t.net, &arch, t.in_hw, &init);
-        teacher_train(ctx, &a.cfg, &d, &t);
-        log_info(ctx, "teacher: test top-1 %.2f%% after %ld epochs, %.1f s", 100.0 * t.top1,
-                 a.cfg.teacher.epochs, timer_now() - t0);
-    }
-    if (ctx->rank == 0) teacher_save(ctx, &a.cfg, &t, path);
-    par_barrier();
-    teacher_free(ctx->be, &t);
-    dataset_free(&d);
-    return 0;
-}
-
-static int run_features(RunCtx *ctx, StageArgs *ap) {
-    StageArgs a = *ap;
-    char path[1100];
-    config_run_path(&a.cfg, "features/COMPLETE", path, sizeof path);
-    if (skip_stage(ctx, &a, "features", path)) return 0;
-    DNA_CHECK(!a.force, "delete the run's features/ directory to rewrite the shards",
-              "features: --force would mix old and new shards");
-    Dataset d;
-    load_dataset(&a.cfg, &d);
-    config_run_path(&a.cfg, "teacher.h5", path, sizeof path);
-    DNA_CHECK(stage_done(path), "run `dna teacher CFG` first", "no teacher '%s'", path);
-    Teacher t;
-    teacher_load(ctx->be, path, &t);
-    features_extract(ctx, &a.cfg, &d, &t);
-    teacher_free(ctx->be, &t);
-    dataset_free(&d);
-    return 0;
-}
-
-// shards: reads every split's shards back in global sample order and prints, per dataset,
-// the sample count and an FNV-1a digest of the fp32 values: equal digests mean equal
-// content however the shards were partitioned (a check after copying them elsewhere, and
-// the 1-rank vs 2-rank test).
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ULL;
-    return h;
-}
-
-static int cmd_shards(RunCtx *ctx, int argc, char **argv) {
-    StageArgs a;
-    stage_args(ctx, argc, argv, &a);
-    if (ctx->rank != 0) return 0;
-    char path[1100];
-    config_run_path(&a.cfg, "teacher.h5", path, sizeof path);
-    Teacher t;
-    teacher_load(ctx->be, path, &t);
-    for (int s = 0; s < FEATURES_NSPLITS; s++) {
-        char sub[64];
-        snprintf(sub, sizeof sub, "features/%s", FEATURES_SPLITS[s]);
-        config_run_path(&a.cfg, sub, path, sizeof path);
-        for (int k = 1; k <= t.net.cfg.nblocks; k++) {
-            ShardReaderCfg rc = {.block = k, .batch = 256, .nparts = 1};
-            ShardReader *r = shard_reader_open(path, &rc, NULL, NULL);
-            shard_reader_start_epoch(r, 0, 0);
-            const EffNet *e = &t.net;
-            size_t in = k == 1 ? (size_t)e->cfg.cin * t.in_hw * t.in_hw
-                               : (size_t)e->block_c[k - 2] * e->block_hw[k - 2] * e->block_hw[k - 2];
-            size_t out = (size_t)e->block_c[k - 1] * e->block_hw[k - 1] * e->block_hw[k - 1];
-            uint64_t hx = 1469598103934665603ULL, hy = hx, hl = hx;
-            long n = 0;
-            const float *x, *y;
-            const int32_t *lab;
-            const int64_t *ids;
-            for (int b; (b = shard_reader_next(r, &x, &y, &lab, &ids)) > 0; n += b) {
-                if (k == 1) hx = fnv(hx, x, sizeof(float) * in * b);
-                hy = fnv(hy, y, sizeof(float) * out * b);
-                hl = fnv(fnv(hl, lab, sizeof(int32_t) * b), ids, sizeof(int64_t) * b);
-            }
-            if (k == 1)
-                printf("shards %s /x n=%ld digest=%016llx labels+ids=%016llx\n", FEATURES_SPLITS[s],
-                       n, (unsigned long long)hx, (unsigned long long)hl);
-            printf("shards %s /block%d n=%ld digest=%016llx\n", FEATURES_SPLITS[s], k, n,
-                   (unsigned long long)hy);
-            shard_reader_free(r);
-        }
-    }
-    teacher_free(ctx->be, &t);
-    return 0;
-}
-
 #define STAGE_CMD(name)                                         \
     static int cmd_##name(RunCtx *ctx, int argc, char **argv) { \
         StageArgs a;                                            \
         stage_args(ctx, argc, argv, &a);                        \
-        return run_##name(ctx, &a);                             \
+        return stage_##name(ctx, &a.cfg, a.force);              \
     }
 STAGE_CMD(data)
 STAGE_CMD(teacher)
 STAGE_CMD(features)
+
+// shards: a content digest of the feature shards, equal however they were partitioned (a
+// check after copying them elsewhere, and the 1-rank vs 2-rank test).
+static int cmd_shards(RunCtx *ctx, int argc, char **argv) {
+    StageArgs a;
+    stage_args(ctx, argc, argv, &a);
+    return stage_shards_digest(ctx, &a.cfg);
+}
 
 // run: every stage in order; each skips itself when its output is complete, so a rerun
 // after a crash or a time limit continues where the last one stopped. --force applies to
@@ -293,9 +143,10 @@ static int cmd_run(RunCtx *ctx, int argc, char **argv) {
     DNA_CHECK(!a.force, "rerun single stages with --force, or delete the run directory",
               "run: --force is not supported");
     double t0 = timer_now();
-    int (*stages[])(RunCtx *, StageArgs *) = {run_data, run_teacher, run_features};
+    int (*stages[])(const RunCtx *, const Config *, int) = {stage_data, stage_teacher,
+                                                            stage_features};
     for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
-        if (stages[i](ctx, &a)) return 1;
+        if (stages[i](ctx, &a.cfg, 0)) return 1;
     char dir[1024];
     config_run_path(&a.cfg, NULL, dir, sizeof dir);
     log_info(ctx, "run: stages data, teacher, features complete in %s (%.1f s)", dir,

@@ -54,7 +54,7 @@ static const CfgKey KEYS[] = {
     K(teacher, dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
     K(teacher, bn_eps, "bn_eps", CK_F64, "1e-5", NULL, "batch-norm epsilon"),
     K(teacher, bn_momentum, "bn_momentum", CK_F64, "0.1", NULL, "batch-norm momentum"),
-    K(teacher, epochs, "epochs", CK_INT, "7", NULL, "training epochs"),
+    K(teacher, epochs, "epochs", CK_INT, "6", NULL, "training epochs"),
     K(teacher, batch, "batch", CK_INT, "128", NULL, "global batch size (split over ranks)"),
     K(teacher, eval_batch, "eval_batch", CK_INT, "500", NULL, "batch size for evaluation"),
     K(teacher, optimizer, "optimizer", CK_STR, "sgd", "sgd|rmsprop", "optimizer"),
