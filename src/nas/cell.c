@@ -13,6 +13,16 @@ CellCfg cell_cfg_default(int cin, int cout, int layers, int stride) {
     return c;
 }
 
+MBConvCfg cell_layer_cfg(const CellCfg *cfg, int layer, int op) {
+    int w = cfg->width > 0 ? cfg->width : cfg->cout;
+    return (MBConvCfg){.cin = layer ? w : cfg->cin,
+                       .cout = layer == cfg->layers - 1 ? cfg->cout : w,
+                       .k = cfg->ops[op].k,
+                       .expand = cfg->ops[op].expand,
+                       .stride = layer ? 1 : cfg->stride,
+                       .se_ratio = cfg->se_ratio};
+}
+
 void cell_init(const Backend *be, Cell *c, CellCfg cfg, Rng *rng) {
     DNA_CHECK(cfg.layers >= 1 && cfg.layers <= CELL_MAX_LAYERS && cfg.nops >= 1 &&
                   cfg.nops <= CELL_MAX_OPS,
@@ -23,8 +33,7 @@ void cell_init(const Backend *be, Cell *c, CellCfg cfg, Rng *rng) {
     c->cache = dna_calloc((size_t)cfg.layers, sizeof(MBConvCache));
     for (int i = 0; i < cfg.layers; i++)
         for (int j = 0; j < cfg.nops; j++) {
-            MBConvCfg m = {i ? cfg.cout : cfg.cin, cfg.cout,           cfg.ops[j].k,
-                           cfg.ops[j].expand,      i ? 1 : cfg.stride, cfg.se_ratio};
+            MBConvCfg m = cell_layer_cfg(&cfg, i, j);
             Rng r = rng_split(rng, (uint64_t)i * CELL_MAX_OPS + j);  // independent of build order
             mbconv_init(be, cell_op(c, i, j), m, &r);
         }

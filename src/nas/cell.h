@@ -1,6 +1,6 @@
 // A student supernet cell (DESIGN §4): L layers, each holding every candidate op (an MBConv
-// of its own kernel and expansion). Layer 0 maps cin -> cout with the cell's stride, the
-// others cout -> cout at stride 1. A path picks one op per layer; only that path's
+// of its own kernel and expansion). Layer 0 maps cin -> width with the cell's stride, the
+// last layer width -> cout (the teacher's width, for the loss), the others width -> width. A path picks one op per layer; only that path's
 // parameters take part in a step. Activations are cached per layer position, not per op,
 // so memory does not grow with the number of candidates.
 #pragma once
@@ -14,6 +14,7 @@ typedef struct CellOp {
 
 typedef struct CellCfg {
     int cin, cout, layers, stride, nops;
+    int width;  // inner width: layer 0 maps cin -> width, the last width -> cout (0: = cout)
     CellOp ops[CELL_MAX_OPS];
     float se_ratio;
 } CellCfg;
@@ -26,6 +27,8 @@ typedef struct Cell {
 
 // The paper's default candidates: MBConv e{6,3} x k{3,5,7}, in the reference's order.
 CellCfg cell_cfg_default(int cin, int cout, int layers, int stride);
+// The MBConv of op `op` at layer `layer` (widths, stride) as the cell builds it.
+MBConvCfg cell_layer_cfg(const CellCfg *cfg, int layer, int op);
 void cell_init(const Backend *be, Cell *c, CellCfg cfg, Rng *rng);
 void cell_free(const Backend *be, Cell *c);
 MBConv *cell_op(Cell *c, int layer, int op);

@@ -58,3 +58,35 @@ TEST(counts_cell_paths) {
     CellCfg c = cell_cfg_default(24, 40, 4, 2);
     T_CHECK(cell_path_count(&c) == 1296, "6^4 paths");
 }
+
+// A cell narrower than the teacher: cin -> width ... width -> cout (DESIGN §4, Table 1).
+TEST(cell_inner_width) {
+    const Backend *be = backend_cpu();
+    CellCfg cfg = cell_cfg_default(8, 16, 3, 2);
+    cfg.width = 12;
+    MBConvCfg l0 = cell_layer_cfg(&cfg, 0, 4), l1 = cell_layer_cfg(&cfg, 1, 0),
+              l2 = cell_layer_cfg(&cfg, 2, 5);
+    T_CHECK(l0.cin == 8 && l0.cout == 12 && l0.stride == 2 && l0.k == 5 && l0.expand == 3,
+            "layer 0: 8 -> 12, stride 2, e3k5");
+    T_CHECK(l1.cin == 12 && l1.cout == 12 && l1.stride == 1, "layer 1: 12 -> 12");
+    T_CHECK(l2.cin == 12 && l2.cout == 16 && l2.k == 7, "layer 2: 12 -> 16");
+    Rng r = rng_new(5);
+    Cell c;
+    cell_init(be, &c, cfg, &r);
+    Tensor x = tensor_new(be, 2, 8, 8, 8);
+    int path[3] = {4, 0, 5};
+    const Tensor *y = cell_forward(be, &c, path, &x, BN_TRAIN);
+    T_CHECK(y->n == 2 && y->c == 16 && y->h == 4 && y->w == 4, "output [2,16,4,4], got [%d,%d,%d,%d]",
+            y->n, y->c, y->h, y->w);
+    ParamList pl = {0};
+    cell_path_params(&c, path, &pl);
+    long want = mbconv_param_count(l0) + mbconv_param_count(l1) + mbconv_param_count(l2);
+    T_CHECK((long)params_numel(&pl) == want, "path parameters %zu, want %ld", params_numel(&pl),
+            want);
+    params_free(&pl);
+    tensor_free(be, &x);
+    cell_free(be, &c);
+    CellCfg same = cell_cfg_default(8, 16, 2, 1);  // width 0: every layer as wide as cout
+    T_CHECK(cell_layer_cfg(&same, 0, 0).cout == 16 && cell_layer_cfg(&same, 1, 0).cin == 16,
+            "width 0 means cout");
+}
