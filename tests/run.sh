@@ -66,6 +66,8 @@ cli stage_unknown_key 1 "override 'teacher.epochz=3': unknown key 'epochz' in \\
 cli stage_bad_value 1 "teacher.lr = 'fast' is not a number" teacher inputs/tiny.cfg teacher.lr=fast
 cli stage_bad_choice 1 "features.dtype = 'int8'; expected one of float16.float32" features "${tiny[@]}" features.dtype=int8 --force
 cli stage_classes_mismatch 1 'has 10 classes, the config says 5' teacher "${tiny[@]}" data.classes=5 --force
+cli stage_data_shape_mismatch 1 'images are 1x28x28, the config expects 1x32x32' data "${tiny[@]}" run.name=shape data.image_size=32
+[ ! -e "$out/shape/dataset.h5" ] && ! ls "$out/shape/" | grep -q tmp || { echo "FAIL stage_data_shape_mismatch left output"; failed=$((failed + 1)); }
 cli stage_needs_data 1 'run .dna data CFG. first' teacher "${tiny[@]}" run.name=nodata
 # the same shards (samples and values) from 1 and 2 ranks
 mkdir -p "$out/two" && cp "$out/tiny/dataset.h5" "$out/tiny/teacher.h5" "$out/two/"

@@ -31,6 +31,10 @@ static const CfgKey KEYS[] = {
     K(data, path, "path", CK_STR, "/usr/share/datasets/fashion-mnist", NULL,
       "idx/cifar10: directory of the files; hdf5: the file (doc/formats.md)"),
     K(data, classes, "classes", CK_INT, "10", NULL, "number of classes"),
+    K(data, channels, "channels", CK_INT, "1", NULL, "image channels (checked on import)"),
+    K(data, image_size, "image_size", CK_INT, "28", NULL, "image height = width (checked on import)"),
+    K(data, train_size, "train_size", CK_INT, "60000", NULL,
+      "training images before limit_train (checked on import; `dna plan` uses it)"),
     K(data, limit_train, "limit_train", CK_INT, "0", NULL,
       "keep only the first N train images (0 = all): quick and test runs"),
     K(data, limit_test, "limit_test", CK_INT, "0", NULL, "keep only the first N test images (0 = all)"),
@@ -74,6 +78,23 @@ static const CfgKey KEYS[] = {
     K(features, shard_samples, "shard_samples", CK_INT, "16384", NULL, "samples per shard file"),
     K(features, deflate, "deflate", CK_INT, "0", NULL, "deflate level of shards (0 = off)"),
     K(features, batch, "batch", CK_INT, "500", NULL, "teacher batch when extracting features"),
+
+    K(space, ops, "ops", CK_STR, "e6k3 e6k5 e6k7 e3k3 e3k5 e3k7", NULL,
+      "candidate MBConv ops of every layer (expansion, kernel)"),
+    K(space, se, "se", CK_F64, "0.25", NULL, "SE ratio of every candidate (of the layer input)"),
+    K(space, stem, "stem", CK_INT, "16", NULL, "stem width of the block-1 cells (teacher's stride)"),
+    K(space, block[0], "block1", CK_STR, "2x16 3x16 3x24", NULL,
+      "cells of block 1 as LAYERSxWIDTH; the last layer maps to the teacher's width"),
+    K(space, block[1], "block2", CK_STR, "2x32 3x32 3x48", NULL, "cells of block 2"),
+    K(space, block[2], "block3", CK_STR, "2x48 3x48 3x64", NULL, "cells of block 3"),
+    K(space, block[3], "block4", CK_STR, "", NULL, "cells of block 4 (empty: no such block)"),
+    K(space, block[4], "block5", CK_STR, "", NULL, "cells of block 5"),
+    K(space, block[5], "block6", CK_STR, "", NULL, "cells of block 6"),
+    K(space, block[6], "block7", CK_STR, "", NULL, "cells of block 7"),
+    K(space, block[7], "block8", CK_STR, "", NULL, "cells of block 8"),
+
+    K(train, epochs, "epochs", CK_INT, "4", NULL, "supernet training epochs per (block, cell) job"),
+    K(train, batch, "batch", CK_INT, "64", NULL, "supernet training batch per job (global)"),
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 

@@ -15,7 +15,8 @@ typedef struct RunCfg {
 
 typedef struct DataCfg {
     char source[CFG_STR], path[CFG_STR];
-    long classes, limit_train, limit_test, search_per_class, pad, crop_pad, flip;
+    long classes, channels, image_size, train_size;
+    long limit_train, limit_test, search_per_class, pad, crop_pad, flip;
 } DataCfg;
 
 typedef struct TeacherCfg {
@@ -29,6 +30,19 @@ typedef struct TeacherCfg {
     long step_epochs;
 } TeacherCfg;
 
+enum { SPACE_MAX_BLOCKS = 8 };
+
+typedef struct SpaceCfg {
+    char ops[CFG_STR];
+    double se;
+    long stem;
+    char block[SPACE_MAX_BLOCKS][CFG_STR];  // cells of block k+1: "LxW LxW ..."
+} SpaceCfg;
+
+typedef struct TrainCfg {
+    long epochs, batch;
+} TrainCfg;
+
 typedef struct FeaturesCfg {
     char dtype[CFG_STR];
     long chunk, shard_samples, deflate, batch;
@@ -40,6 +54,8 @@ typedef struct Config {
     DataCfg data;
     TeacherCfg teacher;
     FeaturesCfg features;
+    SpaceCfg space;
+    TrainCfg train;
 } Config;
 
 // Defaults, then the file (may be NULL: defaults only), then overrides "section.key=value".

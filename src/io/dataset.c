@@ -113,6 +113,15 @@ void dataset_import(const DataImport *imp, const H5Prov *prov, const char *out_p
     if (imp->limit_train > 0 && imp->limit_train < tr.n) tr.n = imp->limit_train;
     if (imp->limit_test > 0 && imp->limit_test < te.n) te.n = imp->limit_test;
     check_shapes(&tr, &te, imp->path);
+    DNA_CHECK((!imp->expect_c || tr.c == imp->expect_c) &&
+                  (!imp->expect_hw || (tr.h == imp->expect_hw && tr.w == imp->expect_hw)),
+              "set [data] channels and image_size to the dataset's",
+              "'%s': images are %dx%dx%d, the config expects %dx%dx%d", imp->path, tr.c, tr.h, tr.w,
+              imp->expect_c, imp->expect_hw, imp->expect_hw);
+    int want_n = imp->limit_train > 0 && imp->limit_train < imp->expect_train ? imp->limit_train
+                                                                               : imp->expect_train;
+    DNA_CHECK(!want_n || tr.n == want_n, "set [data] train_size to the dataset's",
+              "'%s': %d training images, the config expects %d", imp->path, tr.n, want_n);
     double mean[DATASET_MAX_C], std[DATASET_MAX_C];
     split_mean_std(&tr, mean, std);
     check_stats(mean, std, tr.c, imp->path);

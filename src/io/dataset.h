@@ -50,6 +50,8 @@ typedef struct DataImport {
     int search_per_class;
     unsigned long long seed;
     int limit_train, limit_test;  // keep only the first N images of each (0 = all)
+    // What the config expects (0 = unchecked): channels, height = width, train images.
+    int expect_c, expect_hw, expect_train;
 } DataImport;
 
 // Reads the source, draws the search split, computes mean/std and writes out_path

@@ -45,7 +45,10 @@ int stage_data(const RunCtx *ctx, const Config *cfg, int force) {
                           .search_per_class = (int)cfg->data.search_per_class,
                           .seed = (unsigned long long)cfg->run.seed,
                           .limit_train = (int)cfg->data.limit_train,
-                          .limit_test = (int)cfg->data.limit_test};
+                          .limit_test = (int)cfg->data.limit_test,
+                          .expect_c = (int)cfg->data.channels,
+                          .expect_hw = (int)cfg->data.image_size,
+                          .expect_train = (int)cfg->data.train_size};
         H5Prov prov = stage_prov(ctx, cfg, DATASET_FORMAT, hash);
         dataset_import(&imp, &prov, path);
         Dataset d;

@@ -151,7 +151,7 @@ TEST(idx_label_out_of_range_fails_naming_the_file) {
     IdxData tr = idx_data(8, 2, 2, 4, 3), te = idx_data(4, 2, 2, 4, 4);
     write_idx_pair(dir, "train", &tr, 1);
     write_idx_pair(dir, "t10k", &te, 0);
-    ImportArg a = {{"idx", dir, 3, 0, 1}, ""};  // label 3 in train is out of range for 3
+    ImportArg a = {{.source = "idx", .path = dir, .classes = 3, .search_per_class = 0, .seed = 1}, ""};  // label 3 in train is out of range for 3
     snprintf(a.out, sizeof a.out, "%s/out.h5", dir);
     T_EXPECT_DEATH(do_import, &a, "train-labels-idx1-ubyte.gz': sample 3 has label 3");
     a.imp.classes = 4;  // train fine; now a test label
@@ -340,7 +340,7 @@ TEST(dataset_import_load_round_trip_idx_and_hdf5) {
     write_idx_pair(dir, "train", &tr, 1);
     write_idx_pair(dir, "t10k", &te, 0);
     snprintf(out, sizeof out, "%s/fmnist.h5", dir);
-    DataImport imp = {"idx", dir, 4, 3, 77};
+    DataImport imp = {.source = "idx", .path = dir, .classes = 4, .search_per_class = 3, .seed = 77};
     dataset_import(&imp, &PROV, out);
     Dataset d;
     dataset_load(out, &d);
@@ -349,7 +349,7 @@ TEST(dataset_import_load_round_trip_idx_and_hdf5) {
     dataset_free(&d);
 
     snprintf(out2, sizeof out2, "%s/again.h5", dir);
-    DataImport again = {"hdf5", out, 4, 0, 5};  // our own file as generic input, no search split
+    DataImport again = {.source = "hdf5", .path = out, .classes = 4, .search_per_class = 0, .seed = 5};  // our own file as generic input, no search split
     dataset_import(&again, &PROV, out2);
     dataset_load(out2, &d);
     check_dataset(&d, &tr, &te, 0, 5, "hdf5");
@@ -409,7 +409,7 @@ TEST(dataset_load_rejects_edited_files) {
     write_idx_pair(dir, "t10k", &te, 0);
     LoadArg a;
     snprintf(a.path, sizeof a.path, "%s/ds.h5", dir);
-    DataImport imp = {"idx", dir, 3, 2, 1};
+    DataImport imp = {.source = "idx", .path = dir, .classes = 3, .search_per_class = 2, .seed = 1};
     dataset_import(&imp, &PROV, a.path);
     Dataset d;
     dataset_load(a.path, &d);  // loads before the edits
