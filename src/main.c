@@ -154,6 +154,23 @@ static int cmd_run(RunCtx *ctx, int argc, char **argv) {
     return 0;
 }
 
+static int cmd_plan(RunCtx *ctx, int argc, char **argv) {
+    int ranks = int_flag(argc, argv, "--ranks", ctx->nranks);
+    char **rest = dna_calloc((size_t)argc + 1, sizeof(char *));
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--ranks")) {
+            i++;
+            continue;
+        }
+        rest[n++] = argv[i];
+    }
+    StageArgs a;
+    stage_args(ctx, n, rest, &a);
+    free(rest);
+    return stage_plan(ctx, &a.cfg, ranks);
+}
+
 static int cmd_help(RunCtx *ctx, int argc, char **argv);
 
 static const Command COMMANDS[] = {
@@ -161,6 +178,8 @@ static const Command COMMANDS[] = {
     {"data", "import the dataset, draw the search split -> <run>/dataset.h5", cmd_data},
     {"teacher", "train (or import) the teacher -> <run>/teacher.h5", cmd_teacher},
     {"features", "teacher feature maps at the block boundaries -> <run>/features/", cmd_features},
+    {"plan", "search-space size, per-job cost/memory/shard bytes, job->rank map (--ranks R)",
+     cmd_plan},
     {"shards", "read the feature shards back and print a content digest per dataset", cmd_shards},
     {"check", "train the W1 supernet cell for a few steps (--steps N, --batch B)", cmd_check},
     {"version", "print version, git revision and backend", cmd_version},

@@ -56,6 +56,14 @@ cli cli_help 0 'usage: dna' help
 cli cli_unknown_command 1 'unknown command .frobnicate.' frobnicate
 cli cli_check_runs_a_cell 0 'check: cell_train' check --steps 2
 
+echo "== plan"
+cli plan_default 0 'in total 1.03e\+08' plan inputs/fashion_mnist.cfg --ranks 2
+cli plan_imagenet_b7 0 'architectures per block: 288 1548 1548 2808 16848 6; in total 1.96e\+17' plan inputs/imagenet_b7.cfg --ranks 16
+cli plan_groups 0 'one rank group per job' plan inputs/fashion_mnist.cfg --ranks 20
+cli plan_block_count 1 '\[space\] describes 2 blocks, the teacher has 3' plan inputs/fashion_mnist.cfg space.block3=
+cli plan_bad_stride 1 'block 1 goes from 16x16 to 4x4: a cell can only carry stride 1 or 2' plan inputs/fashion_mnist.cfg "teacher.blocks=2 3" space.block3=
+cli plan_bad_cell 1 "\[space\] block2: bad cell '3y32'" plan inputs/fashion_mnist.cfg "space.block2=2x32 3y32"
+
 echo "== pipeline stages on inputs/tiny.cfg"
 out=$(mktemp -d)
 mpi2() { ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 mpirun -np 2 -x ASAN_OPTIONS --oversubscribe --allow-run-as-root "$@"; }

@@ -305,6 +305,20 @@ void effnet_backward(const Backend *be, EffNet *net, const Tensor *dlogits) {
 
 // ---------------------------------------------------------------- counts
 
+void effnet_block_shapes(const EffNetCfg *c, int in_hw, int *ch, int *hws) {
+    int hw = (in_hw + 2 - 3) / c->stem_stride + 1, blk = 0;
+    for (int s = 0; s < c->nstages; s++) {
+        for (int i = 0; i < c->stage[s].repeats; i++) {
+            MBConvCfg m = layer_cfg(c, s, i, 1);
+            hw = (hw + 2 * (m.k / 2) - m.k) / m.stride + 1;
+        }
+        if (blk < c->nblocks && c->block_end[blk] == s) {
+            ch[blk] = c->stage[s].cout;
+            hws[blk++] = hw;
+        }
+    }
+}
+
 long effnet_param_count(const EffNetCfg *c) {
     long n = convbn_param_count(c->cin, c->stem, 3, 1);
     int cin = c->stem;

@@ -26,12 +26,13 @@ static int cmp_cost_desc(const void *pa, const void *pb) {
     return cmp_block_cell(a, b);
 }
 
-static int cmp_job_order(const void *pa, const void *pb) { return cmp_block_cell(pa, pb); }
+static int cmp_job_order(const void *pa, const void *pb) {
+    return cmp_block_cell(pa, pb);
+}
 
 static Key *sorted_keys(const SchedJob *jobs, int njobs, int (*cmp)(const void *, const void *)) {
     Key *k = dna_malloc((size_t)njobs * sizeof *k);
-    for (int j = 0; j < njobs; j++)
-        k[j] = (Key){jobs[j].cost, jobs[j].block, jobs[j].cell, j};
+    for (int j = 0; j < njobs; j++) k[j] = (Key){jobs[j].cost, jobs[j].block, jobs[j].cell, j};
     qsort(k, (size_t)njobs, sizeof *k, cmp);
     return k;
 }

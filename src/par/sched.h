@@ -13,10 +13,10 @@ typedef struct SchedJob {
 // the training driver needs both headers.
 typedef struct SchedPlan {
     int njobs, nranks;
-    int grouped;       // 0: R <= J, each rank runs a list of whole jobs; 1: R > J, a group per job
-    int *rank_of_job;  // [J] R <= J: the rank that runs job j; R > J: first rank of j's group
-    int *group_size;   // [J] ranks training job j together (1 when not grouped)
-    int *order;        // [J] job indices, longest first (a rank runs its jobs in this order)
+    int grouped;        // 0: R <= J, each rank runs a list of whole jobs; 1: R > J, a group per job
+    int *rank_of_job;   // [J] R <= J: the rank that runs job j; R > J: first rank of j's group
+    int *group_size;    // [J] ranks training job j together (1 when not grouped)
+    int *order;         // [J] job indices, longest first (a rank runs its jobs in this order)
     double *rank_load;  // [R] summed cost per rank (grouped: cost/group_size for each member)
     double balance;     // max load / mean load (1 = perfect)
 } SchedPlan;

@@ -11,3 +11,7 @@ int stage_features(const RunCtx *ctx, const Config *cfg, int force);
 // Reads every split's shards back in global sample order and prints, per dataset, the
 // sample count and an FNV-1a digest of the fp32 values (rank 0).
 int stage_shards_digest(const RunCtx *ctx, const Config *cfg);
+// `dna plan`: the search space's size, every (block, cell) job's estimated FLOPs per step,
+// memory and shard bytes, and how the jobs map onto `ranks` ranks with the load balance.
+// Needs only the config (no files), so it sizes an sbatch allocation before anything runs.
+int stage_plan(const RunCtx *ctx, const Config *cfg, int ranks);

@@ -1,0 +1,137 @@
+// Search space: [space] parsed and checked against the teacher; path and cost counts.
+#include "nas/space.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+static const char *cfg_file(const Config *cfg) {
+    return cfg->path[0] ? cfg->path : "the config";
+}
+
+// "e6k3 e3k5 ..." -> ops
+static int parse_ops(const Config *cfg, CellOp *ops) {
+    char buf[CFG_STR], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", cfg->space.ops);
+    int n = 0;
+    for (char *t = strtok_r(buf, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
+        int e, k, used = 0;
+        DNA_CHECK(n < CELL_MAX_OPS && sscanf(t, "e%dk%d%n", &e, &k, &used) == 2 &&
+                      used == (int)strlen(t) && e >= 1 && k >= 1 && k % 2 == 1,
+                  "write ops as eEkK (expansion, odd kernel), e.g. ops = e6k3 e3k5, at most 16",
+                  "%s: [space] ops: bad op '%s'", cfg_file(cfg), t);
+        ops[n++] = (CellOp){.k = k, .expand = e};
+    }
+    DNA_CHECK(n > 0, "list at least one op", "%s: [space] ops is empty", cfg_file(cfg));
+    return n;
+}
+
+static void parse_cells(const Config *cfg, int k, SpaceBlock *b, const CellCfg *proto) {
+    char buf[CFG_STR], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", cfg->space.block[k]);
+    for (char *t = strtok_r(buf, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
+        int layers, width, used = 0;
+        DNA_CHECK(b->ncells < SPACE_MAX_CELLS && sscanf(t, "%dx%d%n", &layers, &width, &used) == 2 &&
+                      used == (int)strlen(t) && layers >= 1 && layers <= CELL_MAX_LAYERS &&
+                      width >= 1,
+                  "write cells as LAYERSxWIDTH, e.g. block1 = 2x24 3x24 (1..16 layers, at most 8 "
+                  "cells)",
+                  "%s: [space] block%d: bad cell '%s'", cfg_file(cfg), k + 1, t);
+        CellCfg c = *proto;
+        c.layers = layers;
+        c.width = width;
+        b->cell[b->ncells++] = c;
+    }
+}
+
+void space_from_config(const Config *cfg, const EffNetCfg *t, int in_hw, Space *sp) {
+    *sp = (Space){.stem = (int)cfg->space.stem, .stem_stride = t->stem_stride};
+    DNA_CHECK(sp->stem > 0 && cfg->space.se >= 0 && cfg->space.se <= 1,
+              "give a positive stem width and an SE ratio in [0, 1]", "%s: bad [space] stem/se",
+              cfg_file(cfg));
+    CellCfg proto = {.se_ratio = (float)cfg->space.se};
+    proto.nops = parse_ops(cfg, proto.ops);
+    int tc[EFFNET_MAX_BLOCKS], thw[EFFNET_MAX_BLOCKS];
+    effnet_block_shapes(t, in_hw, tc, thw);
+    for (int k = 0; k < SPACE_MAX_BLOCKS; k++)
+        if (cfg->space.block[k][0]) sp->nblocks = k + 1;
+    DNA_CHECK(sp->nblocks == t->nblocks,
+              "give one [space] blockK line per teacher block (teacher.blocks), no gaps",
+              "%s: [space] describes %d blocks, the teacher has %d", cfg_file(cfg), sp->nblocks,
+              t->nblocks);
+    for (int k = 0; k < sp->nblocks; k++) {
+        SpaceBlock *b = &sp->block[k];
+        b->in_c = k ? tc[k - 1] : t->cin;
+        b->in_hw = k ? thw[k - 1] : in_hw;
+        b->out_c = tc[k];
+        b->out_hw = thw[k];
+        // Block 1's cells start with a stem at the teacher's stem stride; the cell's stride
+        // covers the rest of the block's resolution step.
+        int cell_in_hw = k ? b->in_hw : (in_hw + 2 - 3) / sp->stem_stride + 1;
+        int stride = cell_in_hw / b->out_hw;
+        DNA_CHECK(cfg->space.block[k][0], "list the cells of every block",
+                  "%s: [space] block%d is empty but block%d is not", cfg_file(cfg), k + 1,
+                  sp->nblocks);
+        DNA_CHECK((stride == 1 || stride == 2) && (cell_in_hw + stride - 1) / stride == b->out_hw,
+                  "place teacher.blocks so that each block halves the resolution at most once",
+                  "%s: block %d goes from %dx%d to %dx%d: a cell can only carry stride 1 or 2",
+                  cfg_file(cfg), k + 1, cell_in_hw, cell_in_hw, b->out_hw, b->out_hw);
+        proto.cin = k ? b->in_c : sp->stem;
+        proto.cout = b->out_c;
+        proto.stride = stride;
+        parse_cells(cfg, k, b, &proto);
+    }
+}
+
+double space_block_paths(const Space *sp, int k) {
+    double n = 0;
+    for (int c = 0; c < sp->block[k].ncells; c++)
+        n += pow(sp->block[k].cell[c].nops, sp->block[k].cell[c].layers);
+    return n;
+}
+
+double space_total(const Space *sp) {
+    double n = 1;
+    for (int k = 0; k < sp->nblocks; k++) n *= space_block_paths(sp, k);
+    return n;
+}
+
+double space_cell_macs(const Space *sp, int k, int c) {
+    const SpaceBlock *b = &sp->block[k];
+    const CellCfg *cc = &b->cell[c];
+    int hw = k ? b->in_hw : (b->in_hw + 2 - 3) / sp->stem_stride + 1;
+    double m = k ? 0 : (double)convbn_macs(b->in_c, sp->stem, 3, 1, hw, hw);
+    for (int l = 0; l < cc->layers; l++) {
+        double sum = 0;
+        for (int o = 0; o < cc->nops; o++) sum += (double)mbconv_macs(cell_layer_cfg(cc, l, o), hw, hw);
+        m += sum / cc->nops;
+        if (l == 0) hw = (hw + cc->stride - 1) / cc->stride;
+    }
+    return m;
+}
+
+long space_cell_params(const Space *sp, int k, int c) {
+    const SpaceBlock *b = &sp->block[k];
+    const CellCfg *cc = &b->cell[c];
+    long n = k ? 0 : convbn_param_count(b->in_c, sp->stem, 3, 1);
+    for (int l = 0; l < cc->layers; l++)
+        for (int o = 0; o < cc->nops; o++) n += mbconv_param_count(cell_layer_cfg(cc, l, o));
+    return n;
+}
+
+long space_cell_act(const Space *sp, int k, int c) {
+    const SpaceBlock *b = &sp->block[k];
+    const CellCfg *cc = &b->cell[c];
+    int hw = k ? b->in_hw : (b->in_hw + 2 - 3) / sp->stem_stride + 1;
+    long best = k ? 0 : (long)sp->stem * hw * hw;
+    for (int l = 0; l < cc->layers; l++)
+        for (int o = 0; o < cc->nops; o++) {
+            MBConvCfg m = cell_layer_cfg(cc, l, o);
+            long a = (long)m.cin * m.expand * hw * hw;  // the expanded map at the input size
+            if (a > best) best = a;
+        }
+    return best;
+}

@@ -1,0 +1,34 @@
+// The student search space (DESIGN §4) resolved against the teacher: per block, its cells as
+// CellCfgs (input width and stride from the teacher's block boundaries, inner width and depth
+// from [space], output width = the teacher's), block 1's stem, and the counts a plan needs:
+// architectures per block and in total, per-sample MACs of a training step, parameters.
+#pragma once
+#include "core/config.h"
+#include "nas/cell.h"
+#include "nn/effnet.h"
+
+enum { SPACE_MAX_CELLS = 8 };
+
+typedef struct SpaceBlock {
+    int ncells;
+    CellCfg cell[SPACE_MAX_CELLS];
+    int in_c, in_hw, out_c, out_hw;  // teacher maps: input (block 1: the image) and target
+} SpaceBlock;
+
+typedef struct Space {
+    int nblocks;
+    SpaceBlock block[SPACE_MAX_BLOCKS];
+    int stem, stem_stride;  // block 1's cells start with stem conv 3x3 (image -> stem width)
+} Space;
+
+// Fatal, naming the config key, when the space does not fit the teacher: block count,
+// cell syntax, a resolution step other than 1 or 2 per block, unknown ops.
+void space_from_config(const Config *cfg, const EffNetCfg *teacher, int in_hw, Space *sp);
+double space_block_paths(const Space *sp, int k);  // sum over the block's cells of nops^layers
+double space_total(const Space *sp);               // product over blocks
+// Per sample, forward: the stem (block 1) plus each layer's MACs averaged over its ops,
+// which is the expected cost of a uniformly sampled path.
+double space_cell_macs(const Space *sp, int k, int c);
+long space_cell_params(const Space *sp, int k, int c);  // every op of every layer (+ stem)
+// Largest activation (floats per sample) among the cell's layers: the memory driver.
+long space_cell_act(const Space *sp, int k, int c);
