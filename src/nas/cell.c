@@ -15,7 +15,7 @@ CellCfg cell_cfg_default(int cin, int cout, int layers, int stride) {
 
 MBConvCfg cell_layer_cfg(const CellCfg *cfg, int layer, int op) {
     int w = cfg->width > 0 ? cfg->width : cfg->cout;
-    return (MBConvCfg){.cin = layer ? w : cfg->cin,
+    return (MBConvCfg){.cin = layer ? w : cfg->stem > 0 ? cfg->stem : cfg->cin,
                        .cout = layer == cfg->layers - 1 ? cfg->cout : w,
                        .k = cfg->ops[op].k,
                        .expand = cfg->ops[op].expand,
@@ -28,7 +28,11 @@ void cell_init(const Backend *be, Cell *c, CellCfg cfg, Rng *rng) {
                   cfg.nops <= CELL_MAX_OPS,
               "a cell has 1..16 layers and 1..16 candidate ops", "bad cell: %d layers, %d ops",
               cfg.layers, cfg.nops);
-    c->cfg = cfg;
+    *c = (Cell){.cfg = cfg};
+    if (cfg.stem > 0) {
+        Rng r = rng_split(rng, (uint64_t)CELL_MAX_LAYERS * CELL_MAX_OPS);
+        stem_init(be, &c->stem, cfg.cin, cfg.stem, cfg.stem_stride, &r);
+    }
     c->ops = dna_calloc((size_t)cfg.layers * cfg.nops, sizeof(MBConv));
     c->cache = dna_calloc((size_t)cfg.layers, sizeof(MBConvCache));
     for (int i = 0; i < cfg.layers; i++)
@@ -40,6 +44,10 @@ void cell_init(const Backend *be, Cell *c, CellCfg cfg, Rng *rng) {
 }
 
 void cell_free(const Backend *be, Cell *c) {
+    if (c->cfg.stem > 0) {
+        convbn_free(be, &c->stem);
+        convbn_cache_free(be, &c->stem_c);
+    }
     for (int i = 0; i < c->cfg.layers * c->cfg.nops; i++) mbconv_free(be, &c->ops[i]);
     for (int i = 0; i < c->cfg.layers; i++) mbconv_cache_free(be, &c->cache[i]);
     free(c->ops);
@@ -52,17 +60,21 @@ MBConv *cell_op(Cell *c, int layer, int op) {
 
 const Tensor *cell_forward(const Backend *be, Cell *c, const int *path, const Tensor *x,
                            BNMode mode) {
+    if (c->cfg.stem > 0) x = convbn_forward(be, &c->stem, &c->stem_c, x, mode);
     for (int i = 0; i < c->cfg.layers; i++)
         x = mbconv_forward(be, cell_op(c, i, path[i]), &c->cache[i], x, mode);
     return x;
 }
 
 void cell_backward(const Backend *be, Cell *c, const int *path, const Tensor *dy) {
+    int stem = c->cfg.stem > 0;
     for (int i = c->cfg.layers - 1; i >= 0; i--)
-        dy = mbconv_backward(be, cell_op(c, i, path[i]), &c->cache[i], dy, i > 0);
+        dy = mbconv_backward(be, cell_op(c, i, path[i]), &c->cache[i], dy, i > 0 || stem);
+    if (stem) convbn_backward(be, &c->stem, &c->stem_c, dy, 0);
 }
 
 void cell_path_params(Cell *c, const int *path, ParamList *l) {
+    if (c->cfg.stem > 0) convbn_params(&c->stem, l);
     for (int i = 0; i < c->cfg.layers; i++) mbconv_params(cell_op(c, i, path[i]), l);
 }
 

@@ -15,12 +15,17 @@ typedef struct CellOp {
 typedef struct CellCfg {
     int cin, cout, layers, stride, nops;
     int width;  // inner width: layer 0 maps cin -> width, the last width -> cout (0: = cout)
+    // Block-1 cells read images: a 3x3 stem (conv-BN-swish, cin -> stem, stride stem_stride)
+    // runs before layer 0 and trains with every path. 0: no stem.
+    int stem, stem_stride;
     CellOp ops[CELL_MAX_OPS];
     float se_ratio;
 } CellCfg;
 
 typedef struct Cell {
     CellCfg cfg;
+    ConvBN stem;
+    ConvBNCache stem_c;
     MBConv *ops;         // [layers * nops], op j of layer i at i * nops + j
     MBConvCache *cache;  // [layers]
 } Cell;
@@ -35,7 +40,7 @@ MBConv *cell_op(Cell *c, int layer, int op);
 const Tensor *cell_forward(const Backend *be, Cell *c, const int *path, const Tensor *x,
                            BNMode mode);
 // Backward of the last forward along the same path (no input gradient: the cell's input is
-// data). Accumulates the path's parameter gradients.
+// data). Accumulates the path's (and the stem's) parameter gradients.
 void cell_backward(const Backend *be, Cell *c, const int *path, const Tensor *dy);
 void cell_path_params(Cell *c, const int *path, ParamList *l);
 long cell_path_count(const CellCfg *cfg);  // nops^layers

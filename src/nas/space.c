@@ -79,7 +79,9 @@ void space_from_config(const Config *cfg, const EffNetCfg *t, int in_hw, Space *
                   "place teacher.blocks so that each block halves the resolution at most once",
                   "%s: block %d goes from %dx%d to %dx%d: a cell can only carry stride 1 or 2",
                   cfg_file(cfg), k + 1, cell_in_hw, cell_in_hw, b->out_hw, b->out_hw);
-        proto.cin = k ? b->in_c : sp->stem;
+        proto.cin = b->in_c;
+        proto.stem = k ? 0 : sp->stem;
+        proto.stem_stride = sp->stem_stride;
         proto.cout = b->out_c;
         proto.stride = stride;
         parse_cells(cfg, k, b, &proto);

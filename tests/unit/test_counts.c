@@ -1,6 +1,10 @@
 // Parameter and multiply-add counts of the layers: consistent with the parameters a built
 // layer really holds, and equal to published EfficientNet-B0 figures (torchvision's
 // per-block parameter counts) and to hand-computed MACs.
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcheck.h"
 #include "harness.h"
 #include "nas/cell.h"
 
@@ -89,4 +93,54 @@ TEST(cell_inner_width) {
     CellCfg same = cell_cfg_default(8, 16, 2, 1);  // width 0: every layer as wide as cout
     T_CHECK(cell_layer_cfg(&same, 0, 0).cout == 16 && cell_layer_cfg(&same, 1, 0).cin == 16,
             "width 0 means cout");
+}
+
+// A block-1 cell with a stem: forward shape, and the stem's and path's gradients against
+// finite differences (the stem needs layer 0's input gradient, which stem-less cells skip).
+typedef struct StemCase {
+    Cell *c;
+    const int *path;
+    Tensor *x;
+    const float *r;
+} StemCase;
+
+static double stem_loss(void *arg) {
+    StemCase *s = arg;
+    const Tensor *y = cell_forward(backend_cpu(), s->c, s->path, s->x, BN_TRAIN);
+    return gc_dot(s->r, y->data, tensor_numel(y));
+}
+
+TEST(cell_stem_gradients) {
+    const Backend *be = backend_cpu();
+    CellCfg cfg = cell_cfg_default(1, 6, 2, 2);
+    cfg.width = 4, cfg.stem = 3, cfg.stem_stride = 2;
+    Rng rng = rng_new(77);
+    Cell c;
+    cell_init(be, &c, cfg, &rng);
+    int path[2] = {3, 1};
+    Tensor x = tensor_new(be, 2, 1, 8, 8);
+    t_fill_uniform(x.data, tensor_numel(&x), 78, -1, 1);
+    const Tensor *y = cell_forward(be, &c, path, &x, BN_TRAIN);
+    T_CHECK(y->c == 6 && y->h == 2 && y->w == 2, "8x8 -> stem s2 -> 4x4 -> cell s2 -> 2x2");
+    float *r = malloc(sizeof(float) * tensor_numel(y));
+    t_fill_uniform(r, tensor_numel(y), 79, -1, 1);
+    Tensor dy = tensor_new(be, y->n, y->c, y->h, y->w);
+    memcpy(dy.data, r, sizeof(float) * tensor_numel(y));
+    ParamList pl = {0};
+    cell_path_params(&c, path, &pl);
+    T_CHECK(pl.p[0] == &c.stem.w, "the stem's parameters lead the path's list");
+    params_zero_grad(be, &pl);
+    cell_backward(be, &c, path, &dy);
+    StemCase sc = {&c, path, &x, r};
+    for (int i = 0; i < pl.n; i++) {
+        Param *p = pl.p[i];
+        float *ana = malloc(sizeof(float) * tensor_numel(&p->g));
+        memcpy(ana, p->g.data, sizeof(float) * tensor_numel(&p->g));
+        GC_CHECK(p->name, stem_loss, &sc, p->w.data, tensor_numel(&p->w), ana, gc_opts(80 + i));
+        free(ana);
+    }
+    params_free(&pl);
+    free(r);
+    tensor_free(be, &x), tensor_free(be, &dy);
+    cell_free(be, &c);
 }
