@@ -125,6 +125,7 @@ static void stage_args(RunCtx *ctx, int argc, char **argv, StageArgs *a) {
 STAGE_CMD(data)
 STAGE_CMD(teacher)
 STAGE_CMD(features)
+STAGE_CMD(train)
 
 // shards: a content digest of the feature shards, equal however they were partitioned (a
 // check after copying them elsewhere, and the 1-rank vs 2-rank test).
@@ -144,12 +145,12 @@ static int cmd_run(RunCtx *ctx, int argc, char **argv) {
               "run: --force is not supported");
     double t0 = timer_now();
     int (*stages[])(const RunCtx *, const Config *, int) = {stage_data, stage_teacher,
-                                                            stage_features};
+                                                            stage_features, stage_train};
     for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
         if (stages[i](ctx, &a.cfg, 0)) return 1;
     char dir[1024];
     config_run_path(&a.cfg, NULL, dir, sizeof dir);
-    log_info(ctx, "run: stages data, teacher, features complete in %s (%.1f s)", dir,
+    log_info(ctx, "run: stages data, teacher, features, train complete in %s (%.1f s)", dir,
              timer_now() - t0);
     return 0;
 }
@@ -174,12 +175,14 @@ static int cmd_plan(RunCtx *ctx, int argc, char **argv) {
 static int cmd_help(RunCtx *ctx, int argc, char **argv);
 
 static const Command COMMANDS[] = {
-    {"run", "the whole pipeline (stages so far: data, teacher, features), resumable", cmd_run},
+    {"run", "the whole pipeline (stages so far: data, teacher, features, train), resumable",
+     cmd_run},
     {"data", "import the dataset, draw the search split -> <run>/dataset.h5", cmd_data},
     {"teacher", "train (or import) the teacher -> <run>/teacher.h5", cmd_teacher},
     {"features", "teacher feature maps at the block boundaries -> <run>/features/", cmd_features},
     {"plan", "search-space size, per-job cost/memory/shard bytes, job->rank map (--ranks R)",
      cmd_plan},
+    {"train", "supernet training: every (block, cell) job -> <run>/ckpt/", cmd_train},
     {"shards", "read the feature shards back and print a content digest per dataset", cmd_shards},
     {"check", "train the W1 supernet cell for a few steps (--steps N, --batch B)", cmd_check},
     {"version", "print version, git revision and backend", cmd_version},

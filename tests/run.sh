@@ -68,7 +68,7 @@ echo "== pipeline stages on inputs/tiny.cfg"
 out=$(mktemp -d)
 mpi2() { ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 mpirun -np 2 -x ASAN_OPTIONS --oversubscribe --allow-run-as-root "$@"; }
 tiny=(inputs/tiny.cfg "run.out_dir=$out")
-cli stage_run_1rank 0 'run: stages data, teacher, features complete' run "${tiny[@]}"
+cli stage_run_1rank 0 'run: stages data, teacher, features, train complete' run "${tiny[@]}"
 cli stage_rerun_skips 0 'features/COMPLETE is complete; skipping' run "${tiny[@]}"
 cli stage_unknown_key 1 "override 'teacher.epochz=3': unknown key 'epochz' in \\[teacher\\]; known keys: import" teacher inputs/tiny.cfg teacher.epochz=3
 cli stage_bad_value 1 "teacher.lr = 'fast' is not a number" teacher inputs/tiny.cfg teacher.lr=fast
@@ -88,6 +88,54 @@ if [ -s "$out/d1" ] && grep -q '^shards test /block3 n=500 ' "$out/d1" && diff "
 else
     echo "FAIL shards_1rank_equal_2ranks"; cat "$log" "$out/d1" "$out/d2"; failed=$((failed + 1))
 fi
+# supernet training: loss falls; 2 ranks, a SIGKILL and a SIGTERM resume all end bitwise equal
+# to the 1-rank uninterrupted run (checkpoint datasets compared with h5diff)
+copy_inputs() { mkdir -p "$out/$1" && cp -r "$out/tiny/dataset.h5" "$out/tiny/teacher.h5" "$out/tiny/features" "$out/$1/"; }
+same_ckpts() {  # same_ckpts RUN: every checkpoint equal to the 1-rank run's
+    local f
+    [ "$(ls "$out/tiny/ckpt/"*.h5 | wc -l)" = 6 ] || return 1
+    for f in "$out/tiny/ckpt/"*.h5; do h5diff -q "$f" "$out/$1/ckpt/$(basename "$f")" || return 1; done
+}
+check() {  # check NAME CONDITION-COMMAND...
+    local name=$1; shift
+    if "$@"; then echo "ok   $name"; passed=$((passed + 1)); else echo "FAIL $name"; cat "$log"; failed=$((failed + 1)); fi
+}
+loss_falls() {  # first vs last epoch's train mse of every job in the 1-rank log
+    ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=tiny >"$log" 2>&1 || return 1
+    grep -q 'ckpt/COMPLETE is complete; skipping' "$log" || return 1
+    awk '/train: block .* epoch 1\//{f[$5" "$7]=$14} /train: block .* epoch 2\//{l[$5" "$7]=$14}
+         END{n=0; for (k in f) {n++; if (!(l[k] < f[k])) exit 1} exit n != 6}' "$runlog"
+}
+# bitwise comparisons need one thread count: OpenMP reductions sum in per-thread order
+omp_saved=$OMP_NUM_THREADS
+export OMP_NUM_THREADS=1
+rm -rf "$out/tiny/ckpt"
+runlog="$out/run1.log"
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=tiny >"$runlog" 2>&1
+check train_loss_falls loss_falls
+copy_inputs np2
+mpi2 "$bin/dna" train "${tiny[@]}" run.name=np2 >"$log" 2>&1
+check train_2ranks_bitwise same_ckpts np2
+copy_inputs kill
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=kill >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 300); do ls "$out/kill/ckpt/" 2>/dev/null | grep -q h5 && break; sleep 0.1; done
+sleep "$(awk -v r=$RANDOM 'BEGIN{print r / 32768 * 2}')"  # then a random step
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+killed_midway() { [ ! -e "$out/kill/ckpt/COMPLETE" ] && ls "$out/kill/ckpt/" | grep -q h5; }
+check train_sigkill_lands_midway killed_midway
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=kill >"$log" 2>&1
+check train_sigkill_resume_bitwise same_ckpts kill
+copy_inputs term
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=term >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 300); do ls "$out/term/ckpt/" 2>/dev/null | grep -q h5 && break; sleep 0.1; done
+kill -TERM $pid; wait $pid; rc=$?
+term_checkpointed() { [ $rc -ne 0 ] && grep -q 'stopped by a signal; every job checkpointed' "$log" && [ ! -e "$out/term/ckpt/COMPLETE" ]; }
+check train_sigterm_checkpoints term_checkpointed
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=term >"$log" 2>&1
+check train_sigterm_resume_bitwise same_ckpts term
+export OMP_NUM_THREADS=$omp_saved
 # damaged inputs: a truncated shard and a truncated dataset file are named in the error
 shard=$(ls "$out/two/features/search/"shard_*.h5 | head -1)
 truncate -s 3000 "$shard"

@@ -95,6 +95,12 @@ static const CfgKey KEYS[] = {
 
     K(train, epochs, "epochs", CK_INT, "4", NULL, "supernet training epochs per (block, cell) job"),
     K(train, batch, "batch", CK_INT, "64", NULL, "supernet training batch per job (global)"),
+    K(train, lr_first, "lr_first", CK_F64, "0.002", NULL, "Adam learning rate of block 1 (paper)"),
+    K(train, lr, "lr", CK_F64, "0.005", NULL, "Adam learning rate of the other blocks (paper)"),
+    K(train, lr_decay, "lr_decay", CK_F64, "0.9", NULL, "learning-rate factor per epoch"),
+    K(train, weight_decay, "weight_decay", CK_F64, "1e-4", NULL, "on conv/linear weights only"),
+    K(train, ckpt_every, "ckpt_every", CK_INT, "200", NULL, "checkpoint every N steps (and each epoch)"),
+    K(train, window, "window", CK_INT, "8", NULL, "shuffle window of the shard reader (chunks)"),
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
@@ -229,11 +235,15 @@ void config_dump(const Config *cfg, FILE *f) {
     }
 }
 
+// Where a run is written (run.name, run.out_dir) is not part of what it computes: a copy of
+// a run, or the same experiment under another name, has the same hash.
 void config_hash(const Config *cfg, char hex[17]) {
+    Config c = *cfg;
+    c.run.name[0] = c.run.out_dir[0] = 0;
     char *buf = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&buf, &n);
-    config_dump(cfg, f);
+    config_dump(&c, f);
     fclose(f);
     uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)buf[i]) * 1099511628211ULL;

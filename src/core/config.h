@@ -40,7 +40,8 @@ typedef struct SpaceCfg {
 } SpaceCfg;
 
 typedef struct TrainCfg {
-    long epochs, batch;
+    long epochs, batch, ckpt_every, window;
+    double lr_first, lr, lr_decay, weight_decay;
 } TrainCfg;
 
 typedef struct FeaturesCfg {
@@ -62,7 +63,8 @@ typedef struct Config {
 // Any error is fatal with the file, line and key.
 void config_load(Config *cfg, const char *path, char **overrides, int noverrides);
 void config_dump(const Config *cfg, FILE *f);  // canonical INI of every key
-void config_hash(const Config *cfg, char hex[17]);  // FNV-1a 64 of the canonical dump
+// FNV-1a 64 of the canonical dump without run.name and run.out_dir (where, not what)
+void config_hash(const Config *cfg, char hex[17]);
 void config_help(FILE *f);  // every key with its default and help line
 // Joins run.out_dir and run.name (and an optional file name below it) into buf.
 void config_run_path(const Config *cfg, const char *file, char *buf, size_t n);

@@ -83,3 +83,22 @@ long cell_path_count(const CellCfg *cfg) {
     for (int i = 0; i < cfg->layers; i++) n *= cfg->nops;
     return n;
 }
+
+void cell_all_params(Cell *c, ParamList *l) {
+    if (c->cfg.stem > 0) convbn_params(&c->stem, l);
+    for (int i = 0; i < c->cfg.layers * c->cfg.nops; i++) mbconv_params(&c->ops[i], l);
+}
+
+int cell_bns(Cell *c, BatchNorm **bns, int max) {
+    int n = 0;
+#define PUSH(bn) (n < max ? (void)(bns[n++] = (bn)) : DNA_FAIL("", "cell_bns: more than %d", max))
+    if (c->cfg.stem > 0) PUSH(&c->stem.bn);
+    for (int i = 0; i < c->cfg.layers * c->cfg.nops; i++) {
+        MBConv *m = &c->ops[i];
+        if (m->has_expand) PUSH(&m->expand.bn);
+        PUSH(&m->dw.bn);
+        PUSH(&m->proj.bn);
+    }
+#undef PUSH
+    return n;
+}

@@ -44,3 +44,7 @@ const Tensor *cell_forward(const Backend *be, Cell *c, const int *path, const Te
 void cell_backward(const Backend *be, Cell *c, const int *path, const Tensor *dy);
 void cell_path_params(Cell *c, const int *path, ParamList *l);
 long cell_path_count(const CellCfg *cfg);  // nops^layers
+// Everything a checkpoint holds: every parameter of the stem and of every op (fixed order),
+// and every batch norm (for its running statistics). Returns the BN count written to bns.
+void cell_all_params(Cell *c, ParamList *l);
+int cell_bns(Cell *c, BatchNorm **bns, int max);

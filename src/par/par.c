@@ -2,6 +2,8 @@
 // turned into dna_fatal by MPI_CHECK, which aborts every rank with the message.
 #include "par/par.h"
 
+#include <signal.h>
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,4 +88,24 @@ void par_minavgmax(double v, double out[3]) {
     MPI_CHECK(MPI_Allreduce(&v, &out[1], 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
     MPI_CHECK(MPI_Allreduce(&v, &out[2], 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
     out[1] /= size;
+}
+
+// The one piece of process-wide state: a signal handler can reach nothing else.
+static volatile sig_atomic_t stop_flag = 0;
+
+static void on_stop_signal(int sig) {
+    (void)sig;
+    stop_flag = 1;
+}
+
+void par_signals_install(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+int par_stop_requested(void) {
+    return stop_flag != 0;
 }

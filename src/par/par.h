@@ -27,5 +27,9 @@ _Noreturn void par_abort(int code);  // MPI_Abort when MPI runs on several ranks
 void par_barrier(void);
 void par_allreduce_sum_f32(float *buf, size_t n);  // in place, over all ranks
 void par_allreduce_sum_f64(double *buf, size_t n);
+// SIGTERM and SIGUSR1 (what Slurm sends before preemption or the time limit) set a flag
+// that training loops poll between steps, so every rank checkpoints and exits cleanly.
+void par_signals_install(void);
+int par_stop_requested(void);
 // min/avg/max of a per-rank value (e.g. busy time), valid on every rank.
 void par_minavgmax(double v, double out[3]);

@@ -10,6 +10,7 @@
 #include "core/timer.h"
 #include "io/shard.h"
 #include "nas/space.h"
+#include "train/distill.h"
 #include "par/par.h"
 #include "par/sched.h"
 #include "train/features.h"
@@ -232,5 +233,29 @@ int stage_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
     }
     printf("load balance (max/mean rank load): %.3f\n", pl.balance);
     sched_free(&pl);
+    return 0;
+}
+
+int stage_train(const RunCtx *ctx, const Config *cfg, int force) {
+    char path[1100];
+    config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
+    if (skip_stage(ctx, force, "train", path)) return 0;
+    DNA_CHECK(!force, "delete the run's ckpt/ directory to retrain from scratch",
+              "train: --force would mix old and new checkpoints");
+    config_run_path(cfg, "features/COMPLETE", path, sizeof path);
+    DNA_CHECK(stage_done(path), "run `dna features CFG` first", "no feature shards ('%s')", path);
+    config_run_path(cfg, "teacher.h5", path, sizeof path);
+    Teacher t;
+    teacher_load(ctx->be, path, &t);
+    Space sp;
+    space_from_config(cfg, &t.net.cfg, t.in_hw, &sp);
+    teacher_free(ctx->be, &t);
+    distill_train(ctx, cfg, &sp);
+    if (ctx->rank == 0) {
+        config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
+        FILE *f = fopen(path, "w");
+        DNA_CHECK(f && fclose(f) == 0, "check the disk", "cannot write '%s'", path);
+    }
+    par_barrier();
     return 0;
 }

@@ -50,6 +50,10 @@ TEST(config_file_and_overrides) {
     c.teacher.lr = 0.125;
     config_hash(&c, h2);
     T_CHECK(strcmp(h1, h2) != 0 && strlen(h1) == 16, "hash follows the values");
+    snprintf(c.run.name, sizeof c.run.name, "elsewhere");
+    char h3[17];
+    config_hash(&c, h3);
+    T_CHECK(!strcmp(h2, h3), "the run's name is not part of the hash");
     unlink(path);
 }
 

@@ -1,0 +1,192 @@
+// Block-wise distillation of the supernet (DESIGN §5.1): every (block, cell) job trains its
+// cell on the teacher's feature shards, one uniformly sampled path per step, MSE to the
+// teacher's map, Adam (lr per block, x lr_decay per epoch) on that path only. Everything a
+// job draws comes from streams split by (seed, block, cell) and by step, so its result does
+// not depend on which rank runs it, and a resumed job continues bitwise.
+#include "train/distill.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/timer.h"
+#include "io/ckpt.h"
+#include "io/shard.h"
+#include "par/par.h"
+#include "par/sched.h"
+#include "train/cell_step.h"
+#include "train/stage.h"
+
+enum { STREAM_SUPERNET = 200, STREAM_INIT = 1, STREAM_DATA = 2, STREAM_PATH = 3, STREAM_VAL = 4 };
+enum { MAX_BNS = CELL_MAX_LAYERS * CELL_MAX_OPS * 3 + 1 };
+
+static unsigned long long seed_of(Rng r) {
+    return ((unsigned long long)rng_u32(&r) << 32) | rng_u32(&r);
+}
+
+static void sample_path(Rng *root, long step, int layers, int nops, int *path) {
+    Rng r = rng_split(root, (uint64_t)step);
+    for (int i = 0; i < layers; i++) path[i] = (int)rng_below(&r, (uint32_t)nops);
+}
+
+// Mean MSE over the test split's shards, a random path per batch (fixed per epoch).
+static double validate(const RunCtx *ctx, const Config *cfg, Cell *cell, int block, Rng *val,
+                       int epoch, const int *in, const int *out) {
+    const Backend *be = ctx->be;
+    char dir[1100];
+    config_run_path(cfg, "features/test", dir, sizeof dir);
+    ShardReaderCfg rc = {.block = block + 1, .batch = (int)cfg->train.batch, .nparts = 1};
+    ShardReader *r = shard_reader_open(dir, &rc, in, out);
+    shard_reader_start_epoch(r, 0, 0);
+    Tensor x = {0}, y = {0};
+    double sum = 0;
+    long n = 0;
+    const float *xb, *yb;
+    const int32_t *lab;
+    const int64_t *ids;
+    Rng er = rng_split(val, (uint64_t)epoch);
+    int path[CELL_MAX_LAYERS];
+    for (int b, i = 0; (b = shard_reader_next(r, &xb, &yb, &lab, &ids)) > 0; i++) {
+        tensor_ensure(be, &x, b, in[0], in[1], in[2]);
+        tensor_ensure(be, &y, b, out[0], out[1], out[2]);
+        tensor_upload(be, &x, xb);
+        tensor_upload(be, &y, yb);
+        sample_path(&er, i, cell->cfg.layers, cell->cfg.nops, path);
+        sum += be->mse(cell_forward(be, cell, path, &x, BN_EVAL), &y, NULL) * b;
+        n += b;
+    }
+    shard_reader_free(r);
+    tensor_free(be, &x), tensor_free(be, &y);
+    return sum / (double)n;
+}
+
+// Trains one job to completion (or until a stop signal); returns 1 when stopped early.
+static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k, int c) {
+    const Backend *be = ctx->be;
+    const SpaceBlock *b = &sp->block[k];
+    int in[3] = {b->in_c, b->in_hw, b->in_hw}, out[3] = {b->out_c, b->out_hw, b->out_hw};
+    Rng root = rng_new((uint64_t)cfg->run.seed), sup = rng_split(&root, STREAM_SUPERNET);
+    Rng job = rng_split(&sup, (uint64_t)k * SPACE_MAX_CELLS + c);
+    Rng init = rng_split(&job, STREAM_INIT), paths = rng_split(&job, STREAM_PATH);
+    Rng val = rng_split(&job, STREAM_VAL);
+    Cell cell;
+    cell_init(be, &cell, b->cell[c], &init);
+    ParamList all = {0};
+    cell_all_params(&cell, &all);
+    BatchNorm *bns[MAX_BNS];
+    int nbn = cell_bns(&cell, bns, MAX_BNS);
+    char name[64], path[1100], hash[17];
+    snprintf(name, sizeof name, "ckpt/block%d_cell%d.h5", k + 1, c + 1);
+    config_run_path(cfg, name, path, sizeof path);
+    H5Prov prov = stage_prov(ctx, cfg, 1, hash);
+    CkptMeta m = {0};
+    int resumed = ckpt_load(path, be, &all, bns, nbn, &m);
+    if (m.done) {
+        log_rank(ctx, "train: block %d cell %d is done (%s); skipping", k + 1, c + 1, path);
+        params_free(&all);
+        cell_free(be, &cell);
+        return 0;
+    }
+    char dir[1100];
+    config_run_path(cfg, "features/train", dir, sizeof dir);
+    ShardReaderCfg rc = {.block = k + 1,
+                         .batch = (int)cfg->train.batch,
+                         .nparts = 1,
+                         .shuffle = 1,
+                         .window = (int)cfg->train.window,
+                         .drop_last = 1,
+                         .seed = seed_of(rng_split(&job, STREAM_DATA))};
+    ShardReader *r = shard_reader_open(dir, &rc, in, out);
+    int per_epoch = shard_reader_batches(r);
+    double lr0 = k == 0 ? cfg->train.lr_first : cfg->train.lr;
+    Tensor x = {0}, y = {0}, dy = {0};
+    if (resumed)
+        log_rank(ctx, "train: block %d cell %d resumes at epoch %lld batch %lld (step %lld)", k + 1,
+                 c + 1, m.epoch + 1, m.cursor, m.step);
+    int stopped = 0, p[CELL_MAX_LAYERS];
+    double t0 = timer_now();
+    for (long ep = m.epoch; ep < cfg->train.epochs && !stopped; ep++) {
+        Optim opt = optim_adam((float)(lr0 * pow(cfg->train.lr_decay, (double)ep)),
+                               (float)cfg->train.weight_decay);
+        shard_reader_start_epoch(r, (int)ep, (int)m.cursor);
+        double sum = 0;
+        long seen = 0;
+        const float *xb, *yb;
+        const int32_t *lab;
+        const int64_t *ids;
+        for (int nb; (nb = shard_reader_next(r, &xb, &yb, &lab, &ids)) > 0;) {
+            tensor_ensure(be, &x, nb, in[0], in[1], in[2]);
+            tensor_ensure(be, &y, nb, out[0], out[1], out[2]);
+            tensor_ensure(be, &dy, nb, out[0], out[1], out[2]);
+            tensor_upload(be, &x, xb);
+            tensor_upload(be, &y, yb);
+            sample_path(&paths, m.step, cell.cfg.layers, cell.cfg.nops, p);
+            double loss = cell_train_step(be, &cell, p, &x, &y, &dy, &opt);
+            DNA_CHECK(isfinite(loss), "lower [train] lr / lr_first",
+                      "block %d cell %d: loss became %g at step %lld", k + 1, c + 1, loss, m.step);
+            sum += loss * nb, seen += nb;
+            m.step++, m.cursor++;
+            if (m.cursor == per_epoch) m.epoch = ep + 1, m.cursor = 0;
+            stopped = par_stop_requested();
+            if (stopped || (cfg->train.ckpt_every > 0 && m.step % cfg->train.ckpt_every == 0))
+                ckpt_save(path, be, &all, bns, nbn, &m, &prov);
+            if (stopped) break;
+        }
+        if (stopped) break;
+        double v = validate(ctx, cfg, &cell, k, &val, (int)ep, in, out);
+        m.done = ep + 1 == cfg->train.epochs;  // the final checkpoint carries the done mark
+        ckpt_save(path, be, &all, bns, nbn, &m, &prov);
+        log_rank(ctx, "train: block %d cell %d epoch %ld/%ld  lr %.5f  train mse %.5f  val mse %.5f  %.1f s",
+                 k + 1, c + 1, ep + 1, cfg->train.epochs, opt.lr, seen ? sum / seen : NAN, v,
+                 timer_now() - t0);
+    }
+    if (!stopped && !m.done) {  // killed between the last step and the epoch-end checkpoint
+        m.done = 1;
+        ckpt_save(path, be, &all, bns, nbn, &m, &prov);
+    }
+    shard_reader_free(r);
+    tensor_free(be, &x), tensor_free(be, &y), tensor_free(be, &dy);
+    params_free(&all);
+    cell_free(be, &cell);
+    return stopped;
+}
+
+int distill_train(const RunCtx *ctx, const Config *cfg, const Space *sp) {
+    SchedJob jobs[SPACE_MAX_BLOCKS * SPACE_MAX_CELLS];
+    int nj = 0;
+    for (int k = 0; k < sp->nblocks; k++)
+        for (int c = 0; c < sp->block[k].ncells; c++)
+            jobs[nj++] = (SchedJob){.block = k, .cell = c, .cost = space_cell_macs(sp, k, c)};
+    SchedPlan pl;
+    sched_plan(jobs, nj, ctx->nranks, &pl);
+    DNA_CHECK(!pl.grouped, "run with at most as many ranks as (block, cell) jobs",
+              "train: %d ranks for %d jobs; data-parallel rank groups are not implemented yet",
+              ctx->nranks, nj);
+    char dir[1100];
+    config_run_path(cfg, "ckpt", dir, sizeof dir);
+    if (ctx->rank == 0) stage_mkdir(dir);
+    par_barrier();
+    par_signals_install();
+    int mine[SPACE_MAX_BLOCKS * SPACE_MAX_CELLS], n = sched_jobs_of_rank(&pl, ctx->rank, mine, nj);
+    double t0 = timer_now();
+    int stopped = 0;
+    for (int i = 0; i < n && !stopped; i++) {
+        double tj = timer_now();
+        stopped = run_job(ctx, cfg, sp, jobs[mine[i]].block, jobs[mine[i]].cell);
+        if (!stopped)
+            log_rank(ctx, "train: job block %d cell %d finished in %.1f s", jobs[mine[i]].block + 1,
+                     jobs[mine[i]].cell + 1, timer_now() - tj);
+    }
+    double busy = timer_now() - t0, mam[3];
+    double flag = stopped;
+    par_allreduce_sum_f64(&flag, 1);
+    par_minavgmax(busy, mam);
+    sched_free(&pl);
+    DNA_CHECK(flag == 0, "rerun the same command to resume from the checkpoints",
+              "train: stopped by a signal; every job checkpointed");
+    log_info(ctx, "train: %d jobs on %d ranks; rank busy time min/avg/max %.1f/%.1f/%.1f s", nj,
+             ctx->nranks, mam[0], mam[1], mam[2]);
+    return 0;
+}
