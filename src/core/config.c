@@ -93,7 +93,7 @@ static const CfgKey KEYS[] = {
     K(space, block[6], "block7", CK_STR, "", NULL, "cells of block 7"),
     K(space, block[7], "block8", CK_STR, "", NULL, "cells of block 8"),
 
-    K(train, epochs, "epochs", CK_INT, "4", NULL, "supernet training epochs per (block, cell) job"),
+    K(train, epochs, "epochs", CK_INT, "1", NULL, "supernet training epochs per (block, cell) job"),
     K(train, batch, "batch", CK_INT, "64", NULL, "supernet training batch per job (global)"),
     K(train, lr_first, "lr_first", CK_F64, "0.002", NULL, "Adam learning rate of block 1 (paper)"),
     K(train, lr, "lr", CK_F64, "0.005", NULL, "Adam learning rate of the other blocks (paper)"),

@@ -107,6 +107,11 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
                  c + 1, m.epoch + 1, m.cursor, m.step);
     int stopped = 0, p[CELL_MAX_LAYERS];
     double t0 = timer_now();
+    Progress pr;
+    char label[48];
+    snprintf(label, sizeof label, "train b%d.c%d", k + 1, c + 1);
+    long first = m.step;  // rate and ETA over this process's steps (a resumed job starts late)
+    progress_init(&pr, ctx, label, "step", (long)per_epoch * cfg->train.epochs - first);
     for (long ep = m.epoch; ep < cfg->train.epochs && !stopped; ep++) {
         Optim opt = optim_adam((float)(lr0 * pow(cfg->train.lr_decay, (double)ep)),
                                (float)cfg->train.weight_decay);
@@ -128,6 +133,9 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
                       "block %d cell %d: loss became %g at step %lld", k + 1, c + 1, loss, m.step);
             sum += loss * nb, seen += nb;
             m.step++, m.cursor++;
+            char extra[48];
+            snprintf(extra, sizeof extra, "mse=%.4f", sum / (double)seen);
+            progress_update(&pr, m.step - first, extra);
             if (m.cursor == per_epoch) m.epoch = ep + 1, m.cursor = 0;
             stopped = par_stop_requested();
             if (stopped || (cfg->train.ckpt_every > 0 && m.step % cfg->train.ckpt_every == 0))
