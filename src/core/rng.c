@@ -85,3 +85,8 @@ void rng_shuffle(Rng *r, int *a, int n) {
         a[i] = a[j], a[j] = t;
     }
 }
+
+uint64_t rng_u64(Rng *r) {
+    uint64_t hi = rng_u32(r);
+    return hi << 32 | rng_u32(r);
+}

@@ -19,6 +19,7 @@ void philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]
 Rng rng_new(uint64_t seed);
 Rng rng_split(const Rng *parent, uint64_t id);  // child depends on (parent key, stream, id)
 uint32_t rng_u32(Rng *r);
+uint64_t rng_u64(Rng *r);  // two words: e.g. the seed of a component that takes an integer
 float rng_uniform(Rng *r);                // [0, 1), 24 bits
 double rng_uniform_double(Rng *r);        // [0, 1), 53 bits
 float rng_normal(Rng *r);                 // N(0, 1), Box-Muller

@@ -22,10 +22,6 @@
 enum { STREAM_SUPERNET = 200, STREAM_INIT = 1, STREAM_DATA = 2, STREAM_PATH = 3, STREAM_VAL = 4 };
 enum { MAX_BNS = CELL_MAX_LAYERS * CELL_MAX_OPS * 3 + 1 };
 
-static unsigned long long seed_of(Rng r) {
-    return ((unsigned long long)rng_u32(&r) << 32) | rng_u32(&r);
-}
-
 static void sample_path(Rng *root, long step, int layers, int nops, int *path) {
     Rng r = rng_split(root, (uint64_t)step);
     for (int i = 0; i < layers; i++) path[i] = (int)rng_below(&r, (uint32_t)nops);
@@ -97,7 +93,7 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
                          .shuffle = 1,
                          .window = (int)cfg->train.window,
                          .drop_last = 1,
-                         .seed = seed_of(rng_split(&job, STREAM_DATA))};
+                         .seed = rng_u64(&(Rng){rng_split(&job, STREAM_DATA)})};
     ShardReader *r = shard_reader_open(dir, &rc, in, out);
     int per_epoch = shard_reader_batches(r);
     double lr0 = k == 0 ? cfg->train.lr_first : cfg->train.lr;

@@ -92,10 +92,6 @@ static Optim make_optim(const TeacherCfg *t) {
     return optim_sgd((float)t->lr, (float)t->momentum, (float)t->weight_decay, 1);
 }
 
-static unsigned long long stream_seed(Rng r) {
-    return ((unsigned long long)rng_u32(&r) << 32) | rng_u32(&r);
-}
-
 double teacher_evaluate(const RunCtx *ctx, const Config *cfg, const Dataset *d, Teacher *t) {
     const Backend *be = ctx->be;
     LoaderCfg lc = {.batch = (int)cfg->teacher.eval_batch,
@@ -148,7 +144,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Tea
                     .flip = (int)cfg->data.flip,
                     .shuffle = 1,
                     .drop_last = 1,
-                    .seed = stream_seed(rng_split(&stage, STREAM_DATA))};
+                    .seed = rng_u64(&(Rng){rng_split(&stage, STREAM_DATA)})};
     Loader *L = loader_new(&d->train, d->fit, d->n_fit, t->mean, t->std, lc);
     int c, h, w;
     loader_out_shape(L, &c, &h, &w);
