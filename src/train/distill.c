@@ -87,13 +87,14 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
     }
     char dir[1100];
     config_run_path(cfg, "features/train", dir, sizeof dir);
+    Rng data = rng_split(&job, STREAM_DATA);
     ShardReaderCfg rc = {.block = k + 1,
                          .batch = (int)cfg->train.batch,
                          .nparts = 1,
                          .shuffle = 1,
                          .window = (int)cfg->train.window,
                          .drop_last = 1,
-                         .seed = rng_u64(&(Rng){rng_split(&job, STREAM_DATA)})};
+                         .seed = rng_u64(&data)};
     ShardReader *r = shard_reader_open(dir, &rc, in, out);
     int per_epoch = shard_reader_batches(r);
     double lr0 = k == 0 ? cfg->train.lr_first : cfg->train.lr;

@@ -135,7 +135,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Tea
               "make [teacher] batch a multiple of the rank count",
               "teacher batch %ld does not split evenly over %d ranks", tc->batch, ctx->nranks);
     Rng root = rng_new((uint64_t)cfg->run.seed), stage = rng_split(&root, STREAM_TEACHER);
-    Rng drop_root = rng_split(&stage, STREAM_DROP);
+    Rng drop_root = rng_split(&stage, STREAM_DROP), data = rng_split(&stage, STREAM_DATA);
     LoaderCfg lc = {.batch = (int)tc->batch,
                     .part = ctx->rank,
                     .nparts = ctx->nranks,
@@ -144,7 +144,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Tea
                     .flip = (int)cfg->data.flip,
                     .shuffle = 1,
                     .drop_last = 1,
-                    .seed = rng_u64(&(Rng){rng_split(&stage, STREAM_DATA)})};
+                    .seed = rng_u64(&data)};
     Loader *L = loader_new(&d->train, d->fit, d->n_fit, t->mean, t->std, lc);
     int c, h, w;
     loader_out_shape(L, &c, &h, &w);
