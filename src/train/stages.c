@@ -107,9 +107,9 @@ int stage_teacher(const RunCtx *ctx, const Config *cfg, int force) {
 int stage_features(const RunCtx *ctx, const Config *cfg, int force) {
     char path[1100];
     config_run_path(cfg, "features/COMPLETE", path, sizeof path);
-    if (skip_stage(ctx, force, "features", path)) return 0;
     DNA_CHECK(!force, "delete the run's features/ directory to rewrite the shards",
               "features: --force would mix old and new shards");
+    if (skip_stage(ctx, force, "features", path)) return 0;
     Dataset d;
     load_dataset(cfg, &d);
     config_run_path(cfg, "teacher.h5", path, sizeof path);
@@ -239,9 +239,9 @@ int stage_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
 int stage_train(const RunCtx *ctx, const Config *cfg, int force) {
     char path[1100];
     config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
-    if (skip_stage(ctx, force, "train", path)) return 0;
     DNA_CHECK(!force, "delete the run's ckpt/ directory to retrain from scratch",
               "train: --force would mix old and new checkpoints");
+    if (skip_stage(ctx, force, "train", path)) return 0;
     config_run_path(cfg, "features/COMPLETE", path, sizeof path);
     DNA_CHECK(stage_done(path), "run `dna features CFG` first", "no feature shards ('%s')", path);
     config_run_path(cfg, "teacher.h5", path, sizeof path);
