@@ -70,7 +70,7 @@ void space_from_config(const Config *cfg, const EffNetCfg *t, int in_hw, Space *
         b->out_hw = thw[k];
         // Block 1's cells start with a stem at the teacher's stem stride; the cell's stride
         // covers the rest of the block's resolution step.
-        int cell_in_hw = k ? b->in_hw : (in_hw + 2 - 3) / sp->stem_stride + 1;
+        int cell_in_hw = b->cell_hw = k ? b->in_hw : effnet_stem_hw(t, in_hw);
         int stride = cell_in_hw / b->out_hw;
         DNA_CHECK(cfg->space.block[k][0], "list the cells of every block",
                   "%s: [space] block%d is empty but block%d is not", cfg_file(cfg), k + 1,
@@ -104,7 +104,7 @@ double space_total(const Space *sp) {
 double space_cell_macs(const Space *sp, int k, int c) {
     const SpaceBlock *b = &sp->block[k];
     const CellCfg *cc = &b->cell[c];
-    int hw = k ? b->in_hw : (b->in_hw + 2 - 3) / sp->stem_stride + 1;
+    int hw = b->cell_hw;
     double m = k ? 0 : (double)convbn_macs(b->in_c, sp->stem, 3, 1, hw, hw);
     for (int l = 0; l < cc->layers; l++) {
         double sum = 0;
@@ -127,7 +127,7 @@ long space_cell_params(const Space *sp, int k, int c) {
 long space_cell_act(const Space *sp, int k, int c) {
     const SpaceBlock *b = &sp->block[k];
     const CellCfg *cc = &b->cell[c];
-    int hw = k ? b->in_hw : (b->in_hw + 2 - 3) / sp->stem_stride + 1;
+    int hw = b->cell_hw;
     long best = k ? 0 : (long)sp->stem * hw * hw;
     for (int l = 0; l < cc->layers; l++)
         for (int o = 0; o < cc->nops; o++) {

@@ -13,6 +13,7 @@ typedef struct SpaceBlock {
     int ncells;
     CellCfg cell[SPACE_MAX_CELLS];
     int in_c, in_hw, out_c, out_hw;  // teacher maps: input (block 1: the image) and target
+    int cell_hw;                     // layer 0's input size (block 1: after the stem)
 } SpaceBlock;
 
 typedef struct Space {

@@ -224,7 +224,7 @@ void effnet_init(const Backend *be, EffNet *net, const EffNetCfg *cfg, int in_hw
     convbn_params(&net->stem, &net->params);
     adopt(net, 0, "", bns, 1);
 
-    int cin = cfg->stem, hw = (in_hw + 2 - 3) / cfg->stem_stride + 1, l = 0, blk = 0;
+    int cin = cfg->stem, l = 0;
     for (int s = 0; s < cfg->nstages; s++) {
         for (int i = 0; i < cfg->stage[s].repeats; i++, l++) {
             MBConv *m = &net->layers[l];
@@ -249,13 +249,9 @@ void effnet_init(const Backend *be, EffNet *net, const EffNetCfg *cfg, int in_hw
             snprintf(prefix, sizeof prefix, "blocks.%d.%d.", s, i);
             adopt(net, from, prefix, bns, nb);
             cin = cfg->stage[s].cout;
-            hw = mbconv_out_size(m, hw);
-        }
-        if (blk < cfg->nblocks && cfg->block_end[blk] == s) {
-            net->block_c[blk] = cin;
-            net->block_hw[blk++] = hw;
         }
     }
+    effnet_block_shapes(cfg, in_hw, net->block_c, net->block_hw);
     head_init(be, &net->head, cin, cfg->head, cfg->classes, rng);
     net->head.dropout = cfg->dropout;
     set_bn(&net->head.conv.bn, cfg);
@@ -305,8 +301,12 @@ void effnet_backward(const Backend *be, EffNet *net, const Tensor *dlogits) {
 
 // ---------------------------------------------------------------- counts
 
+int effnet_stem_hw(const EffNetCfg *c, int in_hw) {
+    return (in_hw + 2 - 3) / c->stem_stride + 1;  // 3x3, pad 1
+}
+
 void effnet_block_shapes(const EffNetCfg *c, int in_hw, int *ch, int *hws) {
-    int hw = (in_hw + 2 - 3) / c->stem_stride + 1, blk = 0;
+    int hw = effnet_stem_hw(c, in_hw), blk = 0;
     for (int s = 0; s < c->nstages; s++) {
         for (int i = 0; i < c->stage[s].repeats; i++) {
             MBConvCfg m = layer_cfg(c, s, i, 1);
@@ -331,7 +331,7 @@ long effnet_param_count(const EffNetCfg *c) {
 }
 
 long effnet_macs(const EffNetCfg *c, int in_hw) {
-    int hw = (in_hw + 2 - 3) / c->stem_stride + 1, cin = c->stem;
+    int hw = effnet_stem_hw(c, in_hw), cin = c->stem;
     long n = convbn_macs(c->cin, c->stem, 3, 1, hw, hw);
     for (int s = 0; s < c->nstages; s++)
         for (int i = 0; i < c->stage[s].repeats; i++) {

@@ -66,6 +66,7 @@ const Tensor *effnet_forward(const Backend *be, EffNet *net, const Tensor *x, BN
                              Rng *drop);
 // Accumulates parameter gradients from dL/dlogits (the input gradient is not formed).
 void effnet_backward(const Backend *be, EffNet *net, const Tensor *dlogits);
+int effnet_stem_hw(const EffNetCfg *cfg, int in_hw);  // stem output size
 // Widths and sizes of the block-boundary maps at input in_hw, without building the network.
 void effnet_block_shapes(const EffNetCfg *cfg, int in_hw, int *c, int *hw);
 long effnet_param_count(const EffNetCfg *cfg);

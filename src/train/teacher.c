@@ -16,6 +16,7 @@
 #include "train/loader.h"
 #include "train/optim.h"
 #include "train/schedule.h"
+#include "train/stage.h"
 
 // Random streams of the teacher stage, split from the run seed.
 enum { STREAM_TEACHER = 100, STREAM_INIT = 1, STREAM_DATA = 2, STREAM_DROP = 3 };
@@ -222,13 +223,9 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Tea
 void teacher_save(const RunCtx *ctx, const Config *cfg, const Teacher *t, const char *path) {
     char tmp[1024], hash[17];
     hid_t f = h5_create_tmp(path, tmp);
-    H5Prov prov = {.format = TEACHER_FORMAT, .config_hash = "", .git_rev = ctx->git_rev,
-                   .version = ctx->version};
-    if (cfg) {
-        config_hash(cfg, hash);
-        prov.config_hash = hash;
-        prov.seed = (unsigned long long)cfg->run.seed;
-    }
+    H5Prov prov = cfg ? stage_prov(ctx, cfg, TEACHER_FORMAT, hash)
+                      : (H5Prov){.format = TEACHER_FORMAT, .git_rev = ctx->git_rev,
+                                 .version = ctx->version};
     h5_attr_prov(f, &prov, tmp);
     char *arch = effnet_cfg_to_json(&t->net.cfg);
     h5_attr_str(f, "arch", arch, tmp);
