@@ -33,10 +33,10 @@ void ckpt_save(const char *path, const Backend *be, const ParamList *pl, BatchNo
     for (int i = 0; i < pl->n; i++) {
         const Param *p = pl->p[i];
         snprintf(name, sizeof name, "p%d.w", i), put(f, tmp, be, name, &p->w);
-        Tensor m = p->m.data ? p->m : p->w, v = p->v.data ? p->v : p->w;
-        m.data = p->m.data, v.data = p->v.data;  // an unused moment is stored as zeros
-        snprintf(name, sizeof name, "p%d.m", i), put(f, tmp, be, name, &m);
-        snprintf(name, sizeof name, "p%d.v", i), put(f, tmp, be, name, &v);
+        Tensor none = p->w;  // a moment never allocated (op never sampled) is stored as zeros
+        none.data = NULL;
+        snprintf(name, sizeof name, "p%d.m", i), put(f, tmp, be, name, p->m.data ? &p->m : &none);
+        snprintf(name, sizeof name, "p%d.v", i), put(f, tmp, be, name, p->v.data ? &p->v : &none);
         steps[i] = p->step;
     }
     long n = pl->n;

@@ -94,6 +94,9 @@ void features_extract(const RunCtx *ctx, const Config *cfg, const Dataset *d, Te
         spec.dims[k + 1][0] = t->net.block_c[k];
         spec.dims[k + 1][1] = spec.dims[k + 1][2] = t->net.block_hw[k];
     }
+    double per_sample = 0;  // bytes of /x and every /block<k> of one sample
+    for (int k = 0; k <= spec.nblocks; k++)
+        per_sample += (spec.fp16 ? 2.0 : 4.0) * spec.dims[k][0] * spec.dims[k][1] * spec.dims[k][2];
     char hash[17], dir[1024], path[1200];
     H5Prov prov = stage_prov(ctx, cfg, SHARD_FORMAT, hash);
     long all = d->n_fit + d->n_search + d->test.n, done = 0;
@@ -125,10 +128,7 @@ void features_extract(const RunCtx *ctx, const Config *cfg, const Dataset *d, Te
                 continue;
             }
             write_range(ctx, cfg, t, src, index, &r[i], &spec, n, path, &prov, &pr, &done);
-            double per = 4.0 * spec.dims[0][0] * spec.dims[0][1] * spec.dims[0][2];
-            for (int k = 1; k <= spec.nblocks; k++)
-                per += 4.0 * spec.dims[k][0] * spec.dims[k][1] * spec.dims[k][2];
-            bytes += per / (spec.fp16 ? 2 : 1) * (double)r[i].count;
+            bytes += per_sample * (double)r[i].count;
         }
         free(r);
         free(owned);
