@@ -63,7 +63,7 @@ static int cmd_check(RunCtx *ctx, int argc, char **argv) {
     for (int s = 0; s < steps; s++) {
         int path[4];
         for (int i = 0; i < 4; i++) path[i] = (int)rng_below(&paths, 6);
-        loss = cell_train_step(be, &cell, path, &x, &y, &dy, &opt);
+        loss = cell_train_step(be, &cell, path, &x, &y, &dy, &opt, NULL);
         DNA_CHECK(isfinite(loss), "lower the learning rate", "loss became %g at step %d", loss, s);
         if (s == 0) first = loss;
         char extra[48];

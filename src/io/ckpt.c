@@ -25,6 +25,16 @@ static void get(hid_t f, const char *path, const Backend *be, const char *name, 
     free(h);
 }
 
+static void curve(hid_t f, const char *path, const char *name, float *dst, size_t want) {
+    if (!dst || want == 0) return;  // empty curves are not stored
+    size_t n;
+    float *h = h5_read_f32(f, path, name, &n, NULL, NULL);
+    DNA_CHECK(n == want, "delete the checkpoint", "'%s': '%s' holds %zu values, expected %zu",
+              path, name, n, want);
+    memcpy(dst, h, sizeof(float) * n);
+    free(h);
+}
+
 void ckpt_save(const char *path, const Backend *be, const ParamList *pl, BatchNorm **bns, int nbn,
                const CkptMeta *meta, const H5Prov *prov) {
     char tmp[1024], name[64];
@@ -46,12 +56,16 @@ void ckpt_save(const char *path, const Backend *be, const ParamList *pl, BatchNo
         snprintf(name, sizeof name, "bn%d.mean", i), put(f, tmp, be, name, &bns[i]->run_mean);
         snprintf(name, sizeof name, "bn%d.var", i), put(f, tmp, be, name, &bns[i]->run_var);
     }
+    long ns = (long)meta->step, nv = (long)meta->nval;
+    if (meta->loss && ns > 0) h5_write(f, "loss", H5T_NATIVE_FLOAT, meta->loss, 1, &ns, tmp);
+    if (meta->val && nv > 0) h5_write(f, "val", H5T_NATIVE_FLOAT, meta->val, 1, &nv, tmp);
     h5_attr_i64(f, "nparams", pl->n, tmp);
     h5_attr_i64(f, "nbn", nbn, tmp);
     h5_attr_i64(f, "epoch", meta->epoch, tmp);
     h5_attr_i64(f, "cursor", meta->cursor, tmp);
     h5_attr_i64(f, "step", meta->step, tmp);
     h5_attr_i64(f, "done", meta->done, tmp);
+    h5_attr_i64(f, "nval", meta->nval, tmp);
     if (prov) h5_attr_prov(f, prov, tmp);
     h5_commit(f, tmp, path);
 }
@@ -87,6 +101,13 @@ int ckpt_load(const char *path, const Backend *be, const ParamList *pl, BatchNor
     meta->cursor = h5_read_attr_i64(f, "cursor", path);
     meta->step = h5_read_attr_i64(f, "step", path);
     meta->done = h5_read_attr_i64(f, "done", path);
+    meta->nval = h5_read_attr_i64(f, "nval", path);
+    DNA_CHECK(meta->step <= meta->cap_steps && meta->nval <= meta->cap_epochs,
+              "the checkpoint belongs to a longer run: delete it or raise [train] epochs",
+              "'%s' is at step %lld, epoch %lld; this run has %lld steps in %lld epochs", path,
+              meta->step, meta->nval, meta->cap_steps, meta->cap_epochs);
+    curve(f, path, "loss", meta->loss, (size_t)meta->step);
+    curve(f, path, "val", meta->val, (size_t)meta->nval);
     h5_close(f);
     return 1;
 }

@@ -9,6 +9,11 @@
 
 typedef struct CkptMeta {
     long long epoch, cursor, step, done;  // cursor: next batch of `epoch`
+    // The loss curves, in caller-owned arrays: training loss of every step so far (`step`
+    // values, room for `cap_steps`) and validation loss of the first `nval` epochs (room for
+    // `cap_epochs`). Either array may be NULL (then not stored).
+    float *loss, *val;
+    long long nval, cap_steps, cap_epochs;
 } CkptMeta;
 
 void ckpt_save(const char *path, const Backend *be, const ParamList *pl, BatchNorm **bns, int nbn,

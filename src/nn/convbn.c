@@ -74,7 +74,7 @@ const Tensor *convbn_forward(const Backend *be, ConvBN *l, ConvBNCache *c, const
     else
         be->bn_fwd_train(&c->a, bn->gamma.w.data, bn->beta.w.data, &c->out, c->mean.data,
                          c->invstd.data, bn->run_mean.data, bn->run_var.data,
-                         mode == BN_RECALIBRATE ? 1.0f : bn->momentum, bn->eps, l->act);
+                         mode == BN_RECALIBRATE ? 1.0f : bn->momentum, bn->eps, l->act, bn->sync);
     return &c->out;
 }
 
@@ -86,7 +86,7 @@ const Tensor *convbn_backward(const Backend *be, ConvBN *l, ConvBNCache *c, cons
     tensor_ensure(be, &c->da, c->a.n, c->a.c, c->a.h, c->a.w);
     BatchNorm *bn = &l->bn;
     be->bn_bwd(&c->a, bn->gamma.w.data, bn->beta.w.data, c->mean.data, c->invstd.data, dy, &c->da,
-               bn->gamma.g.data, bn->beta.g.data, l->act);
+               bn->gamma.g.data, bn->beta.g.data, l->act, bn->sync);
     if (need_dx) tensor_ensure(be, &c->dx, x->n, x->c, x->h, x->w);
     be->conv2d_bwd(x, &l->w.w, &c->da, need_dx ? &c->dx : NULL, &l->w.g, spec(l));
     return need_dx ? &c->dx : NULL;

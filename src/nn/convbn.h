@@ -16,6 +16,7 @@ typedef struct BatchNorm {
     Param gamma, beta;
     Tensor run_mean, run_var;  // [C]
     float eps, momentum;
+    const BnSync *sync;  // set while a rank group trains the layer together; NULL: local
 } BatchNorm;
 
 typedef struct ConvBN {

@@ -65,20 +65,64 @@ void par_barrier(void) {
 }
 
 // MPI counts are int: large buffers go in slices.
-static void allreduce(void *buf, size_t n, size_t elem, MPI_Datatype t) {
+static void allreduce(MPI_Comm comm, void *buf, size_t n, size_t elem, MPI_Datatype t) {
     char *p = buf;
     while (n > 0) {
         int m = n > (size_t)INT_MAX ? INT_MAX : (int)n;
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p, m, t, MPI_SUM, MPI_COMM_WORLD));
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p, m, t, MPI_SUM, comm));
         p += (size_t)m * elem, n -= (size_t)m;
     }
 }
 
 void par_allreduce_sum_f32(float *buf, size_t n) {
-    allreduce(buf, n, sizeof(float), MPI_FLOAT);
+    allreduce(MPI_COMM_WORLD, buf, n, sizeof(float), MPI_FLOAT);
 }
 void par_allreduce_sum_f64(double *buf, size_t n) {
-    allreduce(buf, n, sizeof(double), MPI_DOUBLE);
+    allreduce(MPI_COMM_WORLD, buf, n, sizeof(double), MPI_DOUBLE);
+}
+
+struct ParGroup {
+    MPI_Comm comm;
+    int rank, size;
+};
+
+ParGroup *par_group_split(int color) {
+    int world = 0;
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &world));
+    ParGroup *g = dna_malloc(sizeof *g);
+    MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, color, world, &g->comm));
+    MPI_CHECK(MPI_Comm_set_errhandler(g->comm, MPI_ERRORS_RETURN));
+    MPI_CHECK(MPI_Comm_rank(g->comm, &g->rank));
+    MPI_CHECK(MPI_Comm_size(g->comm, &g->size));
+    return g;
+}
+
+int par_group_rank(const ParGroup *g) {
+    return g->rank;
+}
+int par_group_size(const ParGroup *g) {
+    return g->size;
+}
+void par_group_sum_f32(ParGroup *g, float *buf, size_t n) {
+    allreduce(g->comm, buf, n, sizeof(float), MPI_FLOAT);
+}
+void par_group_sum_f64(ParGroup *g, double *buf, size_t n) {
+    allreduce(g->comm, buf, n, sizeof(double), MPI_DOUBLE);
+}
+void par_group_bn_sum(void *g, double *buf, size_t n) {
+    par_group_sum_f64(g, buf, n);
+}
+
+int par_group_any(ParGroup *g, int flag) {
+    int any = 0;
+    MPI_CHECK(MPI_Allreduce(&flag, &any, 1, MPI_INT, MPI_LOR, g->comm));
+    return any;
+}
+
+void par_group_free(ParGroup *g) {
+    if (!g) return;
+    MPI_CHECK(MPI_Comm_free(&g->comm));
+    free(g);
 }
 
 void par_minavgmax(double v, double out[3]) {

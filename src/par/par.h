@@ -27,6 +27,17 @@ _Noreturn void par_abort(int code);  // MPI_Abort when MPI runs on several ranks
 void par_barrier(void);
 void par_allreduce_sum_f32(float *buf, size_t n);  // in place, over all ranks
 void par_allreduce_sum_f64(double *buf, size_t n);
+// A rank group: the ranks that train one job together (data-parallel, R > J). Split is
+// collective over all ranks; members keep their world order.
+typedef struct ParGroup ParGroup;
+ParGroup *par_group_split(int color);
+int par_group_rank(const ParGroup *g);
+int par_group_size(const ParGroup *g);
+void par_group_sum_f32(ParGroup *g, float *buf, size_t n);  // in place, over the group
+void par_group_sum_f64(ParGroup *g, double *buf, size_t n);
+void par_group_bn_sum(void *g, double *buf, size_t n);  // the same, as a BnSync callback
+int par_group_any(ParGroup *g, int flag);               // 1 when any member passes nonzero
+void par_group_free(ParGroup *g);                       // collective; safe on NULL
 // SIGTERM and SIGUSR1 (what Slurm sends before preemption or the time limit) set a flag
 // that training loops poll between steps, so every rank checkpoints and exits cleanly.
 void par_signals_install(void);

@@ -16,6 +16,13 @@ typedef struct ConvSpec {
     int stride, pad, groups;
 } ConvSpec;
 
+// Synchronised batch norm (a data-parallel rank group training one job): `sum` adds n
+// doubles in place over the group. Ops given NULL keep their statistics local.
+typedef struct BnSync {
+    void (*sum)(void *ctx, double *buf, size_t n);
+    void *ctx;
+} BnSync;
+
 typedef struct AdamHyper {
     float lr, beta1, beta2, eps, weight_decay;
     int decoupled;  // 1: AdamW (decay applied to the weights), 0: Adam (L2 added to the grad)
@@ -44,17 +51,19 @@ struct Backend {
     // batch norm over (N,H,W) per channel, followed by an activation (ACT_NONE for plain BN).
     // Training: batch statistics, saves mean/invstd [C], updates running stats with
     // momentum (running_var gets the unbiased variance, as PyTorch). momentum 1 makes the
-    // running stats exactly this batch's: that is rating's recalibration.
+    // running stats exactly this batch's: that is rating's recalibration. With `sync`, the
+    // statistics are those of the group's whole batch (the ranks' x stacked).
     void (*bn_fwd_train)(const Tensor *x, const float *gamma, const float *beta, Tensor *y,
                          float *mean, float *invstd, float *run_mean, float *run_var,
-                         float momentum, float eps, Act act);
+                         float momentum, float eps, Act act, const BnSync *sync);
     void (*bn_fwd_eval)(const Tensor *x, const float *gamma, const float *beta,
                         const float *run_mean, const float *run_var, float eps, Tensor *y, Act act);
     // Backward of bn_fwd_train from its input x and saved mean/invstd (the pre-activation is
-    // recomputed, so it need not be stored).
+    // recomputed, so it need not be stored). With `sync`, dx is the gradient through the
+    // group's statistics; dgamma/dbeta stay this rank's share (the caller sums gradients).
     void (*bn_bwd)(const Tensor *x, const float *gamma, const float *beta, const float *mean,
                    const float *invstd, const Tensor *dy, Tensor *dx, float *dgamma, float *dbeta,
-                   Act act);
+                   Act act, const BnSync *sync);
 
     // elementwise
     void (*act_fwd)(Act act, const Tensor *x, Tensor *y);

@@ -5,6 +5,17 @@
 #include "nas/cell.h"
 #include "train/optim.h"
 
-// dy: a buffer shaped like y for the loss gradient. Returns the MSE before the update.
+// A data-parallel rank group's step: this rank holds `share` (its samples / the group's) of
+// the batch; `sum` adds floats in place over the group. The loss gradient is scaled by the
+// share, so the summed gradients are the whole batch's. The cell's batch norms must be
+// synchronised too (BatchNorm.sync) for the step to equal the one-rank step.
+typedef struct StepSync {
+    float share;
+    void (*sum)(void *ctx, float *buf, size_t n);
+    void *ctx;
+} StepSync;
+
+// dy: a buffer shaped like y for the loss gradient. Returns the MSE before the update (the
+// group's, with sync; sync NULL: one rank).
 double cell_train_step(const Backend *be, Cell *c, const int *path, const Tensor *x,
-                       const Tensor *y, Tensor *dy, const Optim *opt);
+                       const Tensor *y, Tensor *dy, const Optim *opt, const StepSync *sync);

@@ -27,42 +27,61 @@ static void sample_path(Rng *root, long step, int layers, int nops, int *path) {
     for (int i = 0; i < layers; i++) path[i] = (int)rng_below(&r, (uint32_t)nops);
 }
 
-// Mean MSE over the test split's shards, a random path per batch (fixed per epoch).
+// Mean MSE over the test split's shards, a random path per batch (fixed per epoch). A rank
+// group splits every batch and sums.
 static double validate(const RunCtx *ctx, const Config *cfg, Cell *cell, int block, Rng *val,
-                       int epoch, const int *in, const int *out) {
+                       int epoch, const int *in, const int *out, ParGroup *g) {
     const Backend *be = ctx->be;
     char dir[1100];
     config_run_path(cfg, "features/test", dir, sizeof dir);
-    ShardReaderCfg rc = {.block = block + 1, .batch = (int)cfg->train.batch, .nparts = 1};
+    ShardReaderCfg rc = {.block = block + 1,
+                         .batch = (int)cfg->train.batch,
+                         .part = g ? par_group_rank(g) : 0,
+                         .nparts = g ? par_group_size(g) : 1};
     ShardReader *r = shard_reader_open(dir, &rc, in, out);
     shard_reader_start_epoch(r, 0, 0);
     Tensor x = {0}, y = {0};
-    double sum = 0;
-    long n = 0;
+    double sum[2] = {0, 0};  // squared error x samples, samples
     const float *xb, *yb;
     const int32_t *lab;
     const int64_t *ids;
     Rng er = rng_split(val, (uint64_t)epoch);
     int path[CELL_MAX_LAYERS];
+    // (a rank whose slice of the short last batch is empty just stops one batch early)
     for (int b, i = 0; (b = shard_reader_next(r, &xb, &yb, &lab, &ids)) > 0; i++) {
+        sample_path(&er, i, cell->cfg.layers, cell->cfg.nops, path);
         tensor_ensure(be, &x, b, in[0], in[1], in[2]);
         tensor_ensure(be, &y, b, out[0], out[1], out[2]);
         tensor_upload(be, &x, xb);
         tensor_upload(be, &y, yb);
-        sample_path(&er, i, cell->cfg.layers, cell->cfg.nops, path);
-        sum += be->mse(cell_forward(be, cell, path, &x, BN_EVAL), &y, NULL) * b;
-        n += b;
+        sum[0] += be->mse(cell_forward(be, cell, path, &x, BN_EVAL), &y, NULL) * b;
+        sum[1] += b;
     }
     shard_reader_free(r);
     tensor_free(be, &x), tensor_free(be, &y);
-    return sum / (double)n;
+    if (g) par_group_sum_f64(g, sum, 2);
+    return sum[0] / sum[1];
 }
 
-// Trains one job to completion (or until a stop signal); returns 1 when stopped early.
-static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k, int c) {
+static void group_sum_f32(void *g, float *buf, size_t n) {
+    par_group_sum_f32(g, buf, n);
+}
+
+static double mean_of(const float *v, long lo, long hi) {
+    double s = 0;
+    for (long i = lo; i < hi; i++) s += v[i];
+    return hi > lo ? s / (double)(hi - lo) : NAN;
+}
+
+// Trains one job to completion (or until a stop signal); returns 1 when stopped early. With
+// a rank group g, every member runs this together on its slice of each batch; member 0
+// writes the checkpoints and the log lines.
+static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k, int c,
+                   ParGroup *g) {
     const Backend *be = ctx->be;
     const SpaceBlock *b = &sp->block[k];
     int in[3] = {b->in_c, b->in_hw, b->in_hw}, out[3] = {b->out_c, b->out_hw, b->out_hw};
+    int lead = !g || par_group_rank(g) == 0;
     Rng root = rng_new((uint64_t)cfg->run.seed), sup = rng_split(&root, STREAM_SUPERNET);
     Rng job = rng_split(&sup, (uint64_t)k * SPACE_MAX_CELLS + c);
     Rng init = rng_split(&job, STREAM_INIT), paths = rng_split(&job, STREAM_PATH);
@@ -73,48 +92,69 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
     cell_all_params(&cell, &all);
     BatchNorm *bns[MAX_BNS];
     int nbn = cell_bns(&cell, bns, MAX_BNS);
-    char name[64], path[1100], hash[17];
-    snprintf(name, sizeof name, "ckpt/block%d_cell%d.h5", k + 1, c + 1);
-    config_run_path(cfg, name, path, sizeof path);
-    H5Prov prov = stage_prov(ctx, cfg, 1, hash);
-    CkptMeta m = {0};
-    int resumed = ckpt_load(path, be, &all, bns, nbn, &m);
-    if (m.done) {
-        log_rank(ctx, "train: block %d cell %d is done (%s); skipping", k + 1, c + 1, path);
-        params_free(&all);
-        cell_free(be, &cell);
-        return 0;
-    }
+    BnSync bsync = {par_group_bn_sum, g};
+    for (int i = 0; g && i < nbn; i++) bns[i]->sync = &bsync;
     char dir[1100];
     config_run_path(cfg, "features/train", dir, sizeof dir);
     Rng data = rng_split(&job, STREAM_DATA);
     ShardReaderCfg rc = {.block = k + 1,
                          .batch = (int)cfg->train.batch,
-                         .nparts = 1,
+                         .part = g ? par_group_rank(g) : 0,
+                         .nparts = g ? par_group_size(g) : 1,
                          .shuffle = 1,
                          .window = (int)cfg->train.window,
                          .drop_last = 1,
                          .seed = rng_u64(&data)};
     ShardReader *r = shard_reader_open(dir, &rc, in, out);
-    int per_epoch = shard_reader_batches(r);
-    double lr0 = k == 0 ? cfg->train.lr_first : cfg->train.lr;
-    Tensor x = {0}, y = {0}, dy = {0};
-    if (resumed)
+    long per_epoch = shard_reader_batches(r), epochs = cfg->train.epochs;
+    DNA_CHECK(per_epoch > 0, "lower [train] batch or use more training data",
+              "block %d: fewer supernet-training samples than one batch of %ld", k + 1,
+              cfg->train.batch);
+    char name[64], path[1100], hash[17];
+    snprintf(name, sizeof name, "ckpt/block%d_cell%d.h5", k + 1, c + 1);
+    config_run_path(cfg, name, path, sizeof path);
+    H5Prov prov = stage_prov(ctx, cfg, 1, hash);
+    CkptMeta m = {.cap_steps = per_epoch * epochs, .cap_epochs = epochs};
+    m.loss = dna_malloc(sizeof(float) * (size_t)m.cap_steps);
+    m.val = dna_malloc(sizeof(float) * (size_t)epochs);
+    int resumed = ckpt_load(path, be, &all, bns, nbn, &m);
+    int stopped = 0, p[CELL_MAX_LAYERS];
+    if (m.done) {
+        if (lead) log_rank(ctx, "train: block %d cell %d is done (%s); skipping", k + 1, c + 1, path);
+        goto out;
+    }
+    if (resumed && lead)
         log_rank(ctx, "train: block %d cell %d resumes at epoch %lld batch %lld (step %lld)", k + 1,
                  c + 1, m.epoch + 1, m.cursor, m.step);
-    int stopped = 0, p[CELL_MAX_LAYERS];
-    double t0 = timer_now();
+    double lr0 = k == 0 ? cfg->train.lr_first : cfg->train.lr, t0 = timer_now();
+    Tensor x = {0}, y = {0}, dy = {0};
     Progress pr;
     char label[48];
     snprintf(label, sizeof label, "train b%d.c%d", k + 1, c + 1);
     long first = m.step;  // rate and ETA over this process's steps (a resumed job starts late)
-    progress_init(&pr, ctx, label, "step", (long)per_epoch * cfg->train.epochs - first);
-    for (long ep = m.epoch; ep < cfg->train.epochs && !stopped; ep++) {
+    progress_init(&pr, ctx, label, "step", per_epoch * epochs - first);
+    for (;;) {
+        // Validation of the epoch just finished; after a kill between an epoch's last step
+        // and this point it runs on resume, from the same weights.
+        if (m.nval < m.epoch) {
+            long e = m.epoch;
+            double v = validate(ctx, cfg, &cell, k, &val, (int)e - 1, in, out, g);
+            m.val[e - 1] = (float)v;
+            m.nval = e;
+            m.done = e == epochs;  // the final checkpoint carries the done mark
+            if (lead) {
+                ckpt_save(path, be, &all, bns, nbn, &m, &prov);
+                log_rank(ctx, "train: block %d cell %d epoch %ld/%ld  lr %.5f  train mse %.5f  "
+                         "val mse %.5f  %.1f s", k + 1, c + 1, e, epochs,
+                         lr0 * pow(cfg->train.lr_decay, (double)(e - 1)),
+                         mean_of(m.loss, (e - 1) * per_epoch, e * per_epoch), v, timer_now() - t0);
+            }
+        }
+        if (m.epoch == epochs || stopped) break;
+        long ep = m.epoch;
         Optim opt = optim_adam((float)(lr0 * pow(cfg->train.lr_decay, (double)ep)),
                                (float)cfg->train.weight_decay);
         shard_reader_start_epoch(r, (int)ep, (int)m.cursor);
-        double sum = 0;
-        long seen = 0;
         const float *xb, *yb;
         const int32_t *lab;
         const int64_t *ids;
@@ -125,34 +165,34 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
             tensor_upload(be, &x, xb);
             tensor_upload(be, &y, yb);
             sample_path(&paths, m.step, cell.cfg.layers, cell.cfg.nops, p);
-            double loss = cell_train_step(be, &cell, p, &x, &y, &dy, &opt);
+            StepSync ss = {(float)nb / (float)cfg->train.batch, group_sum_f32, g};
+            double loss = cell_train_step(be, &cell, p, &x, &y, &dy, &opt, g ? &ss : NULL);
             DNA_CHECK(isfinite(loss), "lower [train] lr / lr_first",
                       "block %d cell %d: loss became %g at step %lld", k + 1, c + 1, loss, m.step);
-            sum += loss * nb, seen += nb;
+            m.loss[m.step] = (float)loss;
             m.step++, m.cursor++;
             char extra[48];
-            snprintf(extra, sizeof extra, "mse=%.4f", sum / (double)seen);
+            snprintf(extra, sizeof extra, "mse=%.4f",
+                     mean_of(m.loss, ep * per_epoch, ep * per_epoch + m.cursor));
             progress_update(&pr, m.step - first, extra);
             if (m.cursor == per_epoch) m.epoch = ep + 1, m.cursor = 0;
-            stopped = par_stop_requested();
-            if (stopped || (cfg->train.ckpt_every > 0 && m.step % cfg->train.ckpt_every == 0))
+            // a group stops together, or its collectives would hang
+            stopped = g ? par_group_any(g, par_stop_requested()) : par_stop_requested();
+            if (lead && (stopped || (cfg->train.ckpt_every > 0 && m.step % cfg->train.ckpt_every == 0)))
                 ckpt_save(path, be, &all, bns, nbn, &m, &prov);
             if (stopped) break;
         }
-        if (stopped) break;
-        double v = validate(ctx, cfg, &cell, k, &val, (int)ep, in, out);
-        m.done = ep + 1 == cfg->train.epochs;  // the final checkpoint carries the done mark
-        ckpt_save(path, be, &all, bns, nbn, &m, &prov);
-        log_rank(ctx, "train: block %d cell %d epoch %ld/%ld  lr %.5f  train mse %.5f  val mse %.5f  %.1f s",
-                 k + 1, c + 1, ep + 1, cfg->train.epochs, opt.lr, seen ? sum / seen : NAN, v,
-                 timer_now() - t0);
     }
-    if (!stopped && !m.done) {  // killed between the last step and the epoch-end checkpoint
-        m.done = 1;
-        ckpt_save(path, be, &all, bns, nbn, &m, &prov);
+    if (m.done && lead) {
+        long tail = m.step / 10 > 0 ? m.step / 10 : 1;
+        double a = mean_of(m.loss, 0, tail), z = mean_of(m.loss, m.step - tail, m.step);
+        log_rank(ctx, "train: block %d cell %d train mse, first %ld steps %.5f -> last %ld %.5f (%s)",
+                 k + 1, c + 1, tail, a, tail, z, z < a ? "falls" : "DOES NOT FALL");
     }
-    shard_reader_free(r);
     tensor_free(be, &x), tensor_free(be, &y), tensor_free(be, &dy);
+out:
+    shard_reader_free(r);
+    free(m.loss), free(m.val);
     params_free(&all);
     cell_free(be, &cell);
     return stopped;
@@ -166,32 +206,40 @@ int distill_train(const RunCtx *ctx, const Config *cfg, const Space *sp) {
             jobs[nj++] = (SchedJob){.block = k, .cell = c, .cost = space_cell_macs(sp, k, c)};
     SchedPlan pl;
     sched_plan(jobs, nj, ctx->nranks, &pl);
-    DNA_CHECK(!pl.grouped, "run with at most as many ranks as (block, cell) jobs",
-              "train: %d ranks for %d jobs; data-parallel rank groups are not implemented yet",
-              ctx->nranks, nj);
     char dir[1100];
     config_run_path(cfg, "ckpt", dir, sizeof dir);
     if (ctx->rank == 0) stage_mkdir(dir);
     par_barrier();
     par_signals_install();
     int mine[SPACE_MAX_BLOCKS * SPACE_MAX_CELLS], n = sched_jobs_of_rank(&pl, ctx->rank, mine, nj);
-    double t0 = timer_now();
+    ParGroup *g = NULL;
+    if (pl.grouped) {  // one group per job; a group of one trains alone
+        int size;
+        sched_group_of_rank(&pl, ctx->rank, NULL, NULL, &size);
+        g = par_group_split(mine[0]);
+        if (size == 1) par_group_free(g), g = NULL;
+    }
+    double t0 = timer_now(), secs[SPACE_MAX_BLOCKS * SPACE_MAX_CELLS] = {0};
     int stopped = 0;
     for (int i = 0; i < n && !stopped; i++) {
         double tj = timer_now();
-        stopped = run_job(ctx, cfg, sp, jobs[mine[i]].block, jobs[mine[i]].cell);
-        if (!stopped)
-            log_rank(ctx, "train: job block %d cell %d finished in %.1f s", jobs[mine[i]].block + 1,
-                     jobs[mine[i]].cell + 1, timer_now() - tj);
+        stopped = run_job(ctx, cfg, sp, jobs[mine[i]].block, jobs[mine[i]].cell, g);
+        if (!g || par_group_rank(g) == 0) secs[mine[i]] = timer_now() - tj;
     }
     double busy = timer_now() - t0, mam[3];
     double flag = stopped;
     par_allreduce_sum_f64(&flag, 1);
+    par_allreduce_sum_f64(secs, (size_t)nj);
     par_minavgmax(busy, mam);
-    sched_free(&pl);
     DNA_CHECK(flag == 0, "rerun the same command to resume from the checkpoints",
               "train: stopped by a signal; every job checkpointed");
-    log_info(ctx, "train: %d jobs on %d ranks; rank busy time min/avg/max %.1f/%.1f/%.1f s", nj,
-             ctx->nranks, mam[0], mam[1], mam[2]);
+    for (int j = 0; j < nj; j++)
+        log_info(ctx, "train: job %d (block %d cell %d) on rank %d%s: %.1f s", j,
+                 jobs[j].block + 1, jobs[j].cell + 1, pl.rank_of_job[j],
+                 pl.group_size[j] > 1 ? " and its group" : "", secs[j]);
+    log_info(ctx, "train: %d jobs on %d ranks (%s); rank busy time min/avg/max %.1f/%.1f/%.1f s",
+             nj, ctx->nranks, pl.grouped ? "rank groups" : "whole jobs", mam[0], mam[1], mam[2]);
+    if (g) par_group_free(g);
+    sched_free(&pl);
     return 0;
 }

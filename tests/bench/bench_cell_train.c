@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
         int path[4];
         for (int i = 0; i < 4; i++) path[i] = (int)rng_below(&paths, 6);
         double t0 = timer_now();
-        loss = cell_train_step(be, &cell, path, &x, &y, &dy, &opt);
+        loss = cell_train_step(be, &cell, path, &x, &y, &dy, &opt, NULL);
         if (s == warmup) first = loss;
         if (s >= warmup) t[s - warmup] = timer_now() - t0;
     }

@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
         tensor_upload(be, &ty, y);
         int path[4];
         for (int i = 0; i < 4; i++) path[i] = (int)rng_below(&paths, 6);
-        loss = cell_train_step(be, &cell, path, &tx, &ty, &dy, &opt);
+        loss = cell_train_step(be, &cell, path, &tx, &ty, &dy, &opt, NULL);
         if (s >= warmup) wait += t2 - t1, total += timer_now() - t1;
     }
     printf(

@@ -32,7 +32,7 @@ static double job_seconds_per_step(const Backend *be, const Space *sp, int k, in
     for (int s = 0; s < steps + 2; s++) {
         if (s == 2) t0 = timer_now();
         for (int i = 0; i < cell.cfg.layers; i++) path[i] = (int)rng_below(&paths, (uint32_t)cell.cfg.nops);
-        cell_train_step(be, &cell, path, &x, &y, &dy, &opt);
+        cell_train_step(be, &cell, path, &x, &y, &dy, &opt, NULL);
     }
     double per = (timer_now() - t0) / steps;
     tensor_free(be, &x), tensor_free(be, &y), tensor_free(be, &dy);

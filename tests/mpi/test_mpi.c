@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "nn/convbn.h"
 #include "par/par.h"
+#include "train/cell_step.h"
 
 static int passed, failed;
 
@@ -69,6 +70,88 @@ static void test_data_parallel_grad(const RunCtx *ctx) {
     for (int i = 0; i < 9; i++) tensor_free(be, all[i]);
 }
 
+static void group_sum_f32(void *g, float *buf, size_t n) {
+    par_group_sum_f32(g, buf, n);
+}
+
+// A rank group training one cell (synchronised BN, summed gradients, each rank a slice of
+// the batch, the slices uneven) must follow the one-process run on the whole batch up to
+// summation order: three Adam steps with a stem, SE and a residual layer, then compare
+// weights. Every rank also runs the whole batch alone, as the reference.
+static void test_group_cell_steps(const RunCtx *ctx) {
+    const Backend *be = ctx->be;
+    int R = ctx->nranks, N = 5 * R + 1;  // uneven: rank 0 gets one more
+    int lo = ctx->rank * N / R, hi = (ctx->rank + 1) * N / R;
+    CellCfg cfg = cell_cfg_default(3, 8, 2, 2);
+    cfg.width = 6, cfg.stem = 4, cfg.stem_stride = 1, cfg.se_ratio = 0.25f;
+    Cell one, grp;
+    Rng r1 = rng_new(9), r2 = rng_new(9), data = rng_new(10);
+    cell_init(be, &one, cfg, &r1);
+    cell_init(be, &grp, cfg, &r2);
+    ParamList p1 = {0}, p2 = {0};
+    cell_all_params(&one, &p1);
+    cell_all_params(&grp, &p2);
+    ParGroup *g = par_group_split(0);
+    BnSync bs = {par_group_bn_sum, g};
+    BatchNorm *bns[CELL_MAX_LAYERS * CELL_MAX_OPS * 3 + 1], *bn1[CELL_MAX_LAYERS * CELL_MAX_OPS * 3 + 1];
+    int nbn = cell_bns(&grp, bns, (int)(sizeof bns / sizeof *bns));
+    cell_bns(&one, bn1, nbn);
+    for (int i = 0; i < nbn; i++) bns[i]->sync = &bs;
+    StepSync ss = {(float)(hi - lo) / (float)N, group_sum_f32, g};
+    Tensor x = tensor_new(be, N, 3, 8, 8), y = tensor_new(be, N, 8, 4, 4),
+           dy = tensor_new(be, N, 8, 4, 4), dys = tensor_new(be, hi - lo, 8, 4, 4);
+    for (size_t i = 0; i < tensor_numel(&x); i++) x.data[i] = rng_normal(&data);
+    for (size_t i = 0; i < tensor_numel(&y); i++) y.data[i] = rng_normal(&data);
+    Tensor xs = tensor_view(x.data + (size_t)lo * 3 * 64, hi - lo, 3, 8, 8),
+           ys = tensor_view(y.data + (size_t)lo * 8 * 16, hi - lo, 8, 4, 4);
+    Optim opt = optim_adam(0.01f, 1e-4f);
+    int ok = 1;
+    for (int step = 0; step < 3; step++) {
+        int path[2] = {step % cfg.nops, (step * 5 + 1) % cfg.nops};
+        double l1 = cell_train_step(be, &one, path, &x, &y, &dy, &opt, NULL);
+        double l2 = cell_train_step(be, &grp, path, &xs, &ys, &dys, &opt, &ss);
+        ok &= fabs(l1 - l2) <= 1e-5 * fabs(l1);
+    }
+    // Weights are not compared one by one: a parameter whose true gradient is zero (a BN
+    // shift that the next BN removes) gets Adam steps of size lr from rounding noise in both
+    // runs, and eval mode would show it (the next BN's running mean trails the shift). The
+    // functions must agree: every path's training-mode output on the whole batch.
+    float worst = 0, worst_bn = 0;
+    for (int i = 0; i < nbn; i++)
+        for (int c = 0; c < bns[i]->run_var.n; c++) {
+            float a = bn1[i]->run_var.data[c], b = bns[i]->run_var.data[c];
+            float m = bn1[i]->run_mean.data[c], n = bns[i]->run_mean.data[c];
+            float e = fmaxf(fabsf(a - b) / a, fabsf(m - n) / (1e-3f + fabsf(m)));
+            worst_bn = e > worst_bn ? e : worst_bn;
+        }
+    for (int i = 0; i < nbn; i++) bns[i]->sync = NULL;  // whole batch on every rank now
+    for (int a = 0; a < cfg.nops; a++)
+        for (int b = 0; b < cfg.nops; b++) {
+            int path[2] = {a, b};
+            const Tensor *o1 = cell_forward(be, &one, path, &x, BN_TRAIN);
+            Tensor t1 = tensor_new(be, o1->n, o1->c, o1->h, o1->w);
+            memcpy(t1.data, o1->data, sizeof(float) * tensor_numel(o1));
+            const Tensor *o2 = cell_forward(be, &grp, path, &x, BN_TRAIN);
+            float big = 0, diff = 0;
+            for (size_t j = 0; j < tensor_numel(&t1); j++) {
+                big = fmaxf(big, fabsf(t1.data[j]));
+                diff = fmaxf(diff, fabsf(t1.data[j] - o2->data[j]));
+            }
+            worst = fmaxf(worst, diff / big);
+            tensor_free(be, &t1);
+        }
+    ok &= worst <= 1e-4f && worst_bn <= 1e-5f;
+    if (ctx->rank == 0)
+        printf("     after 3 steps, every path: max |out_group - out_one| / max |out| %.2e; BN "
+               "running stats rel. %.2e\n", worst, worst_bn);
+    report(ctx, "mpi_group_cell_steps_equal_single_process", ok);
+    par_group_free(g);
+    params_free(&p1), params_free(&p2);
+    cell_free(be, &one), cell_free(be, &grp);
+    Tensor *all[] = {&x, &y, &dy, &dys};
+    for (int i = 0; i < 4; i++) tensor_free(be, all[i]);
+}
+
 // Jobs are dealt round-robin to ranks; each job's draws come from split(root, job). Rank 0
 // gathers every job's first draws and compares them with computing all jobs itself.
 static void test_streams_independent_of_ranks(const RunCtx *ctx) {
@@ -94,6 +177,7 @@ int main(int argc, char **argv) {
     test_allreduce(&ctx);
     test_data_parallel_grad(&ctx);
     test_streams_independent_of_ranks(&ctx);
+    test_group_cell_steps(&ctx);
     if (ctx.rank == 0) printf("mpi (%d ranks): %d passed, %d failed\n", ctx.nranks, passed, failed);
     par_finalize();
     return failed ? 1 : 0;

@@ -23,7 +23,7 @@ static void bn_case(BNMode mode, float *rm, float *rv, float *y) {
     } else {
         be->bn_fwd_train(&x, bn.gamma.w.data, bn.beta.w.data, &out, &mean, &invstd,
                          bn.run_mean.data, bn.run_var.data,
-                         mode == BN_RECALIBRATE ? 1.0f : bn.momentum, bn.eps, ACT_NONE);
+                         mode == BN_RECALIBRATE ? 1.0f : bn.momentum, bn.eps, ACT_NONE, NULL);
     }
     *rm = bn.run_mean.data[0], *rv = bn.run_var.data[0];
     memcpy(y, out.data, sizeof(float) * 4);

@@ -235,7 +235,7 @@ static const float BN_EPS = 1e-5f;
 static double bn_loss(void *p) {
     BnCtx *c = p;
     backend_cpu()->bn_fwd_train(&c->x, c->gamma.data, c->beta.data, &c->y, c->mean.data,
-                                c->invstd.data, c->rm.data, c->rv.data, 0.1f, BN_EPS, c->act);
+                                c->invstd.data, c->rm.data, c->rv.data, 0.1f, BN_EPS, c->act, NULL);
     return gc_dot(c->r.data, c->y.data, tensor_numel(&c->y));
 }
 
@@ -288,7 +288,7 @@ static void bn_analytic(BnCtx *c, Tensor *dx, Tensor *dg, Tensor *db) {
     *db = like(&c->beta, ACC_B);
     bn_loss(c);
     backend_cpu()->bn_bwd(&c->x, c->gamma.data, c->beta.data, c->mean.data, c->invstd.data, &c->r,
-                          dx, dg->data, db->data, c->act);
+                          dx, dg->data, db->data, c->act, NULL);
     add_const(dg, -ACC_W);
     add_const(db, -ACC_B);
 }
@@ -309,7 +309,7 @@ static void check_bn(Act act, const char *name, unsigned seed) {
     Tensor dx2 = like(&c.x, GARBAGE);
     bn_loss(&c);
     backend_cpu()->bn_bwd(&c.x, c.gamma.data, c.beta.data, c.mean.data, c.invstd.data, &c.r, &dx2,
-                          NULL, NULL, act);
+                          NULL, NULL, act, NULL);
     T_NEAR_ARRAY(dx2.data, dx.data, tensor_numel(&dx), 1e-6, 1e-6, "bn dx alone");
     free_all((Tensor *[]){&dx, &dg, &db, &dx2}, 4);
     bn_ctx_free(&c);
@@ -1002,7 +1002,7 @@ TEST(ref_bn_train) {
     memcpy(x.data, ((float[]){1, 2, 8, 3, 3, 4, 3, 8}), 8 * sizeof(float));
     float gamma[2] = {2, -1}, beta[2] = {0.5f, 1}, mean[2], invstd[2], rm[2] = {0, 0},
           rv[2] = {1, 1};
-    be->bn_fwd_train(&x, gamma, beta, &y, mean, invstd, rm, rv, 0.1f, 2.75f, ACT_NONE);
+    be->bn_fwd_train(&x, gamma, beta, &y, mean, invstd, rm, rv, 0.1f, 2.75f, ACT_NONE, NULL);
     const float a = 1.0f / 6, b = 11.0f / 6;
     T_NEAR_ARRAY(y.data, ((float[]){-1, 0, a, b, 1, 2, b, a}), 8, 1e-6, 1e-6, "bn y");
     T_NEAR_ARRAY(mean, ((float[]){2.5f, 5.5f}), 2, 1e-6, 1e-6, "bn mean");
@@ -1010,13 +1010,49 @@ TEST(ref_bn_train) {
     T_NEAR_ARRAY(rm, ((float[]){0.25f, 0.55f}), 2, 1e-7, 1e-6, "bn running mean");
     T_NEAR_ARRAY(rv, ((float[]){0.9f + 0.5f / 3, 0.9f + 2.5f / 3}), 2, 1e-7, 1e-6,
                  "bn running var");
-    be->bn_fwd_train(&x, gamma, beta, &y, mean, invstd, NULL, NULL, 0.1f, 2.75f, ACT_RELU);
+    be->bn_fwd_train(&x, gamma, beta, &y, mean, invstd, NULL, NULL, 0.1f, 2.75f, ACT_RELU, NULL);
     T_NEAR_ARRAY(y.data, ((float[]){0, 0, a, b, 1, 2, b, a}), 8, 1e-6, 1e-6, "bn+relu y");
     // eval with the batch's own statistics as running stats reproduces training's output
     float bm[2] = {2.5f, 5.5f}, bv[2] = {1.25f, 6.25f};
     be->bn_fwd_eval(&x, gamma, beta, bm, bv, 2.75f, &y, ACT_NONE);
     T_NEAR_ARRAY(y.data, ((float[]){-1, 0, a, b, 1, 2, b, a}), 8, 1e-6, 1e-6, "bn eval y");
     free_all((Tensor *[]){&x, &y}, 2);
+}
+
+// Synchronised BN in one process: a "group" of two ranks holding the same batch (the sync
+// doubles every sum) must give what local BN gives on that batch stacked twice.
+static void sum_twice(void *ctx, double *buf, size_t n) {
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) buf[i] *= 2;
+}
+
+TEST(bn_sync_equals_stacked_batch) {
+    const Backend *be = backend_cpu();
+    const BnSync twice = {sum_twice, NULL};
+    Tensor x = rand_t(3, 4, 5, 5, 71, -2, 3), dy = rand_t(3, 4, 5, 5, 72, -1, 1);
+    Tensor x2 = tensor_new(be, 6, 4, 5, 5), dy2 = tensor_new(be, 6, 4, 5, 5);
+    size_t n = tensor_numel(&x);
+    for (int h = 0; h < 2; h++) {
+        memcpy(x2.data + h * n, x.data, n * sizeof(float));
+        memcpy(dy2.data + h * n, dy.data, n * sizeof(float));
+    }
+    Tensor y = like(&x, 0), dx = like(&x, 0), y2 = like(&x2, 0), dx2 = like(&x2, 0);
+    float g[4] = {1.5f, -0.5f, 1, 2}, b[4] = {0.1f, 0, -1, 0.5f}, m[4], is[4], m2[4], is2[4];
+    float rm[4] = {0}, rv[4] = {1, 1, 1, 1}, rm2[4] = {0}, rv2[4] = {1, 1, 1, 1};
+    float dg[4] = {0}, db[4] = {0}, dg2[4] = {0}, db2[4] = {0};
+    be->bn_fwd_train(&x, g, b, &y, m, is, rm, rv, 0.1f, 1e-5f, ACT_SWISH, &twice);
+    be->bn_fwd_train(&x2, g, b, &y2, m2, is2, rm2, rv2, 0.1f, 1e-5f, ACT_SWISH, NULL);
+    T_NEAR_ARRAY(y.data, y2.data, n, 1e-6, 1e-5, "sync bn y");
+    T_NEAR_ARRAY(m, m2, 4, 1e-6, 1e-5, "sync bn mean");
+    T_NEAR_ARRAY(is, is2, 4, 1e-6, 1e-5, "sync bn invstd");
+    T_NEAR_ARRAY(rv, rv2, 4, 1e-6, 1e-5, "sync bn running var (unbiased over the group)");
+    be->bn_bwd(&x, g, b, m, is, &dy, &dx, dg, db, ACT_SWISH, &twice);
+    be->bn_bwd(&x2, g, b, m2, is2, &dy2, &dx2, dg2, db2, ACT_SWISH, NULL);
+    T_NEAR_ARRAY(dx.data, dx2.data, n, 1e-6, 1e-5, "sync bn dx");
+    for (int c = 0; c < 4; c++) dg[c] *= 2, db[c] *= 2;  // each rank keeps its own share
+    T_NEAR_ARRAY(dg, dg2, 4, 1e-5, 1e-5, "sync bn dgamma");
+    T_NEAR_ARRAY(db, db2, 4, 1e-5, 1e-5, "sync bn dbeta");
+    free_all((Tensor *[]){&x, &dy, &x2, &dy2, &y, &dx, &y2, &dx2}, 8);
 }
 
 // yhat = {1, -1, 0.5, 3}, y = {0, 0, 0, 4}: e = {1, -1, 0.5, -1}

@@ -75,12 +75,12 @@ void cpu_linear_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *
                     float *db);
 void cpu_bn_fwd_train(const Tensor *x, const float *gamma, const float *beta, Tensor *y,
                       float *mean, float *invstd, float *run_mean, float *run_var, float momentum,
-                      float eps, Act act);
+                      float eps, Act act, const BnSync *sync);
 void cpu_bn_fwd_eval(const Tensor *x, const float *gamma, const float *beta, const float *run_mean,
                      const float *run_var, float eps, Tensor *y, Act act);
 void cpu_bn_bwd(const Tensor *x, const float *gamma, const float *beta, const float *mean,
                 const float *invstd, const Tensor *dy, Tensor *dx, float *dgamma, float *dbeta,
-                Act act);
+                Act act, const BnSync *sync);
 void cpu_act_fwd(Act act, const Tensor *x, Tensor *y);
 void cpu_act_bwd(Act act, const Tensor *x, const Tensor *dy, Tensor *dx);
 void cpu_add(const Tensor *a, const Tensor *b, Tensor *y);
