@@ -126,6 +126,7 @@ STAGE_CMD(data)
 STAGE_CMD(teacher)
 STAGE_CMD(features)
 STAGE_CMD(train)
+STAGE_CMD(rate)
 
 // shards: a content digest of the feature shards, equal however they were partitioned (a
 // check after copying them elsewhere, and the 1-rank vs 2-rank test).
@@ -183,6 +184,7 @@ static const Command COMMANDS[] = {
     {"plan", "search-space size, per-job cost/memory/shard bytes, job->rank map (--ranks R)",
      cmd_plan},
     {"train", "supernet training: every (block, cell) job -> <run>/ckpt/", cmd_train},
+    {"rate", "score every path of every cell (feature sharing) -> <run>/potentials.h5", cmd_rate},
     {"shards", "read the feature shards back and print a content digest per dataset", cmd_shards},
     {"check", "train the W1 supernet cell for a few steps (--steps N, --batch B)", cmd_check},
     {"version", "print version, git revision and backend", cmd_version},

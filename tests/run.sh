@@ -136,6 +136,17 @@ term_checkpointed() { [ $rc -ne 0 ] && grep -q 'stopped by a signal; every job c
 check train_sigterm_checkpoints term_checkpointed
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=term >"$log" 2>&1
 check train_sigterm_resume_bitwise same_ckpts term
+# rating: 1 rank vs 2 ranks (units split across ranks, gathered) give the same potentials,
+# bitwise; a rerun after losing potentials.h5 and some unit files resumes to the same file
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" rate "${tiny[@]}" run.name=tiny >"$log" 2>&1
+mkdir -p "$out/np2/rate"
+mpi2 "$bin/dna" rate "${tiny[@]}" run.name=np2 >>"$log" 2>&1
+same_potentials() { [ -e "$out/tiny/potentials.h5" ] && h5diff -q "$out/tiny/potentials.h5" "$out/$1/potentials.h5"; }
+check rate_2ranks_bitwise same_potentials np2
+rm -f "$out/np2/potentials.h5" $(ls "$out/np2/rate/"*.h5 | head -5)
+mpi2 "$bin/dna" rate "${tiny[@]}" run.name=np2 >"$log" 2>&1
+rate_resumed() { grep -q 'resumed here' "$log" && same_potentials np2 && [ "$(wc -l <"$out/tiny/potentials_block2.csv")" = 43 ]; }
+check rate_resume_bitwise rate_resumed
 # R > J: a one-job space on 2 ranks trains as a rank group (synchronised BN, summed
 # gradients). Equal to the 1-rank run up to summation order: per-step training losses within
 # 1e-5 relative, per-epoch validation losses within 1e-4 (measured: training losses equal,

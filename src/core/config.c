@@ -101,6 +101,18 @@ static const CfgKey KEYS[] = {
     K(train, weight_decay, "weight_decay", CK_F64, "1e-4", NULL, "on conv/linear weights only"),
     K(train, ckpt_every, "ckpt_every", CK_INT, "200", NULL, "checkpoint every N steps (and each epoch)"),
     K(train, window, "window", CK_INT, "8", NULL, "shuffle window of the shard reader (chunks)"),
+
+    K(rate, batch, "batch", CK_INT, "250", NULL,
+      "search-split batch: Eqn 7's relative L1 is taken per batch, then averaged"),
+    K(rate, recal_batch, "recal_batch", CK_INT, "64", NULL,
+      "size of the fixed training batch every path's BN statistics are recalibrated on"),
+    K(rate, limit, "limit", CK_INT, "0", NULL, "rate on the first N search-split images (0 = all)"),
+
+    K(search, max_params, "max_params", CK_F64, "0", NULL,
+      "parameter budget of the searched network (0 = none); --max-params overrides"),
+    K(search, max_macs, "max_macs", CK_F64, "0", NULL,
+      "multiply-add budget per image (the paper's FLOPs; 0 = none); --max-flops overrides"),
+    K(search, top, "top", CK_INT, "10", NULL, "architectures listed in top.csv; --top overrides"),
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 

@@ -44,6 +44,15 @@ typedef struct TrainCfg {
     double lr_first, lr, lr_decay, weight_decay;
 } TrainCfg;
 
+typedef struct RateCfg {
+    long batch, recal_batch, limit;
+} RateCfg;
+
+typedef struct SearchCfg {
+    double max_params, max_macs;
+    long top;
+} SearchCfg;
+
 typedef struct FeaturesCfg {
     char dtype[CFG_STR];
     long chunk, shard_samples, deflate, batch;
@@ -57,6 +66,8 @@ typedef struct Config {
     FeaturesCfg features;
     SpaceCfg space;
     TrainCfg train;
+    RateCfg rate;
+    SearchCfg search;
 } Config;
 
 // Defaults, then the file (may be NULL: defaults only), then overrides "section.key=value".

@@ -28,8 +28,8 @@ int h5_has(hid_t f, const char *name) {
     return H5Lexists(f, name, H5P_DEFAULT) > 0;
 }
 
-float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *ndim,
-                   long dims[8]) {
+static void *read_as(hid_t f, const char *path, const char *name, hid_t type, size_t elem,
+                     size_t *n, int *ndim, long dims[8]) {
     DNA_CHECK(h5_has(f, name), "the file was written by another version or stage; regenerate it",
               "'%s' has no dataset '%s'", path, name);
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
@@ -45,13 +45,22 @@ float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *
         count *= hd[i];
         if (dims) dims[i] = (long)hd[i];
     }
-    float *buf = dna_malloc(count * sizeof(float));
-    H5_CHECK(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), path);
+    void *buf = dna_malloc((count ? count : 1) * elem);
+    H5_CHECK(H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), path);
     H5Sclose(s);
     H5Dclose(d);
     if (n) *n = count;
     if (ndim) *ndim = nd;
     return buf;
+}
+
+float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *ndim,
+                   long dims[8]) {
+    return read_as(f, path, name, H5T_NATIVE_FLOAT, sizeof(float), n, ndim, dims);
+}
+
+double *h5_read_f64(hid_t f, const char *path, const char *name, size_t *n) {
+    return read_as(f, path, name, H5T_NATIVE_DOUBLE, sizeof(double), n, NULL, NULL);
 }
 
 hid_t h5_create_tmp(const char *path, char tmp[1024]) {

@@ -19,6 +19,7 @@ int h5_has(hid_t f, const char *name);
 // Reads a float dataset (converted to float32 by HDF5) into a new buffer; *n gets the count,
 // dims (up to 8) the shape when not NULL. Fatal when missing.
 float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *ndim, long dims[8]);
+double *h5_read_f64(hid_t f, const char *path, const char *name, size_t *n);  // the same, float64
 
 // Provenance every output file carries (DESIGN §3): format version, config hash, seed, git
 // revision, program version.

@@ -101,6 +101,12 @@ double space_total(const Space *sp) {
     return n;
 }
 
+double space_total_paths(const Space *sp) {
+    double n = 0;
+    for (int k = 0; k < sp->nblocks; k++) n += space_block_paths(sp, k);
+    return n;
+}
+
 double space_cell_macs(const Space *sp, int k, int c) {
     const SpaceBlock *b = &sp->block[k];
     const CellCfg *cc = &b->cell[c];

@@ -27,6 +27,7 @@ typedef struct Space {
 void space_from_config(const Config *cfg, const EffNetCfg *teacher, int in_hw, Space *sp);
 double space_block_paths(const Space *sp, int k);  // sum over the block's cells of nops^layers
 double space_total(const Space *sp);               // product over blocks
+double space_total_paths(const Space *sp);         // sum over blocks (what rating scores)
 // Per sample, forward: the stem (block 1) plus each layer's MACs averaged over its ops,
 // which is the expected cost of a uniformly sampled path.
 double space_cell_macs(const Space *sp, int k, int c);

@@ -5,7 +5,7 @@
 #pragma once
 #include "nn/mbconv.h"
 
-#define EFFNET_MAX_STAGES 16
+#define EFFNET_MAX_STAGES 32
 #define EFFNET_MAX_BLOCKS 8
 
 typedef struct StageCfg {

@@ -81,6 +81,26 @@ void par_allreduce_sum_f64(double *buf, size_t n) {
     allreduce(MPI_COMM_WORLD, buf, n, sizeof(double), MPI_DOUBLE);
 }
 
+double *par_gatherv_f64(const double *send, int n, int *total) {
+    int size = 1, rank = 0;
+    MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    int *counts = rank == 0 ? dna_malloc(sizeof(int) * (size_t)size) : NULL;
+    int *displs = rank == 0 ? dna_malloc(sizeof(int) * (size_t)size) : NULL;
+    MPI_CHECK(MPI_Gather(&n, 1, MPI_INT, counts, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    double *all = NULL;
+    if (rank == 0) {
+        long sum = 0;
+        for (int r = 0; r < size; r++) displs[r] = (int)sum, sum += counts[r];
+        DNA_CHECK(sum <= INT_MAX, "rate fewer paths per run", "gather of %ld values", sum);
+        all = dna_malloc(sizeof(double) * (size_t)(sum ? sum : 1));
+        *total = (int)sum;
+    }
+    MPI_CHECK(MPI_Gatherv(send, n, MPI_DOUBLE, all, counts, displs, MPI_DOUBLE, 0, MPI_COMM_WORLD));
+    free(counts), free(displs);
+    return all;
+}
+
 struct ParGroup {
     MPI_Comm comm;
     int rank, size;

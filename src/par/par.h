@@ -42,5 +42,8 @@ void par_group_free(ParGroup *g);                       // collective; safe on N
 // that training loops poll between steps, so every rank checkpoints and exits cleanly.
 void par_signals_install(void);
 int par_stop_requested(void);
+// Concatenates every rank's n values in rank order on rank 0 (MPI_Gatherv): returns a new
+// buffer there (its length in *total), NULL on the other ranks.
+double *par_gatherv_f64(const double *send, int n, int *total);
 // min/avg/max of a per-rank value (e.g. busy time), valid on every rank.
 void par_minavgmax(double v, double out[3]);

@@ -14,6 +14,7 @@
 #include "par/par.h"
 #include "par/sched.h"
 #include "train/features.h"
+#include "train/rating.h"
 #include "train/stage.h"
 #include "train/teacher.h"
 
@@ -236,6 +237,8 @@ int stage_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
     return 0;
 }
 
+static void space_of_run(const RunCtx *ctx, const Config *cfg, Space *sp);
+
 int stage_train(const RunCtx *ctx, const Config *cfg, int force) {
     char path[1100];
     config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
@@ -245,11 +248,8 @@ int stage_train(const RunCtx *ctx, const Config *cfg, int force) {
     config_run_path(cfg, "features/COMPLETE", path, sizeof path);
     DNA_CHECK(stage_done(path), "run `dna features CFG` first", "no feature shards ('%s')", path);
     config_run_path(cfg, "teacher.h5", path, sizeof path);
-    Teacher t;
-    teacher_load(ctx->be, path, &t);
     Space sp;
-    space_from_config(cfg, &t.net.cfg, t.in_hw, &sp);
-    teacher_free(ctx->be, &t);
+    space_of_run(ctx, cfg, &sp);
     distill_train(ctx, cfg, &sp);
     if (ctx->rank == 0) {
         config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
@@ -257,5 +257,35 @@ int stage_train(const RunCtx *ctx, const Config *cfg, int force) {
         DNA_CHECK(f && fclose(f) == 0, "check the disk", "cannot write '%s'", path);
     }
     par_barrier();
+    return 0;
+}
+
+// The space as the teacher on disk defines it (block widths and sizes from teacher.h5).
+static void space_of_run(const RunCtx *ctx, const Config *cfg, Space *sp) {
+    char path[1100];
+    config_run_path(cfg, "teacher.h5", path, sizeof path);
+    DNA_CHECK(stage_done(path), "run `dna teacher CFG` first", "no teacher '%s'", path);
+    Teacher t;
+    teacher_load(ctx->be, path, &t);
+    space_from_config(cfg, &t.net.cfg, t.in_hw, sp);
+    teacher_free(ctx->be, &t);
+}
+
+int stage_rate(const RunCtx *ctx, const Config *cfg, int force) {
+    char path[1100];
+    DNA_CHECK(!force, "delete the run's rate/ directory and potentials.h5 to rate again",
+              "rate: --force would mix old and new unit files");
+    config_run_path(cfg, "potentials.h5", path, sizeof path);
+    if (skip_stage(ctx, force, "rate", path)) return 0;
+    DNA_CHECK(cfg->rate.batch > 0 && cfg->rate.recal_batch > 0 && cfg->rate.limit >= 0,
+              "give positive [rate] batch and recal_batch, and limit >= 0",
+              "%s: bad [rate] section", cfg->path[0] ? cfg->path : "config");
+    config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
+    DNA_CHECK(stage_done(path), "run `dna train CFG` first", "no trained supernet ('%s')", path);
+    Space sp;
+    space_of_run(ctx, cfg, &sp);
+    double t0 = timer_now();
+    rating_run(ctx, cfg, &sp);
+    log_info(ctx, "rate: %.3g paths rated in %.1f s", space_total_paths(&sp), timer_now() - t0);
     return 0;
 }

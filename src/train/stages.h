@@ -1,6 +1,6 @@
 // The stage drivers behind the subcommands: each checks its inputs, skips itself when its
 // output is complete (unless forced), runs, and logs what it wrote. Stages so far: data,
-// teacher, features; plus the shard digest used to compare extractions.
+// teacher, features, train, rate, search; plus the shard digest used to compare extractions.
 #pragma once
 #include "core/config.h"
 #include "core/ctx.h"
@@ -9,6 +9,7 @@ int stage_data(const RunCtx *ctx, const Config *cfg, int force);
 int stage_teacher(const RunCtx *ctx, const Config *cfg, int force);
 int stage_features(const RunCtx *ctx, const Config *cfg, int force);
 int stage_train(const RunCtx *ctx, const Config *cfg, int force);
+int stage_rate(const RunCtx *ctx, const Config *cfg, int force);
 // Reads every split's shards back in global sample order and prints, per dataset, the
 // sample count and an FNV-1a digest of the fp32 values (rank 0).
 int stage_shards_digest(const RunCtx *ctx, const Config *cfg);

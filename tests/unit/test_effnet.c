@@ -230,12 +230,14 @@ TEST(effnet_parse_stages_rejects) {
         T_CHECK(rc != 0 && strstr(err, bad[i].msg), "'%s': rc %d, message '%s', want '%s'",
                 bad[i].spec, rc, err, bad[i].msg);
     }
-    char many[17 * 12 + 1] = "";
-    for (int i = 0; i < 17; i++) strcat(many, "ir_k3_c8 ");
+    char many[(EFFNET_MAX_STAGES + 1) * 12 + 1] = "";
+    for (int i = 0; i <= EFFNET_MAX_STAGES; i++) strcat(many, "ir_k3_c8 ");
     EffNetCfg c = {0};
     char err[256] = "";
-    T_CHECK(effnet_parse_stages(many, &c, err, sizeof err) != 0 && strstr(err, "more than 16"),
-            "17 stages: '%s'", err);
+    char want[32];
+    snprintf(want, sizeof want, "more than %d", EFFNET_MAX_STAGES);
+    T_CHECK(effnet_parse_stages(many, &c, err, sizeof err) != 0 && strstr(err, want),
+            "%d stages: '%s'", EFFNET_MAX_STAGES + 1, err);
 }
 
 TEST(effnet_cfg_validate_rejects) {

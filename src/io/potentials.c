@@ -1,0 +1,92 @@
+// potentials.h5 and its CSVs (see potentials.h).
+#include "io/potentials.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nas/arch.h"
+
+static const char *QTY[4] = {"score", "mse", "params", "macs"};
+
+static double **field(CellScores *c, int q) {
+    double **f[4] = {&c->score, &c->mse, &c->params, &c->macs};
+    return f[q];
+}
+
+void potentials_save(const char *path, const Potentials *p, const Space *sp, const H5Prov *prov) {
+    char tmp[1024], name[64];
+    hid_t f = h5_create_tmp(path, tmp);
+    h5_attr_i64(f, "nblocks", p->nblocks, tmp);
+    for (int k = 0; k < p->nblocks; k++)
+        for (int c = 0; c < p->ncells[k]; c++) {
+            CellScores *cs = (CellScores *)&p->cell[k][c];
+            long n = cs->npaths;
+            for (int q = 0; q < 4; q++) {
+                snprintf(name, sizeof name, "block%d_cell%d_%s", k + 1, c + 1, QTY[q]);
+                h5_write(f, name, H5T_NATIVE_DOUBLE, *field(cs, q), 1, &n, tmp);
+            }
+        }
+    if (prov) h5_attr_prov(f, prov, tmp);
+    h5_commit(f, tmp, path);
+    // one CSV per block, next to the file
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    for (int k = 0; k < p->nblocks; k++) {
+        char csv[1100], ctmp[1200];
+        snprintf(csv, sizeof csv, "%s/potentials_block%d.csv", dir, k + 1);
+        snprintf(ctmp, sizeof ctmp, "%s.tmp.%d", csv, (int)getpid());
+        FILE *o = fopen(ctmp, "w");
+        DNA_CHECK(o, "check the permissions of the run directory", "cannot write '%s'", ctmp);
+        fprintf(o, "block,cell,layers,width,path,ops,score,mse,params,macs\n");
+        for (int c = 0; c < p->ncells[k]; c++) {
+            const CellCfg *cc = &sp->block[k].cell[c];
+            const CellScores *cs = &p->cell[k][c];
+            for (long i = 0; i < cs->npaths; i++) {
+                int ops[CELL_MAX_LAYERS];
+                arch_decode_path(i, cc->layers, cc->nops, ops);
+                fprintf(o, "%d,%d,%d,%d,%ld,", k + 1, c + 1, cc->layers, cc->width, i);
+                for (int l = 0; l < cc->layers; l++)
+                    fprintf(o, "%se%dk%d", l ? "-" : "", cc->ops[ops[l]].expand, cc->ops[ops[l]].k);
+                fprintf(o, ",%.9g,%.9g,%.0f,%.0f\n", cs->score[i], cs->mse[i], cs->params[i],
+                        cs->macs[i]);
+            }
+        }
+        DNA_CHECK(fclose(o) == 0 && rename(ctmp, csv) == 0, "check the disk", "cannot write '%s'", csv);
+    }
+}
+
+void potentials_load(const char *path, const Space *sp, Potentials *p) {
+    hid_t f = h5_open_read(path);
+    memset(p, 0, sizeof *p);
+    p->nblocks = (int)h5_read_attr_i64(f, "nblocks", path);
+    DNA_CHECK(p->nblocks == sp->nblocks, "rerun `dna rate` for this search space",
+              "'%s' rates %d blocks, the space has %d", path, p->nblocks, sp->nblocks);
+    char name[64];
+    for (int k = 0; k < p->nblocks; k++) {
+        p->ncells[k] = sp->block[k].ncells;
+        for (int c = 0; c < p->ncells[k]; c++) {
+            CellScores *cs = &p->cell[k][c];
+            cs->npaths = cell_path_count(&sp->block[k].cell[c]);
+            for (int q = 0; q < 4; q++) {
+                snprintf(name, sizeof name, "block%d_cell%d_%s", k + 1, c + 1, QTY[q]);
+                size_t n;
+                *field(cs, q) = h5_read_f64(f, path, name, &n);
+                DNA_CHECK((long)n == cs->npaths, "rerun `dna rate` for this search space",
+                          "'%s': %s has %zu paths, the space's cell has %ld", path, name, n,
+                          cs->npaths);
+            }
+        }
+    }
+    h5_close(f);
+}
+
+void potentials_free(Potentials *p) {
+    for (int k = 0; k < p->nblocks; k++)
+        for (int c = 0; c < p->ncells[k]; c++)
+            for (int q = 0; q < 4; q++) free(*field(&p->cell[k][c], q)), *field(&p->cell[k][c], q) = NULL;
+}

@@ -1,0 +1,145 @@
+// Feature-shared path rating (see rate.h). Nodes are stored in depth-first visiting order,
+// which both passes share, so pass 2 finds node i's statistics at position i.
+#include "nas/rate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+struct RateStats {
+    RateUnit unit;
+    int n, cap;
+    float **node;  // per node: [mean, var] of each BN of the node's op (the root: the stem's)
+};
+
+long rate_unit_paths(const CellCfg *c, RateUnit u) {
+    long n = 1;
+    for (int i = u.depth; i < c->layers; i++) n *= c->nops;
+    return n;
+}
+
+long rate_unit_first(const CellCfg *c, RateUnit u) {
+    return u.prefix * rate_unit_paths(c, u);
+}
+
+static int op_bns(MBConv *m, BatchNorm **b) {
+    int n = 0;
+    if (m->has_expand) b[n++] = &m->expand.bn;
+    b[n++] = &m->dw.bn;
+    b[n++] = &m->proj.bn;
+    return n;
+}
+
+static size_t stats_floats(BatchNorm **b, int n) {
+    size_t f = 0;
+    for (int i = 0; i < n; i++) f += 2 * tensor_numel(&b[i]->run_mean);
+    return f;
+}
+
+static void save(const Backend *be, RateStats *s, BatchNorm **b, int n) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 64;
+        s->node = realloc(s->node, sizeof(float *) * (size_t)s->cap);
+        DNA_CHECK(s->node, "free memory", "out of memory for rating statistics");
+    }
+    float *p = s->node[s->n++] = dna_malloc(sizeof(float) * stats_floats(b, n));
+    for (int i = 0; i < n; i++) {
+        size_t c = tensor_numel(&b[i]->run_mean);
+        tensor_download(be, &b[i]->run_mean, p), p += c;
+        tensor_download(be, &b[i]->run_var, p), p += c;
+    }
+}
+
+static void load(const Backend *be, const RateStats *s, int node, BatchNorm **b, int n) {
+    const float *p = s->node[node];
+    for (int i = 0; i < n; i++) {
+        size_t c = tensor_numel(&b[i]->run_mean);
+        tensor_upload(be, &b[i]->run_mean, p), p += c;
+        tensor_upload(be, &b[i]->run_var, p), p += c;
+    }
+}
+
+// One walk of the unit's tree; pass 1 (stats == NULL on entry of each node: recalibrate and
+// save) or pass 2 (load and score).
+typedef struct Walk {
+    const Backend *be;
+    Cell *c;
+    RateStats *s;
+    int pass, next;  // pass 1 or 2; next node to save or load
+    const Tensor *y;
+    double *rel, *sq;
+    long first, nodes;
+    int path[CELL_MAX_LAYERS];
+} Walk;
+
+static void walk(Walk *w, int d, const Tensor *x) {
+    const CellCfg *cfg = &w->c->cfg;
+    RateUnit u = w->s->unit;
+    int lo = 0, hi = cfg->nops;
+    if (d < u.depth) {  // the unit's fixed prefix: one op at this layer
+        long p = u.prefix;
+        for (int i = u.depth - 1; i > d; i--) p /= cfg->nops;
+        lo = (int)(p % cfg->nops), hi = lo + 1;
+    }
+    for (int op = lo; op < hi; op++) {
+        MBConv *m = cell_op(w->c, d, op);
+        BatchNorm *b[3];
+        int nb = op_bns(m, b);
+        const Tensor *out;
+        if (w->pass == 1) {
+            out = mbconv_forward(w->be, m, &w->c->cache[d], x, BN_RECALIBRATE);
+            save(w->be, w->s, b, nb);
+        } else {
+            load(w->be, w->s, w->next++, b, nb);
+            out = mbconv_forward(w->be, m, &w->c->cache[d], x, BN_EVAL);
+        }
+        w->nodes++;
+        w->path[d] = op;
+        if (d + 1 < cfg->layers) {
+            walk(w, d + 1, out);
+        } else if (w->pass == 2) {
+            long code = 0;
+            for (int i = 0; i < cfg->layers; i++) code = code * cfg->nops + w->path[i];
+            long i = code - w->first;
+            w->rel[i] += w->be->rel_l1(out, w->y);
+            w->sq[i] += w->be->mse(out, w->y, NULL) * (double)out->n;
+        }
+    }
+}
+
+RateStats *rate_recalibrate(const Backend *be, Cell *c, RateUnit u, const Tensor *xr) {
+    DNA_CHECK(u.depth >= 0 && u.depth <= c->cfg.layers && u.prefix >= 0,
+              "internal: a unit lies inside the cell", "bad rating unit (depth %d)", u.depth);
+    RateStats *s = calloc(1, sizeof *s);
+    DNA_CHECK(s, "free memory", "out of memory");
+    s->unit = u;
+    Walk w = {.be = be, .c = c, .s = s, .pass = 1};
+    if (c->cfg.stem > 0) {
+        xr = convbn_forward(be, &c->stem, &c->stem_c, xr, BN_RECALIBRATE);
+        BatchNorm *b = &c->stem.bn;
+        save(be, s, &b, 1);
+    }
+    walk(&w, 0, xr);
+    return s;
+}
+
+long rate_score_batch(const Backend *be, Cell *c, const RateStats *s, const Tensor *x,
+                      const Tensor *y, double *rel, double *sq) {
+    Walk w = {.be = be, .c = c, .s = (RateStats *)s, .pass = 2, .y = y, .rel = rel, .sq = sq,
+              .first = rate_unit_first(&c->cfg, s->unit)};
+    if (c->cfg.stem > 0) {
+        BatchNorm *b = &c->stem.bn;
+        load(be, s, w.next++, &b, 1);
+        x = convbn_forward(be, &c->stem, &c->stem_c, x, BN_EVAL);
+    }
+    walk(&w, 0, x);
+    return w.nodes;
+}
+
+void rate_stats_free(RateStats *s) {
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) free(s->node[i]);
+    free(s->node);
+    free(s);
+}

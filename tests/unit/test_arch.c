@@ -1,0 +1,96 @@
+// Architectures: the cost model against torchvision's EfficientNet-B0, the per-block cost
+// decomposition the search adds up, JSON round trip and the timm export.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "harness.h"
+#include "nas/arch.h"
+#include "train/teacher.h"
+
+// EfficientNet-B0 written as an architecture: one block per stage.
+static Arch b0(void) {
+    static const int r[7] = {1, 2, 2, 3, 3, 4, 1}, k[7] = {3, 3, 5, 3, 5, 5, 3},
+                     s[7] = {1, 2, 2, 2, 1, 2, 1}, e[7] = {1, 6, 6, 6, 6, 6, 6},
+                     c[7] = {16, 24, 40, 80, 112, 192, 320};
+    Arch a = {.cin = 3, .in_hw = 224, .classes = 1000, .stem = 32, .stem_stride = 2,
+              .head = 1280, .se_ratio = 0.25f, .nblocks = 7, .score = NAN};
+    for (int i = 0; i < 7; i++) {
+        a.block[i] = (ArchBlock){.width = c[i], .depth = r[i], .stride = s[i]};
+        for (int l = 0; l < r[i]; l++) a.block[i].op[l] = (CellOp){k[i], e[i]};
+    }
+    return a;
+}
+
+// Convention: multiply-adds of every convolution (SE's two 1x1 convolutions included) and
+// of the classifier; BN, activations, pooling and the SE gate are not counted.
+TEST(arch_cost_efficientnet_b0) {
+    Arch a = b0();
+    T_CHECK(arch_params(&a) == 5288548, "B0: %ld parameters, torchvision counts 5288548",
+            arch_params(&a));
+    long m = arch_macs(&a);
+    printf("     EfficientNet-B0 at 224x224: %ld parameters, %ld multiply-adds\n", arch_params(&a), m);
+    T_CHECK(llround(m / 1e6) == 386, "B0: %.1fM multiply-adds, the paper says 0.39B", m / 1e6);
+}
+
+TEST(arch_timm_export_b0) {
+    Arch a = b0();
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    arch_print_timm(&a, f);
+    fclose(f);
+    static const char *want[] = {"['ds_r1_k3_s1_e1_c16_se0.25']", "['ir_r2_k3_s2_e6_c24_se0.25']",
+                                 "['ir_r2_k5_s2_e6_c40_se0.25']", "['ir_r3_k3_s2_e6_c80_se0.25']",
+                                 "['ir_r3_k5_s1_e6_c112_se0.25']", "['ir_r4_k5_s2_e6_c192_se0.25']",
+                                 "['ir_r1_k3_s1_e6_c320_se0.25']"};
+    for (int i = 0; i < 7; i++) T_CHECK(strstr(buf, want[i]), "missing %s in\n%s", want[i], buf);
+    free(buf);
+}
+
+// The default space: random choices; the stem + per-block costs (each read from the previous
+// block's chosen width) + head must equal the whole network's count, and JSON must round-trip.
+TEST(arch_block_costs_add_up) {
+    Config cfg;
+    config_load(&cfg, NULL, NULL, 0);
+    EffNetCfg t;
+    teacher_arch_from_config(&cfg, 1, &t);
+    int in_hw = (int)(cfg.data.image_size + 2 * cfg.data.pad);
+    Space sp;
+    space_from_config(&cfg, &t, in_hw, &sp);
+    unsigned long long x = 12345;
+    for (int trial = 0; trial < 200; trial++) {
+        int cell[SPACE_MAX_BLOCKS];
+        long code[SPACE_MAX_BLOCKS];
+        for (int k = 0; k < sp.nblocks; k++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            cell[k] = (int)((x >> 33) % (unsigned)sp.block[k].ncells);
+            const CellCfg *c = &sp.block[k].cell[cell[k]];
+            code[k] = (long)((x >> 13) % (unsigned long long)cell_path_count(c));
+        }
+        Arch a;
+        arch_from_choice(&sp, &t, in_hw, cell, code, &a);
+        long p, m, P, M;
+        int hw = effnet_stem_hw(&t, in_hw);
+        arch_base_cost(a.cin, a.stem, hw, &P, &M);
+        int w = a.stem;
+        for (int k = 0; k < sp.nblocks; k++) {
+            arch_block_cost(&sp.block[k].cell[cell[k]], code[k], w, sp.block[k].cell_hw, &p, &m);
+            P += p, M += m, w = a.block[k].width;
+        }
+        arch_tail_cost(w, a.head, a.classes, sp.block[sp.nblocks - 1].out_hw, &p, &m);
+        P += p, M += m;
+        T_CHECK(P == arch_params(&a) && M == arch_macs(&a), "trial %d: %ld/%ld vs %ld/%ld", trial,
+                P, M, arch_params(&a), arch_macs(&a));
+        a.score = 0.25 * trial;
+        char *js = arch_to_json(&a, "{\"seed\": 1}");
+        Arch b;
+        arch_from_json(js, "test", &b);
+        free(js);
+        T_CHECK(arch_params(&b) == P && arch_macs(&b) == M && b.score == a.score &&
+                    b.block[0].cell == a.block[0].cell && b.block[2].code == a.block[2].code,
+                "trial %d: JSON round trip", trial);
+    }
+}
