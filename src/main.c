@@ -9,6 +9,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "nas/arch.h"
 #include "par/par.h"
 #include "train/cell_step.h"
 #include "train/stage.h"
@@ -146,12 +147,13 @@ static int cmd_run(RunCtx *ctx, int argc, char **argv) {
               "run: --force is not supported");
     double t0 = timer_now();
     int (*stages[])(const RunCtx *, const Config *, int) = {stage_data, stage_teacher,
-                                                            stage_features, stage_train};
+                                                            stage_features, stage_train,
+                                                            stage_rate, stage_search};
     for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
         if (stages[i](ctx, &a.cfg, 0)) return 1;
     char dir[1024];
     config_run_path(&a.cfg, NULL, dir, sizeof dir);
-    log_info(ctx, "run: stages data, teacher, features, train complete in %s (%.1f s)", dir,
+    log_info(ctx, "run: stages data, teacher, features, train, rate, search complete in %s (%.1f s)", dir,
              timer_now() - t0);
     return 0;
 }
@@ -173,10 +175,64 @@ static int cmd_plan(RunCtx *ctx, int argc, char **argv) {
     return stage_plan(ctx, &a.cfg, ranks);
 }
 
+// search: budgets and K as flags (--max-params P --max-flops F --top K), turned into the
+// config overrides they stand for, so the run's config.ini records them. Always recomputes.
+static int cmd_search(RunCtx *ctx, int argc, char **argv) {
+    static const char *FLAGS[][2] = {
+        {"--max-params", "search.max_params"}, {"--max-flops", "search.max_macs"}, {"--top", "search.top"}};
+    char **rest = dna_calloc((size_t)argc + 1, sizeof(char *));
+    char (*made)[128] = dna_calloc((size_t)argc + 1, sizeof *made);
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        int f = -1;
+        for (int j = 0; j < 3; j++)
+            if (!strcmp(argv[i], FLAGS[j][0])) f = j;
+        if (f < 0) {
+            rest[n++] = argv[i];
+            continue;
+        }
+        DNA_CHECK(i + 1 < argc, "give a value after the flag", "%s needs a value", argv[i]);
+        snprintf(made[n], sizeof made[n], "%s=%s", FLAGS[f][1], argv[++i]);
+        rest[n] = made[n], n++;
+    }
+    StageArgs a;
+    stage_args(ctx, n, rest, &a);
+    free(rest), free(made);
+    return stage_search(ctx, &a.cfg, 1);
+}
+
+// export: an arch.json as timm's arch_def (Python) or as the canonical JSON (doc/formats.md).
+static int cmd_export(RunCtx *ctx, int argc, char **argv) {
+    const char *path = NULL, *format = "timm";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--format") && i + 1 < argc)
+            format = argv[++i];
+        else if (!path && argv[i][0] != '-')
+            path = argv[i];
+        else
+            DNA_FAIL("usage: dna export ARCH.json [--format timm|json]", "unexpected argument '%s'",
+                     argv[i]);
+    }
+    DNA_CHECK(path, "usage: dna export ARCH.json [--format timm|json]", "export: no file given");
+    DNA_CHECK(!strcmp(format, "timm") || !strcmp(format, "json"), "use --format timm or json",
+              "export: unknown format '%s'", format);
+    if (ctx->rank != 0) return 0;
+    Arch a;
+    arch_load(path, &a);
+    if (!strcmp(format, "timm")) {
+        arch_print_timm(&a, stdout);
+    } else {
+        char *js = arch_to_json(&a, NULL);
+        printf("%s\n", js);
+        free(js);
+    }
+    return 0;
+}
+
 static int cmd_help(RunCtx *ctx, int argc, char **argv);
 
 static const Command COMMANDS[] = {
-    {"run", "the whole pipeline (stages so far: data, teacher, features, train), resumable",
+    {"run", "the whole pipeline (stages so far: data ... search), resumable",
      cmd_run},
     {"data", "import the dataset, draw the search split -> <run>/dataset.h5", cmd_data},
     {"teacher", "train (or import) the teacher -> <run>/teacher.h5", cmd_teacher},
@@ -185,6 +241,9 @@ static const Command COMMANDS[] = {
      cmd_plan},
     {"train", "supernet training: every (block, cell) job -> <run>/ckpt/", cmd_train},
     {"rate", "score every path of every cell (feature sharing) -> <run>/potentials.h5", cmd_rate},
+    {"search", "best architecture under budgets (--max-params P --max-flops F --top K) -> arch.json",
+     cmd_search},
+    {"export", "print an arch.json as timm's arch_def (--format timm) or canonical JSON", cmd_export},
     {"shards", "read the feature shards back and print a content digest per dataset", cmd_shards},
     {"check", "train the W1 supernet cell for a few steps (--steps N, --batch B)", cmd_check},
     {"version", "print version, git revision and backend", cmd_version},

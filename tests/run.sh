@@ -68,7 +68,7 @@ echo "== pipeline stages on inputs/tiny.cfg"
 out=$(mktemp -d)
 mpi2() { ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 mpirun -np 2 -x ASAN_OPTIONS --oversubscribe --allow-run-as-root "$@"; }
 tiny=(inputs/tiny.cfg "run.out_dir=$out")
-cli stage_run_1rank 0 'run: stages data, teacher, features, train complete' run "${tiny[@]}"
+cli stage_run_1rank 0 'run: stages data, teacher, features, train, rate, search complete' run "${tiny[@]}"
 cli stage_rerun_skips 0 'features/COMPLETE is complete; skipping' run "${tiny[@]}"
 cli stage_unknown_key 1 "override 'teacher.epochz=3': unknown key 'epochz' in \\[teacher\\]; known keys: import" teacher inputs/tiny.cfg teacher.epochz=3
 cli stage_bad_value 1 "teacher.lr = 'fast' is not a number" teacher inputs/tiny.cfg teacher.lr=fast
@@ -138,8 +138,8 @@ ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=term >"$log" 2>&1
 check train_sigterm_resume_bitwise same_ckpts term
 # rating: 1 rank vs 2 ranks (units split across ranks, gathered) give the same potentials,
 # bitwise; a rerun after losing potentials.h5 and some unit files resumes to the same file
+rm -rf "$out/tiny/rate" "$out/tiny/potentials.h5"  # `dna run` rated with the default thread count
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" rate "${tiny[@]}" run.name=tiny >"$log" 2>&1
-mkdir -p "$out/np2/rate"
 mpi2 "$bin/dna" rate "${tiny[@]}" run.name=np2 >>"$log" 2>&1
 same_potentials() { [ -e "$out/tiny/potentials.h5" ] && h5diff -q "$out/tiny/potentials.h5" "$out/$1/potentials.h5"; }
 check rate_2ranks_bitwise same_potentials np2
@@ -147,6 +147,18 @@ rm -f "$out/np2/potentials.h5" $(ls "$out/np2/rate/"*.h5 | head -5)
 mpi2 "$bin/dna" rate "${tiny[@]}" run.name=np2 >"$log" 2>&1
 rate_resumed() { grep -q 'resumed here' "$log" && same_potentials np2 && [ "$(wc -l <"$out/tiny/potentials_block2.csv")" = 43 ]; }
 check rate_resume_bitwise rate_resumed
+# search: the exact solver and the traversal agree (checked inside), outputs appear, the
+# export prints timm strings, an impossible budget names the cheapest cost and writes nothing
+cli search_tiny 0 'search: .* best score' search "${tiny[@]}" run.name=tiny --max-params 20000 --top 5
+search_outputs() {
+    [ -e "$out/tiny/arch.json" ] && [ "$(wc -l <"$out/tiny/top.csv")" = 6 ] && [ -s "$out/tiny/frontier.png" ] &&
+        [ "$(wc -l <"$out/tiny/frontier.csv")" -gt 2 ] &&
+        "$bin/dna" export "$out/tiny/arch.json" --format timm | grep -Eq "^    \['ir_r[0-9]_k[357]_s1_e[36]_c8_se0.25'"
+}
+check search_outputs search_outputs
+rm "$out/tiny/arch.json"
+cli search_impossible 1 'impossible constraint .*the cheapest architecture in this space has [0-9]+ parameters' search "${tiny[@]}" run.name=tiny --max-params 100
+check search_impossible_writes_nothing test ! -e "$out/tiny/arch.json"
 # R > J: a one-job space on 2 ranks trains as a rank group (synchronised BN, summed
 # gradients). Equal to the 1-rank run up to summation order: per-step training losses within
 # 1e-5 relative, per-epoch validation losses within 1e-4 (measured: training losses equal,

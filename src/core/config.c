@@ -106,7 +106,8 @@ static const CfgKey KEYS[] = {
       "search-split batch: Eqn 7's relative L1 is taken per batch, then averaged"),
     K(rate, recal_batch, "recal_batch", CK_INT, "64", NULL,
       "size of the fixed training batch every path's BN statistics are recalibrated on"),
-    K(rate, limit, "limit", CK_INT, "0", NULL, "rate on the first N search-split images (0 = all)"),
+    K(rate, limit, "limit", CK_INT, "1000", NULL,
+      "rate on the first N search-split images (0 = all): rating time grows with N"),
 
     K(search, max_params, "max_params", CK_F64, "0", NULL,
       "parameter budget of the searched network (0 = none); --max-params overrides"),

@@ -214,10 +214,10 @@ void arch_print_timm(const Arch *a, FILE *f) {
     EffNetCfg c;
     arch_to_effnet(a, &c);
     fprintf(f, "# timm: EfficientNet(decode_arch_def(arch_def), stem_size=%d, num_features=%d,\n"
-               "#        in_chans=%d, num_classes=%d)  -- %ld parameters, %ld multiply-adds at %dx%d\n"
-               "# (a stem stride of %d; timm's stem has stride 2)\n",
-            a->stem, a->head, a->cin, a->classes, arch_params(a), arch_macs(a), a->in_hw, a->in_hw,
-            a->stem_stride);
+               "#        in_chans=%d, num_classes=%d)  -- %ld parameters, %ld multiply-adds at %dx%d\n",
+            a->stem, a->head, a->cin, a->classes, arch_params(a), arch_macs(a), a->in_hw, a->in_hw);
+    if (a->stem_stride != 2)
+        fprintf(f, "# the stem has stride %d here; timm's has 2: set conv_stem.stride\n", a->stem_stride);
     fprintf(f, "arch_def = [\n");
     int s = 0;
     for (int k = 0; k < c.nblocks; k++) {

@@ -15,6 +15,7 @@
 #include "par/sched.h"
 #include "train/features.h"
 #include "train/rating.h"
+#include "train/searching.h"
 #include "train/stage.h"
 #include "train/teacher.h"
 
@@ -287,5 +288,21 @@ int stage_rate(const RunCtx *ctx, const Config *cfg, int force) {
     double t0 = timer_now();
     rating_run(ctx, cfg, &sp);
     log_info(ctx, "rate: %.3g paths rated in %.1f s", space_total_paths(&sp), timer_now() - t0);
+    return 0;
+}
+
+int stage_search(const RunCtx *ctx, const Config *cfg, int force) {
+    char path[1100];
+    config_run_path(cfg, "arch.json", path, sizeof path);
+    if (skip_stage(ctx, force, "search", path)) return 0;
+    config_run_path(cfg, "teacher.h5", path, sizeof path);
+    DNA_CHECK(stage_done(path), "run `dna teacher CFG` first", "no teacher '%s'", path);
+    Teacher t;
+    teacher_load(ctx->be, path, &t);
+    Space sp;
+    space_from_config(cfg, &t.net.cfg, t.in_hw, &sp);
+    searching_run(ctx, cfg, &sp, &t.net.cfg, t.in_hw);
+    teacher_free(ctx->be, &t);
+    par_barrier();
     return 0;
 }

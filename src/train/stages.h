@@ -10,6 +10,7 @@ int stage_teacher(const RunCtx *ctx, const Config *cfg, int force);
 int stage_features(const RunCtx *ctx, const Config *cfg, int force);
 int stage_train(const RunCtx *ctx, const Config *cfg, int force);
 int stage_rate(const RunCtx *ctx, const Config *cfg, int force);
+int stage_search(const RunCtx *ctx, const Config *cfg, int force);
 // Reads every split's shards back in global sample order and prints, per dataset, the
 // sample count and an FNV-1a digest of the fp32 values (rank 0).
 int stage_shards_digest(const RunCtx *ctx, const Config *cfg);

@@ -1,0 +1,216 @@
+// Search driver (see searching.h).
+#include "train/searching.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/timer.h"
+#include "io/potentials.h"
+#include "nas/arch.h"
+#include "train/stage.h"
+
+static int width_index(const SpaceProblem *q, int k, int w) {
+    for (int i = 0; i < q->nw[k]; i++)
+        if (q->width[k][i] == w) return i;
+    return -1;
+}
+
+void search_problem_build(const Space *sp, const EffNetCfg *t, int in_hw, const Potentials *pot,
+                  const double budget[2], SpaceProblem *q) {
+    memset(q, 0, sizeof *q);
+    for (int k = 0; k < sp->nblocks; k++)
+        for (int c = 0; c < sp->block[k].ncells; c++)
+            if (width_index(q, k, sp->block[k].cell[c].width) < 0)
+                q->width[k][q->nw[k]++] = sp->block[k].cell[c].width;
+    for (int k = 0; k < sp->nblocks; k++) {
+        const SpaceBlock *b = &sp->block[k];
+        int n = 0, nin = k ? q->nw[k - 1] : 1;
+        for (int c = 0; c < b->ncells; c++) n += (int)pot->cell[k][c].npaths;
+        q->cell[k] = dna_malloc(sizeof(int) * (size_t)n);
+        q->code[k] = dna_malloc(sizeof(long) * (size_t)n);
+        q->score[k] = dna_malloc(sizeof(double) * (size_t)n);
+        q->out[k] = dna_malloc(sizeof(int) * (size_t)n);
+        q->cost[k] = dna_malloc(sizeof(double) * (size_t)n * nin * 2);
+        int j = 0;
+        for (int c = 0; c < b->ncells; c++)
+            for (long i = 0; i < pot->cell[k][c].npaths; i++, j++) {
+                q->cell[k][j] = c, q->code[k][j] = i, q->score[k][j] = pot->cell[k][c].score[i];
+                q->out[k][j] = width_index(q, k, b->cell[c].width);
+                for (int s = 0; s < nin; s++) {
+                    long pa, ma;
+                    arch_block_cost(&b->cell[c], i, k ? q->width[k - 1][s] : sp->stem, b->cell_hw, &pa, &ma);
+                    q->cost[k][((size_t)j * nin + s) * 2] = (double)pa;
+                    q->cost[k][((size_t)j * nin + s) * 2 + 1] = (double)ma;
+                }
+            }
+        q->b[k] = (SearchBlock){.ncand = n, .nin = nin, .nout = q->nw[k], .score = q->score[k],
+                                .out = q->out[k], .cost = q->cost[k]};
+    }
+    int K = sp->nblocks - 1;
+    q->tail = dna_malloc(sizeof(double) * (size_t)q->nw[K] * 2);
+    for (int s = 0; s < q->nw[K]; s++) {
+        long pa, ma;
+        arch_tail_cost(q->width[K][s], t->head, t->classes, sp->block[K].out_hw, &pa, &ma);
+        q->tail[2 * s] = (double)pa, q->tail[2 * s + 1] = (double)ma;
+    }
+    long pa, ma;
+    arch_base_cost(t->cin, sp->stem, effnet_stem_hw(t, in_hw), &pa, &ma);
+    q->p = (SearchProblem){.nblocks = sp->nblocks, .ncost = 2, .block = q->b,
+                           .base = {(double)pa, (double)ma}, .tail = q->tail,
+                           .budget = {budget[0], budget[1]}};
+}
+
+void search_problem_free(SpaceProblem *q) {
+    for (int k = 0; k < q->p.nblocks; k++)
+        free(q->cell[k]), free(q->code[k]), free(q->score[k]), free(q->out[k]), free(q->cost[k]);
+    free(q->tail);
+}
+
+static void to_arch(const SpaceProblem *q, const Space *sp, const EffNetCfg *t, int in_hw,
+                    const SearchArch *s, Arch *a) {
+    int cell[SPACE_MAX_BLOCKS];
+    long code[SPACE_MAX_BLOCKS];
+    for (int k = 0; k < sp->nblocks; k++)
+        cell[k] = q->cell[k][s->choice[k]], code[k] = q->code[k][s->choice[k]];
+    arch_from_choice(sp, t, in_hw, cell, code, a);
+    a->score = s->score;
+}
+
+// "c3:e6k3-e3k5 | c1:..." for CSVs and logs
+static void describe(const Arch *a, char *buf, size_t n) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (int k = 0; k < a->nblocks && used < n; k++) {
+        used += (size_t)snprintf(buf + used, n - used, "%sc%d:", k ? " | " : "", a->block[k].cell + 1);
+        for (int l = 0; l < a->block[k].depth && used < n; l++)
+            used += (size_t)snprintf(buf + used, n - used, "%se%dk%d", l ? "-" : "",
+                                     a->block[k].op[l].expand, a->block[k].op[l].k);
+    }
+}
+
+static FILE *open_tmp(const char *path, char *tmp, size_t n) {
+    snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    DNA_CHECK(f, "check the permissions of the run directory", "cannot write '%s'", tmp);
+    return f;
+}
+
+static void close_tmp(FILE *f, const char *tmp, const char *path) {
+    DNA_CHECK(fclose(f) == 0 && rename(tmp, path) == 0, "check the disk", "cannot write '%s'", path);
+}
+
+static void plot(const RunCtx *ctx, const char *csv, const char *png, const Arch *best) {
+    char tmp[1200], cmd[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d.png", png, (int)getpid());
+    snprintf(cmd, sizeof cmd,
+             "gnuplot -e \"set terminal pngcairo size 900,600; set output '%s'; set datafile "
+             "separator ','; set key top right; set grid; set xlabel 'parameters of the standalone "
+             "network'; set ylabel 'predicted score (sum of block scores, lower is better)'; set "
+             "title 'score-vs-parameters frontier'; plot '%s' using 2:4 with linespoints "
+             "pt 7 ps 0.6 title 'frontier', '<echo %ld,%.9g' using 1:2 with points pt 9 ps 2.5 lc "
+             "rgb 'red' title 'chosen'\" 2>&1",
+             tmp, csv, arch_params(best), best->score);
+    FILE *p = popen(cmd, "r");
+    char line[256];
+    int said = 0;
+    while (p && fgets(line, sizeof line, p)) said = 1;
+    if (!p || pclose(p) != 0 || said || rename(tmp, png) != 0) {
+        unlink(tmp);
+        log_info(ctx, "search: gnuplot (pngcairo) failed or is missing: %s not drawn "
+                 "(scripts/setup.sh installs gnuplot-nox)", png);
+    }
+}
+
+void searching_run(const RunCtx *ctx, const Config *cfg, const Space *sp, const EffNetCfg *t,
+                   int in_hw) {
+    if (ctx->rank != 0) return;
+    char path[1100], out[1100], tmp[1200];
+    config_run_path(cfg, "potentials.h5", path, sizeof path);
+    DNA_CHECK(stage_done(path), "run `dna rate CFG` first", "no potentials '%s'", path);
+    Potentials pot;
+    potentials_load(path, sp, &pot);
+    double budget[2] = {cfg->search.max_params > 0 ? cfg->search.max_params : INFINITY,
+                        cfg->search.max_macs > 0 ? cfg->search.max_macs : INFINITY};
+    int topk = (int)cfg->search.top;
+    DNA_CHECK(topk >= 1, "give --top K with K >= 1", "search: top %d", topk);
+    SpaceProblem q;
+    search_problem_build(sp, t, in_hw, &pot, budget, &q);
+    potentials_free(&pot);
+    double cheap[SEARCH_MAX_COST];
+    search_cheapest(&q.p, cheap);
+    DNA_CHECK(cheap[0] <= budget[0] && cheap[1] <= budget[1],
+              "raise --max-params / --max-flops ([search] max_params / max_macs)",
+              "impossible constraint (max params %.0f, max multiply-adds %.0f): the cheapest "
+              "architecture in this space has %.0f parameters and the cheapest %.0f multiply-adds",
+              budget[0], budget[1], cheap[0], cheap[1]);
+    double t0 = timer_now();
+    SearchArch trav;
+    long visited = 0;
+    int ok1 = search_traverse(&q.p, &trav, &visited);
+    double t_trav = timer_now() - t0;
+    t0 = timer_now();
+    SearchArch *top = dna_calloc((size_t)topk, sizeof(SearchArch));
+    int ntop = 0, dim = isfinite(budget[1]) && !isfinite(budget[0]) ? 1 : 0;
+    SearchFront front;
+    int ok2 = search_exact(&q.p, topk, top, &ntop, dim, &front);
+    double t_exact = timer_now() - t0;
+    DNA_CHECK(ok1 && ok2, "raise the budgets",
+              "no architecture meets both budgets together (each alone can be met: params %.0f, "
+              "multiply-adds %.0f)", cheap[0], cheap[1]);
+    DNA_CHECK(search_arch_cmp(&trav, &top[0], q.p.nblocks) == 0,
+              "report this as a bug (the solvers are tested against brute force)",
+              "search: traversal found score %.9g, the exact solver %.9g", trav.score, top[0].score);
+    Arch best;
+    to_arch(&q, sp, t, in_hw, &top[0], &best);
+    char desc[512], hash[17];
+    describe(&best, desc, sizeof desc);
+    log_info(ctx, "search: %.3g architectures; traversal %.3f s (%ld nodes), exact %.3f s; "
+             "best score %.5f, %ld params, %ld multiply-adds: %s", space_total(sp), t_trav,
+             visited, t_exact, best.score, arch_params(&best), arch_macs(&best), desc);
+    // top.csv
+    config_run_path(cfg, "top.csv", out, sizeof out);
+    FILE *f = open_tmp(out, tmp, sizeof tmp);
+    fprintf(f, "rank,score,params,macs,arch\n");
+    for (int i = 0; i < ntop; i++) {
+        Arch a;
+        to_arch(&q, sp, t, in_hw, &top[i], &a);
+        describe(&a, desc, sizeof desc);
+        fprintf(f, "%d,%.9g,%ld,%ld,%s\n", i + 1, a.score, arch_params(&a), arch_macs(&a), desc);
+    }
+    close_tmp(f, tmp, out);
+    // frontier.csv + png
+    char csv[1100], png[1100];
+    config_run_path(cfg, "frontier.csv", csv, sizeof csv);
+    f = open_tmp(csv, tmp, sizeof tmp);
+    fprintf(f, "point,params,macs,score,arch\n");
+    for (int i = 0; i < front.n; i++) {
+        Arch a;
+        to_arch(&q, sp, t, in_hw, &front.arch[i], &a);
+        describe(&a, desc, sizeof desc);
+        fprintf(f, "%d,%ld,%ld,%.9g,%s\n", i, arch_params(&a), arch_macs(&a), a.score, desc);
+    }
+    close_tmp(f, tmp, csv);
+    config_run_path(cfg, "frontier.png", png, sizeof png);
+    plot(ctx, csv, png, &best);
+    // arch.json last: its presence marks the stage complete
+    config_hash(cfg, hash);
+    char extra[512];
+    snprintf(extra, sizeof extra,
+             "{\"config_hash\": \"%s\", \"seed\": %ld, \"git_rev\": \"%s\", \"version\": \"%s\", "
+             "\"max_params\": %.0f, \"max_macs\": %.0f, \"solver\": \"exact (traversal agrees)\"}",
+             hash, cfg->run.seed, ctx->git_rev, ctx->version, cfg->search.max_params,
+             cfg->search.max_macs);
+    config_run_path(cfg, "arch.json", out, sizeof out);
+    arch_save(&best, extra, out);
+    log_info(ctx, "search: %d best in top.csv, %d frontier points in frontier.csv/.png -> %s",
+             ntop, front.n, out);
+    search_arch_free(&trav);
+    for (int i = 0; i < ntop; i++) search_arch_free(&top[i]);
+    free(top);
+    search_front_free(&front);
+    search_problem_free(&q);
+}
