@@ -153,7 +153,7 @@ cli search_tiny 0 'search: .* best score' search "${tiny[@]}" run.name=tiny --ma
 search_outputs() {
     [ -e "$out/tiny/arch.json" ] && [ "$(wc -l <"$out/tiny/top.csv")" = 6 ] && [ -s "$out/tiny/frontier.png" ] &&
         [ "$(wc -l <"$out/tiny/frontier.csv")" -gt 2 ] &&
-        "$bin/dna" export "$out/tiny/arch.json" --format timm | grep -Eq "^    \['ir_r[0-9]_k[357]_s1_e[36]_c8_se0.25'"
+        ASAN_OPTIONS=$MPI_ASAN "$bin/dna" export "$out/tiny/arch.json" --format timm | grep -Eq "^    \['ir_r[0-9]_k[357]_s1_e[36]_c8_se0.25'"
 }
 check search_outputs search_outputs
 rm "$out/tiny/arch.json"
