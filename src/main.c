@@ -12,6 +12,7 @@
 #include "nas/arch.h"
 #include "par/par.h"
 #include "train/cell_step.h"
+#include "train/compare.h"
 #include "train/stage.h"
 #include "train/stages.h"
 
@@ -229,6 +230,13 @@ static int cmd_export(RunCtx *ctx, int argc, char **argv) {
     return 0;
 }
 
+// rank: --compare RUN_A RUN_B (run directories) for now; the bench-based ranking follows.
+static int cmd_rank(RunCtx *ctx, int argc, char **argv) {
+    DNA_CHECK(argc == 4 && !strcmp(argv[1], "--compare"), "usage: dna rank --compare RUN_A RUN_B",
+              "rank: expected --compare and two run directories");
+    return compare_runs(ctx, argv[2], argv[3]);
+}
+
 static int cmd_help(RunCtx *ctx, int argc, char **argv);
 
 static const Command COMMANDS[] = {
@@ -244,6 +252,7 @@ static const Command COMMANDS[] = {
     {"search", "best architecture under budgets (--max-params P --max-flops F --top K) -> arch.json",
      cmd_search},
     {"export", "print an arch.json as timm's arch_def (--format timm) or canonical JSON", cmd_export},
+    {"rank", "--compare RUN_A RUN_B: Kendall tau / Spearman rho of two runs' path ratings", cmd_rank},
     {"shards", "read the feature shards back and print a content digest per dataset", cmd_shards},
     {"check", "train the W1 supernet cell for a few steps (--steps N, --batch B)", cmd_check},
     {"version", "print version, git revision and backend", cmd_version},

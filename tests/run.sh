@@ -147,6 +147,9 @@ rm -f "$out/np2/potentials.h5" $(ls "$out/np2/rate/"*.h5 | head -5)
 mpi2 "$bin/dna" rate "${tiny[@]}" run.name=np2 >"$log" 2>&1
 rate_resumed() { grep -q 'resumed here' "$log" && same_potentials np2 && [ "$(wc -l <"$out/tiny/potentials_block2.csv")" = 43 ]; }
 check rate_resume_bitwise rate_resumed
+# rank --compare: two runs with the same ratings agree perfectly in every block
+cli rank_compare_same 0 '^ +3 +[0-9]+ +1\.0000 +1\.0000' rank --compare "$out/tiny" "$out/np2"
+cli rank_compare_needs_runs 1 'no potentials' rank --compare "$out/tiny" "$out/nothing"
 # search: the exact solver and the traversal agree (checked inside), outputs appear, the
 # export prints timm strings, an impossible budget names the cheapest cost and writes nothing
 cli search_tiny 0 'search: .* best score' search "${tiny[@]}" run.name=tiny --max-params 20000 --top 5
