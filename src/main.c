@@ -13,6 +13,7 @@
 #include "par/par.h"
 #include "train/cell_step.h"
 #include "train/compare.h"
+#include "train/retrain.h"
 #include "train/stage.h"
 #include "train/stages.h"
 
@@ -149,12 +150,13 @@ static int cmd_run(RunCtx *ctx, int argc, char **argv) {
     double t0 = timer_now();
     int (*stages[])(const RunCtx *, const Config *, int) = {stage_data, stage_teacher,
                                                             stage_features, stage_train,
-                                                            stage_rate, stage_search};
+                                                            stage_rate, stage_search,
+                                                            stage_retrain};
     for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
         if (stages[i](ctx, &a.cfg, 0)) return 1;
     char dir[1024];
     config_run_path(&a.cfg, NULL, dir, sizeof dir);
-    log_info(ctx, "run: stages data, teacher, features, train, rate, search complete in %s (%.1f s)", dir,
+    log_info(ctx, "run: stages data, teacher, features, train, rate, search, retrain complete in %s (%.1f s)", dir,
              timer_now() - t0);
     return 0;
 }
@@ -237,6 +239,25 @@ static int cmd_rank(RunCtx *ctx, int argc, char **argv) {
     return compare_runs(ctx, argv[2], argv[3]);
 }
 
+// retrain: --arch FILE stands for retrain.arch=FILE.
+static int cmd_retrain(RunCtx *ctx, int argc, char **argv) {
+    char **rest = dna_calloc((size_t)argc + 1, sizeof(char *)), over[1200] = "";
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--arch")) {
+            DNA_CHECK(i + 1 < argc, "give a file after --arch", "--arch needs a value");
+            snprintf(over, sizeof over, "retrain.arch=%s", argv[++i]);
+            rest[n++] = over;
+        } else {
+            rest[n++] = argv[i];
+        }
+    }
+    StageArgs a;
+    stage_args(ctx, n, rest, &a);
+    free(rest);
+    return stage_retrain(ctx, &a.cfg, a.force);
+}
+
 static int cmd_help(RunCtx *ctx, int argc, char **argv);
 
 static const Command COMMANDS[] = {
@@ -252,6 +273,8 @@ static const Command COMMANDS[] = {
     {"search", "best architecture under budgets (--max-params P --max-flops F --top K) -> arch.json",
      cmd_search},
     {"export", "print an arch.json as timm's arch_def (--format timm) or canonical JSON", cmd_export},
+    {"retrain", "train the searched network from scratch (--arch FILE) -> retrain.h5/.json",
+     cmd_retrain},
     {"rank", "--compare RUN_A RUN_B: Kendall tau / Spearman rho of two runs' path ratings", cmd_rank},
     {"shards", "read the feature shards back and print a content digest per dataset", cmd_shards},
     {"check", "train the W1 supernet cell for a few steps (--steps N, --batch B)", cmd_check},

@@ -68,7 +68,7 @@ echo "== pipeline stages on inputs/tiny.cfg"
 out=$(mktemp -d)
 mpi2() { ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 mpirun -np 2 -x ASAN_OPTIONS --oversubscribe --allow-run-as-root "$@"; }
 tiny=(inputs/tiny.cfg "run.out_dir=$out")
-cli stage_run_1rank 0 'run: stages data, teacher, features, train, rate, search complete' run "${tiny[@]}"
+cli stage_run_1rank 0 'run: stages data, teacher, features, train, rate, search, retrain complete' run "${tiny[@]}"
 cli stage_rerun_skips 0 'features/COMPLETE is complete; skipping' run "${tiny[@]}"
 cli stage_unknown_key 1 "override 'teacher.epochz=3': unknown key 'epochz' in \\[teacher\\]; known keys: import" teacher inputs/tiny.cfg teacher.epochz=3
 cli stage_bad_value 1 "teacher.lr = 'fast' is not a number" teacher inputs/tiny.cfg teacher.lr=fast
@@ -159,6 +159,12 @@ search_outputs() {
         ASAN_OPTIONS=$MPI_ASAN "$bin/dna" export "$out/tiny/arch.json" --format timm | grep -Eq "^    \['ir_r[0-9]_k[357]_s1_e[36]_c8_se0.25'"
 }
 check search_outputs search_outputs
+# retrain: the searched arch.json and another architecture file, trained from scratch
+cp "$out/tiny/arch.json" "$out/other.json"
+cli retrain_other 0 'retrain: .*other.json: [0-9]+ params, .*test top-1 [0-9.]+% after 1 epochs' retrain "${tiny[@]}" run.name=tiny --arch "$out/other.json"
+retrained() { grep -q '"top1_per_epoch": \[0\.[0-9]*\]' "$out/tiny/retrain_other.json" && [ -s "$out/tiny/retrain_other.h5" ] && [ -s "$out/tiny/retrain.json" ]; }
+check retrain_outputs retrained
+cli retrain_missing_arch 1 "no architecture '.*nothing.json'" retrain "${tiny[@]}" run.name=tiny --arch "$out/nothing.json"
 rm "$out/tiny/arch.json"
 cli search_impossible 1 'impossible constraint .*the cheapest architecture in this space has [0-9]+ parameters' search "${tiny[@]}" run.name=tiny --max-params 100
 check search_impossible_writes_nothing test ! -e "$out/tiny/arch.json"

@@ -114,6 +114,24 @@ static const CfgKey KEYS[] = {
     K(search, max_macs, "max_macs", CK_F64, "0", NULL,
       "multiply-add budget per image (the paper's FLOPs; 0 = none); --max-flops overrides"),
     K(search, top, "top", CK_INT, "10", NULL, "architectures listed in top.csv; --top overrides"),
+
+    K(retrain, arch, "arch", CK_STR, "", NULL,
+      "architecture to retrain (empty: the run's arch.json); --arch overrides"),
+    K(retrain, dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
+    K(retrain, epochs, "epochs", CK_INT, "2", NULL, "training epochs"),
+    K(retrain, batch, "batch", CK_INT, "128", NULL, "global batch size (split over ranks)"),
+    K(retrain, eval_batch, "eval_batch", CK_INT, "500", NULL, "batch size for evaluation"),
+    K(retrain, optimizer, "optimizer", CK_STR, "sgd", "sgd|rmsprop", "optimizer"),
+    K(retrain, lr, "lr", CK_F64, "0.1", NULL, "peak learning rate"),
+    K(retrain, momentum, "momentum", CK_F64, "0.9", NULL, "SGD (Nesterov) / RMSprop momentum"),
+    K(retrain, weight_decay, "weight_decay", CK_F64, "5e-5", NULL, "on conv/linear weights only"),
+    K(retrain, label_smoothing, "label_smoothing", CK_F64, "0.1", NULL, "cross-entropy smoothing"),
+    K(retrain, schedule, "schedule", CK_STR, "cosine", "cosine|step", "learning-rate schedule"),
+    K(retrain, warmup_epochs, "warmup_epochs", CK_F64, "0.3", NULL, "linear warm-up (epochs)"),
+    K(retrain, step_epochs, "step_epochs", CK_INT, "2", NULL, "step schedule: epochs per step"),
+    K(retrain, step_gamma, "step_gamma", CK_F64, "0.97", NULL, "step schedule: factor per step"),
+    K(retrain, rmsprop_alpha, "rmsprop_alpha", CK_F64, "0.9", NULL, "RMSprop decay"),
+    K(retrain, rmsprop_eps, "rmsprop_eps", CK_F64, "1e-3", NULL, "RMSprop epsilon"),
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 

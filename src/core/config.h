@@ -44,6 +44,18 @@ typedef struct TrainCfg {
     double lr_first, lr, lr_decay, weight_decay;
 } TrainCfg;
 
+// The searched network trained from scratch with labels (`dna retrain`): the same recipe
+// keys as [teacher], on the whole training set.
+typedef struct RetrainCfg {
+    char arch[CFG_STR];
+    double dropout;
+    long epochs, batch, eval_batch;
+    char optimizer[CFG_STR], schedule[CFG_STR];
+    double lr, momentum, weight_decay, label_smoothing, warmup_epochs, step_gamma;
+    double rmsprop_alpha, rmsprop_eps;
+    long step_epochs;
+} RetrainCfg;
+
 typedef struct RateCfg {
     long batch, recal_batch, limit;
 } RateCfg;
@@ -68,6 +80,7 @@ typedef struct Config {
     TrainCfg train;
     RateCfg rate;
     SearchCfg search;
+    RetrainCfg retrain;
 } Config;
 
 // Defaults, then the file (may be NULL: defaults only), then overrides "section.key=value".

@@ -19,7 +19,7 @@
 #include "train/stage.h"
 
 // Random streams of the teacher stage, split from the run seed.
-enum { STREAM_TEACHER = 100, STREAM_INIT = 1, STREAM_DATA = 2, STREAM_DROP = 3 };
+enum { STREAM_TEACHER = 100, STREAM_RETRAIN = 400, STREAM_INIT = 1, STREAM_DATA = 2, STREAM_DROP = 3 };
 
 void teacher_arch_from_config(const Config *cfg, int cin, EffNetCfg *out) {
     const TeacherCfg *t = &cfg->teacher;
@@ -86,16 +86,32 @@ static void average_running_stats(const Backend *be, Teacher *t, int nranks) {
     }
 }
 
-static Optim make_optim(const TeacherCfg *t) {
+#define RECIPE_FIELDS(s)                                                                    \
+    .epochs = (s).epochs, .batch = (s).batch, .eval_batch = (s).eval_batch,                 \
+    .step_epochs = (s).step_epochs, .optimizer = (s).optimizer, .schedule = (s).schedule,   \
+    .lr = (s).lr, .momentum = (s).momentum, .weight_decay = (s).weight_decay,               \
+    .label_smoothing = (s).label_smoothing, .warmup_epochs = (s).warmup_epochs,             \
+    .step_gamma = (s).step_gamma, .rmsprop_alpha = (s).rmsprop_alpha, .rmsprop_eps = (s).rmsprop_eps
+
+Recipe recipe_teacher(const Config *cfg) {
+    return (Recipe){.label = "teacher", .stream = STREAM_TEACHER, RECIPE_FIELDS(cfg->teacher)};
+}
+
+Recipe recipe_retrain(const Config *cfg) {
+    return (Recipe){.label = "retrain", .stream = STREAM_RETRAIN, .all_train = 1,
+                    RECIPE_FIELDS(cfg->retrain)};
+}
+
+static Optim make_optim(const Recipe *t) {
     if (!strcmp(t->optimizer, "rmsprop"))
         return optim_rmsprop((float)t->lr, (float)t->rmsprop_alpha, (float)t->rmsprop_eps,
                              (float)t->momentum, (float)t->weight_decay);
     return optim_sgd((float)t->lr, (float)t->momentum, (float)t->weight_decay, 1);
 }
 
-double teacher_evaluate(const RunCtx *ctx, const Config *cfg, const Dataset *d, Teacher *t) {
+double teacher_evaluate(const RunCtx *ctx, long eval_batch, const Dataset *d, Teacher *t) {
     const Backend *be = ctx->be;
-    LoaderCfg lc = {.batch = (int)cfg->teacher.eval_batch,
+    LoaderCfg lc = {.batch = (int)eval_batch,
                     .part = ctx->rank,
                     .nparts = ctx->nranks,
                     .pad = (t->in_hw - d->test.h) / 2};
@@ -129,13 +145,13 @@ double teacher_evaluate(const RunCtx *ctx, const Config *cfg, const Dataset *d, 
     return hits[0] / hits[1];
 }
 
-double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Teacher *t) {
+double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, const Dataset *d,
+                     Teacher *t, double *top1s) {
     const Backend *be = ctx->be;
-    const TeacherCfg *tc = &cfg->teacher;
     DNA_CHECK(tc->batch % ctx->nranks == 0 && tc->batch >= ctx->nranks,
-              "make [teacher] batch a multiple of the rank count",
-              "teacher batch %ld does not split evenly over %d ranks", tc->batch, ctx->nranks);
-    Rng root = rng_new((uint64_t)cfg->run.seed), stage = rng_split(&root, STREAM_TEACHER);
+              "make the batch a multiple of the rank count",
+              "[%s] batch %ld does not split evenly over %d ranks", tc->label, tc->batch, ctx->nranks);
+    Rng root = rng_new((uint64_t)cfg->run.seed), stage = rng_split(&root, tc->stream);
     Rng drop_root = rng_split(&stage, STREAM_DROP), data = rng_split(&stage, STREAM_DATA);
     LoaderCfg lc = {.batch = (int)tc->batch,
                     .part = ctx->rank,
@@ -146,7 +162,8 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Tea
                     .shuffle = 1,
                     .drop_last = 1,
                     .seed = rng_u64(&data)};
-    Loader *L = loader_new(&d->train, d->fit, d->n_fit, t->mean, t->std, lc);
+    Loader *L = tc->all_train ? loader_new(&d->train, NULL, d->train.n, t->mean, t->std, lc)
+                              : loader_new(&d->train, d->fit, d->n_fit, t->mean, t->std, lc);
     int c, h, w;
     loader_out_shape(L, &c, &h, &w);
     long per_epoch = loader_batches(L), total = per_epoch * tc->epochs;
@@ -160,8 +177,8 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Tea
     float *gbuf = dna_malloc(sizeof(float) * params_numel(&t->net.params));
     Tensor x = {0}, dlogits = {0};
     int32_t *labels = be->alloc(sizeof(int32_t) * (size_t)tc->batch);
-    log_info(ctx, "teacher: %ld params, %.1fM MACs/img at %dx%d, %ld epochs x %ld steps of %ld "
-             "(%d rank(s))",
+    log_info(ctx, "%s: %ld params, %.1fM MACs/img at %dx%d, %ld epochs x %ld steps of %ld "
+             "(%d rank(s))", tc->label,
              effnet_param_count(&t->net.cfg), effnet_macs(&t->net.cfg, t->in_hw) / 1e6, h, w,
              tc->epochs, per_epoch, tc->batch, ctx->nranks);
     double top1 = 0, t0 = timer_now();
@@ -169,7 +186,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Tea
     for (int ep = 0; ep < tc->epochs; ep++) {
         Progress pr;
         char label[48];
-        snprintf(label, sizeof label, "teacher epoch %d/%ld", ep + 1, tc->epochs);
+        snprintf(label, sizeof label, "%s epoch %d/%ld", tc->label, ep + 1, tc->epochs);
         progress_init(&pr, ctx, label, "step", per_epoch);
         loader_start_epoch(L, ep, 0);
         double sums[3] = {0, 0, 0};  // loss x samples, correct, samples (this rank)
@@ -189,8 +206,8 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Tea
             const Tensor *lg = effnet_forward(be, &t->net, &x, BN_TRAIN, &drop);
             int correct = 0;
             double loss = be->softmax_ce(lg, labels, (float)tc->label_smoothing, &dlogits, &correct);
-            DNA_CHECK(isfinite(loss), "lower [teacher] lr or raise warmup_epochs",
-                      "teacher loss became %g at epoch %d step %ld", loss, ep + 1, step);
+            DNA_CHECK(isfinite(loss), "lower the section's lr or raise its warmup_epochs",
+                      "[%s] loss became %g at epoch %d step %ld", tc->label, loss, ep + 1, step);
             effnet_backward(be, &t->net, &dlogits);
             if (ctx->nranks > 1) average_grads(be, &t->net.params, gbuf, ctx->nranks);
             optim_step(be, &opt, &t->net.params);
@@ -203,11 +220,12 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Tea
         double t_train = timer_now() - t_ep;
         par_allreduce_sum_f64(sums, 3);
         average_running_stats(be, t, ctx->nranks);
-        top1 = teacher_evaluate(ctx, cfg, d, t);
+        top1 = teacher_evaluate(ctx, tc->eval_batch, d, t);
+        if (top1s) top1s[ep] = top1;
         log_info(ctx,
-                 "teacher: epoch %d/%ld  loss %.4f  train top-1 %.2f%%  test top-1 %.2f%%  "
+                 "%s: epoch %d/%ld  loss %.4f  train top-1 %.2f%%  test top-1 %.2f%%  "
                  "%.0f img/s  data wait %.1f%%  %.0f s",
-                 ep + 1, tc->epochs, sums[0] / sums[2], 100.0 * sums[1] / sums[2], 100.0 * top1,
+                 tc->label, ep + 1, tc->epochs, sums[0] / sums[2], 100.0 * sums[1] / sums[2], 100.0 * top1,
                  sums[2] / t_train, 100.0 * wait / t_train,
                  timer_now() - t0);
     }

@@ -19,11 +19,29 @@ typedef struct Teacher {
 
 // [teacher] section -> architecture; fatal naming the key on errors.
 void teacher_arch_from_config(const Config *cfg, int cin, EffNetCfg *out);
-// Trains t->net (already built) on the supernet-training split (train minus the search
-// split, which stays unseen until rating); returns the final test top-1.
-double teacher_train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Teacher *t);
+// A supervised training recipe: [teacher]'s for the teacher, [retrain]'s for the searched
+// network. `stream` names the random stream (so two networks never share draws); `all_train`
+// trains on the whole training set instead of the supernet-training split.
+typedef struct Recipe {
+    const char *label;  // log prefix: "teacher", "retrain"
+    unsigned long long stream;
+    int all_train;
+    long epochs, batch, eval_batch, step_epochs;
+    const char *optimizer, *schedule;
+    double lr, momentum, weight_decay, label_smoothing, warmup_epochs, step_gamma;
+    double rmsprop_alpha, rmsprop_eps;
+} Recipe;
+
+Recipe recipe_teacher(const Config *cfg);
+Recipe recipe_retrain(const Config *cfg);
+// Trains t->net (already built) with recipe r, data-parallel over the ranks; the teacher
+// uses the supernet-training split (train minus the search split, which stays unseen until
+// rating). Evaluates test top-1 each epoch; writes it to top1[epoch] when not NULL and
+// returns the last.
+double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *r, const Dataset *d,
+                     Teacher *t, double *top1);
 // Test top-1 (fraction) in eval mode, the test set split over the ranks.
-double teacher_evaluate(const RunCtx *ctx, const Config *cfg, const Dataset *d, Teacher *t);
+double teacher_evaluate(const RunCtx *ctx, long eval_batch, const Dataset *d, Teacher *t);
 void teacher_save(const RunCtx *ctx, const Config *cfg, const Teacher *t, const char *path);
 // Builds the network from the file's architecture and loads its weights.
 void teacher_load(const Backend *be, const char *path, Teacher *t);

@@ -1,0 +1,96 @@
+// Retraining the searched network (see retrain.h).
+#include "train/retrain.h"
+
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/timer.h"
+#include "io/dataset.h"
+#include "nas/arch.h"
+#include "par/par.h"
+#include "train/stage.h"
+#include "train/teacher.h"
+
+enum { STREAM_RETRAIN_INIT = 401 };
+
+// Output stem: "retrain" for the run's arch.json, else "retrain_<file name without .json>".
+static void out_stem(const Config *cfg, const char *arch, const char *own, char *buf, size_t n) {
+    if (!strcmp(arch, own)) {
+        config_run_path(cfg, "retrain", buf, n);
+        return;
+    }
+    char copy[1100], name[256];
+    snprintf(copy, sizeof copy, "%s", arch);
+    snprintf(name, sizeof name, "retrain_%s", basename(copy));
+    char *dot = strrchr(name, '.');
+    if (dot && !strcmp(dot, ".json")) *dot = 0;
+    config_run_path(cfg, name, buf, n);
+}
+
+int stage_retrain(const RunCtx *ctx, const Config *cfg, int force) {
+    char own[1100], arch_path[1100], stem[1100], h5[1200], js[1200];
+    config_run_path(cfg, "arch.json", own, sizeof own);
+    snprintf(arch_path, sizeof arch_path, "%s", cfg->retrain.arch[0] ? cfg->retrain.arch : own);
+    out_stem(cfg, arch_path, own, stem, sizeof stem);
+    snprintf(h5, sizeof h5, "%s.h5", stem);
+    snprintf(js, sizeof js, "%s.json", stem);
+    if (stage_done(js) && !force) {
+        log_info(ctx, "retrain: %s is complete; skipping (--force reruns)", js);
+        return 0;
+    }
+    DNA_CHECK(stage_done(arch_path), "run `dna search CFG` first, or give --arch FILE",
+              "no architecture '%s'", arch_path);
+    Arch a;
+    arch_load(arch_path, &a);
+    char dpath[1100];
+    config_run_path(cfg, "dataset.h5", dpath, sizeof dpath);
+    DNA_CHECK(stage_done(dpath), "run `dna data CFG` first", "no dataset file '%s'", dpath);
+    Dataset d;
+    dataset_load(dpath, &d);
+    int in_hw = d.train.h + 2 * (int)cfg->data.pad;
+    DNA_CHECK(a.cin == d.train.c && a.classes == d.classes && a.in_hw == in_hw,
+              "retrain an architecture searched for this dataset and [data] pad",
+              "'%s' is for %d channels, %d classes at %dx%d; the data has %d, %d at %dx%d",
+              arch_path, a.cin, a.classes, a.in_hw, a.in_hw, d.train.c, d.classes, in_hw, in_hw);
+    EffNetCfg ec;
+    arch_to_effnet(&a, &ec);
+    ec.dropout = (float)cfg->retrain.dropout;
+    Teacher t = {.in_hw = in_hw, .top1 = -1};
+    memcpy(t.mean, d.mean, sizeof t.mean);
+    memcpy(t.std, d.std, sizeof t.std);
+    Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, STREAM_RETRAIN_INIT);
+    effnet_init(ctx->be, &t.net, &ec, in_hw, &init);
+    Recipe r = recipe_retrain(cfg);
+    double *top1 = dna_calloc((size_t)r.epochs, sizeof(double)), t0 = timer_now();
+    teacher_train(ctx, cfg, &r, &d, &t, top1);
+    double secs = timer_now() - t0;
+    if (ctx->rank == 0) {
+        teacher_save(ctx, cfg, &t, h5);
+        char tmp[1300], hash[17];
+        config_hash(cfg, hash);
+        snprintf(tmp, sizeof tmp, "%s.tmp.%d", js, (int)getpid());
+        FILE *f = fopen(tmp, "w");
+        DNA_CHECK(f, "check the permissions of the run directory", "cannot write '%s'", tmp);
+        fprintf(f, "{\n  \"format\": \"dnafam-retrain\", \"version\": 1,\n  \"arch\": \"%s\",\n"
+                   "  \"params\": %ld, \"macs\": %ld, \"predicted_score\": %.9g,\n"
+                   "  \"epochs\": %ld, \"top1_per_epoch\": [",
+                arch_path, arch_params(&a), arch_macs(&a), a.score, r.epochs);
+        for (long e = 0; e < r.epochs; e++) fprintf(f, "%s%.6f", e ? ", " : "", top1[e]);
+        fprintf(f, "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"ranks\": %d,\n"
+                   "  \"seed\": %ld, \"config_hash\": \"%s\", \"git_rev\": \"%s\", \"dna_version\": \"%s\"\n}\n",
+                t.top1, secs, ctx->nranks, cfg->run.seed, hash, ctx->git_rev, ctx->version);
+        DNA_CHECK(fclose(f) == 0 && rename(tmp, js) == 0, "check the disk", "cannot write '%s'", js);
+    }
+    par_barrier();
+    log_info(ctx, "retrain: %s: %ld params, %.2fM MACs, test top-1 %.2f%% after %ld epochs, "
+             "%.0f s -> %s", arch_path, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1,
+             r.epochs, secs, js);
+    free(top1);
+    teacher_free(ctx->be, &t);
+    dataset_free(&d);
+    return 0;
+}
