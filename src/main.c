@@ -261,7 +261,7 @@ static int cmd_retrain(RunCtx *ctx, int argc, char **argv) {
 static int cmd_help(RunCtx *ctx, int argc, char **argv);
 
 static const Command COMMANDS[] = {
-    {"run", "the whole pipeline (stages so far: data ... search), resumable",
+    {"run", "the whole pipeline data -> ... -> retrain, each stage skipped when complete",
      cmd_run},
     {"data", "import the dataset, draw the search split -> <run>/dataset.h5", cmd_data},
     {"teacher", "train (or import) the teacher -> <run>/teacher.h5", cmd_teacher},
