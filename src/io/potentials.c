@@ -1,10 +1,10 @@
 // potentials.h5 and its CSVs (see potentials.h).
 #include "io/potentials.h"
+#include "io/textout.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "nas/arch.h"
 
@@ -37,11 +37,10 @@ void potentials_save(const char *path, const Potentials *p, const Space *sp, con
     if (slash) *slash = 0;
     else snprintf(dir, sizeof dir, ".");
     for (int k = 0; k < p->nblocks; k++) {
-        char csv[1100], ctmp[1200];
+        char csv[1100];
         snprintf(csv, sizeof csv, "%s/potentials_block%d.csv", dir, k + 1);
-        snprintf(ctmp, sizeof ctmp, "%s.tmp.%d", csv, (int)getpid());
-        FILE *o = fopen(ctmp, "w");
-        DNA_CHECK(o, "check the permissions of the run directory", "cannot write '%s'", ctmp);
+        TextOut to;
+        FILE *o = textout_open(&to, csv);
         fprintf(o, "block,cell,layers,width,path,ops,score,mse,params,macs\n");
         for (int c = 0; c < p->ncells[k]; c++) {
             const CellCfg *cc = &sp->block[k].cell[c];
@@ -56,7 +55,7 @@ void potentials_save(const char *path, const Potentials *p, const Space *sp, con
                         cs->macs[i]);
             }
         }
-        DNA_CHECK(fclose(o) == 0 && rename(ctmp, csv) == 0, "check the disk", "cannot write '%s'", csv);
+        textout_commit(&to);
     }
 }
 

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/error.h"
+#include "io/textout.h"
 
 void arch_decode_path(long code, int layers, int nops, int *ops) {
     for (int l = layers - 1; l >= 0; l--) ops[l] = (int)(code % nops), code /= nops;
@@ -185,13 +185,10 @@ void arch_from_json(const char *json, const char *path, Arch *a) {
 }
 
 void arch_save(const Arch *a, const char *extra_json, const char *path) {
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     char *s = arch_to_json(a, extra_json);
-    FILE *f = fopen(tmp, "w");
-    DNA_CHECK(f, "check the permissions of the output directory", "cannot write '%s'", tmp);
-    fprintf(f, "%s\n", s);
-    DNA_CHECK(fclose(f) == 0 && rename(tmp, path) == 0, "check the disk", "cannot write '%s'", path);
+    TextOut t;
+    fprintf(textout_open(&t, path), "%s\n", s);
+    textout_commit(&t);
     free(s);
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "io/h5.h"
+#include "io/textout.h"
 #include "nas/arch.h"
 #include "nas/rankstat.h"
 #include "train/stage.h"
@@ -69,11 +70,10 @@ int compare_runs(const RunCtx *ctx, const char *run_a, const char *run_b) {
     snprintf(pb, sizeof pb, "%s/arch.json", run_b);
     int archs = stage_done(pa) && stage_done(pb);
     if (archs) arch_load(pa, &aa), arch_load(pb, &ab);
-    char out[1100], tmp[1200];
+    char out[1100];
     snprintf(out, sizeof out, "%s/rank_compare.csv", run_a);
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    FILE *f = fopen(tmp, "w");
-    DNA_CHECK(f, "check the permissions of the run directory", "cannot write '%s'", tmp);
+    TextOut to;
+    FILE *f = textout_open(&to, out);
     fprintf(f, "block,paths,kendall_tau,spearman_rho,a_choice_place_in_b,b_choice_place_in_a\n");
     printf("rank --compare A=%s B=%s (lower score = better in both)\n", run_a, run_b);
     printf("%5s %7s %12s %12s %14s %14s\n", "block", "paths", "Kendall tau", "Spearman rho",
@@ -99,7 +99,7 @@ int compare_runs(const RunCtx *ctx, const char *run_a, const char *run_b) {
     } else {
         printf("searched architectures: not compared (an arch.json is missing)\n");
     }
-    DNA_CHECK(fclose(f) == 0 && rename(tmp, out) == 0, "check the disk", "cannot write '%s'", out);
+    textout_commit(&to);
     log_info(ctx, "rank: -> %s", out);
     return 0;
 }

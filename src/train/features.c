@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/shard.h"
+#include "io/textout.h"
 #include "par/par.h"
 #include "train/loader.h"
 #include "train/stage.h"
@@ -141,13 +142,10 @@ void features_extract(const RunCtx *ctx, const Config *cfg, const Dataset *d, Te
              all, sum[0] / 1e6, cfg->features.dtype, secs);
     if (ctx->rank == 0) {
         config_run_path(cfg, "features/COMPLETE", path, sizeof path);
-        char tmp[1300];
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        FILE *f = fopen(tmp, "w");
-        DNA_CHECK(f, "check the disk", "cannot write '%s'", tmp);
-        fprintf(f, "config_hash %s\nranks %d\nsamples %ld\n", hash, ctx->nranks, all);
-        DNA_CHECK(fclose(f) == 0 && rename(tmp, path) == 0, "check the disk", "cannot write '%s'",
-                  path);
+        TextOut out;
+        fprintf(textout_open(&out, path), "config_hash %s\nranks %d\nsamples %ld\n", hash,
+                ctx->nranks, all);
+        textout_commit(&out);
     }
     par_barrier();
 }

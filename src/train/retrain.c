@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/dataset.h"
+#include "io/textout.h"
 #include "nas/arch.h"
 #include "par/par.h"
 #include "train/stage.h"
@@ -70,11 +70,10 @@ int stage_retrain(const RunCtx *ctx, const Config *cfg, int force) {
     double secs = timer_now() - t0;
     if (ctx->rank == 0) {
         teacher_save(ctx, cfg, &t, h5);
-        char tmp[1300], hash[17];
+        char hash[17];
         config_hash(cfg, hash);
-        snprintf(tmp, sizeof tmp, "%s.tmp.%d", js, (int)getpid());
-        FILE *f = fopen(tmp, "w");
-        DNA_CHECK(f, "check the permissions of the run directory", "cannot write '%s'", tmp);
+        TextOut out;
+        FILE *f = textout_open(&out, js);
         fprintf(f, "{\n  \"format\": \"dnafam-retrain\", \"version\": 1,\n  \"arch\": \"%s\",\n"
                    "  \"params\": %ld, \"macs\": %ld, \"predicted_score\": %.9g,\n"
                    "  \"epochs\": %ld, \"top1_per_epoch\": [",
@@ -83,7 +82,7 @@ int stage_retrain(const RunCtx *ctx, const Config *cfg, int force) {
         fprintf(f, "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"ranks\": %d,\n"
                    "  \"seed\": %ld, \"config_hash\": \"%s\", \"git_rev\": \"%s\", \"dna_version\": \"%s\"\n}\n",
                 t.top1, secs, ctx->nranks, cfg->run.seed, hash, ctx->git_rev, ctx->version);
-        DNA_CHECK(fclose(f) == 0 && rename(tmp, js) == 0, "check the disk", "cannot write '%s'", js);
+        textout_commit(&out);
     }
     par_barrier();
     log_info(ctx, "retrain: %s: %ld params, %.2fM MACs, test top-1 %.2f%% after %ld epochs, "

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/potentials.h"
+#include "io/textout.h"
 #include "nas/arch.h"
 #include "train/stage.h"
 
@@ -92,17 +93,6 @@ static void describe(const Arch *a, char *buf, size_t n) {
     }
 }
 
-static FILE *open_tmp(const char *path, char *tmp, size_t n) {
-    snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    DNA_CHECK(f, "check the permissions of the run directory", "cannot write '%s'", tmp);
-    return f;
-}
-
-static void close_tmp(FILE *f, const char *tmp, const char *path) {
-    DNA_CHECK(fclose(f) == 0 && rename(tmp, path) == 0, "check the disk", "cannot write '%s'", path);
-}
-
 static void plot(const RunCtx *ctx, const char *csv, const char *png, const Arch *best) {
     char tmp[1200], cmd[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d.png", png, (int)getpid());
@@ -128,7 +118,7 @@ static void plot(const RunCtx *ctx, const char *csv, const char *png, const Arch
 void searching_run(const RunCtx *ctx, const Config *cfg, const Space *sp, const EffNetCfg *t,
                    int in_hw) {
     if (ctx->rank != 0) return;
-    char path[1100], out[1100], tmp[1200];
+    char path[1100], out[1100];
     config_run_path(cfg, "potentials.h5", path, sizeof path);
     DNA_CHECK(stage_done(path), "run `dna rate CFG` first", "no potentials '%s'", path);
     Potentials pot;
@@ -173,7 +163,8 @@ void searching_run(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
              visited, t_exact, best.score, arch_params(&best), arch_macs(&best), desc);
     // top.csv
     config_run_path(cfg, "top.csv", out, sizeof out);
-    FILE *f = open_tmp(out, tmp, sizeof tmp);
+    TextOut to;
+    FILE *f = textout_open(&to, out);
     fprintf(f, "rank,score,params,macs,arch\n");
     for (int i = 0; i < ntop; i++) {
         Arch a;
@@ -181,11 +172,11 @@ void searching_run(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
         describe(&a, desc, sizeof desc);
         fprintf(f, "%d,%.9g,%ld,%ld,%s\n", i + 1, a.score, arch_params(&a), arch_macs(&a), desc);
     }
-    close_tmp(f, tmp, out);
+    textout_commit(&to);
     // frontier.csv + png
     char csv[1100], png[1100];
     config_run_path(cfg, "frontier.csv", csv, sizeof csv);
-    f = open_tmp(csv, tmp, sizeof tmp);
+    f = textout_open(&to, csv);
     fprintf(f, "point,params,macs,score,arch\n");
     for (int i = 0; i < front.n; i++) {
         Arch a;
@@ -193,7 +184,7 @@ void searching_run(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
         describe(&a, desc, sizeof desc);
         fprintf(f, "%d,%ld,%ld,%.9g,%s\n", i, arch_params(&a), arch_macs(&a), a.score, desc);
     }
-    close_tmp(f, tmp, csv);
+    textout_commit(&to);
     config_run_path(cfg, "frontier.png", png, sizeof png);
     plot(ctx, csv, png, &best);
     // arch.json last: its presence marks the stage complete

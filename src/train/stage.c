@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "par/par.h"
+#include "io/textout.h"
 
 void stage_mkdir(const char *path) {
     char buf[1024];
@@ -26,21 +27,19 @@ void stage_mkdir(const char *path) {
 
 void stage_prepare(const RunCtx *ctx, const Config *cfg) {
     if (ctx->rank == 0) {
-        char dir[1024], path[1100], tmp[1200];
+        char dir[1024], path[1100];
         config_run_path(cfg, NULL, dir, sizeof dir);
         stage_mkdir(dir);
         snprintf(path, sizeof path, "%s/config.ini", dir);
-        snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-        FILE *f = fopen(tmp, "w");
-        DNA_CHECK(f, "check the permissions of run.out_dir", "cannot write '%s'", tmp);
+        TextOut out;
+        FILE *f = textout_open(&out, path);
         char hash[17];
         config_hash(cfg, hash);
         fprintf(f, "; effective config of run '%s' (read from %s), hash %s, dna %s (%s)\n",
                 cfg->run.name, cfg->path[0] ? cfg->path : "defaults", hash, ctx->version,
                 ctx->git_rev);
         config_dump(cfg, f);
-        DNA_CHECK(fclose(f) == 0 && rename(tmp, path) == 0, "check the disk",
-                  "cannot write '%s'", path);
+        textout_commit(&out);
     }
     par_barrier();
 }

@@ -1,0 +1,20 @@
+// Atomic text outputs (see textout.h).
+#include "io/textout.h"
+
+#include <unistd.h>
+
+#include "core/error.h"
+
+FILE *textout_open(TextOut *t, const char *path) {
+    snprintf(t->path, sizeof t->path, "%s", path);
+    snprintf(t->tmp, sizeof t->tmp, "%s.tmp.%d", path, (int)getpid());
+    t->f = fopen(t->tmp, "w");
+    DNA_CHECK(t->f, "check the permissions of the output directory", "cannot write '%s'", t->tmp);
+    return t->f;
+}
+
+void textout_commit(TextOut *t) {
+    DNA_CHECK(fclose(t->f) == 0 && rename(t->tmp, t->path) == 0, "check the disk (space, permissions)",
+              "cannot write '%s'", t->path);
+    t->f = NULL;
+}
