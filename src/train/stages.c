@@ -239,7 +239,20 @@ int stage_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
     return 0;
 }
 
-static void space_of_run(const RunCtx *ctx, const Config *cfg, Space *sp);
+// The space as the teacher on disk defines it (block widths and sizes from teacher.h5).
+// (and the teacher's architecture and input size, when asked for).
+static void space_of_run(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch,
+                         int *in_hw) {
+    char path[1100];
+    config_run_path(cfg, "teacher.h5", path, sizeof path);
+    DNA_CHECK(stage_done(path), "run `dna teacher CFG` first", "no teacher '%s'", path);
+    Teacher t;
+    teacher_load(ctx->be, path, &t);
+    space_from_config(cfg, &t.net.cfg, t.in_hw, sp);
+    if (arch) *arch = t.net.cfg;
+    if (in_hw) *in_hw = t.in_hw;
+    teacher_free(ctx->be, &t);
+}
 
 int stage_train(const RunCtx *ctx, const Config *cfg, int force) {
     char path[1100];
@@ -251,7 +264,7 @@ int stage_train(const RunCtx *ctx, const Config *cfg, int force) {
     DNA_CHECK(stage_done(path), "run `dna features CFG` first", "no feature shards ('%s')", path);
     config_run_path(cfg, "teacher.h5", path, sizeof path);
     Space sp;
-    space_of_run(ctx, cfg, &sp);
+    space_of_run(ctx, cfg, &sp, NULL, NULL);
     distill_train(ctx, cfg, &sp);
     if (ctx->rank == 0) {
         config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
@@ -260,17 +273,6 @@ int stage_train(const RunCtx *ctx, const Config *cfg, int force) {
     }
     par_barrier();
     return 0;
-}
-
-// The space as the teacher on disk defines it (block widths and sizes from teacher.h5).
-static void space_of_run(const RunCtx *ctx, const Config *cfg, Space *sp) {
-    char path[1100];
-    config_run_path(cfg, "teacher.h5", path, sizeof path);
-    DNA_CHECK(stage_done(path), "run `dna teacher CFG` first", "no teacher '%s'", path);
-    Teacher t;
-    teacher_load(ctx->be, path, &t);
-    space_from_config(cfg, &t.net.cfg, t.in_hw, sp);
-    teacher_free(ctx->be, &t);
 }
 
 int stage_rate(const RunCtx *ctx, const Config *cfg, int force) {
@@ -285,7 +287,7 @@ int stage_rate(const RunCtx *ctx, const Config *cfg, int force) {
     config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
     DNA_CHECK(stage_done(path), "run `dna train CFG` first", "no trained supernet ('%s')", path);
     Space sp;
-    space_of_run(ctx, cfg, &sp);
+    space_of_run(ctx, cfg, &sp, NULL, NULL);
     double t0 = timer_now();
     rating_run(ctx, cfg, &sp);
     log_info(ctx, "rate: %.3g paths rated in %.1f s", space_total_paths(&sp), timer_now() - t0);
@@ -296,14 +298,11 @@ int stage_search(const RunCtx *ctx, const Config *cfg, int force) {
     char path[1100];
     config_run_path(cfg, "arch.json", path, sizeof path);
     if (skip_stage(ctx, force, "search", path)) return 0;
-    config_run_path(cfg, "teacher.h5", path, sizeof path);
-    DNA_CHECK(stage_done(path), "run `dna teacher CFG` first", "no teacher '%s'", path);
-    Teacher t;
-    teacher_load(ctx->be, path, &t);
     Space sp;
-    space_from_config(cfg, &t.net.cfg, t.in_hw, &sp);
-    searching_run(ctx, cfg, &sp, &t.net.cfg, t.in_hw);
-    teacher_free(ctx->be, &t);
+    EffNetCfg arch;
+    int in_hw;
+    space_of_run(ctx, cfg, &sp, &arch, &in_hw);
+    searching_run(ctx, cfg, &sp, &arch, in_hw);
     par_barrier();
     return 0;
 }
