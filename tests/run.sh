@@ -152,9 +152,10 @@ cli rank_compare_same 0 '^ +3 +[0-9]+ +1\.0000 +1\.0000' rank --compare "$out/ti
 cli rank_compare_needs_runs 1 'no potentials' rank --compare "$out/tiny" "$out/nothing"
 # search: the exact solver and the traversal agree (checked inside), outputs appear, the
 # export prints timm strings, an impossible budget names the cheapest cost and writes nothing
-cli search_tiny 0 'search: .* best score' search "${tiny[@]}" run.name=tiny --max-params 20000 --top 5
+cli search_tiny 0 'search: random 2: score [0-9.]+, [0-9]+ params' search "${tiny[@]}" run.name=tiny --max-params 20000 --top 5 search.random=2
 search_outputs() {
     [ -e "$out/tiny/arch.json" ] && [ "$(wc -l <"$out/tiny/top.csv")" = 6 ] && [ -s "$out/tiny/frontier.png" ] &&
+        [ -e "$out/tiny/random_1.json" ] && [ -e "$out/tiny/random_2.json" ] &&
         [ "$(wc -l <"$out/tiny/frontier.csv")" -gt 2 ] &&
         ASAN_OPTIONS=$MPI_ASAN "$bin/dna" export "$out/tiny/arch.json" --format timm | grep -Eq "^    \['ir_r[0-9]_k[357]_s1_e[36]_c8_se0.25'"
 }

@@ -62,7 +62,7 @@ typedef struct RateCfg {
 
 typedef struct SearchCfg {
     double max_params, max_macs;
-    long top;
+    long top, random;
 } SearchCfg;
 
 typedef struct FeaturesCfg {

@@ -8,11 +8,14 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/rng.h"
 #include "core/timer.h"
 #include "io/potentials.h"
 #include "io/textout.h"
 #include "nas/arch.h"
 #include "train/stage.h"
+
+enum { STREAM_RANDOM = 500 };
 
 static int width_index(const SpaceProblem *q, int k, int w) {
     for (int i = 0; i < q->nw[k]; i++)
@@ -115,6 +118,37 @@ static void plot(const RunCtx *ctx, const char *csv, const char *png, const Arch
     }
 }
 
+// Random baselines: uniform draws of one candidate per block (seeded), kept when they meet the
+// budgets and have at least 90% of the searched network's parameters, so that "random at the
+// same budget" is not a much smaller network.
+static void draw_random(const RunCtx *ctx, const Config *cfg, const SpaceProblem *q,
+                        const Space *sp, const EffNetCfg *t, int in_hw, const SearchArch *best,
+                        const char *extra) {
+    Rng root = rng_new((uint64_t)cfg->run.seed), r = rng_split(&root, STREAM_RANDOM);
+    SearchArch a = {.choice = dna_malloc(sizeof(int) * (size_t)q->p.nblocks)};
+    for (long i = 0; i < cfg->search.random; i++) {
+        for (long tries = 0;; tries++) {
+            DNA_CHECK(tries < 1000000, "raise the budgets or set [search] random = 0",
+                      "search: no random architecture within the budgets and >= 90%% of %.0f "
+                      "parameters in a million draws", best->cost[0]);
+            for (int k = 0; k < q->p.nblocks; k++)
+                a.choice[k] = (int)rng_below(&r, (uint32_t)q->b[k].ncand);
+            search_eval(&q->p, a.choice, &a.score, a.cost);
+            if (search_feasible(&q->p, a.cost) && a.cost[0] >= 0.9 * best->cost[0]) break;
+        }
+        Arch x;
+        to_arch(q, sp, t, in_hw, &a, &x);
+        char name[64], path[1100], desc[512];
+        snprintf(name, sizeof name, "random_%ld.json", i + 1);
+        config_run_path(cfg, name, path, sizeof path);
+        arch_save(&x, extra, path);
+        describe(&x, desc, sizeof desc);
+        log_info(ctx, "search: random %ld: score %.5f, %ld params, %ld multiply-adds: %s -> %s",
+                 i + 1, x.score, arch_params(&x), arch_macs(&x), desc, path);
+    }
+    search_arch_free(&a);
+}
+
 void searching_run(const RunCtx *ctx, const Config *cfg, const Space *sp, const EffNetCfg *t,
                    int in_hw) {
     if (ctx->rank != 0) return;
@@ -195,6 +229,7 @@ void searching_run(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
              "\"max_params\": %.0f, \"max_macs\": %.0f, \"solver\": \"exact (traversal agrees)\"}",
              hash, cfg->run.seed, ctx->git_rev, ctx->version, cfg->search.max_params,
              cfg->search.max_macs);
+    draw_random(ctx, cfg, &q, sp, t, in_hw, &top[0], extra);
     config_run_path(cfg, "arch.json", out, sizeof out);
     arch_save(&best, extra, out);
     log_info(ctx, "search: %d best in top.csv, %d frontier points in frontier.csv/.png -> %s",
