@@ -22,6 +22,24 @@ typedef struct CfgKey {
 #define K(sec, field, key, kind, def, choices, help) \
     {#sec, key, kind, offsetof(Config, sec.field), def, choices, help}
 
+// The training-recipe keys of [teacher] and [retrain] (all but dropout, which sits with the
+// architecture keys in [teacher]); only the epoch count's default differs.
+#define RECIPE_KEYS(sec, ndef)                                                                      \
+    K(sec, fit.epochs, "epochs", CK_INT, ndef, NULL, "training epochs"),                            \
+    K(sec, fit.batch, "batch", CK_INT, "128", NULL, "global batch size (split over ranks)"),        \
+    K(sec, fit.eval_batch, "eval_batch", CK_INT, "500", NULL, "batch size for evaluation"),         \
+    K(sec, fit.optimizer, "optimizer", CK_STR, "sgd", "sgd|rmsprop", "optimizer"),                  \
+    K(sec, fit.lr, "lr", CK_F64, "0.1", NULL, "peak learning rate"),                                \
+    K(sec, fit.momentum, "momentum", CK_F64, "0.9", NULL, "SGD (Nesterov) / RMSprop momentum"),     \
+    K(sec, fit.weight_decay, "weight_decay", CK_F64, "5e-5", NULL, "on conv/linear weights only"),  \
+    K(sec, fit.label_smoothing, "label_smoothing", CK_F64, "0.1", NULL, "cross-entropy smoothing"), \
+    K(sec, fit.schedule, "schedule", CK_STR, "cosine", "cosine|step", "learning-rate schedule"),     \
+    K(sec, fit.warmup_epochs, "warmup_epochs", CK_F64, "0.3", NULL, "linear warm-up (epochs)"),     \
+    K(sec, fit.step_epochs, "step_epochs", CK_INT, "2", NULL, "step schedule: epochs per step"),    \
+    K(sec, fit.step_gamma, "step_gamma", CK_F64, "0.97", NULL, "step schedule: factor per step"),   \
+    K(sec, fit.rmsprop_alpha, "rmsprop_alpha", CK_F64, "0.9", NULL, "RMSprop decay"),               \
+    K(sec, fit.rmsprop_eps, "rmsprop_eps", CK_F64, "1e-3", NULL, "RMSprop epsilon")
+
 static const CfgKey KEYS[] = {
     K(run, name, "name", CK_STR, "fashion_mnist", NULL, "run name: outputs go to out_dir/name"),
     K(run, out_dir, "out_dir", CK_STR, "outputs", NULL, "directory holding the runs"),
@@ -55,23 +73,10 @@ static const CfgKey KEYS[] = {
     K(teacher, blocks, "blocks", CK_STR, "1 2 3", NULL,
       "block boundaries: the stage index (0-based) each student block ends at"),
     K(teacher, head, "head", CK_INT, "128", NULL, "head 1x1 conv width"),
-    K(teacher, dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
+    K(teacher, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
     K(teacher, bn_eps, "bn_eps", CK_F64, "1e-5", NULL, "batch-norm epsilon"),
     K(teacher, bn_momentum, "bn_momentum", CK_F64, "0.1", NULL, "batch-norm momentum"),
-    K(teacher, epochs, "epochs", CK_INT, "6", NULL, "training epochs"),
-    K(teacher, batch, "batch", CK_INT, "128", NULL, "global batch size (split over ranks)"),
-    K(teacher, eval_batch, "eval_batch", CK_INT, "500", NULL, "batch size for evaluation"),
-    K(teacher, optimizer, "optimizer", CK_STR, "sgd", "sgd|rmsprop", "optimizer"),
-    K(teacher, lr, "lr", CK_F64, "0.1", NULL, "peak learning rate"),
-    K(teacher, momentum, "momentum", CK_F64, "0.9", NULL, "SGD (Nesterov) / RMSprop momentum"),
-    K(teacher, weight_decay, "weight_decay", CK_F64, "5e-5", NULL, "on conv/linear weights only"),
-    K(teacher, label_smoothing, "label_smoothing", CK_F64, "0.1", NULL, "cross-entropy smoothing"),
-    K(teacher, schedule, "schedule", CK_STR, "cosine", "cosine|step", "learning-rate schedule"),
-    K(teacher, warmup_epochs, "warmup_epochs", CK_F64, "0.3", NULL, "linear warm-up (epochs)"),
-    K(teacher, step_epochs, "step_epochs", CK_INT, "2", NULL, "step schedule: epochs per step"),
-    K(teacher, step_gamma, "step_gamma", CK_F64, "0.97", NULL, "step schedule: factor per step"),
-    K(teacher, rmsprop_alpha, "rmsprop_alpha", CK_F64, "0.9", NULL, "RMSprop decay"),
-    K(teacher, rmsprop_eps, "rmsprop_eps", CK_F64, "1e-3", NULL, "RMSprop epsilon"),
+    RECIPE_KEYS(teacher, "6"),
 
     K(features, dtype, "dtype", CK_STR, "float16", "float16|float32", "feature shard storage"),
     K(features, chunk, "chunk", CK_INT, "64", NULL, "samples per HDF5 chunk (unit of shuffling)"),
@@ -120,21 +125,8 @@ static const CfgKey KEYS[] = {
 
     K(retrain, arch, "arch", CK_STR, "", NULL,
       "architecture to retrain (empty: the run's arch.json); --arch overrides"),
-    K(retrain, dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
-    K(retrain, epochs, "epochs", CK_INT, "2", NULL, "training epochs"),
-    K(retrain, batch, "batch", CK_INT, "128", NULL, "global batch size (split over ranks)"),
-    K(retrain, eval_batch, "eval_batch", CK_INT, "500", NULL, "batch size for evaluation"),
-    K(retrain, optimizer, "optimizer", CK_STR, "sgd", "sgd|rmsprop", "optimizer"),
-    K(retrain, lr, "lr", CK_F64, "0.1", NULL, "peak learning rate"),
-    K(retrain, momentum, "momentum", CK_F64, "0.9", NULL, "SGD (Nesterov) / RMSprop momentum"),
-    K(retrain, weight_decay, "weight_decay", CK_F64, "5e-5", NULL, "on conv/linear weights only"),
-    K(retrain, label_smoothing, "label_smoothing", CK_F64, "0.1", NULL, "cross-entropy smoothing"),
-    K(retrain, schedule, "schedule", CK_STR, "cosine", "cosine|step", "learning-rate schedule"),
-    K(retrain, warmup_epochs, "warmup_epochs", CK_F64, "0.3", NULL, "linear warm-up (epochs)"),
-    K(retrain, step_epochs, "step_epochs", CK_INT, "2", NULL, "step schedule: epochs per step"),
-    K(retrain, step_gamma, "step_gamma", CK_F64, "0.97", NULL, "step schedule: factor per step"),
-    K(retrain, rmsprop_alpha, "rmsprop_alpha", CK_F64, "0.9", NULL, "RMSprop decay"),
-    K(retrain, rmsprop_eps, "rmsprop_eps", CK_F64, "1e-3", NULL, "RMSprop epsilon"),
+    K(retrain, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
+    RECIPE_KEYS(retrain, "2"),
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 

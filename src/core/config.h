@@ -19,15 +19,21 @@ typedef struct DataCfg {
     long limit_train, limit_test, search_per_class, pad, crop_pad, flip;
 } DataCfg;
 
-typedef struct TeacherCfg {
-    char import[CFG_STR], stages[CFG_STR], blocks[CFG_STR];
-    long stem, stem_stride, head;
-    double dropout, bn_eps, bn_momentum;
+// A supervised training recipe: the same keys in [teacher] and [retrain].
+typedef struct RecipeCfg {
+    double dropout;
     long epochs, batch, eval_batch;
     char optimizer[CFG_STR], schedule[CFG_STR];
     double lr, momentum, weight_decay, label_smoothing, warmup_epochs, step_gamma;
     double rmsprop_alpha, rmsprop_eps;
     long step_epochs;
+} RecipeCfg;
+
+typedef struct TeacherCfg {
+    char import[CFG_STR], stages[CFG_STR], blocks[CFG_STR];
+    long stem, stem_stride, head;
+    double bn_eps, bn_momentum;
+    RecipeCfg fit;
 } TeacherCfg;
 
 enum { SPACE_MAX_BLOCKS = 8 };
@@ -44,16 +50,11 @@ typedef struct TrainCfg {
     double lr_first, lr, lr_decay, weight_decay;
 } TrainCfg;
 
-// The searched network trained from scratch with labels (`dna retrain`): the same recipe
-// keys as [teacher], on the whole training set.
+// The searched network trained from scratch with labels (`dna retrain`), on the whole
+// training set.
 typedef struct RetrainCfg {
     char arch[CFG_STR];
-    double dropout;
-    long epochs, batch, eval_batch;
-    char optimizer[CFG_STR], schedule[CFG_STR];
-    double lr, momentum, weight_decay, label_smoothing, warmup_epochs, step_gamma;
-    double rmsprop_alpha, rmsprop_eps;
-    long step_epochs;
+    RecipeCfg fit;
 } RetrainCfg;
 
 typedef struct RateCfg {

@@ -58,14 +58,14 @@ int stage_retrain(const RunCtx *ctx, const Config *cfg, int force) {
               arch_path, a.cin, a.classes, a.in_hw, a.in_hw, d.train.c, d.classes, in_hw, in_hw);
     EffNetCfg ec;
     arch_to_effnet(&a, &ec);
-    ec.dropout = (float)cfg->retrain.dropout;
+    ec.dropout = (float)cfg->retrain.fit.dropout;
     Teacher t = {.in_hw = in_hw, .top1 = -1};
     memcpy(t.mean, d.mean, sizeof t.mean);
     memcpy(t.std, d.std, sizeof t.std);
     Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, STREAM_RETRAIN_INIT);
     effnet_init(ctx->be, &t.net, &ec, in_hw, &init);
     Recipe r = recipe_retrain(cfg);
-    double *top1 = dna_calloc((size_t)r.epochs, sizeof(double)), t0 = timer_now();
+    double *top1 = dna_calloc((size_t)r.fit->epochs, sizeof(double)), t0 = timer_now();
     teacher_train(ctx, cfg, &r, &d, &t, top1);
     double secs = timer_now() - t0;
     if (ctx->rank == 0) {
@@ -77,8 +77,8 @@ int stage_retrain(const RunCtx *ctx, const Config *cfg, int force) {
         fprintf(f, "{\n  \"format\": \"dnafam-retrain\", \"version\": 1,\n  \"arch\": \"%s\",\n"
                    "  \"params\": %ld, \"macs\": %ld, \"predicted_score\": %.9g,\n"
                    "  \"epochs\": %ld, \"top1_per_epoch\": [",
-                arch_path, arch_params(&a), arch_macs(&a), a.score, r.epochs);
-        for (long e = 0; e < r.epochs; e++) fprintf(f, "%s%.6f", e ? ", " : "", top1[e]);
+                arch_path, arch_params(&a), arch_macs(&a), a.score, r.fit->epochs);
+        for (long e = 0; e < r.fit->epochs; e++) fprintf(f, "%s%.6f", e ? ", " : "", top1[e]);
         fprintf(f, "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"ranks\": %d,\n"
                    "  \"seed\": %ld, \"config_hash\": \"%s\", \"git_rev\": \"%s\", \"dna_version\": \"%s\"\n}\n",
                 t.top1, secs, ctx->nranks, cfg->run.seed, hash, ctx->git_rev, ctx->version);
@@ -87,7 +87,7 @@ int stage_retrain(const RunCtx *ctx, const Config *cfg, int force) {
     par_barrier();
     log_info(ctx, "retrain: %s: %ld params, %.2fM MACs, test top-1 %.2f%% after %ld epochs, "
              "%.0f s -> %s", arch_path, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1,
-             r.epochs, secs, js);
+             r.fit->epochs, secs, js);
     free(top1);
     teacher_free(ctx->be, &t);
     dataset_free(&d);

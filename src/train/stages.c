@@ -84,7 +84,7 @@ int stage_teacher(const RunCtx *ctx, const Config *cfg, int force) {
                   "import a teacher trained for this dataset's classes and channels",
                   "'%s' has %d inputs channels and %d classes; the dataset %d and %d",
                   cfg->teacher.import, t.net.cfg.cin, t.net.cfg.classes, d.train.c, d.classes);
-        t.top1 = teacher_evaluate(ctx, cfg->teacher.eval_batch, &d, &t);
+        t.top1 = teacher_evaluate(ctx, cfg->teacher.fit.eval_batch, &d, &t);
         log_info(ctx, "teacher: imported %s, test top-1 %.2f%%", cfg->teacher.import,
                  100.0 * t.top1);
     } else {
@@ -98,7 +98,7 @@ int stage_teacher(const RunCtx *ctx, const Config *cfg, int force) {
         Recipe r = recipe_teacher(cfg);
         teacher_train(ctx, cfg, &r, &d, &t, NULL);
         log_info(ctx, "teacher: test top-1 %.2f%% after %ld epochs, %.1f s", 100.0 * t.top1,
-                 cfg->teacher.epochs, timer_now() - t0);
+                 cfg->teacher.fit.epochs, timer_now() - t0);
     }
     if (ctx->rank == 0) teacher_save(ctx, cfg, &t, path);
     par_barrier();

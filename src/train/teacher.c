@@ -29,7 +29,7 @@ void teacher_arch_from_config(const Config *cfg, int cin, EffNetCfg *out) {
                    .stem_stride = (int)t->stem_stride,
                    .head = (int)t->head,
                    .classes = (int)cfg->data.classes,
-                   .dropout = (float)t->dropout,
+                   .dropout = (float)t->fit.dropout,
                    .bn_eps = (float)t->bn_eps,
                    .bn_momentum = (float)t->bn_momentum};
     char err[256];
@@ -86,23 +86,16 @@ static void average_running_stats(const Backend *be, Teacher *t, int nranks) {
     }
 }
 
-#define RECIPE_FIELDS(s)                                                                    \
-    .epochs = (s).epochs, .batch = (s).batch, .eval_batch = (s).eval_batch,                 \
-    .step_epochs = (s).step_epochs, .optimizer = (s).optimizer, .schedule = (s).schedule,   \
-    .lr = (s).lr, .momentum = (s).momentum, .weight_decay = (s).weight_decay,               \
-    .label_smoothing = (s).label_smoothing, .warmup_epochs = (s).warmup_epochs,             \
-    .step_gamma = (s).step_gamma, .rmsprop_alpha = (s).rmsprop_alpha, .rmsprop_eps = (s).rmsprop_eps
-
 Recipe recipe_teacher(const Config *cfg) {
-    return (Recipe){.label = "teacher", .stream = STREAM_TEACHER, RECIPE_FIELDS(cfg->teacher)};
+    return (Recipe){.label = "teacher", .stream = STREAM_TEACHER, .fit = &cfg->teacher.fit};
 }
 
 Recipe recipe_retrain(const Config *cfg) {
     return (Recipe){.label = "retrain", .stream = STREAM_RETRAIN, .all_train = 1,
-                    RECIPE_FIELDS(cfg->retrain)};
+                    .fit = &cfg->retrain.fit};
 }
 
-static Optim make_optim(const Recipe *t) {
+static Optim make_optim(const RecipeCfg *t) {
     if (!strcmp(t->optimizer, "rmsprop"))
         return optim_rmsprop((float)t->lr, (float)t->rmsprop_alpha, (float)t->rmsprop_eps,
                              (float)t->momentum, (float)t->weight_decay);
@@ -148,12 +141,13 @@ double teacher_evaluate(const RunCtx *ctx, long eval_batch, const Dataset *d, Te
 double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, const Dataset *d,
                      Teacher *t, double *top1s) {
     const Backend *be = ctx->be;
-    DNA_CHECK(tc->batch % ctx->nranks == 0 && tc->batch >= ctx->nranks,
+    const RecipeCfg *fc = tc->fit;
+    DNA_CHECK(fc->batch % ctx->nranks == 0 && fc->batch >= ctx->nranks,
               "make the batch a multiple of the rank count",
-              "[%s] batch %ld does not split evenly over %d ranks", tc->label, tc->batch, ctx->nranks);
+              "[%s] batch %ld does not split evenly over %d ranks", tc->label, fc->batch, ctx->nranks);
     Rng root = rng_new((uint64_t)cfg->run.seed), stage = rng_split(&root, tc->stream);
     Rng drop_root = rng_split(&stage, STREAM_DROP), data = rng_split(&stage, STREAM_DATA);
-    LoaderCfg lc = {.batch = (int)tc->batch,
+    LoaderCfg lc = {.batch = (int)fc->batch,
                     .part = ctx->rank,
                     .nparts = ctx->nranks,
                     .pad = (int)cfg->data.pad,
@@ -166,27 +160,27 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
                               : loader_new(&d->train, d->fit, d->n_fit, t->mean, t->std, lc);
     int c, h, w;
     loader_out_shape(L, &c, &h, &w);
-    long per_epoch = loader_batches(L), total = per_epoch * tc->epochs;
-    Schedule sch = {.kind = strcmp(tc->schedule, "step") ? SCHED_COSINE : SCHED_STEP,
-                    .peak = tc->lr,
-                    .warmup = (long)(tc->warmup_epochs * (double)per_epoch),
+    long per_epoch = loader_batches(L), total = per_epoch * fc->epochs;
+    Schedule sch = {.kind = strcmp(fc->schedule, "step") ? SCHED_COSINE : SCHED_STEP,
+                    .peak = fc->lr,
+                    .warmup = (long)(fc->warmup_epochs * (double)per_epoch),
                     .total = total,
-                    .every = tc->step_epochs * per_epoch,
-                    .gamma = tc->step_gamma};
-    Optim opt = make_optim(tc);
+                    .every = fc->step_epochs * per_epoch,
+                    .gamma = fc->step_gamma};
+    Optim opt = make_optim(fc);
     float *gbuf = dna_malloc(sizeof(float) * params_numel(&t->net.params));
     Tensor x = {0}, dlogits = {0};
-    int32_t *labels = be->alloc(sizeof(int32_t) * (size_t)tc->batch);
+    int32_t *labels = be->alloc(sizeof(int32_t) * (size_t)fc->batch);
     log_info(ctx, "%s: %ld params, %.1fM MACs/img at %dx%d, %ld epochs x %ld steps of %ld "
              "(%d rank(s))", tc->label,
              effnet_param_count(&t->net.cfg), effnet_macs(&t->net.cfg, t->in_hw) / 1e6, h, w,
-             tc->epochs, per_epoch, tc->batch, ctx->nranks);
+             fc->epochs, per_epoch, fc->batch, ctx->nranks);
     double top1 = 0, t0 = timer_now();
     long step = 0;
-    for (int ep = 0; ep < tc->epochs; ep++) {
+    for (int ep = 0; ep < fc->epochs; ep++) {
         Progress pr;
         char label[48];
-        snprintf(label, sizeof label, "%s epoch %d/%ld", tc->label, ep + 1, tc->epochs);
+        snprintf(label, sizeof label, "%s epoch %d/%ld", tc->label, ep + 1, fc->epochs);
         progress_init(&pr, ctx, label, "step", per_epoch);
         loader_start_epoch(L, ep, 0);
         double sums[3] = {0, 0, 0};  // loss x samples, correct, samples (this rank)
@@ -205,7 +199,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
             Rng drop = rng_split(&drop_root, (uint64_t)step * (uint64_t)ctx->nranks + ctx->rank);
             const Tensor *lg = effnet_forward(be, &t->net, &x, BN_TRAIN, &drop);
             int correct = 0;
-            double loss = be->softmax_ce(lg, labels, (float)tc->label_smoothing, &dlogits, &correct);
+            double loss = be->softmax_ce(lg, labels, (float)fc->label_smoothing, &dlogits, &correct);
             DNA_CHECK(isfinite(loss), "lower the section's lr or raise its warmup_epochs",
                       "[%s] loss became %g at epoch %d step %ld", tc->label, loss, ep + 1, step);
             effnet_backward(be, &t->net, &dlogits);
@@ -220,12 +214,12 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
         double t_train = timer_now() - t_ep;
         par_allreduce_sum_f64(sums, 3);
         average_running_stats(be, t, ctx->nranks);
-        top1 = teacher_evaluate(ctx, tc->eval_batch, d, t);
+        top1 = teacher_evaluate(ctx, fc->eval_batch, d, t);
         if (top1s) top1s[ep] = top1;
         log_info(ctx,
                  "%s: epoch %d/%ld  loss %.4f  train top-1 %.2f%%  test top-1 %.2f%%  "
                  "%.0f img/s  data wait %.1f%%  %.0f s",
-                 tc->label, ep + 1, tc->epochs, sums[0] / sums[2], 100.0 * sums[1] / sums[2], 100.0 * top1,
+                 tc->label, ep + 1, fc->epochs, sums[0] / sums[2], 100.0 * sums[1] / sums[2], 100.0 * top1,
                  sums[2] / t_train, 100.0 * wait / t_train,
                  timer_now() - t0);
     }

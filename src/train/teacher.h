@@ -23,13 +23,10 @@ void teacher_arch_from_config(const Config *cfg, int cin, EffNetCfg *out);
 // network. `stream` names the random stream (so two networks never share draws); `all_train`
 // trains on the whole training set instead of the supernet-training split.
 typedef struct Recipe {
-    const char *label;  // log prefix: "teacher", "retrain"
+    const char *label;  // log prefix and config section: "teacher", "retrain"
     unsigned long long stream;
     int all_train;
-    long epochs, batch, eval_batch, step_epochs;
-    const char *optimizer, *schedule;
-    double lr, momentum, weight_decay, label_smoothing, warmup_epochs, step_gamma;
-    double rmsprop_alpha, rmsprop_eps;
+    const RecipeCfg *fit;
 } Recipe;
 
 Recipe recipe_teacher(const Config *cfg);

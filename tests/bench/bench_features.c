@@ -84,7 +84,7 @@ int main(int argc, char **argv) {
     teacher_arch_from_config(&cfg, 1, &arch);
     Rng init = rng_new(2);
     effnet_init(ctx.be, &t.net, &arch, t.in_hw, &init);
-    double train = train_img_s(&ctx, &t, (int)cfg.teacher.batch, 20);
+    double train = train_img_s(&ctx, &t, (int)cfg.teacher.fit.batch, 20);
     stage_prepare(&ctx, &cfg);
     double t0 = timer_now();
     features_extract(&ctx, &cfg, &d, &t);

@@ -42,12 +42,12 @@ TEST(config_file_and_overrides) {
     Config c;
     config_load(&c, path, over, 2);
     T_CHECK(!strcmp(c.run.name, "x") && c.run.seed == 7, "file values");
-    T_NEAR(c.teacher.lr, 0.25, 0, 0, "override wins over the file");
-    T_CHECK(c.data.flip == 0 && c.teacher.epochs == 6, "override + default");
+    T_NEAR(c.teacher.fit.lr, 0.25, 0, 0, "override wins over the file");
+    T_CHECK(c.data.flip == 0 && c.teacher.fit.epochs == 6, "override + default");
     T_CHECK(!strcmp(c.teacher.stages, "ir_r1_k3_c8"), "string value");
     char h1[17], h2[17];
     config_hash(&c, h1);
-    c.teacher.lr = 0.125;
+    c.teacher.fit.lr = 0.125;
     config_hash(&c, h2);
     T_CHECK(strcmp(h1, h2) != 0 && strlen(h1) == 16, "hash follows the values");
     snprintf(c.run.name, sizeof c.run.name, "elsewhere");
