@@ -13,6 +13,7 @@
 #include "par/par.h"
 #include "train/cell_step.h"
 #include "train/compare.h"
+#include "train/report.h"
 #include "train/retrain.h"
 #include "train/stage.h"
 #include "train/stages.h"
@@ -123,13 +124,15 @@ static void stage_args(RunCtx *ctx, int argc, char **argv, StageArgs *a) {
     static int cmd_##name(RunCtx *ctx, int argc, char **argv) { \
         StageArgs a;                                            \
         stage_args(ctx, argc, argv, &a);                        \
-        return stage_##name(ctx, &a.cfg, a.force);              \
+        stage_timed(ctx, &a.cfg, #name, stage_##name, a.force); \
+        return 0;                                               \
     }
 STAGE_CMD(data)
 STAGE_CMD(teacher)
 STAGE_CMD(features)
 STAGE_CMD(train)
 STAGE_CMD(rate)
+STAGE_CMD(report)
 
 // shards: a content digest of the feature shards, equal however they were partitioned (a
 // check after copying them elsewhere, and the 1-rank vs 2-rank test).
@@ -148,16 +151,18 @@ static int cmd_run(RunCtx *ctx, int argc, char **argv) {
     DNA_CHECK(!a.force, "rerun single stages with --force, or delete the run directory",
               "run: --force is not supported");
     double t0 = timer_now();
-    int (*stages[])(const RunCtx *, const Config *, int) = {stage_data, stage_teacher,
-                                                            stage_features, stage_train,
-                                                            stage_rate, stage_search,
-                                                            stage_retrain};
-    for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
-        if (stages[i](ctx, &a.cfg, 0)) return 1;
+    static const struct {
+        const char *name;
+        StageFn fn;
+    } STAGES[] = {{"data", stage_data},       {"teacher", stage_teacher}, {"features", stage_features},
+                  {"train", stage_train},     {"rate", stage_rate},       {"search", stage_search},
+                  {"retrain", stage_retrain}, {"report", stage_report}};
+    for (size_t i = 0; i < sizeof STAGES / sizeof STAGES[0]; i++)
+        stage_timed(ctx, &a.cfg, STAGES[i].name, STAGES[i].fn, 0);
     char dir[1024];
     config_run_path(&a.cfg, NULL, dir, sizeof dir);
-    log_info(ctx, "run: stages data, teacher, features, train, rate, search, retrain complete in %s (%.1f s)", dir,
-             timer_now() - t0);
+    log_info(ctx, "run: stages data, teacher, features, train, rate, search, retrain, report "
+             "complete in %s (%.1f s); see %s/report.md", dir, timer_now() - t0, dir);
     return 0;
 }
 
@@ -201,7 +206,8 @@ static int cmd_search(RunCtx *ctx, int argc, char **argv) {
     StageArgs a;
     stage_args(ctx, n, rest, &a);
     free(rest), free(made);
-    return stage_search(ctx, &a.cfg, 1);
+    stage_timed(ctx, &a.cfg, "search", stage_search, 1);
+    return 0;
 }
 
 // export: an arch.json as timm's arch_def (Python) or as the canonical JSON (doc/formats.md).
@@ -255,13 +261,14 @@ static int cmd_retrain(RunCtx *ctx, int argc, char **argv) {
     StageArgs a;
     stage_args(ctx, n, rest, &a);
     free(rest);
-    return stage_retrain(ctx, &a.cfg, a.force);
+    stage_timed(ctx, &a.cfg, "retrain", stage_retrain, a.force);
+    return 0;
 }
 
 static int cmd_help(RunCtx *ctx, int argc, char **argv);
 
 static const Command COMMANDS[] = {
-    {"run", "the whole pipeline data -> ... -> retrain, each stage skipped when complete",
+    {"run", "the whole pipeline data -> ... -> retrain -> report, each stage skipped when complete",
      cmd_run},
     {"data", "import the dataset, draw the search split -> <run>/dataset.h5", cmd_data},
     {"teacher", "train (or import) the teacher -> <run>/teacher.h5", cmd_teacher},
@@ -275,6 +282,7 @@ static const Command COMMANDS[] = {
     {"export", "print an arch.json as timm's arch_def (--format timm) or canonical JSON", cmd_export},
     {"retrain", "train the searched network from scratch (--arch FILE) -> retrain.h5/.json",
      cmd_retrain},
+    {"report", "report.md, figures (report/*.png) and the run record run.json of a run", cmd_report},
     {"rank", "--compare RUN_A RUN_B: Kendall tau / Spearman rho of two runs' path ratings", cmd_rank},
     {"shards", "read the feature shards back and print a content digest per dataset", cmd_shards},
     {"check", "train the W1 supernet cell for a few steps (--steps N, --batch B)", cmd_check},

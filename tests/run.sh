@@ -51,6 +51,10 @@ cli() {  # cli NAME EXPECTED_EXIT GREP_PATTERN ARGS...
     fi
     echo "FAIL $name (exit $rc): $out"; failed=$((failed + 1))
 }
+check() {  # check NAME CONDITION-COMMAND...
+    local name=$1; shift
+    if "$@"; then echo "ok   $name"; passed=$((passed + 1)); else echo "FAIL $name"; cat "$log"; failed=$((failed + 1)); fi
+}
 cli cli_version 0 'dnafam [0-9]' version
 cli cli_help 0 'usage: dna' help
 cli cli_unknown_command 1 'unknown command .frobnicate.' frobnicate
@@ -68,8 +72,22 @@ echo "== pipeline stages on inputs/tiny.cfg"
 out=$(mktemp -d)
 mpi2() { ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 mpirun -np 2 -x ASAN_OPTIONS --oversubscribe --allow-run-as-root "$@"; }
 tiny=(inputs/tiny.cfg "run.out_dir=$out")
-cli stage_run_1rank 0 'run: stages data, teacher, features, train, rate, search, retrain complete' run "${tiny[@]}"
+cli stage_run_1rank 0 'run: stages data, teacher, features, train, rate, search, retrain, report complete' run "${tiny[@]}"
 cli stage_rerun_skips 0 'features/COMPLETE is complete; skipping' run "${tiny[@]}"
+# the report, the run record and the random baselines ([search] random = 2 in tiny.cfg);
+# the rerun appended only the report's time (every other stage skipped itself)
+report_complete() {
+    local r=$out/tiny p
+    grep -q '^| \*\*mean of 2 random\*\* |' "$r/report.md" || return 1
+    grep -q '^\*\*Searched vs random:\*\*' "$r/report.md" || return 1
+    grep -q '^| train | [0-9.]* s | 1 x ' "$r/report.md" || return 1
+    for p in retrain_random_1.json retrain_random_2.json report/loss.png report/frontier.png report/arch.png; do
+        [ -s "$r/$p" ] || { echo "missing $p"; return 1; }
+    done
+    grep -q '"hdf5":.*"HDF5 1\.' "$r/run.json" && grep -q '"mpi":' "$r/run.json" || return 1
+    [ "$(grep -c '^retrain,' "$r/stages.csv")" = 1 ] && [ "$(grep -c '^report,' "$r/stages.csv")" = 2 ]
+}
+check run_report_record_random report_complete
 cli stage_unknown_key 1 "override 'teacher.epochz=3': unknown key 'epochz' in \\[teacher\\]; known keys: import" teacher inputs/tiny.cfg teacher.epochz=3
 cli stage_bad_value 1 "teacher.lr = 'fast' is not a number" teacher inputs/tiny.cfg teacher.lr=fast
 cli stage_bad_choice 1 "features.dtype = 'int8'; expected one of float16.float32" features "${tiny[@]}" features.dtype=int8 --force
@@ -96,10 +114,6 @@ same_ckpts() {  # same_ckpts RUN: every checkpoint equal to the 1-rank run's
     [ "$(ls "$out/tiny/ckpt/"*.h5 | wc -l)" = 6 ] || return 1
     for f in "$out/tiny/ckpt/"*.h5; do h5diff -q "$f" "$out/$1/ckpt/$(basename "$f")" || return 1; done
 }
-check() {  # check NAME CONDITION-COMMAND...
-    local name=$1; shift
-    if "$@"; then echo "ok   $name"; passed=$((passed + 1)); else echo "FAIL $name"; cat "$log"; failed=$((failed + 1)); fi
-}
 loss_falls() {  # first vs last epoch's train mse of every job in the 1-rank log
     ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=tiny >"$log" 2>&1 || return 1
     grep -q 'ckpt/COMPLETE is complete; skipping' "$log" || return 1
@@ -117,6 +131,19 @@ check train_loss_falls loss_falls
 copy_inputs np2
 mpi2 "$bin/dna" train "${tiny[@]}" run.name=np2 >"$log" 2>&1
 check train_2ranks_bitwise same_ckpts np2
+# [train] fraction: the first half of the supernet-training split; the total steps stay those
+# of the whole split (the reader wraps around), the losses differ, every job still learns
+copy_inputs frac
+cli train_bad_fraction 1 'fraction = 1.5' train "${tiny[@]}" run.name=frac train.fraction=1.5
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=frac train.fraction=0.5 >"$log" 2>&1
+fraction_steps() {
+    local a b
+    a=$(h5ls "$out/tiny/ckpt/block2_cell1.h5/loss" | grep -o '{[0-9]*}')
+    b=$(h5ls "$out/frac/ckpt/block2_cell1.h5/loss" | grep -o '{[0-9]*}')
+    h5diff -q "$out/tiny/ckpt/block2_cell1.h5" "$out/frac/ckpt/block2_cell1.h5" loss loss
+    [ $? = 1 ] && [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(grep -c 'train mse, first .*(falls)' "$log")" = 6 ]
+}
+check train_fraction_same_steps fraction_steps
 copy_inputs kill
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=kill >"$log" 2>&1 &
 pid=$!

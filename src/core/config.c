@@ -106,27 +106,30 @@ static const CfgKey KEYS[] = {
     K(train, weight_decay, "weight_decay", CK_F64, "1e-4", NULL, "on conv/linear weights only"),
     K(train, ckpt_every, "ckpt_every", CK_INT, "200", NULL, "checkpoint every N steps (and each epoch)"),
     K(train, window, "window", CK_INT, "8", NULL, "shuffle window of the shard reader (chunks)"),
+    K(train, fraction, "fraction", CK_F64, "1", NULL,
+      "train on the first fraction (0..1] of the supernet-training split, the total steps "
+      "unchanged (the paper's Table 9)"),
 
     K(rate, batch, "batch", CK_INT, "250", NULL,
       "search-split batch: Eqn 7's relative L1 is taken per batch, then averaged"),
     K(rate, recal_batch, "recal_batch", CK_INT, "64", NULL,
       "size of the fixed training batch every path's BN statistics are recalibrated on"),
-    K(rate, limit, "limit", CK_INT, "1000", NULL,
+    K(rate, limit, "limit", CK_INT, "500", NULL,
       "rate on the first N search-split images (0 = all): rating time grows with N"),
 
-    K(search, max_params, "max_params", CK_F64, "0", NULL,
+    K(search, max_params, "max_params", CK_F64, "100000", NULL,
       "parameter budget of the searched network (0 = none); --max-params overrides"),
     K(search, max_macs, "max_macs", CK_F64, "0", NULL,
       "multiply-add budget per image (the paper's FLOPs; 0 = none); --max-flops overrides"),
     K(search, top, "top", CK_INT, "10", NULL, "architectures listed in top.csv; --top overrides"),
-    K(search, random, "random", CK_INT, "0", NULL,
+    K(search, random, "random", CK_INT, "3", NULL,
       "also draw N random architectures within the budgets and >= 90% of the searched one's "
       "parameters (random_<i>.json), the baseline a search must beat"),
 
     K(retrain, arch, "arch", CK_STR, "", NULL,
       "architecture to retrain (empty: the run's arch.json); --arch overrides"),
     K(retrain, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
-    RECIPE_KEYS(retrain, "2"),
+    RECIPE_KEYS(retrain, "1"),
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 

@@ -47,6 +47,7 @@ typedef struct SpaceCfg {
 
 typedef struct TrainCfg {
     long epochs, batch, ckpt_every, window;
+    double fraction;
     double lr_first, lr, lr_decay, weight_decay;
 } TrainCfg;
 

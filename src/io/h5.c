@@ -185,3 +185,9 @@ void h5_write(hid_t f, const char *name, hid_t type, const void *buf, int ndim,
     H5Pclose(lcpl);
     H5Sclose(s);
 }
+
+void h5_library_version(char *buf, size_t n) {
+    unsigned maj = 0, min = 0, rel = 0;
+    H5get_libversion(&maj, &min, &rel);
+    snprintf(buf, n, "HDF5 %u.%u.%u", maj, min, rel);
+}

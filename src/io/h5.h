@@ -16,6 +16,7 @@
 hid_t h5_open_read(const char *path);  // fatal with the path when missing or not HDF5
 void h5_close(hid_t f);
 int h5_has(hid_t f, const char *name);
+void h5_library_version(char *buf, size_t n);  // "HDF5 1.14.0"
 // Reads a float dataset (converted to float32 by HDF5) into a new buffer; *n gets the count,
 // dims (up to 8) the shape when not NULL. Fatal when missing.
 float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *ndim, long dims[8]);

@@ -272,6 +272,7 @@ struct ShardReader {
     ShardFile *files;
     int nfiles, nbatches;
     long N, nch, chunk, nblocks;
+    long total;  // split_total on disk; N <= total after a fraction
     int expect_in[3], expect_out[3], has_in, has_out;
     int *chunk_file;  // [nch]: which file holds global chunk g
     int din[3], dout[3];
@@ -537,6 +538,13 @@ ShardReader *shard_reader_open(const char *dir, const ShardReaderCfg *cfg, const
     list_shards(r);
     for (int i = 0; i < r->nfiles; i++) file_open(r, &r->files[i]);
     check_coverage(r);
+    DNA_CHECK(cfg->fraction >= 0 && cfg->fraction <= 1, "give a fraction in (0, 1]",
+              "'%s': data fraction %g", dir, cfg->fraction);
+    r->total = r->N;
+    if (cfg->fraction > 0 && cfg->fraction < 1) {
+        long n = (long)(cfg->fraction * (double)r->N + 0.5);
+        r->N = n > 0 ? n : 1;
+    }
     long B = cfg->batch, P = cfg->nparts, tail = r->N % B;
     DNA_CHECK(r->N >= 1 && r->N < INT_MAX, REGEN, "'%s': split_total %ld out of range 1..%d", dir,
               r->N, INT_MAX - 1);
@@ -553,7 +561,7 @@ ShardReader *shard_reader_open(const char *dir, const ShardReaderCfg *cfg, const
     r->chunk_file = dna_malloc(sizeof(int) * (size_t)r->nch);
     for (int i = 0; i < r->nfiles; i++)
         for (long s = r->files[i].first; s < r->files[i].first + r->files[i].n; s += r->chunk)
-            r->chunk_file[s / r->chunk] = i;
+            if (s / r->chunk < r->nch) r->chunk_file[s / r->chunk] = i;
     r->ein = (size_t)r->din[0] * (size_t)r->din[1] * (size_t)r->din[2];
     r->eout = cfg->block > 0 ? (size_t)r->dout[0] * (size_t)r->dout[1] * (size_t)r->dout[2] : 0;
     r->win = cfg->shuffle ? lmin(cfg->window, r->nch) : 1;
@@ -571,6 +579,9 @@ ShardReader *shard_reader_open(const char *dir, const ShardReaderCfg *cfg, const
 
 long shard_reader_samples(const ShardReader *r) {
     return r->N;
+}
+long shard_reader_split_total(const ShardReader *r) {
+    return r->total;
 }
 int shard_reader_batches(const ShardReader *r) {
     return r->nbatches;

@@ -55,6 +55,7 @@ typedef struct ShardReaderCfg {
     int window;  // shuffle buffer in chunks: samples of `window` consecutive permuted chunks mix
     int drop_last;
     unsigned long long seed;
+    double fraction;  // in (0, 1]: only the first round(fraction * split_total) ids; 0 = all
 } ShardReaderCfg;
 
 typedef struct ShardReader ShardReader;
@@ -64,7 +65,8 @@ typedef struct ShardReader ShardReader;
 // file (or dir), what was expected and what was found.
 ShardReader *shard_reader_open(const char *dir, const ShardReaderCfg *cfg, const int *expect_in,
                                const int *expect_out);
-long shard_reader_samples(const ShardReader *r);  // split_total
+long shard_reader_samples(const ShardReader *r);  // ids served (after fraction)
+long shard_reader_split_total(const ShardReader *r);  // ids in the split on disk
 int shard_reader_batches(const ShardReader *r);   // global batches per epoch
 // Most bytes of raw (as stored) chunks held at once so far, up to the last delivered batch:
 // about (window + batch / chunk + 1) chunks, whatever the split's size.

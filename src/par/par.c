@@ -173,3 +173,11 @@ void par_signals_install(void) {
 int par_stop_requested(void) {
     return stop_flag != 0;
 }
+
+void par_library_version(char *buf, size_t n) {
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    MPI_CHECK(MPI_Get_library_version(v, &len));
+    v[strcspn(v, "\n,")] = 0;
+    snprintf(buf, n, "%s", v);
+}

@@ -45,5 +45,7 @@ int par_stop_requested(void);
 // Concatenates every rank's n values in rank order on rank 0 (MPI_Gatherv): returns a new
 // buffer there (its length in *total), NULL on the other ranks.
 double *par_gatherv_f64(const double *send, int n, int *total);
+// The MPI library's version string, first line only (for run records).
+void par_library_version(char *buf, size_t n);
 // min/avg/max of a per-rank value (e.g. busy time), valid on every rank.
 void par_minavgmax(double v, double out[3]);

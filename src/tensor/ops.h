@@ -30,6 +30,7 @@ typedef struct AdamHyper {
 
 struct Backend {
     const char *name;
+    const char *(*lib_version)(void);  // the numerical library underneath, for run records
     // memory: byte sizes; alloc returns zeroed memory
     void *(*alloc)(size_t bytes);
     void (*free)(void *p);

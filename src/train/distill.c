@@ -104,10 +104,17 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
                          .shuffle = 1,
                          .window = (int)cfg->train.window,
                          .drop_last = 1,
-                         .seed = rng_u64(&data)};
+                         .seed = rng_u64(&data),
+                         .fraction = cfg->train.fraction};
+    DNA_CHECK(cfg->train.fraction > 0 && cfg->train.fraction <= 1, "set [train] fraction in (0, 1]",
+              "%s: [train] fraction = %g", cfg->path[0] ? cfg->path : "config", cfg->train.fraction);
     ShardReader *r = shard_reader_open(dir, &rc, in, out);
-    long per_epoch = shard_reader_batches(r), epochs = cfg->train.epochs;
-    DNA_CHECK(per_epoch > 0, "lower [train] batch or use more training data",
+    // An epoch is a pass over the whole split's worth of batches, whatever the fraction: the
+    // reader then wraps around its subset (pass = step / sub), so the total steps and the
+    // per-epoch learning-rate decay do not depend on the fraction (the paper's Table 9).
+    long sub = shard_reader_batches(r), epochs = cfg->train.epochs;
+    long per_epoch = shard_reader_split_total(r) / cfg->train.batch;
+    DNA_CHECK(sub > 0, "lower [train] batch, raise [train] fraction or use more training data",
               "block %d: fewer supernet-training samples than one batch of %ld", k + 1,
               cfg->train.batch);
     char name[64], path[1100], hash[17];
@@ -154,11 +161,16 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
         long ep = m.epoch;
         Optim opt = optim_adam((float)(lr0 * pow(cfg->train.lr_decay, (double)ep)),
                                (float)cfg->train.weight_decay);
-        shard_reader_start_epoch(r, (int)ep, (int)m.cursor);
         const float *xb, *yb;
         const int32_t *lab;
         const int64_t *ids;
-        for (int nb; (nb = shard_reader_next(r, &xb, &yb, &lab, &ids)) > 0;) {
+        for (long open_pass = -1;;) {
+            long pass = m.step / sub;
+            if (pass != open_pass) shard_reader_start_epoch(r, (int)pass, (int)(m.step % sub));
+            open_pass = pass;
+            int nb = shard_reader_next(r, &xb, &yb, &lab, &ids);
+            DNA_CHECK(nb > 0, "report this as a bug", "block %d cell %d: reader ended at step %lld",
+                      k + 1, c + 1, m.step);
             tensor_ensure(be, &x, nb, in[0], in[1], in[2]);
             tensor_ensure(be, &y, nb, out[0], out[1], out[2]);
             tensor_ensure(be, &dy, nb, out[0], out[1], out[2]);
@@ -175,12 +187,13 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
             snprintf(extra, sizeof extra, "mse=%.4f",
                      mean_of(m.loss, ep * per_epoch, ep * per_epoch + m.cursor));
             progress_update(&pr, m.step - first, extra);
-            if (m.cursor == per_epoch) m.epoch = ep + 1, m.cursor = 0;
+            int epoch_end = m.cursor == per_epoch;
+            if (epoch_end) m.epoch = ep + 1, m.cursor = 0;
             // a group stops together, or its collectives would hang
             stopped = g ? par_group_any(g, par_stop_requested()) : par_stop_requested();
             if (lead && (stopped || (cfg->train.ckpt_every > 0 && m.step % cfg->train.ckpt_every == 0)))
                 ckpt_save(path, be, &all, bns, nbn, &m, &prov);
-            if (stopped) break;
+            if (stopped || epoch_end) break;
         }
     }
     if (m.done && lead) {

@@ -31,16 +31,15 @@ static void out_stem(const Config *cfg, const char *arch, const char *own, char 
     config_run_path(cfg, name, buf, n);
 }
 
-int stage_retrain(const RunCtx *ctx, const Config *cfg, int force) {
-    char own[1100], arch_path[1100], stem[1100], h5[1200], js[1200];
+static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_path, int force) {
+    char own[1100], stem[1100], h5[1200], js[1200];
     config_run_path(cfg, "arch.json", own, sizeof own);
-    snprintf(arch_path, sizeof arch_path, "%s", cfg->retrain.arch[0] ? cfg->retrain.arch : own);
     out_stem(cfg, arch_path, own, stem, sizeof stem);
     snprintf(h5, sizeof h5, "%s.h5", stem);
     snprintf(js, sizeof js, "%s.json", stem);
     if (stage_done(js) && !force) {
         log_info(ctx, "retrain: %s is complete; skipping (--force reruns)", js);
-        return 0;
+        return STAGE_SKIPPED;
     }
     DNA_CHECK(stage_done(arch_path), "run `dna search CFG` first, or give --arch FILE",
               "no architecture '%s'", arch_path);
@@ -91,5 +90,19 @@ int stage_retrain(const RunCtx *ctx, const Config *cfg, int force) {
     free(top1);
     teacher_free(ctx->be, &t);
     dataset_free(&d);
-    return 0;
+    return STAGE_RAN;
+}
+
+int stage_retrain(const RunCtx *ctx, const Config *cfg, int force) {
+    char path[1100];
+    if (cfg->retrain.arch[0]) return retrain_one(ctx, cfg, cfg->retrain.arch, force);
+    config_run_path(cfg, "arch.json", path, sizeof path);
+    int ran = retrain_one(ctx, cfg, path, force) == STAGE_RAN;
+    for (long i = 1; i <= cfg->search.random; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "random_%ld.json", i);
+        config_run_path(cfg, name, path, sizeof path);
+        ran |= retrain_one(ctx, cfg, path, force) == STAGE_RAN;
+    }
+    return ran ? STAGE_RAN : STAGE_SKIPPED;
 }

@@ -11,6 +11,7 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "io/potentials.h"
+#include "io/plot.h"
 #include "io/textout.h"
 #include "nas/arch.h"
 #include "train/stage.h"
@@ -97,25 +98,18 @@ static void describe(const Arch *a, char *buf, size_t n) {
 }
 
 static void plot(const RunCtx *ctx, const char *csv, const char *png, const Arch *best) {
-    char tmp[1200], cmd[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d.png", png, (int)getpid());
-    snprintf(cmd, sizeof cmd,
-             "gnuplot -e \"set terminal pngcairo size 900,600; set output '%s'; set datafile "
-             "separator ','; set key top right; set grid; set xlabel 'parameters of the standalone "
-             "network'; set ylabel 'predicted score (sum of block scores, lower is better)'; set "
-             "title 'score-vs-parameters frontier'; plot '%s' using 2:4 with linespoints "
-             "pt 7 ps 0.6 title 'frontier', '<echo %ld,%.9g' using 1:2 with points pt 9 ps 2.5 lc "
-             "rgb 'red' title 'chosen'\" 2>&1",
-             tmp, csv, arch_params(best), best->score);
-    FILE *p = popen(cmd, "r");
-    char line[256];
-    int said = 0;
-    while (p && fgets(line, sizeof line, p)) said = 1;
-    if (!p || pclose(p) != 0 || said || rename(tmp, png) != 0) {
-        unlink(tmp);
+    char body[2048];
+    snprintf(body, sizeof body,
+             "set datafile separator ','\nset key top right\nset grid\n"
+             "set xlabel 'parameters of the standalone network'\n"
+             "set ylabel 'predicted score (sum of block scores, lower is better)'\n"
+             "set title 'score-vs-parameters frontier'\n"
+             "plot '%s' using 2:4 with linespoints pt 7 ps 0.6 title 'frontier', "
+             "'-' using 1:2 with points pt 9 ps 2.5 lc rgb 'red' title 'chosen'\n%ld,%.9g\ne",
+             csv, arch_params(best), best->score);
+    if (plot_png(png, 900, 600, body))
         log_info(ctx, "search: gnuplot (pngcairo) failed or is missing: %s not drawn "
                  "(scripts/setup.sh installs gnuplot-nox)", png);
-    }
 }
 
 // Random baselines: uniform draws of one candidate per block (seeded), kept when they meet the

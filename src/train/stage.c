@@ -2,13 +2,17 @@
 #include "train/stage.h"
 
 #include <errno.h>
+#include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "par/par.h"
+#include "core/timer.h"
 #include "io/textout.h"
+#include "par/par.h"
 
 void stage_mkdir(const char *path) {
     char buf[1024];
@@ -55,4 +59,29 @@ H5Prov stage_prov(const RunCtx *ctx, const Config *cfg, int format, char hash[17
 
 int stage_done(const char *path) {
     return access(path, F_OK) == 0;
+}
+
+int stage_timed(const RunCtx *ctx, const Config *cfg, const char *name, StageFn fn, int force) {
+    double t0 = timer_now();
+    int rc = fn(ctx, cfg, force);
+    if (rc != STAGE_RAN || ctx->rank != 0) return rc;
+    char path[1100], when[32];
+    config_run_path(cfg, "stages.csv", path, sizeof path);
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    // rewritten whole under a temporary name: a crash mid-write leaves the old file
+    FILE *old = fopen(path, "r");
+    TextOut out;
+    FILE *f = textout_open(&out, path);
+    if (old) {
+        char line[512];
+        while (fgets(line, sizeof line, old)) fputs(line, f);
+        fclose(old);
+    } else {
+        fprintf(f, "stage,seconds,ranks,threads,finished_utc,git_rev\n");
+    }
+    fprintf(f, "%s,%.1f,%d,%d,%s,%s\n", name, timer_now() - t0, ctx->nranks, omp_get_max_threads(),
+            when, ctx->git_rev);
+    textout_commit(&out);
+    return rc;
 }

@@ -6,6 +6,15 @@
 #include "core/ctx.h"
 #include "io/h5.h"
 
+// What a stage function returns; a stage skips itself when its output is complete.
+enum { STAGE_RAN = 0, STAGE_SKIPPED = 1 };
+typedef int (*StageFn)(const RunCtx *ctx, const Config *cfg, int force);
+
+// Runs one stage and, when it ran, appends its wall time to <run>/stages.csv (rank 0):
+// `stage,seconds,ranks,threads,finished_utc,git_rev`, one line per completed stage run, so
+// the run record keeps every stage's time across resumed runs. Returns the stage's value.
+int stage_timed(const RunCtx *ctx, const Config *cfg, const char *name, StageFn fn, int force);
+
 // Creates the run directory (rank 0) and writes config.ini there atomically; all ranks
 // return after it exists.
 void stage_prepare(const RunCtx *ctx, const Config *cfg);

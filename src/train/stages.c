@@ -42,7 +42,7 @@ static void load_dataset(const Config *cfg, Dataset *d) {
 int stage_data(const RunCtx *ctx, const Config *cfg, int force) {
     char path[1100], hash[17];
     config_run_path(cfg, "dataset.h5", path, sizeof path);
-    if (skip_stage(ctx, force, "data", path)) return 0;
+    if (skip_stage(ctx, force, "data", path)) return STAGE_SKIPPED;
     if (ctx->rank == 0) {
         double t0 = timer_now();
         DataImport imp = {.source = cfg->data.source,
@@ -73,7 +73,7 @@ int stage_data(const RunCtx *ctx, const Config *cfg, int force) {
 int stage_teacher(const RunCtx *ctx, const Config *cfg, int force) {
     char path[1100];
     config_run_path(cfg, "teacher.h5", path, sizeof path);
-    if (skip_stage(ctx, force, "teacher", path)) return 0;
+    if (skip_stage(ctx, force, "teacher", path)) return STAGE_SKIPPED;
     Dataset d;
     load_dataset(cfg, &d);
     Teacher t;
@@ -112,7 +112,7 @@ int stage_features(const RunCtx *ctx, const Config *cfg, int force) {
     config_run_path(cfg, "features/COMPLETE", path, sizeof path);
     DNA_CHECK(!force, "delete the run's features/ directory to rewrite the shards",
               "features: --force would mix old and new shards");
-    if (skip_stage(ctx, force, "features", path)) return 0;
+    if (skip_stage(ctx, force, "features", path)) return STAGE_SKIPPED;
     Dataset d;
     load_dataset(cfg, &d);
     config_run_path(cfg, "teacher.h5", path, sizeof path);
@@ -259,7 +259,7 @@ int stage_train(const RunCtx *ctx, const Config *cfg, int force) {
     config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
     DNA_CHECK(!force, "delete the run's ckpt/ directory to retrain from scratch",
               "train: --force would mix old and new checkpoints");
-    if (skip_stage(ctx, force, "train", path)) return 0;
+    if (skip_stage(ctx, force, "train", path)) return STAGE_SKIPPED;
     config_run_path(cfg, "features/COMPLETE", path, sizeof path);
     DNA_CHECK(stage_done(path), "run `dna features CFG` first", "no feature shards ('%s')", path);
     config_run_path(cfg, "teacher.h5", path, sizeof path);
@@ -280,7 +280,7 @@ int stage_rate(const RunCtx *ctx, const Config *cfg, int force) {
     DNA_CHECK(!force, "delete the run's rate/ directory and potentials.h5 to rate again",
               "rate: --force would mix old and new unit files");
     config_run_path(cfg, "potentials.h5", path, sizeof path);
-    if (skip_stage(ctx, force, "rate", path)) return 0;
+    if (skip_stage(ctx, force, "rate", path)) return STAGE_SKIPPED;
     DNA_CHECK(cfg->rate.batch > 0 && cfg->rate.recal_batch > 0 && cfg->rate.limit >= 0,
               "give positive [rate] batch and recal_batch, and limit >= 0",
               "%s: bad [rate] section", cfg->path[0] ? cfg->path : "config");
@@ -297,7 +297,7 @@ int stage_rate(const RunCtx *ctx, const Config *cfg, int force) {
 int stage_search(const RunCtx *ctx, const Config *cfg, int force) {
     char path[1100];
     config_run_path(cfg, "arch.json", path, sizeof path);
-    if (skip_stage(ctx, force, "search", path)) return 0;
+    if (skip_stage(ctx, force, "search", path)) return STAGE_SKIPPED;
     Space sp;
     EffNetCfg arch;
     int in_hw;

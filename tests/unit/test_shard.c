@@ -540,6 +540,39 @@ TEST(shard_every_sample_once_per_epoch_and_drop_last) {
     remove_dir(d);
 }
 
+static void open_fraction_too_big(void *dir) {
+    ShardReaderCfg c = cfg_of(2, 6, 1, 4);
+    c.fraction = 1.5;
+    shard_reader_free(shard_reader_open(dir, &c, NULL, NULL));
+}
+
+// A fraction serves exactly the first round(f * N) ids, each once per epoch, with values
+// intact; the split total stays what is on disk (the trainer's nominal epoch length).
+TEST(shard_fraction_serves_the_first_ids_once) {
+    char *d = make_dir();
+    ShardSpec sp = test_spec(1, 5, 0);
+    write_split(d, &sp, 47, 2, 10, 0);
+    double fr[] = {0.4, 0.8, 1.0};
+    long want[] = {19, 38, 47};
+    for (int i = 0; i < 3; i++) {
+        ShardReaderCfg c = cfg_of(2, 6, 1, 4);
+        c.fraction = fr[i];
+        ShardReader *r = shard_reader_open(d, &c, NULL, NULL);
+        T_CHECK(shard_reader_samples(r) == want[i] && shard_reader_split_total(r) == 47,
+                "fraction %g: %ld samples of %ld", fr[i], shard_reader_samples(r),
+                shard_reader_split_total(r));
+        shard_reader_free(r);
+        for (int epoch = 0; epoch < 2; epoch++) {
+            Seq s = read_dir(d, c, epoch, 0);
+            check_once(&s, want[i], "fraction");
+            check_values(&s, 2, 0, 0x1p-11);
+            seq_free(&s);
+        }
+    }
+    T_EXPECT_DEATH(open_fraction_too_big, d, "data fraction 1.5");
+    remove_dir(d);
+}
+
 TEST(shard_sequential_gives_ascending_ids) {
     char *d = make_dir();
     ShardSpec sp = test_spec(0, 4, 0);

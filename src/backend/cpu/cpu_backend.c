@@ -60,8 +60,13 @@ static void cpu_fill(float *dst, float v, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = v;
 }
 
+static const char *cpu_lib_version(void) {
+    return openblas_get_config();
+}
+
 static const Backend CPU = {
     .name = "cpu",
+    .lib_version = cpu_lib_version,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_memcpy,
@@ -90,6 +95,7 @@ static const Backend CPU = {
     .adam_step = cpu_adam_step,
     .rmsprop_step = cpu_rmsprop_step,
 };
+
 
 const Backend *backend_cpu(void) {
     static int ready;  // one-time library set-up, not program state
