@@ -187,6 +187,8 @@ search_outputs() {
         ASAN_OPTIONS=$MPI_ASAN "$bin/dna" export "$out/tiny/arch.json" --format timm | grep -Eq "^    \['ir_r[0-9]_k[357]_s1_e[36]_c8_se0.25'"
 }
 check search_outputs search_outputs
+# the new search rewrote arch.json and random_<i>.json: their old results are not reused
+cli retrain_after_new_search 0 'arch.json changed since .*retrain.json was written; retraining' retrain "${tiny[@]}" run.name=tiny
 # retrain: the searched arch.json and another architecture file, trained from scratch
 cp "$out/tiny/arch.json" "$out/other.json"
 cli retrain_other 0 'retrain: .*other.json: [0-9]+ params, .*test top-1 [0-9.]+% after 1 epochs' retrain "${tiny[@]}" run.name=tiny --arch "$out/other.json"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 
 typedef enum { CK_INT, CK_F64, CK_STR } CfgKind;
 
@@ -274,8 +275,7 @@ void config_hash(const Config *cfg, char hex[17]) {
     FILE *f = open_memstream(&buf, &n);
     config_dump(&c, f);
     fclose(f);
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)buf[i]) * 1099511628211ULL;
+    uint64_t h = fnv1a(FNV1A_INIT, buf, n);
     free(buf);
     snprintf(hex, 17, "%016llx", (unsigned long long)h);
 }

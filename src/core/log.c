@@ -58,6 +58,7 @@ void progress_init(Progress *p, const RunCtx *ctx, const char *label, const char
     p->total = total;
     p->t0 = p->t_last = timer_now();
     p->interval = 30.0;
+    p->shown = -1;
     p->tty = ctx ? ctx->is_tty : 0;
 }
 
@@ -95,11 +96,13 @@ void progress_update(Progress *p, long done, const char *extra) {
         fflush(stdout);
     } else {
         log_info(p->ctx, "%s", line);
+        p->shown = done;
     }
 }
 
 void progress_end(Progress *p, const char *extra) {
     if (p->ctx && p->ctx->rank != 0) return;
+    if (!p->tty && p->shown == p->done && !extra) return;
     char line[256];
     progress_format(p, timer_now(), extra, line, sizeof line);
     if (p->tty) {

@@ -14,6 +14,7 @@ typedef struct Progress {
     char label[48];
     const char *unit;  // what is counted: "step", "img", "path"
     long total, done;
+    long shown;  // `done` of the last plain line (-1: none), so the end is not logged twice
     double t0, t_last;
     double interval;  // seconds between plain lines when not on a terminal
     int tty;

@@ -172,16 +172,19 @@ static int plot_frontier(const Config *cfg, const char *dir, const Row *rows, in
         "plot '%s' using 2:4 with linespoints pt 7 ps 0.6 title 'frontier', "
         "'-' using 1:2 with points pt 9 ps 2.5 lc rgb 'red' title 'searched'",
         csv);
-    if (nrows > 1)
+    int nrand = 0;
+    for (int i = 1; i < nrows; i++) nrand += rows[i].have_arch;
+    if (nrand)
         used += (size_t)snprintf(body + used, sizeof body - used,
                                  ", '-' using 1:2 with points pt 5 ps 1.5 lc rgb 'gray40' "
                                  "title 'random'");
     used += (size_t)snprintf(body + used, sizeof body - used, "\n%.0f,%.9g\ne\n", rows[0].params,
                              rows[0].score);
-    if (nrows > 1) {
+    if (nrand) {
         for (int i = 1; i < nrows; i++)
-            used += (size_t)snprintf(body + used, sizeof body - used, "%.0f,%.9g\n", rows[i].params,
-                                     rows[i].score);
+            if (rows[i].have_arch)
+                used += (size_t)snprintf(body + used, sizeof body - used, "%.0f,%.9g\n",
+                                         rows[i].params, rows[i].score);
         snprintf(body + used, sizeof body - used, "e\n");
     }
     snprintf(png, sizeof png, "%s/frontier.png", dir);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/dataset.h"
@@ -31,18 +32,45 @@ static void out_stem(const Config *cfg, const char *arch, const char *own, char 
     config_run_path(cfg, name, buf, n);
 }
 
+// FNV-1a of the architecture file's bytes: a result belongs to the file it was trained from,
+// so a search rerun that rewrote arch.json or random_<i>.json retrains instead of skipping.
+static void arch_digest(const char *path, char hex[17]) {
+    FILE *f = fopen(path, "rb");
+    DNA_CHECK(f, "run `dna search CFG` first, or give --arch FILE", "no architecture '%s'", path);
+    uint64_t h = FNV1A_INIT;
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) h = fnv1a(h, buf, n);
+    fclose(f);
+    snprintf(hex, 17, "%016llx", (unsigned long long)h);
+}
+
+// 1 when results file `js` exists and was made from an architecture with digest `hex`.
+static int result_matches(const char *js, const char *hex) {
+    FILE *f = fopen(js, "r");
+    if (!f) return 0;
+    char line[512], want[64];
+    snprintf(want, sizeof want, "\"arch_digest\": \"%s\"", hex);
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) found = strstr(line, want) != NULL;
+    fclose(f);
+    return found;
+}
+
 static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_path, int force) {
     char own[1100], stem[1100], h5[1200], js[1200];
     config_run_path(cfg, "arch.json", own, sizeof own);
     out_stem(cfg, arch_path, own, stem, sizeof stem);
     snprintf(h5, sizeof h5, "%s.h5", stem);
     snprintf(js, sizeof js, "%s.json", stem);
+    char digest[17];
+    arch_digest(arch_path, digest);
     if (stage_done(js) && !force) {
-        log_info(ctx, "retrain: %s is complete; skipping (--force reruns)", js);
-        return STAGE_SKIPPED;
+        if (result_matches(js, digest)) {
+            log_info(ctx, "retrain: %s is complete; skipping (--force reruns)", js);
+            return STAGE_SKIPPED;
+        }
+        log_info(ctx, "retrain: %s changed since %s was written; retraining", arch_path, js);
     }
-    DNA_CHECK(stage_done(arch_path), "run `dna search CFG` first, or give --arch FILE",
-              "no architecture '%s'", arch_path);
     Arch a;
     arch_load(arch_path, &a);
     char dpath[1100];
@@ -73,10 +101,11 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
         config_hash(cfg, hash);
         TextOut out;
         FILE *f = textout_open(&out, js);
-        fprintf(f, "{\n  \"format\": \"dnafam-retrain\", \"version\": 1,\n  \"arch\": \"%s\",\n"
+        fprintf(f, "{\n  \"format\": \"dnafam-retrain\", \"version\": 1,\n  \"arch\": \"%s\", "
+                   "\"arch_digest\": \"%s\",\n"
                    "  \"params\": %ld, \"macs\": %ld, \"predicted_score\": %.9g,\n"
                    "  \"epochs\": %ld, \"top1_per_epoch\": [",
-                arch_path, arch_params(&a), arch_macs(&a), a.score, r.fit->epochs);
+                arch_path, digest, arch_params(&a), arch_macs(&a), a.score, r.fit->epochs);
         for (long e = 0; e < r.fit->epochs; e++) fprintf(f, "%s%.6f", e ? ", " : "", top1[e]);
         fprintf(f, "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"ranks\": %d,\n"
                    "  \"seed\": %ld, \"config_hash\": \"%s\", \"git_rev\": \"%s\", \"dna_version\": \"%s\"\n}\n",

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/shard.h"
@@ -129,10 +130,6 @@ int stage_features(const RunCtx *ctx, const Config *cfg, int force) {
 // the sample count and an FNV-1a digest of the fp32 values: equal digests mean equal
 // content however the shards were partitioned (a check after copying them elsewhere, and
 // the 1-rank vs 2-rank test).
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ULL;
-    return h;
-}
 
 int stage_shards_digest(const RunCtx *ctx, const Config *cfg) {
     if (ctx->rank != 0) return 0;
@@ -152,15 +149,15 @@ int stage_shards_digest(const RunCtx *ctx, const Config *cfg) {
             size_t in = k == 1 ? (size_t)e->cfg.cin * t.in_hw * t.in_hw
                                : (size_t)e->block_c[k - 2] * e->block_hw[k - 2] * e->block_hw[k - 2];
             size_t out = (size_t)e->block_c[k - 1] * e->block_hw[k - 1] * e->block_hw[k - 1];
-            uint64_t hx = 1469598103934665603ULL, hy = hx, hl = hx;
+            uint64_t hx = FNV1A_INIT, hy = hx, hl = hx;
             long n = 0;
             const float *x, *y;
             const int32_t *lab;
             const int64_t *ids;
             for (int b; (b = shard_reader_next(r, &x, &y, &lab, &ids)) > 0; n += b) {
-                if (k == 1) hx = fnv(hx, x, sizeof(float) * in * b);
-                hy = fnv(hy, y, sizeof(float) * out * b);
-                hl = fnv(fnv(hl, lab, sizeof(int32_t) * b), ids, sizeof(int64_t) * b);
+                if (k == 1) hx = fnv1a(hx, x, sizeof(float) * in * b);
+                hy = fnv1a(hy, y, sizeof(float) * out * b);
+                hl = fnv1a(fnv1a(hl, lab, sizeof(int32_t) * b), ids, sizeof(int64_t) * b);
             }
             if (k == 1)
                 printf("shards %s /x n=%ld digest=%016llx labels+ids=%016llx\n", FEATURES_SPLITS[s],
