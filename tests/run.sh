@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test that needs no GPU: unit tests, MPI tests on 2 ranks, CLI smoke tests.
-# Usage: tests/run.sh BIN_DIR. Prints a closing line "N passed, N failed".
+# Runs every test that needs no GPU: unit tests, MPI tests on 2 ranks, CLI smoke tests,
+# the slurm/ scripts on a local Slurm (skipped where there is none).
+# Usage: tests/run.sh BIN_DIR. Prints a closing line "N passed, N failed, N skipped".
 set -u
 bin=${1:-bin}
 cd "$(dirname "$0")/.."
@@ -15,10 +16,10 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 export ASAN_OPTIONS="detect_leaks=1"
 MPI_ASAN="detect_leaks=0"
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 log=$(mktemp)
 
-count() {  # parse "... N passed, N failed" from the last lines of a suite
+count() {  # parse "... N passed, N failed[, N skipped]" from the last lines of a suite
     local line
     line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
     if [ -z "$line" ]; then
@@ -26,8 +27,11 @@ count() {  # parse "... N passed, N failed" from the last lines of a suite
         failed=$((failed + 1))
         return
     fi
-    passed=$((passed + $(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")))
+    passed=$((passed + $(sed -E 's/(^|.* )([0-9]+) passed.*/\2/' <<<"$line")))
     failed=$((failed + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
+    if grep -qE ' [0-9]+ skipped' <<<"$line"; then
+        skipped=$((skipped + $(sed -E 's/.* ([0-9]+) skipped.*/\1/' <<<"$line")))
+    fi
 }
 
 echo "== unit tests"
@@ -223,6 +227,13 @@ truncate -s 100000 "$out/two/dataset.h5"
 cli dataset_truncated 1 'dataset.h5' teacher "${tiny[@]}" run.name=two --force
 rm -rf "$out"
 
+echo "== Slurm: slurm/ scripts on a local single-node Slurm (tests/slurm/test_slurm.sh)"
+case $(cd "$bin" && pwd -P) in
+    # it tests the job scripts, not the code: once, with the release binaries
+    */build/san/bin) echo "  (not run for the sanitizer build: run make test for it)" ;;
+    *) tests/slurm/test_slurm.sh "$bin" 2>&1 | tee "$log"; count ;;
+esac
+
 rm -f "$log"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# slurm/pipeline.sh — submits the whole dna pipeline as a chain of Slurm jobs, one job per
+# stage, each starting only when the one before ended successfully (afterok); a failed
+# stage cancels the rest of the chain (--kill-on-invalid-dep). Every stage skips itself
+# when its output is complete, so submitting the same chain again continues a run.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=common.sh
+source "$here/common.sh"
+
+dna_usage() {
+    cat <<'USAGE'
+usage: slurm/pipeline.sh CFG [--cpu] [--ranks N] [section.key=value ...] [--force]
+  Submits data (1 task) -> teacher -> features -> train -> rate (N tasks) -> search (1 task)
+  -> retrain (N tasks) -> report (1 task), each with --dependency=afterok on the one before.
+  --cpu      use slurm/stage_cpu.sbatch (no GPUs) instead of slurm/stage.sbatch
+  --ranks N  MPI ranks of the multi-rank stages (default: the sbatch script's sizing,
+             --ntasks-per-node on one node); size it with `bin/dna plan CFG --ranks N`
+  overrides  passed to every stage, e.g. run.out_dir=/scratch/me run.name=seed41 run.seed=41
+Environment:
+  DNA_SBATCH_OPTS  extra sbatch options for every job, e.g. "--partition=gpu --account=abc --time=2:00:00"
+  DNA_LOG_DIR      where the job logs go (default <out_dir>/slurm-logs), one <job-name>-<id>.out per job
+  DNA_SITE_SETUP   a file every job sources after the scripts' site set-up (modules, paths)
+  DNA_ROOT         the checkout the jobs run (default: the one holding this script)
+Prints "<job id> <stage>" per job, then the last job's id alone on the last line.
+USAGE
+}
+
+dna_parse_submit_args "$@"
+script=$here/stage.sbatch
+[ "$dna_cpu" = 1 ] && script=$here/stage_cpu.sbatch
+dna_directives "$script"
+logdir=${DNA_LOG_DIR:-$(dna_cfg_value run out_dir outputs)/slurm-logs}
+mkdir -p "$logdir"   # Slurm does not create the directory of --output
+
+# The stage's inputs travel in the environment (sbatch's default --export=ALL): no commas
+# to escape as with --export=VAR=value.
+export DNA_CFG=$dna_cfg DNA_ARGS
+DNA_ARGS=$(dna_quote_args "${dna_user_args[@]}")
+prev="" ids=()
+for stage in data teacher features train rate search retrain report; do
+    opts=(--job-name="dna-$stage" --output="$logdir/%x-%j.out")
+    case $stage in
+        data | search | report) dna_size 1; opts+=("${dna_size_opts[@]}") ;;  # no MPI work to split
+        *) if [ -n "$dna_ranks" ]; then dna_size "$dna_ranks"; opts+=("${dna_size_opts[@]}"); fi ;;
+    esac
+    # training checkpoints every job in flight on SIGUSR1: ask for it before the time limit
+    [ "$stage" = train ] && opts+=(--signal="USR1@${DNA_SIGNAL_LEAD:-300}")
+    [ -z "$prev" ] || opts+=(--dependency="afterok:$prev" --kill-on-invalid-dep=yes)
+    if ! id=$(DNA_STAGE=$stage dna_sbatch "${opts[@]}" "${dna_sbatch_opts[@]}" "$script"); then
+        # half a chain would run its first stages for nothing: take it back
+        [ ${#ids[@]} = 0 ] || { scancel "${ids[@]}"; echo "cancelled ${ids[*]}" >&2; }
+        exit 2
+    fi
+    echo "$id $stage"
+    ids+=("$id")
+    prev=$id
+done
+echo "$prev"
