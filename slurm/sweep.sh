@@ -10,7 +10,7 @@ source "$here/common.sh"
 dna_usage() {
     cat <<'USAGE'
 usage: slurm/sweep.sh CFG [--cpu] [--ranks N] [section.key=value ...]
-  Array task i (0-8) runs `dna run CFG ... run.name=seed<S>_frac<F> run.seed=<S>
+  Array task i (0-8) runs `dna run CFG ... run.name=seed<S>_frac<F> train.seed=<S>
   train.fraction=<F>` for seeds {0, 41, 42} x fractions {1.0, 0.8, 0.4} (i = 3*seed# + frac#:
   0 seed0_frac100, 1 seed0_frac80, 2 seed0_frac40, 3 seed41_frac100, ... 8 seed42_frac40),
   each on N ranks sized like one stage of slurm/stage.sbatch (stage_cpu.sbatch with --cpu).

@@ -148,6 +148,30 @@ fraction_steps() {
     [ $? = 1 ] && [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(grep -c 'train mse, first .*(falls)' "$log")" = 6 ]
 }
 check train_fraction_same_steps fraction_steps
+# [train] seed reseeds the supernet jobs alone: run.seed's value gives the same checkpoints,
+# another value other ones (tiny.cfg has run.seed = 1)
+copy_inputs tseed1
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=tseed1 train.seed=1 >"$log" 2>&1
+copy_inputs tseed7
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=tseed7 train.seed=7 >>"$log" 2>&1
+train_seed() {  # the loss curves compared (the config hash attribute differs)
+    local f
+    for f in "$out/tiny/ckpt/"*.h5; do h5diff -q "$f" "$out/tseed1/ckpt/$(basename "$f")" loss loss || return 1; done
+    h5diff -q "$out/tiny/ckpt/block1_cell1.h5" "$out/tseed7/ckpt/block1_cell1.h5" loss loss
+    [ $? = 1 ]
+}
+check train_seed_reseeds_the_jobs_only train_seed
+# after `train` (here: every job already done) SIGTERM has its default action again: a
+# `dna run` signalled while rating stops at once instead of running on to the end
+copy_inputs sig
+cp -r "$out/tiny/ckpt" "$out/sig/" && rm "$out/sig/ckpt/COMPLETE"
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" run "${tiny[@]}" run.name=sig >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do grep -q 'train: .* rank busy time' "$log" && break; sleep 0.05; done
+sleep 0.3  # rating the tiny space takes seconds
+kill -TERM $pid; wait $pid; rc=$?
+term_after_train() { [ $rc = 143 ] && grep -q 'is done .*skipping' "$log" && [ ! -e "$out/sig/potentials.h5" ]; }
+check run_sigterm_after_train_stops term_after_train
 copy_inputs kill
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=kill >"$log" 2>&1 &
 pid=$!

@@ -107,6 +107,9 @@ static const CfgKey KEYS[] = {
     K(train, weight_decay, "weight_decay", CK_F64, "1e-4", NULL, "on conv/linear weights only"),
     K(train, ckpt_every, "ckpt_every", CK_INT, "200", NULL, "checkpoint every N steps (and each epoch)"),
     K(train, window, "window", CK_INT, "8", NULL, "shuffle window of the shard reader (chunks)"),
+    K(train, seed, "seed", CK_INT, "-1", NULL,
+      "seed of the supernet jobs (weights, path sampling, data order); -1 = run.seed. The "
+      "sweep varies it alone, so the teacher and the search split stay the same"),
     K(train, fraction, "fraction", CK_F64, "1", NULL,
       "train on the first fraction (0..1] of the supernet-training split, the total steps "
       "unchanged (the paper's Table 9)"),

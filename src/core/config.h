@@ -1,6 +1,6 @@
 // Config: the one INI file (plus command-line overrides `section.key=value`) that drives
 // every stage. The schema is a table in config.c: every key has a type, a default and a
-// help line, and a key not in the table is an error naming the file and line, so a typo
+// help line, and a key not in the table is an error naming the file and section, so a typo
 // never silently falls back to a default. The effective config is dumped (and hashed) into
 // every run record and output file.
 #pragma once
@@ -46,7 +46,7 @@ typedef struct SpaceCfg {
 } SpaceCfg;
 
 typedef struct TrainCfg {
-    long epochs, batch, ckpt_every, window;
+    long epochs, batch, ckpt_every, window, seed;
     double fraction;
     double lr_first, lr, lr_decay, weight_decay;
 } TrainCfg;
@@ -86,7 +86,7 @@ typedef struct Config {
 } Config;
 
 // Defaults, then the file (may be NULL: defaults only), then overrides "section.key=value".
-// Any error is fatal with the file, line and key.
+// Any error is fatal with the file (or override), section and key.
 void config_load(Config *cfg, const char *path, char **overrides, int noverrides);
 void config_dump(const Config *cfg, FILE *f);  // canonical INI of every key
 // FNV-1a 64 of the canonical dump without run.name and run.out_dir (where, not what)

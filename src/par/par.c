@@ -170,6 +170,14 @@ void par_signals_install(void) {
     sigaction(SIGUSR1, &sa, NULL);
 }
 
+void par_signals_restore(void) {
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
+    // a signal that came after the last poll was not acted on: act on it now, as if the
+    // handler had never been installed
+    if (stop_flag) stop_flag = 0, raise(SIGTERM);
+}
+
 int par_stop_requested(void) {
     return stop_flag != 0;
 }

@@ -40,7 +40,10 @@ int par_group_any(ParGroup *g, int flag);               // 1 when any member pas
 void par_group_free(ParGroup *g);                       // collective; safe on NULL
 // SIGTERM and SIGUSR1 (what Slurm sends before preemption or the time limit) set a flag
 // that training loops poll between steps, so every rank checkpoints and exits cleanly.
+// Installed for `train` only: the later stages have no checkpoints, so there the signals
+// keep their default action (terminate) and a job is not left running to its SIGKILL.
 void par_signals_install(void);
+void par_signals_restore(void);  // default actions again; re-raises a signal not acted on
 int par_stop_requested(void);
 // Concatenates every rank's n values in rank order on rank 0 (MPI_Gatherv): returns a new
 // buffer there (its length in *total), NULL on the other ranks.

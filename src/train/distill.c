@@ -82,7 +82,8 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
     const SpaceBlock *b = &sp->block[k];
     int in[3] = {b->in_c, b->in_hw, b->in_hw}, out[3] = {b->out_c, b->out_hw, b->out_hw};
     int lead = !g || par_group_rank(g) == 0;
-    Rng root = rng_new((uint64_t)cfg->run.seed), sup = rng_split(&root, STREAM_SUPERNET);
+    long seed = cfg->train.seed >= 0 ? cfg->train.seed : cfg->run.seed;
+    Rng root = rng_new((uint64_t)seed), sup = rng_split(&root, STREAM_SUPERNET);
     Rng job = rng_split(&sup, (uint64_t)k * SPACE_MAX_CELLS + c);
     Rng init = rng_split(&job, STREAM_INIT), paths = rng_split(&job, STREAM_PATH);
     Rng val = rng_split(&job, STREAM_VAL);
@@ -246,6 +247,7 @@ int distill_train(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     par_minavgmax(busy, mam);
     DNA_CHECK(flag == 0, "rerun the same command to resume from the checkpoints",
               "train: stopped by a signal; every job checkpointed");
+    par_signals_restore();
     for (int j = 0; j < nj; j++)
         log_info(ctx, "train: job %d (block %d cell %d) on rank %d%s: %.1f s", j,
                  jobs[j].block + 1, jobs[j].cell + 1, pl.rank_of_job[j],

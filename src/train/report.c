@@ -292,6 +292,21 @@ static void fmt_top1(double v, char *buf, size_t n) {
         snprintf(buf, n, "%.2f%%", 100.0 * v);
 }
 
+// The budgets the search ran under, from arch.json's provenance (`dna search --max-params`
+// may have differed from this config); the config's when the file does not say.
+static void search_budget(const Config *cfg, const Row *searched, double *params, double *macs) {
+    *params = cfg->search.max_params, *macs = cfg->search.max_macs;
+    char *txt = searched->have_arch ? slurp(searched->arch) : NULL;
+    cJSON *o = txt ? cJSON_Parse(txt) : NULL;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "provenance");
+    const cJSON *mp = cJSON_GetObjectItemCaseSensitive(p, "max_params");
+    const cJSON *mm = cJSON_GetObjectItemCaseSensitive(p, "max_macs");
+    if (cJSON_IsNumber(mp)) *params = mp->valuedouble;
+    if (cJSON_IsNumber(mm)) *macs = mm->valuedouble;
+    cJSON_Delete(o);
+    free(txt);
+}
+
 static void results_table(FILE *f, const Config *cfg, const Teacher *t, const Row *rows, int nrows) {
     fprintf(f, "## Results\n\n| network | parameters | multiply-adds | predicted score | test top-1 "
                "| retrain time |\n|---|---:|---:|---:|---:|---:|\n");
@@ -314,11 +329,13 @@ static void results_table(FILE *f, const Config *cfg, const Teacher *t, const Ro
     if (nr > 0)
         fprintf(f, "| **mean of %d random** | %.0f | %.0f | %.4f | %.2f%% | |\n", nr, sum[0] / nr,
                 sum[1] / nr, sum[2] / nr, 100.0 * sum[3] / nr);
-    fprintf(f, "\nBudget: [search] max_params = %.0f, max_macs = %.0f (0 = none). Every network is "
+    double bp, bm;
+    search_budget(cfg, &rows[0], &bp, &bm);
+    fprintf(f, "\nBudget of the search (arch.json): max_params = %.0f, max_macs = %.0f (0 = none). Every network is "
                "retrained from scratch with the same [retrain] recipe (batch %ld, lr %g, the "
                "epochs in the table) and seed %ld; the random networks are uniform draws within the budget with at "
                "least 90%% of the searched network's parameters ([search] random = %ld, seed %ld).\n\n",
-            cfg->search.max_params, cfg->search.max_macs, cfg->retrain.fit.batch, cfg->retrain.fit.lr, cfg->run.seed, cfg->search.random,
+            bp, bm, cfg->retrain.fit.batch, cfg->retrain.fit.lr, cfg->run.seed, cfg->search.random,
             cfg->run.seed);
     if (nr > 0 && rows[0].retrained) {
         double d = 100.0 * (rows[0].top1 - sum[3] / nr);

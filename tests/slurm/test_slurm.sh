@@ -164,7 +164,7 @@ sweep_mapping() {
         IFS=: read -r n s f <<<"${want[i]}"
         out=$(SLURM_ARRAY_TASK_ID=$i DNA_DRY_RUN=1 DNA_CFG=inputs/tiny.cfg DNA_ARGS="run.out_dir=$tmp" \
             DNA_ROOT=$root DNA_BIN=$bin bash slurm/sweep.sbatch 2>&1) || { echo "task $i: $out"; return 1; }
-        grep -q "command   srun --mpi=pmix .*/dna run inputs/tiny.cfg run.out_dir=$tmp run.name=$n run.seed=$s train.fraction=$f\$" <<<"$out" ||
+        grep -q "command   srun --mpi=pmix .*/dna run inputs/tiny.cfg run.out_dir=$tmp run.name=$n train.seed=$s train.fraction=$f\$" <<<"$out" ||
             { echo "task $i: $out"; return 1; }
     done
     out=$(SLURM_ARRAY_TASK_ID=9 DNA_DRY_RUN=1 DNA_CFG=inputs/tiny.cfg DNA_ROOT=$root bash slurm/sweep.sbatch 2>&1) &&
@@ -283,7 +283,7 @@ sweep_ran() {
     all_completed "${sweep_arr}_0" "${sweep_arr}_1" "$sweep_cmp" || return 1
     local f=$logs/dna-compare-$sweep_cmp.out
     [ -s "$tmp/seed0_frac100/retrain.json" ] && [ -s "$tmp/seed0_frac80/retrain.json" ] || { echo "runs missing"; return 1; }
-    grep -q 'command   .*/dna run inputs/tiny.cfg run.out_dir=.* run.name=seed0_frac80 run.seed=0 train.fraction=0.8$' \
+    grep -q 'command   .*/dna run inputs/tiny.cfg run.out_dir=.* run.name=seed0_frac80 train.seed=0 train.fraction=0.8$' \
         "$logs/dna-sweep-${sweep_arr}_1.out" || { echo "task 1 ran something else"; return 1; }
     grep -q "^rank --compare A=$tmp/seed0_frac100 B=$tmp/seed0_frac80" "$f" && grep -qE '^ +3 +[0-9]+ +[-0-9.]+ +[-0-9.]+' "$f" &&
         [ "$(grep -c 'skipped: no potentials.h5' "$f")" = 3 ] && grep -q '^== 1 comparison(s), exit status 0$' "$f" &&
