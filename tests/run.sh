@@ -222,6 +222,8 @@ cp "$out/tiny/arch.json" "$out/other.json"
 cli retrain_other 0 'retrain: .*other.json: [0-9]+ params, .*test top-1 [0-9.]+% after 1 epochs' retrain "${tiny[@]}" run.name=tiny --arch "$out/other.json"
 retrained() { grep -q '"top1_per_epoch": \[0\.[0-9]*\]' "$out/tiny/retrain_other.json" && [ -s "$out/tiny/retrain_other.h5" ] && [ -s "$out/tiny/retrain.json" ]; }
 check retrain_outputs retrained
+cli retrain_ema_drop_connect 0 'retrain: epoch 1/1 .*test top-1 [0-9.]+% \(EMA\)' retrain "${tiny[@]}" run.name=tiny --arch "$out/other.json" retrain.ema=0.9 retrain.drop_connect=0.2 --force
+cli retrain_bad_ema 1 '\[retrain\] ema = 1' retrain "${tiny[@]}" run.name=tiny --arch "$out/other.json" retrain.ema=1 --force
 cli retrain_missing_arch 1 "no architecture '.*nothing.json'" retrain "${tiny[@]}" run.name=tiny --arch "$out/nothing.json"
 rm "$out/tiny/arch.json"
 cli search_impossible 1 'impossible constraint .*the cheapest architecture in this space has [0-9]+ parameters' search "${tiny[@]}" run.name=tiny --max-params 100

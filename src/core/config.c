@@ -39,7 +39,11 @@ typedef struct CfgKey {
     K(sec, fit.step_epochs, "step_epochs", CK_INT, "2", NULL, "step schedule: epochs per step"),    \
     K(sec, fit.step_gamma, "step_gamma", CK_F64, "0.97", NULL, "step schedule: factor per step"),   \
     K(sec, fit.rmsprop_alpha, "rmsprop_alpha", CK_F64, "0.9", NULL, "RMSprop decay"),               \
-    K(sec, fit.rmsprop_eps, "rmsprop_eps", CK_F64, "1e-3", NULL, "RMSprop epsilon")
+    K(sec, fit.rmsprop_eps, "rmsprop_eps", CK_F64, "1e-3", NULL, "RMSprop epsilon"),             \
+    K(sec, fit.ema, "ema", CK_F64, "0", NULL,                                                       \
+      "decay of an EMA of the weights and BN statistics, evaluated and saved (0 = off; e.g. 0.999)"), \
+    K(sec, fit.drop_connect, "drop_connect", CK_F64, "0", NULL,                                     \
+      "drop-connect (stochastic depth) of residual layers, rising linearly to this rate (0 = off)")
 
 static const CfgKey KEYS[] = {
     K(run, name, "name", CK_STR, "fashion_mnist", NULL, "run name: outputs go to out_dir/name"),

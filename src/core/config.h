@@ -26,6 +26,8 @@ typedef struct RecipeCfg {
     char optimizer[CFG_STR], schedule[CFG_STR];
     double lr, momentum, weight_decay, label_smoothing, warmup_epochs, step_gamma;
     double rmsprop_alpha, rmsprop_eps;
+    double ema;           // decay of the weight EMA; 0: off
+    double drop_connect;  // stochastic-depth rate of the last layer; 0: off
     long step_epochs;
 } RecipeCfg;
 

@@ -62,7 +62,7 @@ const Tensor *cell_forward(const Backend *be, Cell *c, const int *path, const Te
                            BNMode mode) {
     if (c->cfg.stem > 0) x = convbn_forward(be, &c->stem, &c->stem_c, x, mode);
     for (int i = 0; i < c->cfg.layers; i++)
-        x = mbconv_forward(be, cell_op(c, i, path[i]), &c->cache[i], x, mode);
+        x = mbconv_forward(be, cell_op(c, i, path[i]), &c->cache[i], x, mode, NULL);
     return x;
 }
 

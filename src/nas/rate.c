@@ -88,11 +88,11 @@ static void walk(Walk *w, int d, const Tensor *x) {
         int nb = op_bns(m, b);
         const Tensor *out;
         if (w->pass == 1) {
-            out = mbconv_forward(w->be, m, &w->c->cache[d], x, BN_RECALIBRATE);
+            out = mbconv_forward(w->be, m, &w->c->cache[d], x, BN_RECALIBRATE, NULL);
             save(w->be, w->s, b, nb);
         } else {
             load(w->be, w->s, w->next++, b, nb);
-            out = mbconv_forward(w->be, m, &w->c->cache[d], x, BN_EVAL);
+            out = mbconv_forward(w->be, m, &w->c->cache[d], x, BN_EVAL, NULL);
         }
         w->nodes++;
         w->path[d] = op;

@@ -277,13 +277,18 @@ void effnet_free(const Backend *be, EffNet *net) {
     *net = (EffNet){0};
 }
 
+void effnet_set_drop_connect(EffNet *net, float rate) {
+    for (int l = 0; l < net->nlayers; l++)
+        net->layers[l].drop_connect = rate * (float)l / (float)net->nlayers;
+}
+
 // ---------------------------------------------------------------- forward / backward
 
 const Tensor *effnet_forward(const Backend *be, EffNet *net, const Tensor *x, BNMode mode,
                              Rng *drop) {
     const Tensor *h = convbn_forward(be, &net->stem, &net->stem_c, x, mode);
     for (int l = 0, blk = 0; l < net->nlayers; l++) {
-        h = mbconv_forward(be, &net->layers[l], &net->layer_c[l], h, mode);
+        h = mbconv_forward(be, &net->layers[l], &net->layer_c[l], h, mode, drop);
         int s = net->layer_stage[l];
         int last_of_stage = l + 1 == net->nlayers || net->layer_stage[l + 1] != s;
         if (last_of_stage && blk < net->cfg.nblocks && net->cfg.block_end[blk] == s)

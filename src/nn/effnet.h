@@ -60,6 +60,9 @@ typedef struct EffNet {
 
 void effnet_init(const Backend *be, EffNet *net, const EffNetCfg *cfg, int in_hw, Rng *rng);
 void effnet_free(const Backend *be, EffNet *net);
+// Drop-connect for training: layer l (0-based of L) drops its residual branch with rate
+// rate * l / L, as EfficientNet and timm scale drop_path_rate with depth.
+void effnet_set_drop_connect(EffNet *net, float rate);
 // Returns the logits [N, classes]; block_out[] point at the block-boundary feature maps.
 // `drop` (may be NULL) draws the dropout mask in BN_TRAIN mode.
 const Tensor *effnet_forward(const Backend *be, EffNet *net, const Tensor *x, BNMode mode,

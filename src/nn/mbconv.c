@@ -57,19 +57,44 @@ int mbconv_out_size(const MBConv *l, int in) {
     return convbn_out_size(&l->dw, in);
 }
 
+// Drop-connect as in timm's drop_path: each sample keeps the residual branch with probability
+// 1 - p, scaled by 1 / (1 - p), or reduces the layer to its identity shortcut.
+static void draw_keep(const Backend *be, MBConv *l, MBConvCache *c, int n, Rng *drop) {
+    int ch = l->cfg.cout;
+    tensor_ensure(be, &c->keep, n, ch, 1, 1);
+    float *m = dna_malloc(sizeof(float) * (size_t)n * ch), keep = 1.0f / (1.0f - l->drop_connect);
+    for (int i = 0; i < n; i++) {
+        float v = rng_uniform(drop) < l->drop_connect ? 0.0f : keep;
+        for (int j = 0; j < ch; j++) m[i * ch + j] = v;
+    }
+    tensor_upload(be, &c->keep, m);
+    free(m);
+}
+
 const Tensor *mbconv_forward(const Backend *be, MBConv *l, MBConvCache *c, const Tensor *x,
-                             BNMode mode) {
+                             BNMode mode, Rng *drop) {
     const Tensor *h = l->has_expand ? convbn_forward(be, &l->expand, &c->ex, x, mode) : x;
     h = convbn_forward(be, &l->dw, &c->dw, h, mode);
     if (l->has_se) h = se_forward(be, &l->se, &c->se, h);
     Tensor *y = (Tensor *)convbn_forward(be, &l->proj, &c->pj, h, mode);
+    c->dropped = l->has_res && drop && mode == BN_TRAIN && l->drop_connect > 0.0f;
+    if (c->dropped) {
+        draw_keep(be, l, c, y->n, drop);
+        be->scale_ch_fwd(y, &c->keep, y);  // elementwise, so in place is safe
+    }
     if (l->has_res) be->add(y, x, y);  // in place: backward needs the pre-BN tensor, not y
     return y;
 }
 
 const Tensor *mbconv_backward(const Backend *be, MBConv *l, MBConvCache *c, const Tensor *dy,
                               int need_dx) {
-    const Tensor *d = convbn_backward(be, &l->proj, &c->pj, dy, 1);
+    const Tensor *db = dy;
+    if (c->dropped) {
+        tensor_ensure(be, &c->dbranch, dy->n, dy->c, dy->h, dy->w);
+        be->scale_ch_bwd(dy, &c->keep, dy, &c->dbranch, NULL);
+        db = &c->dbranch;
+    }
+    const Tensor *d = convbn_backward(be, &l->proj, &c->pj, db, 1);
     if (l->has_se) d = se_backward(be, &l->se, &c->se, d);
     Tensor *dx = (Tensor *)convbn_backward(be, &l->dw, &c->dw, d, need_dx || l->has_expand);
     if (l->has_expand) dx = (Tensor *)convbn_backward(be, &l->expand, &c->ex, dx, need_dx);
@@ -82,6 +107,8 @@ void mbconv_cache_free(const Backend *be, MBConvCache *c) {
     convbn_cache_free(be, &c->dw);
     convbn_cache_free(be, &c->pj);
     se_cache_free(be, &c->se);
+    tensor_free(be, &c->keep);
+    tensor_free(be, &c->dbranch);
 }
 
 long mbconv_param_count(MBConvCfg cfg) {

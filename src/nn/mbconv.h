@@ -14,6 +14,9 @@ typedef struct MBConvCfg {
 typedef struct MBConv {
     MBConvCfg cfg;
     int mid, se_dim, has_expand, has_se, has_res;
+    // drop-connect (stochastic depth) rate of the residual branch in training; a training
+    // setting, not architecture (effnet_set_drop_connect); 0 after init
+    float drop_connect;
     ConvBN expand, dw, proj;
     SE se;
 } MBConv;
@@ -21,14 +24,17 @@ typedef struct MBConv {
 typedef struct MBConvCache {
     ConvBNCache ex, dw, pj;
     SECache se;
+    Tensor keep, dbranch;  // drop-connect: per-sample branch factor [N,C] and scaled dy
+    int dropped;           // the last forward applied drop-connect
 } MBConvCache;
 
 void mbconv_init(const Backend *be, MBConv *l, MBConvCfg cfg, Rng *rng);
 void mbconv_free(const Backend *be, MBConv *l);
 void mbconv_params(MBConv *l, ParamList *list);  // in PyTorch's state_dict order
 int mbconv_out_size(const MBConv *l, int in);
+// `drop`: the stream drop-connect draws from in BN_TRAIN mode (NULL: never drop).
 const Tensor *mbconv_forward(const Backend *be, MBConv *l, MBConvCache *c, const Tensor *x,
-                             BNMode mode);
+                             BNMode mode, Rng *drop);
 const Tensor *mbconv_backward(const Backend *be, MBConv *l, MBConvCache *c, const Tensor *dy,
                               int need_dx);
 void mbconv_cache_free(const Backend *be, MBConvCache *c);

@@ -13,6 +13,7 @@
 #include "core/timer.h"
 #include "io/weights.h"
 #include "par/par.h"
+#include "train/ema.h"
 #include "train/loader.h"
 #include "train/optim.h"
 #include "train/schedule.h"
@@ -168,6 +169,14 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
                     .every = fc->step_epochs * per_epoch,
                     .gamma = fc->step_gamma};
     Optim opt = make_optim(fc);
+    DNA_CHECK(fc->ema >= 0 && fc->ema < 1, "set the section's ema in [0, 1) (0 = off)",
+              "[%s] ema = %g", tc->label, fc->ema);
+    DNA_CHECK(fc->drop_connect >= 0 && fc->drop_connect < 1,
+              "set the section's drop_connect in [0, 1) (0 = off)", "[%s] drop_connect = %g",
+              tc->label, fc->drop_connect);
+    effnet_set_drop_connect(&t->net, (float)fc->drop_connect);
+    Ema ema = {0};
+    if (fc->ema > 0) ema_init(be, &ema, &t->net, (float)fc->ema);
     float *gbuf = dna_malloc(sizeof(float) * params_numel(&t->net.params));
     Tensor x = {0}, dlogits = {0};
     int32_t *labels = be->alloc(sizeof(int32_t) * (size_t)fc->batch);
@@ -205,6 +214,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
             effnet_backward(be, &t->net, &dlogits);
             if (ctx->nranks > 1) average_grads(be, &t->net.params, gbuf, ctx->nranks);
             optim_step(be, &opt, &t->net.params);
+            if (ema.n) ema_update(be, &ema);
             sums[0] += loss * b, sums[1] += correct, sums[2] += b;
             char extra[64];
             snprintf(extra, sizeof extra, "loss=%.4f lr=%.4f", sums[0] / sums[2], opt.lr);
@@ -214,15 +224,22 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
         double t_train = timer_now() - t_ep;
         par_allreduce_sum_f64(sums, 3);
         average_running_stats(be, t, ctx->nranks);
+        if (ema.n) {  // evaluate the average; after the last epoch it stays, to be saved
+            ema_swap(be, &ema);
+            average_running_stats(be, t, ctx->nranks);  // each rank's EMA saw its own stats
+        }
         top1 = teacher_evaluate(ctx, fc->eval_batch, d, t);
+        if (ema.n && ep + 1 < fc->epochs) ema_swap(be, &ema);
         if (top1s) top1s[ep] = top1;
         log_info(ctx,
-                 "%s: epoch %d/%ld  loss %.4f  train top-1 %.2f%%  test top-1 %.2f%%  "
+                 "%s: epoch %d/%ld  loss %.4f  train top-1 %.2f%%  test top-1 %.2f%%%s  "
                  "%.0f img/s  data wait %.1f%%  %.0f s",
                  tc->label, ep + 1, fc->epochs, sums[0] / sums[2], 100.0 * sums[1] / sums[2], 100.0 * top1,
+                 ema.n ? " (EMA)" : "",
                  sums[2] / t_train, 100.0 * wait / t_train,
                  timer_now() - t0);
     }
+    if (ema.n) ema_free(be, &ema);
     loader_free(L);
     tensor_free(be, &x);
     tensor_free(be, &dlogits);

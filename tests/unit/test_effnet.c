@@ -4,6 +4,7 @@
 // parsing, validation and JSON, counts and timm's state names, a whole-network gradient
 // check, and teacher.h5 save/load: the round trip and the errors a wrong file must give.
 #include <dirent.h>
+#include <math.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "harness.h"
 #include "io/h5.h"
 #include "nn/effnet.h"
+#include "train/ema.h"
 #include "train/teacher.h"
 
 static const char *const REF_PATH = "tests/ref/effnet_ref.h5";
@@ -635,4 +637,51 @@ TEST(effnet_teacher_load_errors) {
     snprintf(msg, sizeof msg, "cannot read '%s'", path);
     T_EXPECT_DEATH(load_path, path, msg);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+// EMA of the whole state: after three updates the shadow is the recursion computed here in
+// double precision; a swap exchanges shadow and live state, a second one restores both.
+TEST(ema_follows_the_recursion_and_swaps_back) {
+    EffNetCfg c = tiny_cfg();
+    EffNet net;
+    Rng rng = rng_new(3);
+    effnet_init(be_cpu(), &net, &c, 16, &rng);
+    size_t total = 0;
+    for (int i = 0; i < net.nstate; i++) total += tensor_numel(net.state[i].t);
+    double *want = malloc(sizeof(double) * total);
+    float *live = malloc(sizeof(float) * total);
+    const float d = 0.9f;
+    Ema e;
+    ema_init(be_cpu(), &e, &net, d);
+    for (int i = 0, o = 0; i < net.nstate; o += (int)tensor_numel(net.state[i].t), i++)
+        for (size_t j = 0; j < tensor_numel(net.state[i].t); j++) want[o + j] = net.state[i].t->data[j];
+    for (int step = 1; step <= 3; step++) {
+        for (int i = 0, o = 0; i < net.nstate; o += (int)tensor_numel(net.state[i].t), i++)
+            for (size_t j = 0; j < tensor_numel(net.state[i].t); j++) {
+                float v = (float)(0.01 * step * (double)((o + j) % 17) - 0.05);
+                net.state[i].t->data[j] = v;
+                want[o + j] = d * want[o + j] + (1.0 - d) * v;
+            }
+        ema_update(be_cpu(), &e);
+    }
+    for (int i = 0, o = 0; i < net.nstate; o += (int)tensor_numel(net.state[i].t), i++)
+        memcpy(live + o, net.state[i].t->data, sizeof(float) * tensor_numel(net.state[i].t));
+    double worst = 0;
+    ema_swap(be_cpu(), &e);
+    for (int i = 0, o = 0; i < net.nstate; o += (int)tensor_numel(net.state[i].t), i++)
+        for (size_t j = 0; j < tensor_numel(net.state[i].t); j++) {
+            // float32 against float64: abs 1e-6 + rel 1e-5 (initial weights reach ~1)
+            double err = fabs(net.state[i].t->data[j] - want[o + j]) / (1e-6 + 1e-5 * fabs(want[o + j]));
+            if (err > worst) worst = err;
+        }
+    T_CHECK(worst <= 1, "EMA differs from the recursion by %g of the tolerance", worst);
+    ema_swap(be_cpu(), &e);
+    int restored = 1;
+    for (int i = 0, o = 0; i < net.nstate; o += (int)tensor_numel(net.state[i].t), i++)
+        restored &= !memcmp(live + o, net.state[i].t->data, sizeof(float) * tensor_numel(net.state[i].t));
+    T_CHECK(restored, "a second swap did not restore the live state");
+    ema_free(be_cpu(), &e);
+    effnet_free(be_cpu(), &net);
+    free(want);
+    free(live);
 }

@@ -771,18 +771,20 @@ TEST(grad_se) {
 }
 
 static const Tensor *mb_f(void *l, void *c, const Tensor *x) {
-    return mbconv_forward(backend_cpu(), l, c, x, BN_TRAIN);
+    Rng drop = rng_new(77);  // the same drop-connect draw at every evaluation
+    return mbconv_forward(backend_cpu(), l, c, x, BN_TRAIN, &drop);
 }
 static const Tensor *mb_b(void *l, void *c, const Tensor *dy) {
     return mbconv_backward(backend_cpu(), l, c, dy, 1);
 }
 
-static void check_mbconv(MBConvCfg cfg, int N, int H, int W, unsigned seed) {
+static void check_mbconv(MBConvCfg cfg, int N, int H, int W, unsigned seed, float drop_connect) {
     const Backend *be = backend_cpu();
     Rng rng = rng_new(seed);
     MBConv l;
     MBConvCache c = {0};
     mbconv_init(be, &l, cfg, &rng);
+    l.drop_connect = drop_connect;
     LayerCase lc = {.fwd = mb_f, .bwd = mb_b, .layer = &l, .cache = &c};
     lc.x = rand_t(N, cfg.cin, H, W, seed + 1, -1.5f, 1.5f);
     mbconv_params(&l, &lc.pl);
@@ -790,6 +792,11 @@ static void check_mbconv(MBConvCfg cfg, int N, int H, int W, unsigned seed) {
     snprintf(name, sizeof name, "mbconv %d>%d k%d e%d s%d", cfg.cin, cfg.cout, cfg.k, cfg.expand,
              cfg.stride);
     check_layer(name, &lc, seed, 16);
+    if (drop_connect > 0) {  // the draw must have both dropped and kept a sample
+        int dropped = 0, kept = 0;
+        for (int i = 0; i < N; i++) dropped += c.keep.data[i * cfg.cout] == 0.0f, kept += c.keep.data[i * cfg.cout] > 0.0f;
+        T_CHECK(c.dropped && dropped > 0 && kept > 0, "drop-connect: %d dropped, %d kept", dropped, kept);
+    }
     mbconv_cache_free(be, &c);
     mbconv_free(be, &l);
 }
@@ -797,18 +804,24 @@ static void check_mbconv(MBConvCfg cfg, int N, int H, int W, unsigned seed) {
 TEST(grad_mbconv_stride2) {
     check_mbconv(
         (MBConvCfg){.cin = 4, .cout = 6, .k = 3, .expand = 3, .stride = 2, .se_ratio = 0.25f}, 2, 6,
-        6, 1300);
+        6, 1300, 0.0f);
 }
 TEST(grad_mbconv_residual) {
     check_mbconv(
         (MBConvCfg){.cin = 6, .cout = 6, .k = 5, .expand = 6, .stride = 1, .se_ratio = 0.25f}, 2, 5,
-        5, 1310);
+        5, 1310, 0.0f);
+}
+// drop-connect on the residual branch: with a fixed draw the layer is differentiable
+TEST(grad_mbconv_drop_connect) {
+    check_mbconv(
+        (MBConvCfg){.cin = 6, .cout = 6, .k = 3, .expand = 3, .stride = 1, .se_ratio = 0.25f}, 6, 4,
+        4, 1315, 0.5f);
 }
 // expansion 1 (no expand conv), no SE, residual
 TEST(grad_mbconv_mb1) {
     check_mbconv(
         (MBConvCfg){.cin = 4, .cout = 4, .k = 3, .expand = 1, .stride = 1, .se_ratio = 0.0f}, 2, 5,
-        5, 1320);
+        5, 1320, 0.0f);
 }
 
 static const Tensor *head_f(void *l, void *c, const Tensor *x) {

@@ -159,7 +159,7 @@ static void run_case(const char *group) {
     tensor_upload(be, &x, xh);
     free(xh);
     MBConvCache c = {0};
-    const Tensor *y = mbconv_forward(be, &l, &c, &x, BN_TRAIN);
+    const Tensor *y = mbconv_forward(be, &l, &c, &x, BN_TRAIN, NULL);
     float *dyh = ref_read(f, group, "dy", 0, dyd);
     T_CHECK(y->n == dyd[0] && y->c == dyd[1] && y->h == dyd[2] && y->w == dyd[3],
             "%s: output [%d,%d,%d,%d], fixture [%ld,%ld,%ld,%ld]", group, y->n, y->c, y->h, y->w,
@@ -182,7 +182,7 @@ static void run_case(const char *group) {
 
     // eval-mode forward with the fixture's running stats
     load_running(be, &l, f, group, "running_eval");
-    y = mbconv_forward(be, &l, &c, &x, BN_EVAL);
+    y = mbconv_forward(be, &l, &c, &x, BN_EVAL, NULL);
     compare(be, f, group, "y_eval", y);
     printf("     %s: max |ours - torch| = %.3g\n", group, worst_err);
 
