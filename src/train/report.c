@@ -20,7 +20,7 @@
 #include "train/stage.h"
 #include "train/teacher.h"
 
-enum { MAX_RANDOM = 16, MAX_STAGES = 64 };
+enum { MAX_RANDOM = 16, MAX_STAGES = 256 };
 static const char *STAGE_ORDER[] = {"data", "teacher", "features", "train", "rate",
                                     "search", "retrain", "report"};
 enum { NSTAGE_ORDER = sizeof STAGE_ORDER / sizeof STAGE_ORDER[0] };
@@ -101,7 +101,8 @@ static int load_times(const Config *cfg, StageTime *st, StageTime *all, int *nal
         if (*nall < MAX_STAGES) all[(*nall)++] = t;
         int j = 0;
         while (j < n && strcmp(st[j].name, t.name)) j++;
-        if (j == n && n < MAX_STAGES) n++;
+        if (j == n && n == MAX_STAGES) continue;
+        if (j == n) n++;
         st[j] = t;
     }
     fclose(f);
