@@ -18,3 +18,16 @@ void textout_commit(TextOut *t) {
               "cannot write '%s'", t->path);
     t->f = NULL;
 }
+
+char *text_read(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = dna_malloc((size_t)(n > 0 ? n : 0) + 1);
+    size_t got = n > 0 ? fread(buf, 1, (size_t)n, f) : 0;
+    fclose(f);
+    buf[got] = 0;
+    return buf;
+}

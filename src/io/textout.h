@@ -10,4 +10,6 @@ typedef struct TextOut {
 } TextOut;
 
 FILE *textout_open(TextOut *t, const char *path);
+// The whole file as a NUL-terminated string (caller frees); NULL when it cannot be opened.
+char *text_read(const char *path);
 void textout_commit(TextOut *t);

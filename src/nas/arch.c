@@ -193,16 +193,9 @@ void arch_save(const Arch *a, const char *extra_json, const char *path) {
 }
 
 void arch_load(const char *path, Arch *a) {
-    FILE *f = fopen(path, "rb");
-    DNA_CHECK(f, "give the path of an arch.json (dna search writes outputs/<run>/arch.json)",
+    char *buf = text_read(path);
+    DNA_CHECK(buf, "give the path of an arch.json (dna search writes outputs/<run>/arch.json)",
               "cannot open '%s'", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = dna_malloc((size_t)n + 1);
-    DNA_CHECK(fread(buf, 1, (size_t)n, f) == (size_t)n, "check the file", "cannot read '%s'", path);
-    buf[n] = 0;
-    fclose(f);
     arch_from_json(buf, path, a);
     free(buf);
 }

@@ -39,19 +39,6 @@ typedef struct StageTime {
     int ranks, threads;
 } StageTime;
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = dna_malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    buf[got] = 0;
-    return buf;
-}
-
 static double jnum(const cJSON *o, const char *key, const char *path) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     DNA_CHECK(cJSON_IsNumber(v), "rerun `dna retrain CFG --force` to rewrite it",
@@ -73,7 +60,7 @@ static void load_row(const Config *cfg, const char *label, const char *arch, con
         r->params = (double)arch_params(&a), r->macs = (double)arch_macs(&a), r->score = a.score;
     }
     config_run_path(cfg, res, path, sizeof path);
-    char *txt = slurp(path);
+    char *txt = text_read(path);
     if (!txt) return;
     cJSON *o = cJSON_Parse(txt);
     DNA_CHECK(o, "delete it and rerun `dna retrain CFG`", "'%s' is not valid JSON", path);
@@ -297,7 +284,7 @@ static void fmt_top1(double v, char *buf, size_t n) {
 // may have differed from this config); the config's when the file does not say.
 static void search_budget(const Config *cfg, const Row *searched, double *params, double *macs) {
     *params = cfg->search.max_params, *macs = cfg->search.max_macs;
-    char *txt = searched->have_arch ? slurp(searched->arch) : NULL;
+    char *txt = searched->have_arch ? text_read(searched->arch) : NULL;
     cJSON *o = txt ? cJSON_Parse(txt) : NULL;
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "provenance");
     const cJSON *mp = cJSON_GetObjectItemCaseSensitive(p, "max_params");
