@@ -21,8 +21,8 @@
 #include "train/teacher.h"
 
 enum { MAX_RANDOM = 16, MAX_STAGES = 256 };
-static const char *STAGE_ORDER[] = {"data", "teacher", "features", "train", "rate",
-                                    "search", "retrain", "report"};
+static const char *STAGE_ORDER[] = {"data", "teacher", "features", "train",
+                                    "rate", "search",  "retrain",  "report"};
 enum { NSTAGE_ORDER = sizeof STAGE_ORDER / sizeof STAGE_ORDER[0] };
 
 // One retrained (or only searched) network's row of the results table.
@@ -98,16 +98,17 @@ static int load_times(const Config *cfg, StageTime *st, StageTime *all, int *nal
 
 // Per-step MSE of every job, smoothed by a moving mean, one panel per block.
 static int plot_loss(const Config *cfg, const char *dir, int nblocks) {
-    char body[16384], png[1200], path[1100];
-    size_t used = (size_t)snprintf(body, sizeof body,
-                                   "set multiplot layout 1,%d title 'block-wise distillation: "
-                                   "training MSE per step (moving mean)'\nset grid\nset logscale y\n"
-                                   "set xlabel 'step'\n",
-                                   nblocks);
+    char png[1200], path[1100], *body;
+    size_t len;
+    FILE *g = open_memstream(&body, &len);  // a script of any length
+    fprintf(g,
+            "set multiplot layout 1,%d title 'block-wise distillation: "
+            "training MSE per step (moving mean)'\nset grid\nset logscale y\n"
+            "set xlabel 'step'\n",
+            nblocks);
     int any = 0;
     for (int k = 0; k < nblocks; k++) {
-        used += (size_t)snprintf(body + used, sizeof body - used, "set title 'block %d'\nplot ",
-                                 k + 1);
+        fprintf(g, "set title 'block %d'\nplot ", k + 1);
         int drawn = 0;
         for (int c = 0; c < SPACE_MAX_CELLS; c++) {
             char name[64], dat[1200];
@@ -135,62 +136,67 @@ static int plot_loss(const Config *cfg, const char *dir, int nblocks) {
             }
             textout_commit(&out);
             free(l);
-            used += (size_t)snprintf(body + used, sizeof body - used,
-                                     "%s'%s' using 1:2 with lines lw 1.5 title 'cell %d'",
-                                     drawn ? ", " : "", dat, c + 1);
+            fprintf(g, "%s'%s' using 1:2 with lines lw 1.5 title 'cell %d'", drawn ? ", " : "", dat,
+                    c + 1);
             drawn = any = 1;
         }
-        used += (size_t)snprintf(body + used, sizeof body - used, "%s\n", drawn ? "" : "NaN notitle");
+        fprintf(g, "%s\n", drawn ? "" : "NaN notitle");
     }
-    snprintf(body + used, sizeof body - used, "unset multiplot\n");
+    fprintf(g, "unset multiplot\n");
     snprintf(png, sizeof png, "%s/loss.png", dir);
-    return any && plot_png(png, 420 * nblocks, 420, body) == 0;
+    fclose(g);
+    int ok = any && plot_png(png, 420 * nblocks, 420, body) == 0;
+    free(body);
+    return ok;
 }
 
 static int plot_frontier(const Config *cfg, const char *dir, const Row *rows, int nrows) {
-    char csv[1100], png[1200], body[8192];
+    char csv[1100], png[1200], *body;
+    size_t len;
     config_run_path(cfg, "frontier.csv", csv, sizeof csv);
     if (!stage_done(csv) || !rows[0].have_arch) return 0;
-    size_t used = (size_t)snprintf(
-        body, sizeof body,
-        "set datafile separator ','\nset key top right\nset grid\n"
-        "set xlabel 'parameters of the standalone network'\n"
-        "set ylabel 'predicted score (sum of block scores, lower is better)'\n"
-        "set title 'score-vs-parameters frontier, the searched and the random networks'\n"
-        "plot '%s' using 2:4 with linespoints pt 7 ps 0.6 title 'frontier', "
-        "'-' using 1:2 with points pt 9 ps 2.5 lc rgb 'red' title 'searched'",
-        csv);
+    FILE *g = open_memstream(&body, &len);
+    fprintf(g,
+            "set datafile separator ','\nset key top right\nset grid\n"
+            "set xlabel 'parameters of the standalone network'\n"
+            "set ylabel 'predicted score (sum of block scores, lower is better)'\n"
+            "set title 'score-vs-parameters frontier, the searched and the random networks'\n"
+            "plot '%s' using 2:4 with linespoints pt 7 ps 0.6 title 'frontier', "
+            "'-' using 1:2 with points pt 9 ps 2.5 lc rgb 'red' title 'searched'",
+            csv);
     int nrand = 0;
     for (int i = 1; i < nrows; i++) nrand += rows[i].have_arch;
     if (nrand)
-        used += (size_t)snprintf(body + used, sizeof body - used,
-                                 ", '-' using 1:2 with points pt 5 ps 1.5 lc rgb 'gray40' "
-                                 "title 'random'");
-    used += (size_t)snprintf(body + used, sizeof body - used, "\n%.0f,%.9g\ne\n", rows[0].params,
-                             rows[0].score);
+        fprintf(g,
+                ", '-' using 1:2 with points pt 5 ps 1.5 lc rgb 'gray40' "
+                "title 'random'");
+    fprintf(g, "\n%.0f,%.9g\ne\n", rows[0].params, rows[0].score);
     if (nrand) {
         for (int i = 1; i < nrows; i++)
-            if (rows[i].have_arch)
-                used += (size_t)snprintf(body + used, sizeof body - used, "%.0f,%.9g\n",
-                                         rows[i].params, rows[i].score);
-        snprintf(body + used, sizeof body - used, "e\n");
+            if (rows[i].have_arch) fprintf(g, "%.0f,%.9g\n", rows[i].params, rows[i].score);
+        fprintf(g, "e\n");
     }
     snprintf(png, sizeof png, "%s/frontier.png", dir);
-    return plot_png(png, 900, 600, body) == 0;
+    fclose(g);
+    int ok = plot_png(png, 900, 600, body) == 0;
+    free(body);
+    return ok;
 }
 
 // The searched network as boxes: one per layer (height: expansion, colour: kernel), grouped by
 // block with the block's cell, width and stride underneath; stem and head at the ends.
 static int plot_arch(const char *dir, const Arch *a) {
     static const char *KCOL[] = {"#4daf4a", "#377eb8", "#e41a1c", "#984ea3"};
-    char body[32768], png[1200];
-    size_t used = 0;
+    char png[1200], *body;
+    size_t len;
+    FILE *g = open_memstream(&body, &len);
     double x = 0;
     int obj = 1;
-#define EMIT(...) used += (size_t)snprintf(body + used, sizeof body - used, __VA_ARGS__)
-    EMIT("set object %d rect from %.2f,0 to %.2f,0.5 fc rgb '#bbbbbb' fs solid 0.8 border lc rgb "
-         "'black'\nset label 'stem %d s%d' at %.2f,0.25 center rotate by 90\n",
-         obj++, x, x + 0.8, a->stem, a->stem_stride, x + 0.4);
+    fprintf(
+        g,
+        "set object %d rect from %.2f,0 to %.2f,0.5 fc rgb '#bbbbbb' fs solid 0.8 border lc rgb "
+        "'black'\nset label 'stem %d s%d' at %.2f,0.25 center rotate by 90\n",
+        obj++, x, x + 0.8, a->stem, a->stem_stride, x + 0.4);
     x += 1.4;
     for (int k = 0; k < a->nblocks; k++) {
         const ArchBlock *b = &a->block[k];
@@ -198,30 +204,40 @@ static int plot_arch(const char *dir, const Arch *a) {
         for (int l = 0; l < b->depth; l++) {
             double h = b->op[l].expand / 6.0;
             int kc = b->op[l].k <= 3 ? 0 : b->op[l].k <= 5 ? 1 : b->op[l].k <= 7 ? 2 : 3;
-            EMIT("set object %d rect from %.2f,0 to %.2f,%.3f fc rgb '%s' fs solid 0.75 border lc "
-                 "rgb 'black'\nset label 'MB%d %dx%d' at %.2f,%.3f center rotate by 90 front\n",
-                 obj++, x, x + 0.8, h, KCOL[kc], b->op[l].expand, b->op[l].k, b->op[l].k, x + 0.4,
-                 h / 2);
+            fprintf(
+                g,
+                "set object %d rect from %.2f,0 to %.2f,%.3f fc rgb '%s' fs solid 0.75 border lc "
+                "rgb 'black'\nset label 'MB%d %dx%d' at %.2f,%.3f center rotate by 90 front\n",
+                obj++, x, x + 0.8, h, KCOL[kc], b->op[l].expand, b->op[l].k, b->op[l].k, x + 0.4,
+                h / 2);
             x += 1.0;
         }
-        EMIT("set label 'block %d: cell %d' at %.2f,-0.12 center\nset label 'c%d s%d' at %.2f,-0.24 "
-             "center\n",
-             k + 1, b->cell + 1, (x0 + x - 0.2) / 2, b->width, b->stride, (x0 + x - 0.2) / 2);
+        fprintf(
+            g,
+            "set label 'block %d: cell %d' at %.2f,-0.12 center\nset label 'c%d s%d' at %.2f,-0.24 "
+            "center\n",
+            k + 1, b->cell + 1, (x0 + x - 0.2) / 2, b->width, b->stride, (x0 + x - 0.2) / 2);
         x += 0.6;
     }
-    EMIT("set object %d rect from %.2f,0 to %.2f,0.5 fc rgb '#bbbbbb' fs solid 0.8 border lc rgb "
-         "'black'\nset label 'head %d, fc %d' at %.2f,0.25 center rotate by 90\n",
-         obj++, x, x + 0.8, a->head, a->classes, x + 0.4);
+    fprintf(
+        g,
+        "set object %d rect from %.2f,0 to %.2f,0.5 fc rgb '#bbbbbb' fs solid 0.8 border lc rgb "
+        "'black'\nset label 'head %d, fc %d' at %.2f,0.25 center rotate by 90\n",
+        obj++, x, x + 0.8, a->head, a->classes, x + 0.4);
     x += 0.8;
-    EMIT("set title 'searched network, %ld parameters, %.2fM multiply-adds (box height: expansion; "
-         "colour: kernel 3 green, 5 blue, 7 red)'\n"
-         "unset border\nunset tics\nunset key\nset xrange [-0.3:%.2f]\nset yrange [-0.35:1.1]\n"
-         "plot NaN notitle\n",
-         arch_params(a), arch_macs(a) / 1e6, x + 0.3);
-#undef EMIT
+    fprintf(
+        g,
+        "set title 'searched network, %ld parameters, %.2fM multiply-adds (box height: expansion; "
+        "colour: kernel 3 green, 5 blue, 7 red)'\n"
+        "unset border\nunset tics\nunset key\nset xrange [-0.3:%.2f]\nset yrange [-0.35:1.1]\n"
+        "plot NaN notitle\n",
+        arch_params(a), arch_macs(a) / 1e6, x + 0.3);
     snprintf(png, sizeof png, "%s/arch.png", dir);
     int w = (int)(60 * x) + 120;
-    return plot_png(png, w > 1000 ? w : 1000, 420, body) == 0;
+    fclose(g);
+    int ok = plot_png(png, w > 1000 ? w : 1000, 420, body) == 0;
+    free(body);
+    return ok;
 }
 
 static void write_record(const RunCtx *ctx, const Config *cfg, const StageTime *all, int nall) {
@@ -239,12 +255,13 @@ static void write_record(const RunCtx *ctx, const Config *cfg, const StageTime *
     cJSON_AddStringToObject(v, "dna", ctx->version);
     cJSON_AddStringToObject(v, "git_rev", ctx->git_rev);
     cJSON_AddStringToObject(v, "backend", ctx->be->name);
-    cJSON_AddStringToObject(v, "backend_library", ctx->be->lib_version ? ctx->be->lib_version() : "");
+    cJSON_AddStringToObject(v, "backend_library",
+                            ctx->be->lib_version ? ctx->be->lib_version() : "");
     par_library_version(buf, sizeof buf);
     cJSON_AddStringToObject(v, "mpi", buf);
     h5_library_version(buf, sizeof buf);
     cJSON_AddStringToObject(v, "hdf5", buf);
-    #if defined(__clang__)
+#if defined(__clang__)
     cJSON_AddStringToObject(v, "compiler", "clang " __VERSION__);
 #elif defined(__GNUC__)
     cJSON_AddStringToObject(v, "compiler", "gcc " __VERSION__);
@@ -295,12 +312,15 @@ static void search_budget(const Config *cfg, const Row *searched, double *params
     free(txt);
 }
 
-static void results_table(FILE *f, const Config *cfg, const Teacher *t, const Row *rows, int nrows) {
-    fprintf(f, "## Results\n\n| network | parameters | multiply-adds | predicted score | test top-1 "
-               "| retrain time |\n|---|---:|---:|---:|---:|---:|\n");
+static void results_table(FILE *f, const Config *cfg, const Teacher *t, const Row *rows,
+                          int nrows) {
+    fprintf(f,
+            "## Results\n\n| network | parameters | multiply-adds | predicted score | test top-1 "
+            "| retrain time |\n|---|---:|---:|---:|---:|---:|\n");
     if (t)
-        fprintf(f, "| teacher (teacher.h5) | %ld | %ld | | %.2f%% | |\n", effnet_param_count(&t->net.cfg),
-                effnet_macs(&t->net.cfg, t->in_hw), 100.0 * t->top1);
+        fprintf(f, "| teacher (teacher.h5) | %ld | %ld | | %.2f%% | |\n",
+                effnet_param_count(&t->net.cfg), effnet_macs(&t->net.cfg, t->in_hw),
+                100.0 * t->top1);
     double sum[4] = {0};
     int nr = 0;
     for (int i = 0; i < nrows; i++) {
@@ -309,29 +329,34 @@ static void results_table(FILE *f, const Config *cfg, const Teacher *t, const Ro
         char top1[32], secs[32] = "";
         fmt_top1(r->top1, top1, sizeof top1);
         if (r->retrained) snprintf(secs, sizeof secs, "%.0f s, %ld ep.", r->secs, r->epochs);
-        fprintf(f, "| %s | %.0f | %.0f | %.4f | %s | %s |\n", r->label, r->params, r->macs, r->score,
-                top1, secs);
-        if (i > 0 && r->retrained) sum[0] += r->params, sum[1] += r->macs, sum[2] += r->score,
-                                   sum[3] += r->top1, nr++;
+        fprintf(f, "| %s | %.0f | %.0f | %.4f | %s | %s |\n", r->label, r->params, r->macs,
+                r->score, top1, secs);
+        if (i > 0 && r->retrained)
+            sum[0] += r->params, sum[1] += r->macs, sum[2] += r->score, sum[3] += r->top1, nr++;
     }
     if (nr > 0)
         fprintf(f, "| **mean of %d random** | %.0f | %.0f | %.4f | %.2f%% | |\n", nr, sum[0] / nr,
                 sum[1] / nr, sum[2] / nr, 100.0 * sum[3] / nr);
     double bp, bm;
     search_budget(cfg, &rows[0], &bp, &bm);
-    fprintf(f, "\nBudget of the search (arch.json): max_params = %.0f, max_macs = %.0f (0 = none). Every network is "
-               "retrained from scratch with the same [retrain] recipe (batch %ld, lr %g, the "
-               "epochs in the table) and seed %ld; the random networks are uniform draws within the budget with at "
-               "least 90%% of the searched network's parameters ([search] random = %ld, seed %ld).\n\n",
-            bp, bm, cfg->retrain.fit.batch, cfg->retrain.fit.lr, cfg->run.seed, cfg->search.random,
-            cfg->run.seed);
+    fprintf(
+        f,
+        "\nBudget of the search (arch.json): max_params = %.0f, max_macs = %.0f (0 = none). Every "
+        "network is "
+        "retrained from scratch with the same [retrain] recipe (batch %ld, lr %g, the "
+        "epochs in the table) and seed %ld; the random networks are uniform draws within the "
+        "budget with at "
+        "least 90%% of the searched network's parameters ([search] random = %ld, seed %ld).\n\n",
+        bp, bm, cfg->retrain.fit.batch, cfg->retrain.fit.lr, cfg->run.seed, cfg->search.random,
+        cfg->run.seed);
     if (nr > 0 && rows[0].retrained) {
         double d = 100.0 * (rows[0].top1 - sum[3] / nr);
         int beats = 0;
         for (int i = 1; i < nrows; i++) beats += rows[i].retrained && rows[0].top1 > rows[i].top1;
-        fprintf(f, "**Searched vs random:** the searched network's test top-1 is %+.2f points from "
-                   "the mean of the %d random networks; it beats %d of the %d. Its predicted score "
-                   "is %.4f against their mean %.4f (lower is better).\n\n",
+        fprintf(f,
+                "**Searched vs random:** the searched network's test top-1 is %+.2f points from "
+                "the mean of the %d random networks; it beats %d of the %d. Its predicted score "
+                "is %.4f against their mean %.4f (lower is better).\n\n",
                 d, nr, beats, nr, rows[0].score, sum[2] / nr);
     }
 }
@@ -341,8 +366,9 @@ static void times_table(FILE *f, const StageTime *st, int n) {
         fprintf(f, "## Time per stage\n\nNo stage times recorded (stages.csv is missing).\n\n");
         return;
     }
-    fprintf(f, "## Time per stage\n\n| stage | wall time | ranks x threads | finished (UTC) |\n"
-               "|---|---:|---|---|\n");
+    fprintf(f,
+            "## Time per stage\n\n| stage | wall time | ranks x threads | finished (UTC) |\n"
+            "|---|---:|---|---|\n");
     double total = 0;
     for (int o = 0; o < NSTAGE_ORDER; o++)
         for (int i = 0; i < n; i++)
@@ -351,9 +377,10 @@ static void times_table(FILE *f, const StageTime *st, int n) {
                         st[i].threads, st[i].when);
                 total += st[i].secs;
             }
-    fprintf(f, "| **sum** | %.1f s (%.1f min) | | |\n\nThe last run of each stage (all runs: "
-               "stages.csv and run.json). A stage skipped because its output was complete keeps "
-               "the time of the run that made it.\n\n",
+    fprintf(f,
+            "| **sum** | %.1f s (%.1f min) | | |\n\nThe last run of each stage (all runs: "
+            "stages.csv and run.json). A stage skipped because its output was complete keeps "
+            "the time of the run that made it.\n\n",
             total, total / 60);
 }
 
@@ -398,9 +425,10 @@ int stage_report(const RunCtx *ctx, const Config *cfg, int force) {
     time_t now = time(NULL);
     char when[32];
     strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&now));
-    fprintf(f, "# dnafam run report: %s\n\nConfig `%s` (hash %s), seed %ld; dna %s, git %s; "
-               "generated %s. The run record (versions, ranks, every stage's time) is `run.json`, "
-               "the effective config `config.ini`.\n\n",
+    fprintf(f,
+            "# dnafam run report: %s\n\nConfig `%s` (hash %s), seed %ld; dna %s, git %s; "
+            "generated %s. The run record (versions, ranks, every stage's time) is `run.json`, "
+            "the effective config `config.ini`.\n\n",
             cfg->run.name, cfg->path[0] ? cfg->path : "built-in defaults", hash, cfg->run.seed,
             ctx->version, ctx->git_rev, when);
     results_table(f, cfg, tp, rows, nrows);
@@ -416,8 +444,9 @@ int stage_report(const RunCtx *ctx, const Config *cfg, int force) {
     fprintf(f, have_draw ? "The searched network:\n\n![architecture](report/arch.png)\n\n"
                          : "No architecture drawing: no arch.json yet, or gnuplot failed.\n\n");
     if (have_arch) {
-        fprintf(f, "## Searched architecture\n\n| block | cell | width | stride | layers |\n"
-                   "|---:|---:|---:|---:|---|\n");
+        fprintf(f,
+                "## Searched architecture\n\n| block | cell | width | stride | layers |\n"
+                "|---:|---:|---:|---:|---|\n");
         for (int k = 0; k < a.nblocks; k++) {
             fprintf(f, "| %d | %d | %d | %d | ", k + 1, a.block[k].cell + 1, a.block[k].width,
                     a.block[k].stride);

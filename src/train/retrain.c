@@ -35,24 +35,18 @@ static void out_stem(const Config *cfg, const char *arch, const char *own, char 
 // FNV-1a of the architecture file's bytes: a result belongs to the file it was trained from,
 // so a search rerun that rewrote arch.json or random_<i>.json retrains instead of skipping.
 static void arch_digest(const char *path, char hex[17]) {
-    FILE *f = fopen(path, "rb");
-    DNA_CHECK(f, "run `dna search CFG` first, or give --arch FILE", "no architecture '%s'", path);
-    uint64_t h = FNV1A_INIT;
-    char buf[4096];
-    for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0;) h = fnv1a(h, buf, n);
-    fclose(f);
-    snprintf(hex, 17, "%016llx", (unsigned long long)h);
+    char *text = text_read(path);
+    DNA_CHECK(text, "run `dna search CFG` first, or give --arch FILE", "no architecture '%s'", path);
+    snprintf(hex, 17, "%016llx", (unsigned long long)fnv1a(FNV1A_INIT, text, strlen(text)));
+    free(text);
 }
 
 // 1 when results file `js` exists and was made from an architecture with digest `hex`.
 static int result_matches(const char *js, const char *hex) {
-    FILE *f = fopen(js, "r");
-    if (!f) return 0;
-    char line[512], want[64];
+    char want[64], *text = text_read(js);
     snprintf(want, sizeof want, "\"arch_digest\": \"%s\"", hex);
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f)) found = strstr(line, want) != NULL;
-    fclose(f);
+    int found = text && strstr(text, want);
+    free(text);
     return found;
 }
 

@@ -70,16 +70,11 @@ int stage_timed(const RunCtx *ctx, const Config *cfg, const char *name, StageFn 
     time_t now = time(NULL);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     // rewritten whole under a temporary name: a crash mid-write leaves the old file
-    FILE *old = fopen(path, "r");
+    char *old = text_read(path);
     TextOut out;
     FILE *f = textout_open(&out, path);
-    if (old) {
-        char line[512];
-        while (fgets(line, sizeof line, old)) fputs(line, f);
-        fclose(old);
-    } else {
-        fprintf(f, "stage,seconds,ranks,threads,finished_utc,git_rev\n");
-    }
+    fputs(old ? old : "stage,seconds,ranks,threads,finished_utc,git_rev\n", f);
+    free(old);
     fprintf(f, "%s,%.1f,%d,%d,%s,%s\n", name, timer_now() - t0, ctx->nranks, omp_get_max_threads(),
             when, ctx->git_rev);
     textout_commit(&out);
