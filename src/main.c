@@ -12,9 +12,12 @@
 #include "nas/arch.h"
 #include "par/par.h"
 #include "train/cell_step.h"
+#include "train/bench.h"
 #include "train/compare.h"
+#include "train/ranking.h"
 #include "train/report.h"
 #include "train/retrain.h"
+#include "train/spos.h"
 #include "train/stage.h"
 #include "train/stages.h"
 
@@ -133,6 +136,7 @@ STAGE_CMD(features)
 STAGE_CMD(train)
 STAGE_CMD(rate)
 STAGE_CMD(report)
+STAGE_CMD(spos)
 
 // shards: a content digest of the feature shards, equal however they were partitioned (a
 // check after copying them elsewhere, and the 1-rank vs 2-rank test).
@@ -238,11 +242,69 @@ static int cmd_export(RunCtx *ctx, int argc, char **argv) {
     return 0;
 }
 
-// rank: --compare RUN_A RUN_B (run directories) for now; the bench-based ranking follows.
+// bench: --n N stands for bench.n=N.
+static int cmd_bench(RunCtx *ctx, int argc, char **argv) {
+    char **rest = dna_calloc((size_t)argc + 1, sizeof(char *)), over[64] = "";
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--n")) {
+            DNA_CHECK(i + 1 < argc, "give a count after --n", "--n needs a value");
+            snprintf(over, sizeof over, "bench.n=%s", argv[++i]);
+            rest[n++] = over;
+        } else {
+            rest[n++] = argv[i];
+        }
+    }
+    StageArgs a;
+    stage_args(ctx, n, rest, &a);
+    free(rest);
+    stage_timed(ctx, &a.cfg, "bench", stage_bench, a.force);
+    return 0;
+}
+
+// rank: --compare RUN_A RUN_B (two runs' path ratings), or a rating against a bench:
+// [CFG] [--potentials FILE | --scores CSV] [--truth CSV] [--name NAME] [--out PREFIX].
 static int cmd_rank(RunCtx *ctx, int argc, char **argv) {
-    DNA_CHECK(argc == 4 && !strcmp(argv[1], "--compare"), "usage: dna rank --compare RUN_A RUN_B",
-              "rank: expected --compare and two run directories");
-    return compare_runs(ctx, argv[2], argv[3]);
+    if (argc > 1 && !strcmp(argv[1], "--compare")) {
+        DNA_CHECK(argc == 4, "usage: dna rank --compare RUN_A RUN_B",
+                  "rank: --compare takes two run directories");
+        return compare_runs(ctx, argv[2], argv[3]);
+    }
+    static const char *FLAGS[] = {"--potentials", "--scores", "--truth", "--name", "--out"};
+    const char *val[5] = {0};
+    char **rest = dna_calloc((size_t)argc + 1, sizeof(char *));
+    int n = 0, positional = 0;
+    for (int i = 0; i < argc; i++) {
+        int f = -1;
+        for (int j = 0; j < 5; j++)
+            if (!strcmp(argv[i], FLAGS[j])) f = j;
+        if (f < 0) {
+            positional += i > 0;
+            rest[n++] = argv[i];
+            continue;
+        }
+        DNA_CHECK(i + 1 < argc, "give a value after the flag", "%s needs a value", argv[i]);
+        val[f] = argv[++i];
+    }
+    char name[256];
+    if (val[3]) {
+        snprintf(name, sizeof name, "%s", val[3]);
+    } else if (val[1]) {  // the scores file's name without directory and .csv
+        const char *base = strrchr(val[1], '/');
+        snprintf(name, sizeof name, "%s", base ? base + 1 : val[1]);
+        char *dot = strrchr(name, '.');
+        if (dot && !strcmp(dot, ".csv")) *dot = 0;
+    } else {
+        snprintf(name, sizeof name, "dna");
+    }
+    RankArgs ra = {.potentials = val[0], .scores = val[1], .truth = val[2], .name = name, .out = val[4]};
+    StageArgs a;
+    if (positional || !(val[1] && val[2])) {
+        stage_args(ctx, n, rest, &a);
+        ra.cfg = &a.cfg;
+    }
+    free(rest);
+    return rank_run(ctx, &ra);
 }
 
 // retrain: --arch FILE stands for retrain.arch=FILE.
@@ -283,7 +345,12 @@ static const Command COMMANDS[] = {
     {"retrain", "train the searched network from scratch (--arch FILE) -> retrain.h5/.json",
      cmd_retrain},
     {"report", "report.md, figures (report/*.png) and the run record run.json of a run", cmd_report},
-    {"rank", "--compare RUN_A RUN_B: Kendall tau / Spearman rho of two runs' path ratings", cmd_rank},
+    {"bench", "--n N: train N sampled architectures from scratch (ground truth) -> bench.h5/.csv",
+     cmd_bench},
+    {"spos", "one-shot (SPOS) baseline: train a weight-sharing supernet, rate the bench -> spos.csv",
+     cmd_spos},
+    {"rank", "[CFG] [--potentials F | --scores CSV] [--truth CSV]: tau/rho/R of a rating against "
+             "the bench; --compare RUN_A RUN_B: two runs' path ratings", cmd_rank},
     {"shards", "read the feature shards back and print a content digest per dataset", cmd_shards},
     {"check", "train the W1 supernet cell for a few steps (--steps N, --batch B)", cmd_check},
     {"version", "print version, git revision and backend", cmd_version},

@@ -225,6 +225,39 @@ check retrain_outputs retrained
 cli retrain_ema_drop_connect 0 'retrain: epoch 1/1 .*test top-1 [0-9.]+% \(EMA\)' retrain "${tiny[@]}" run.name=tiny --arch "$out/other.json" retrain.ema=0.9 retrain.drop_connect=0.2 --force
 cli retrain_bad_ema 1 '\[retrain\] ema = 1' retrain "${tiny[@]}" run.name=tiny --arch "$out/other.json" retrain.ema=1 --force
 cli retrain_missing_arch 1 "no architecture '.*nothing.json'" retrain "${tiny[@]}" run.name=tiny --arch "$out/nothing.json"
+# bench (2 ranks, dynamic assignment), resumed; rank against it; the SPOS baseline ranked
+# through CSV files; the CSV path and the bench path give the same statistics
+mpi2 "$bin/dna" bench "${tiny[@]}" run.name=tiny --n 4 >"$log" 2>&1
+bench_made() {
+    grep -q 'bench: 4 architectures (4 trained now)' "$log" && [ "$(wc -l <"$out/tiny/bench.csv")" = 5 ] &&
+        h5ls "$out/tiny/bench.h5" | grep -q '^top1 .*{4}' && grep -q 'r1\] bench: arch' "$log"
+}
+check bench_2ranks bench_made
+cp "$out/tiny/bench/result_002.json" "$out/result_002.json"
+rm "$out/tiny/bench/result_003.json"
+cli bench_resumes 0 'bench: 4 architectures \(1 trained now\)' bench "${tiny[@]}" run.name=tiny --n 4
+cli bench_skips_all 0 'bench: 4 architectures \(0 trained now\)' bench "${tiny[@]}" run.name=tiny --n 4
+cli bench_retrains_bitwise 0 'bench: arch 2/4' bench "${tiny[@]}" run.name=tiny --n 4 --force
+same_top1() { local a; a=$(grep -o '"top1": [0-9.]*' "$out/result_002.json") && [ "$a" = "$(grep -o '"top1": [0-9.]*' "$out/tiny/bench/result_002.json")" ]; }
+check bench_same_result_again same_top1
+cli rank_bench 0 'Kendall tau +-?[0-9.]+ +\[ *-?[0-9.]+, +-?[0-9.]+\]' rank "${tiny[@]}" run.name=tiny
+rank_made() {
+    grep -q '"kendall_tau": {"value": [-0-9.]*, "ci95": \[' "$out/tiny/rank_dna.json" &&
+        [ "$(wc -l <"$out/tiny/rank_dna.csv")" = 5 ] && { ! command -v gnuplot >/dev/null || [ -s "$out/tiny/rank_dna.png" ]; }
+}
+check rank_outputs rank_made
+cli rank_csv_same 0 'rank again: 4 architectures' rank --scores "$out/tiny/rank_dna.csv" --truth "$out/tiny/bench.csv" --name again --out "$out/again"
+same_stats() { local a; a=$(grep -E 'tau|rho|pearson' "$out/again.json") && [ "$a" = "$(grep -E 'tau|rho|pearson' "$out/tiny/rank_dna.json")" ]; }
+check rank_csv_equals_bench same_stats
+mpi2 "$bin/dna" spos "${tiny[@]}" run.name=tiny bench.n=4 >"$log" 2>&1
+spos_made() { grep -q 'spos: epoch 2/2' "$log" && [ "$(wc -l <"$out/tiny/spos.csv")" = 5 ] && grep -q '^4,0\.[0-9]*,0\.[0-9]*$' "$out/tiny/spos.csv"; }
+check spos_2ranks spos_made
+cli rank_spos 0 'rank spos: 4 architectures' rank "${tiny[@]}" run.name=tiny --scores "$out/tiny/spos.csv"
+head -4 "$out/tiny/spos.csv" >"$out/short.csv"
+cli rank_missing_score 1 "no score for id '4'" rank "${tiny[@]}" run.name=tiny --scores "$out/short.csv"
+sed '1s/score/scor/' "$out/tiny/spos.csv" >"$out/badcol.csv"
+cli rank_bad_column 1 "has no column 'id' and 'score'" rank --scores "$out/badcol.csv" --truth "$out/tiny/bench.csv"
+cli bench_too_few 1 'set \[bench\] n >= 3' bench "${tiny[@]}" run.name=tiny --n 2
 rm "$out/tiny/arch.json"
 cli search_impossible 1 'impossible constraint .*the cheapest architecture in this space has [0-9]+ parameters' search "${tiny[@]}" run.name=tiny --max-params 100
 check search_impossible_writes_nothing test ! -e "$out/tiny/arch.json"

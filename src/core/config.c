@@ -23,7 +23,8 @@ typedef struct CfgKey {
 #define K(sec, field, key, kind, def, choices, help) \
     {#sec, key, kind, offsetof(Config, sec.field), def, choices, help}
 
-// The training-recipe keys of [teacher] and [retrain] (all but dropout, which sits with the
+// The training-recipe keys of [teacher], [retrain], [bench] and [spos] ([spos] epochs 0 =
+// [train] epochs) (all but dropout, which sits with the
 // architecture keys in [teacher]); only the epoch count's default differs.
 #define RECIPE_KEYS(sec, ndef)                                                                      \
     K(sec, fit.epochs, "epochs", CK_INT, ndef, NULL, "training epochs"),                            \
@@ -138,6 +139,16 @@ static const CfgKey KEYS[] = {
       "architecture to retrain (empty: the run's arch.json); --arch overrides"),
     K(retrain, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
     RECIPE_KEYS(retrain, "1"),
+
+    K(bench, n, "n", CK_INT, "30", NULL,
+      "architectures sampled across the cost range and trained from scratch (`dna bench`)"),
+    K(bench, train_images, "train_images", CK_INT, "0", NULL,
+      "train each on a seeded subset of this many training images (0: all)"),
+    K(bench, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
+    RECIPE_KEYS(bench, "1"),
+
+    K(spos, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
+    RECIPE_KEYS(spos, "0"),
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 

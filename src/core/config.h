@@ -60,6 +60,19 @@ typedef struct RetrainCfg {
     RecipeCfg fit;
 } RetrainCfg;
 
+// The ranking benchmark (`dna bench`): n architectures sampled across the cost range, each
+// trained from scratch with one fixed recipe on the whole training set.
+typedef struct BenchCfg {
+    long n, train_images;
+    RecipeCfg fit;
+} BenchCfg;
+
+// The one-shot (SPOS) baseline supernet (`dna spos`): trained end to end with labels, one
+// uniformly sampled path per step; fit.epochs 0 = [train] epochs.
+typedef struct SposCfg {
+    RecipeCfg fit;
+} SposCfg;
+
 typedef struct RateCfg {
     long batch, recal_batch, limit;
 } RateCfg;
@@ -85,6 +98,8 @@ typedef struct Config {
     RateCfg rate;
     SearchCfg search;
     RetrainCfg retrain;
+    BenchCfg bench;
+    SposCfg spos;
 } Config;
 
 // Defaults, then the file (may be NULL: defaults only), then overrides "section.key=value".

@@ -84,7 +84,7 @@ void progress_format(const Progress *p, double now, const char *extra, char *buf
 
 void progress_update(Progress *p, long done, const char *extra) {
     p->done = done;
-    if (p->ctx && p->ctx->rank != 0) return;
+    if (p->ctx && (p->ctx->rank != 0 || p->ctx->verbose < 1)) return;
     double now = timer_now();
     double every = p->tty ? 0.2 : p->interval;
     if (now - p->t_last < every && done < p->total) return;
@@ -101,7 +101,7 @@ void progress_update(Progress *p, long done, const char *extra) {
 }
 
 void progress_end(Progress *p, const char *extra) {
-    if (p->ctx && p->ctx->rank != 0) return;
+    if (p->ctx && (p->ctx->rank != 0 || p->ctx->verbose < 1)) return;
     if (!p->tty && p->shown == p->done && !extra) return;
     char line[256];
     progress_format(p, timer_now(), extra, line, sizeof line);

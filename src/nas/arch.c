@@ -223,3 +223,14 @@ void arch_print_timm(const Arch *a, FILE *f) {
     }
     fprintf(f, "]\n");
 }
+
+void arch_describe(const Arch *a, char *buf, size_t n) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (int k = 0; k < a->nblocks && used < n; k++) {
+        used += (size_t)snprintf(buf + used, n - used, "%sc%d:", k ? " | " : "", a->block[k].cell + 1);
+        for (int l = 0; l < a->block[k].depth && used < n; l++)
+            used += (size_t)snprintf(buf + used, n - used, "%se%dk%d", l ? "-" : "",
+                                     a->block[k].op[l].expand, a->block[k].op[l].k);
+    }
+}

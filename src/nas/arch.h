@@ -41,6 +41,8 @@ void arch_block_cost(const CellCfg *cell, long code, int cin, int hw, long *para
 void arch_base_cost(int cin, int stem, int stem_hw, long *params, long *macs);
 void arch_tail_cost(int last, int head, int classes, int hw, long *params, long *macs);
 
+// "c3:e6k3-e3k5 | c1:..." (cell, 1-based, and ops per block) for CSVs and logs.
+void arch_describe(const Arch *a, char *buf, size_t n);
 char *arch_to_json(const Arch *a, const char *extra_json);  // extra: provenance object or NULL
 void arch_from_json(const char *json, const char *path, Arch *a);  // fatal naming path
 void arch_save(const Arch *a, const char *extra_json, const char *path);  // atomic

@@ -66,11 +66,13 @@ const Tensor *cell_forward(const Backend *be, Cell *c, const int *path, const Te
     return x;
 }
 
-void cell_backward(const Backend *be, Cell *c, const int *path, const Tensor *dy) {
+const Tensor *cell_backward(const Backend *be, Cell *c, const int *path, const Tensor *dy,
+                           int need_dx) {
     int stem = c->cfg.stem > 0;
     for (int i = c->cfg.layers - 1; i >= 0; i--)
-        dy = mbconv_backward(be, cell_op(c, i, path[i]), &c->cache[i], dy, i > 0 || stem);
-    if (stem) convbn_backward(be, &c->stem, &c->stem_c, dy, 0);
+        dy = mbconv_backward(be, cell_op(c, i, path[i]), &c->cache[i], dy, i > 0 || stem || need_dx);
+    if (stem) dy = convbn_backward(be, &c->stem, &c->stem_c, dy, need_dx);
+    return need_dx ? dy : NULL;
 }
 
 void cell_path_params(Cell *c, const int *path, ParamList *l) {

@@ -39,9 +39,11 @@ void cell_free(const Backend *be, Cell *c);
 MBConv *cell_op(Cell *c, int layer, int op);
 const Tensor *cell_forward(const Backend *be, Cell *c, const int *path, const Tensor *x,
                            BNMode mode);
-// Backward of the last forward along the same path (no input gradient: the cell's input is
-// data). Accumulates the path's (and the stem's) parameter gradients.
-void cell_backward(const Backend *be, Cell *c, const int *path, const Tensor *dy);
+// Backward of the last forward along the same path: accumulates the path's (and the stem's)
+// parameter gradients; returns dL/dx when need_dx (a one-shot supernet chains cells), else
+// NULL (in DNA a cell's input is data).
+const Tensor *cell_backward(const Backend *be, Cell *c, const int *path, const Tensor *dy,
+                            int need_dx);
 void cell_path_params(Cell *c, const int *path, ParamList *l);
 long cell_path_count(const CellCfg *cfg);  // nops^layers
 // Everything a checkpoint holds: every parameter of the stem and of every op (fixed order),

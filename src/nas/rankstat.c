@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "core/error.h"
+#include "core/rng.h"
 
 static int sgn(double a, double b) {
     return (a > b) - (a < b);
@@ -68,4 +69,33 @@ double rank_spearman(const double *x, const double *y, long n) {
     double rho = rank_pearson(rx, ry, n);
     free(rx), free(ry);
     return rho;
+}
+
+static int cmp_f64(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void rank_bootstrap(const double *x, const double *y, long n, int reps, uint64_t seed,
+                    double ci[3][2]) {
+    double *bx = dna_malloc(sizeof(double) * (size_t)n), *by = dna_malloc(sizeof(double) * (size_t)n);
+    double *st = dna_malloc(sizeof(double) * 3 * (size_t)reps);
+    long cnt[3] = {0, 0, 0};
+    Rng r = rng_new(seed);
+    for (int b = 0; b < reps; b++) {
+        for (long i = 0; i < n; i++) {
+            long j = (long)rng_below(&r, (uint32_t)n);
+            bx[i] = x[j], by[i] = y[j];
+        }
+        double v[3] = {rank_kendall_tau(bx, by, n), rank_spearman(bx, by, n), rank_pearson(bx, by, n)};
+        for (int s = 0; s < 3; s++)
+            if (isfinite(v[s])) st[(size_t)s * reps + cnt[s]++] = v[s];
+    }
+    for (int s = 0; s < 3; s++) {
+        double *v = st + (size_t)s * reps;
+        qsort(v, (size_t)cnt[s], sizeof(double), cmp_f64);
+        ci[s][0] = cnt[s] ? v[(long)floor(0.025 * (double)(cnt[s] - 1))] : NAN;
+        ci[s][1] = cnt[s] ? v[(long)ceil(0.975 * (double)(cnt[s] - 1))] : NAN;
+    }
+    free(bx), free(by), free(st);
 }

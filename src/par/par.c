@@ -145,6 +145,37 @@ void par_group_free(ParGroup *g) {
     free(g);
 }
 
+struct ParCounter {
+    MPI_Win win;
+    long *value;  // rank 0's counter (NULL elsewhere)
+};
+
+ParCounter *par_counter_new(void) {
+    ParCounter *c = dna_calloc(1, sizeof *c);
+    int rank = 0;
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    MPI_Aint size = rank == 0 ? (MPI_Aint)sizeof(long) : 0;
+    MPI_CHECK(MPI_Win_allocate(size, sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &c->value, &c->win));
+    if (rank == 0) *c->value = 0;
+    MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));  // the zero is in place before anyone takes a value
+    MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, c->win));
+    return c;
+}
+
+long par_counter_next(ParCounter *c) {
+    long one = 1, got = 0;
+    MPI_CHECK(MPI_Fetch_and_op(&one, &got, MPI_LONG, 0, 0, MPI_SUM, c->win));
+    MPI_CHECK(MPI_Win_flush(0, c->win));
+    return got;
+}
+
+void par_counter_free(ParCounter *c) {
+    if (!c) return;
+    MPI_CHECK(MPI_Win_unlock_all(c->win));
+    MPI_CHECK(MPI_Win_free(&c->win));
+    free(c);
+}
+
 void par_minavgmax(double v, double out[3]) {
     int size = 1;
     MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));

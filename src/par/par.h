@@ -48,6 +48,13 @@ int par_stop_requested(void);
 // Concatenates every rank's n values in rank order on rank 0 (MPI_Gatherv): returns a new
 // buffer there (its length in *total), NULL on the other ranks.
 double *par_gatherv_f64(const double *send, int n, int *total);
+// A shared counter on rank 0 that any rank takes the next value of without rank 0 taking
+// part (MPI one-sided fetch-and-add, passive target): dynamic work assignment. new and free
+// are collective; values start at 0.
+typedef struct ParCounter ParCounter;
+ParCounter *par_counter_new(void);
+long par_counter_next(ParCounter *c);
+void par_counter_free(ParCounter *c);
 // The MPI library's version string, first line only (for run records).
 void par_library_version(char *buf, size_t n);
 // min/avg/max of a per-rank value (e.g. busy time), valid on every rank.

@@ -36,7 +36,7 @@ double cell_train_step(const Backend *be, Cell *c, const int *path, const Tensor
     const Tensor *out = cell_forward(be, c, path, x, BN_TRAIN);
     double loss = be->mse(out, y, dy);
     if (sync) be->axpy(sync->share - 1.0f, dy, dy);  // dy *= share
-    cell_backward(be, c, path, dy);
+    cell_backward(be, c, path, dy, 0);
     if (sync) loss = group_sum(be, &pl, loss * sync->share, sync);
     optim_step(be, opt, &pl);
     params_free(&pl);

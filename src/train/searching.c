@@ -84,18 +84,6 @@ static void to_arch(const SpaceProblem *q, const Space *sp, const EffNetCfg *t, 
     a->score = s->score;
 }
 
-// "c3:e6k3-e3k5 | c1:..." for CSVs and logs
-static void describe(const Arch *a, char *buf, size_t n) {
-    size_t used = 0;
-    buf[0] = 0;
-    for (int k = 0; k < a->nblocks && used < n; k++) {
-        used += (size_t)snprintf(buf + used, n - used, "%sc%d:", k ? " | " : "", a->block[k].cell + 1);
-        for (int l = 0; l < a->block[k].depth && used < n; l++)
-            used += (size_t)snprintf(buf + used, n - used, "%se%dk%d", l ? "-" : "",
-                                     a->block[k].op[l].expand, a->block[k].op[l].k);
-    }
-}
-
 static void plot(const RunCtx *ctx, const char *csv, const char *png, const Arch *best) {
     char body[2048];
     snprintf(body, sizeof body,
@@ -135,7 +123,7 @@ static void draw_random(const RunCtx *ctx, const Config *cfg, const SpaceProblem
         snprintf(name, sizeof name, "random_%ld.json", i + 1);
         config_run_path(cfg, name, path, sizeof path);
         arch_save(&x, extra, path);
-        describe(&x, desc, sizeof desc);
+        arch_describe(&x, desc, sizeof desc);
         log_info(ctx, "search: random %ld: score %.5f, %ld params, %ld multiply-adds: %s -> %s",
                  i + 1, x.score, arch_params(&x), arch_macs(&x), desc, path);
     }
@@ -184,7 +172,7 @@ void searching_run(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
     Arch best;
     to_arch(&q, sp, t, in_hw, &top[0], &best);
     char desc[512], hash[17];
-    describe(&best, desc, sizeof desc);
+    arch_describe(&best, desc, sizeof desc);
     log_info(ctx, "search: %.3g architectures; traversal %.3f s (%ld nodes), exact %.3f s; "
              "best score %.5f, %ld params, %ld multiply-adds: %s", space_total(sp), t_trav,
              visited, t_exact, best.score, arch_params(&best), arch_macs(&best), desc);
@@ -196,7 +184,7 @@ void searching_run(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
     for (int i = 0; i < ntop; i++) {
         Arch a;
         to_arch(&q, sp, t, in_hw, &top[i], &a);
-        describe(&a, desc, sizeof desc);
+        arch_describe(&a, desc, sizeof desc);
         fprintf(f, "%d,%.9g,%ld,%ld,%s\n", i + 1, a.score, arch_params(&a), arch_macs(&a), desc);
     }
     textout_commit(&to);
@@ -208,7 +196,7 @@ void searching_run(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
     for (int i = 0; i < front.n; i++) {
         Arch a;
         to_arch(&q, sp, t, in_hw, &front.arch[i], &a);
-        describe(&a, desc, sizeof desc);
+        arch_describe(&a, desc, sizeof desc);
         fprintf(f, "%d,%ld,%ld,%.9g,%s\n", i, arch_params(&a), arch_macs(&a), a.score, desc);
     }
     textout_commit(&to);

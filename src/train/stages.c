@@ -236,9 +236,7 @@ int stage_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
     return 0;
 }
 
-// The space as the teacher on disk defines it (block widths and sizes from teacher.h5).
-// (and the teacher's architecture and input size, when asked for).
-static void space_of_run(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch,
+void stage_space(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch,
                          int *in_hw) {
     char path[1100];
     config_run_path(cfg, "teacher.h5", path, sizeof path);
@@ -261,7 +259,7 @@ int stage_train(const RunCtx *ctx, const Config *cfg, int force) {
     DNA_CHECK(stage_done(path), "run `dna features CFG` first", "no feature shards ('%s')", path);
     config_run_path(cfg, "teacher.h5", path, sizeof path);
     Space sp;
-    space_of_run(ctx, cfg, &sp, NULL, NULL);
+    stage_space(ctx, cfg, &sp, NULL, NULL);
     distill_train(ctx, cfg, &sp);
     if (ctx->rank == 0) {
         config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
@@ -284,7 +282,7 @@ int stage_rate(const RunCtx *ctx, const Config *cfg, int force) {
     config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
     DNA_CHECK(stage_done(path), "run `dna train CFG` first", "no trained supernet ('%s')", path);
     Space sp;
-    space_of_run(ctx, cfg, &sp, NULL, NULL);
+    stage_space(ctx, cfg, &sp, NULL, NULL);
     double t0 = timer_now();
     rating_run(ctx, cfg, &sp);
     log_info(ctx, "rate: %.3g paths rated in %.1f s", space_total_paths(&sp), timer_now() - t0);
@@ -298,7 +296,7 @@ int stage_search(const RunCtx *ctx, const Config *cfg, int force) {
     Space sp;
     EffNetCfg arch;
     int in_hw;
-    space_of_run(ctx, cfg, &sp, &arch, &in_hw);
+    stage_space(ctx, cfg, &sp, &arch, &in_hw);
     searching_run(ctx, cfg, &sp, &arch, in_hw);
     par_barrier();
     return 0;

@@ -4,6 +4,7 @@
 #pragma once
 #include "core/config.h"
 #include "core/ctx.h"
+#include "nas/space.h"
 
 int stage_data(const RunCtx *ctx, const Config *cfg, int force);
 int stage_teacher(const RunCtx *ctx, const Config *cfg, int force);
@@ -11,6 +12,9 @@ int stage_features(const RunCtx *ctx, const Config *cfg, int force);
 int stage_train(const RunCtx *ctx, const Config *cfg, int force);
 int stage_rate(const RunCtx *ctx, const Config *cfg, int force);
 int stage_search(const RunCtx *ctx, const Config *cfg, int force);
+// The space as the run's teacher.h5 defines it (block widths and sizes), and the teacher's
+// architecture and input size when asked for (arch, in_hw may be NULL).
+void stage_space(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch, int *in_hw);
 // Reads every split's shards back in global sample order and prints, per dataset, the
 // sample count and an FNV-1a digest of the fp32 values (rank 0).
 int stage_shards_digest(const RunCtx *ctx, const Config *cfg);

@@ -20,7 +20,8 @@
 #include "train/stage.h"
 
 // Random streams of the teacher stage, split from the run seed.
-enum { STREAM_TEACHER = 100, STREAM_RETRAIN = 400, STREAM_INIT = 1, STREAM_DATA = 2, STREAM_DROP = 3 };
+enum { STREAM_TEACHER = 100, STREAM_RETRAIN = 400, STREAM_INIT = 1, STREAM_DATA = 2, STREAM_DROP = 3,
+       STREAM_SUBSET = 4 };
 
 void teacher_arch_from_config(const Config *cfg, int cin, EffNetCfg *out) {
     const TeacherCfg *t = &cfg->teacher;
@@ -51,8 +52,7 @@ void teacher_arch_from_config(const Config *cfg, int cin, EffNetCfg *out) {
     *out = c;
 }
 
-// One flat buffer for all gradients: a single allreduce per step.
-static void average_grads(const Backend *be, const ParamList *pl, float *buf, int nranks) {
+void grads_average(const Backend *be, const ParamList *pl, float *buf, int nranks) {
     size_t off = 0;
     for (int i = 0; i < pl->n; i++) {
         size_t n = tensor_numel(&pl->p[i]->g);
@@ -96,7 +96,12 @@ Recipe recipe_retrain(const Config *cfg) {
                     .fit = &cfg->retrain.fit};
 }
 
-static Optim make_optim(const RecipeCfg *t) {
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+Optim recipe_optim(const RecipeCfg *t) {
     if (!strcmp(t->optimizer, "rmsprop"))
         return optim_rmsprop((float)t->lr, (float)t->rmsprop_alpha, (float)t->rmsprop_eps,
                              (float)t->momentum, (float)t->weight_decay);
@@ -133,7 +138,7 @@ double teacher_evaluate(const RunCtx *ctx, long eval_batch, const Dataset *d, Te
         hits[1] += b;
         free(hl);
     }
-    par_allreduce_sum_f64(hits, 2);
+    if (ctx->nranks > 1) par_allreduce_sum_f64(hits, 2);
     loader_free(L);
     tensor_free(be, &x);
     return hits[0] / hits[1];
@@ -157,8 +162,20 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
                     .shuffle = 1,
                     .drop_last = 1,
                     .seed = rng_u64(&data)};
-    Loader *L = tc->all_train ? loader_new(&d->train, NULL, d->train.n, t->mean, t->std, lc)
-                              : loader_new(&d->train, d->fit, d->n_fit, t->mean, t->std, lc);
+    int32_t *subset = NULL;
+    Loader *L;
+    if (tc->all_train && tc->limit > 0 && tc->limit < d->train.n) {
+        Rng sub = rng_split(&stage, STREAM_SUBSET);
+        subset = dna_malloc(sizeof(int32_t) * (size_t)d->train.n);
+        for (int i = 0; i < d->train.n; i++) subset[i] = i;
+        rng_shuffle(&sub, subset, d->train.n);
+        qsort(subset, (size_t)tc->limit, sizeof(int32_t), cmp_i32);
+        L = loader_new(&d->train, subset, (int)tc->limit, t->mean, t->std, lc);
+    } else if (tc->all_train) {
+        L = loader_new(&d->train, NULL, d->train.n, t->mean, t->std, lc);
+    } else {
+        L = loader_new(&d->train, d->fit, d->n_fit, t->mean, t->std, lc);
+    }
     int c, h, w;
     loader_out_shape(L, &c, &h, &w);
     long per_epoch = loader_batches(L), total = per_epoch * fc->epochs;
@@ -168,7 +185,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
                     .total = total,
                     .every = fc->step_epochs * per_epoch,
                     .gamma = fc->step_gamma};
-    Optim opt = make_optim(fc);
+    Optim opt = recipe_optim(fc);
     DNA_CHECK(fc->ema >= 0 && fc->ema < 1, "set the section's ema in [0, 1) (0 = off)",
               "[%s] ema = %g", tc->label, fc->ema);
     DNA_CHECK(fc->drop_connect >= 0 && fc->drop_connect < 1,
@@ -212,7 +229,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
             DNA_CHECK(isfinite(loss), "lower the section's lr or raise its warmup_epochs",
                       "[%s] loss became %g at epoch %d step %ld", tc->label, loss, ep + 1, step);
             effnet_backward(be, &t->net, &dlogits);
-            if (ctx->nranks > 1) average_grads(be, &t->net.params, gbuf, ctx->nranks);
+            if (ctx->nranks > 1) grads_average(be, &t->net.params, gbuf, ctx->nranks);
             optim_step(be, &opt, &t->net.params);
             if (ema.n) ema_update(be, &ema);
             sums[0] += loss * b, sums[1] += correct, sums[2] += b;
@@ -222,7 +239,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
         }
         progress_end(&pr, NULL);
         double t_train = timer_now() - t_ep;
-        par_allreduce_sum_f64(sums, 3);
+        if (ctx->nranks > 1) par_allreduce_sum_f64(sums, 3);
         average_running_stats(be, t, ctx->nranks);
         if (ema.n) {  // evaluate the average; after the last epoch it stays, to be saved
             ema_swap(be, &ema);
@@ -241,6 +258,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
     }
     if (ema.n) ema_free(be, &ema);
     loader_free(L);
+    free(subset);
     tensor_free(be, &x);
     tensor_free(be, &dlogits);
     be->free(labels);

@@ -7,6 +7,7 @@
 #include "core/ctx.h"
 #include "io/dataset.h"
 #include "nn/effnet.h"
+#include "train/optim.h"
 
 enum { TEACHER_FORMAT = 1 };
 
@@ -26,10 +27,15 @@ typedef struct Recipe {
     const char *label;  // log prefix and config section: "teacher", "retrain"
     unsigned long long stream;
     int all_train;
+    long limit;  // all_train: a seeded subset of this many training images (0: all of them)
     const RecipeCfg *fit;
 } Recipe;
 
 Recipe recipe_teacher(const Config *cfg);
+Optim recipe_optim(const RecipeCfg *fit);  // SGD (Nesterov) or RMSprop as fit says
+// Averages the list's gradients over the ranks in place, through one flat host buffer buf
+// (room for params_numel) so a step takes a single allreduce.
+void grads_average(const Backend *be, const ParamList *pl, float *buf, int nranks);
 Recipe recipe_retrain(const Config *cfg);
 // Trains t->net (already built) with recipe r, data-parallel over the ranks; the teacher
 // uses the supernet-training split (train minus the search split, which stays unseen until

@@ -8,6 +8,7 @@
 #include "core/config.h"
 #include "harness.h"
 #include "nas/arch.h"
+#include "train/bench.h"
 #include "train/teacher.h"
 
 // EfficientNet-B0 written as an architecture: one block per stage.
@@ -93,4 +94,58 @@ TEST(arch_block_costs_add_up) {
                     b.block[0].cell == a.block[0].cell && b.block[2].code == a.block[2].code,
                 "trial %d: JSON round trip", trial);
     }
+}
+
+static int cmp_long(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+// `dna bench`'s draw on the default space: deterministic, distinct, costs as the cost model
+// counts them, and stratified: its cheapest and dearest picks lie beyond the 2nd and 98th
+// percentiles of 2000 uniform draws, which 30 uniform draws would rarely reach.
+TEST(bench_sample_spans_the_cost_range) {
+    Config cfg;
+    config_load(&cfg, NULL, NULL, 0);
+    EffNetCfg t;
+    teacher_arch_from_config(&cfg, 1, &t);
+    int in_hw = (int)(cfg.data.image_size + 2 * cfg.data.pad);
+    Space sp;
+    space_from_config(&cfg, &t, in_hw, &sp);
+    Bench a, b;
+    bench_sample(&sp, &t, in_hw, 30, 5, &a);
+    bench_sample(&sp, &t, in_hw, 30, 5, &b);
+    int B = sp.nblocks;
+    T_CHECK(!memcmp(a.cell, b.cell, sizeof(int) * 30 * B) && !memcmp(a.code, b.code, sizeof(long) * 30 * B),
+            "same seed, same architectures");
+    for (int i = 0; i < 30; i++) {
+        Arch x;
+        arch_from_choice(&sp, &t, in_hw, a.cell + i * B, a.code + i * B, &x);
+        T_CHECK(a.params[i] == (double)arch_params(&x) && a.macs[i] == (double)arch_macs(&x),
+                "arch %d: cost as counted", i);
+        for (int j = 0; j < i; j++)
+            T_CHECK(memcmp(a.cell + i * B, a.cell + j * B, sizeof(int) * B) ||
+                        memcmp(a.code + i * B, a.code + j * B, sizeof(long) * B),
+                    "archs %d and %d are the same", j, i);
+    }
+    long u[2000];
+    unsigned long long s = 99;
+    for (int i = 0; i < 2000; i++) {
+        int cell[SPACE_MAX_BLOCKS];
+        long code[SPACE_MAX_BLOCKS];
+        for (int k = 0; k < B; k++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            cell[k] = (int)((s >> 33) % (unsigned)sp.block[k].ncells);
+            code[k] = (long)((s >> 13) % (unsigned long long)cell_path_count(&sp.block[k].cell[cell[k]]));
+        }
+        Arch x;
+        arch_from_choice(&sp, &t, in_hw, cell, code, &x);
+        u[i] = arch_params(&x);
+    }
+    qsort(u, 2000, sizeof(long), cmp_long);
+    double lo = INFINITY, hi = 0;
+    for (int i = 0; i < 30; i++) lo = fmin(lo, a.params[i]), hi = fmax(hi, a.params[i]);
+    T_CHECK(lo <= (double)u[40] && hi >= (double)u[1960], "picks span %.0f..%.0f; uniform 2%%..98%%: %ld..%ld",
+            lo, hi, u[40], u[1960]);
+    bench_free(&a), bench_free(&b);
 }

@@ -130,8 +130,14 @@ TEST(cell_stem_gradients) {
     cell_path_params(&c, path, &pl);
     T_CHECK(pl.p[0] == &c.stem.w, "the stem's parameters lead the path's list");
     params_zero_grad(be, &pl);
-    cell_backward(be, &c, path, &dy);
+    // need_dx: a one-shot supernet chains cells, so dL/dx (through the stem) is checked too
+    const Tensor *dx = cell_backward(be, &c, path, &dy, 1);
     StemCase sc = {&c, path, &x, r};
+    T_CHECK(dx && dx->c == 1 && dx->h == 8, "need_dx returns the input's gradient");
+    float *dxa = malloc(sizeof(float) * tensor_numel(&x));
+    memcpy(dxa, dx->data, sizeof(float) * tensor_numel(&x));
+    GC_CHECK("cell dx (stem)", stem_loss, &sc, x.data, tensor_numel(&x), dxa, gc_opts(99));
+    free(dxa);
     for (int i = 0; i < pl.n; i++) {
         Param *p = pl.p[i];
         float *ana = malloc(sizeof(float) * tensor_numel(&p->g));
@@ -141,6 +147,33 @@ TEST(cell_stem_gradients) {
     }
     params_free(&pl);
     free(r);
+    tensor_free(be, &x), tensor_free(be, &dy);
+    cell_free(be, &c);
+}
+
+// A cell without a stem: dL/dx comes out of layer 0's MBConv; need_dx 0 returns NULL.
+TEST(cell_input_gradient) {
+    const Backend *be = backend_cpu();
+    CellCfg cfg = cell_cfg_default(3, 6, 2, 2);
+    cfg.width = 4;
+    Rng rng = rng_new(91);
+    Cell c;
+    cell_init(be, &c, cfg, &rng);
+    int path[2] = {5, 0};
+    Tensor x = tensor_new(be, 2, 3, 6, 6);
+    t_fill_uniform(x.data, tensor_numel(&x), 92, -1, 1);
+    const Tensor *y = cell_forward(be, &c, path, &x, BN_TRAIN);
+    float *r = malloc(sizeof(float) * tensor_numel(y));
+    t_fill_uniform(r, tensor_numel(y), 93, -1, 1);
+    Tensor dy = tensor_new(be, y->n, y->c, y->h, y->w);
+    memcpy(dy.data, r, sizeof(float) * tensor_numel(y));
+    T_CHECK(cell_backward(be, &c, path, &dy, 0) == NULL, "need_dx 0 returns no dx");
+    const Tensor *dx = cell_backward(be, &c, path, &dy, 1);
+    float *dxa = malloc(sizeof(float) * tensor_numel(&x));
+    memcpy(dxa, dx->data, sizeof(float) * tensor_numel(&x));
+    StemCase sc = {&c, path, &x, r};
+    GC_CHECK("cell dx", stem_loss, &sc, x.data, tensor_numel(&x), dxa, gc_opts(94));
+    free(dxa), free(r);
     tensor_free(be, &x), tensor_free(be, &dy);
     cell_free(be, &c);
 }
