@@ -146,21 +146,20 @@ int rank_run(const RunCtx *ctx, const RankArgs *a) {
     char pot[1100], prefix[1100], src_s[1200], src_t[1100];
     if (a->cfg) config_run_path(a->cfg, "potentials.h5", pot, sizeof pot);
     if (a->potentials) snprintf(pot, sizeof pot, "%s", a->potentials);
-    Column truth, score;
+    Column truth = {0}, score = {0}, unused = {0};
+    if (!a->truth || !a->scores)
+        from_bench(ctx, a->cfg, pot, a->truth ? &unused : &truth, a->scores ? NULL : &score);
+    column_free(&unused);
     if (a->truth) {
         csv_column(a->truth, "top1", &truth);
         snprintf(src_t, sizeof src_t, "%s", a->truth);
     } else {
-        from_bench(ctx, a->cfg, pot, &truth, NULL);
         config_run_path(a->cfg, "bench.h5", src_t, sizeof src_t);
     }
     if (a->scores) {
         csv_column(a->scores, "score", &score);
         snprintf(src_s, sizeof src_s, "%s", a->scores);
     } else {
-        Column t2;
-        from_bench(ctx, a->cfg, pot, &t2, &score);
-        column_free(&t2);
         snprintf(src_s, sizeof src_s, "sum of block path scores in %s", pot);
     }
     if (a->out)
