@@ -23,9 +23,9 @@ typedef struct CfgKey {
 #define K(sec, field, key, kind, def, choices, help) \
     {#sec, key, kind, offsetof(Config, sec.field), def, choices, help}
 
-// The training-recipe keys of [teacher], [retrain], [bench] and [spos] ([spos] epochs 0 =
-// [train] epochs) (all but dropout, which sits with the
-// architecture keys in [teacher]); only the epoch count's default differs.
+// The training-recipe keys of [teacher], [retrain], [bench] and [spos] (all but dropout,
+// which sits with the architecture keys); only the epoch count's default differs ([spos]
+// epochs 0 = [train] epochs).
 #define RECIPE_KEYS(sec, ndef)                                                                      \
     K(sec, fit.epochs, "epochs", CK_INT, ndef, NULL, "training epochs"),                            \
     K(sec, fit.batch, "batch", CK_INT, "128", NULL, "global batch size (split over ranks)"),        \

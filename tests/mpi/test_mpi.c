@@ -1,9 +1,10 @@
 // MPI tests, run under `mpirun -np 2`: collectives, data-parallel gradients equal to the
-// single-process gradient, and RNG streams that do not depend on which rank draws them.
+// single-process gradient, the one-sided work counter, and RNG streams that do not depend on which rank draws them.
 // Rank 0 prints one line per case and "mpi: N passed, N failed".
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "nn/convbn.h"
@@ -171,6 +172,29 @@ static void test_streams_independent_of_ranks(const RunCtx *ctx) {
     report(ctx, "mpi_rng_streams_independent_of_rank_count", ok);
 }
 
+// The one-sided counter hands out every value exactly once, whichever rank asks, while the
+// ranks take values at different speeds (rank 1 sleeps between takes).
+static void test_counter(const RunCtx *ctx) {
+    enum { K = 40 };
+    double seen[K] = {0};
+    ParCounter *c = par_counter_new();
+    long got = 0;
+    for (long v; (v = par_counter_next(c)) < K; got++) {
+        seen[v] += 1;
+        if (ctx->rank == 1) {
+            struct timespec ts = {0, 2000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    par_counter_free(c);
+    par_allreduce_sum_f64(seen, K);
+    int ok = 1;
+    for (int i = 0; i < K; i++) ok &= seen[i] == 1.0;
+    double mine = (double)got;
+    par_allreduce_sum_f64(&mine, 1);
+    report(ctx, "counter_hands_out_each_value_once", ok && mine == K);
+}
+
 int main(int argc, char **argv) {
     RunCtx ctx = ctx_local(backend_cpu(), 1234);
     par_init(&ctx, &argc, &argv);
@@ -178,6 +202,7 @@ int main(int argc, char **argv) {
     test_data_parallel_grad(&ctx);
     test_streams_independent_of_ranks(&ctx);
     test_group_cell_steps(&ctx);
+    test_counter(&ctx);
     if (ctx.rank == 0) printf("mpi (%d ranks): %d passed, %d failed\n", ctx.nranks, passed, failed);
     par_finalize();
     return failed ? 1 : 0;
