@@ -1,6 +1,7 @@
 # dnafam build. `make` builds bin/dna (CPU backend); `make test` builds and runs every test;
 # `make bench` runs the benchmarks. Toggles: SANITIZE=1 (ASan+UBSan, own build dir),
-# DEBUG=1 (-O0 -g). CUDA=1 arrives with the CUDA issue (kernels/README.md).
+# DEBUG=1 (-O0 -g), CUDA=1 (adds the CUDA backend and bin test_gpu; own build dir
+# build/cuda with its binaries in build/cuda/bin; CUDA_HOME picks the toolkit).
 CC      := mpicc
 PKGS    := hdf5 libcjson inih openblas
 ARCH    ?= -march=native
@@ -27,9 +28,28 @@ endif
 OBJ := build/$(MODE)
 BIN := $(if $(filter release,$(MODE)),bin,build/$(MODE)/bin)
 
+# CUDA=1: kernels/*.cu (nvcc) and src/backend/cuda/*.c join the library. Objects and
+# binaries go to their own tree, so a CPU build never links a CUDA object or finds a
+# CUDA-linked binary in bin/ (make would not relink it: its inputs look older).
+ifeq ($(CUDA),1)
+  CUDA_HOME ?= /usr/local/cuda
+  NVCC      := $(CUDA_HOME)/bin/nvcc
+  # SASS for H100/H200 plus PTX that newer GPUs compile at load time
+  CUDA_GENCODE ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+  NVFLAGS   := -O3 -std=c++17 -lineinfo $(CUDA_GENCODE) -Xcompiler -Wall,-Wextra
+  CFLAGS    += -I$(CUDA_HOME)/include -Ikernels -DDNA_CUDA
+  LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++
+  OBJ       := build/cuda$(if $(filter release,$(MODE)),,-$(MODE))
+  BIN       := $(OBJ)/bin
+endif
+
 LIB_SRC   := $(wildcard src/core/*.c src/tensor/*.c src/backend/cpu/*.c src/nn/*.c \
                         src/nas/*.c src/train/*.c src/io/*.c src/par/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(OBJ)/%.o)
+ifeq ($(CUDA),1)
+  LIB_OBJ += $(patsubst %.c,$(OBJ)/%.o,$(wildcard src/backend/cuda/*.c)) \
+             $(patsubst %.cu,$(OBJ)/%.o,$(wildcard kernels/*.cu))
+endif
 UNIT_SRC  := $(wildcard tests/unit/*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 
@@ -39,6 +59,18 @@ all: $(BIN)/dna
 $(OBJ)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+ifeq ($(CUDA),1)
+all: $(BIN)/test_gpu
+
+$(OBJ)/kernels/%.o: kernels/%.cu Makefile
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -MMD -MP -c $< -o $@
+
+$(BIN)/test_gpu: $(patsubst %.c,$(OBJ)/%.o,$(wildcard tests/gpu/*.c)) $(OBJ)/libdna.a
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+endif
 
 $(OBJ)/libdna.a: $(LIB_OBJ)
 	ar rcs $@ $^

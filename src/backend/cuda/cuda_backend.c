@@ -1,0 +1,160 @@
+// The CUDA backend's table, its set-up (device, stream, cuDNN and cuBLAS handles), memory
+// functions over the caching pool, and the per-op scratch. FP32 throughout: cuDNN and cuBLAS
+// are kept off TF32 tensor cores so results match the CPU backend to float rounding.
+#include "backend/cuda/cuda_backend.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include "backend/cuda/cuda_internal.h"
+#include "core/error.h"
+
+// The one context of this process (see cuda_internal.h); device -1 until set up.
+static CudaCtx ctx = {.device = -1};
+
+CudaCtx *cuda_ctx(void) {
+    return &ctx;
+}
+
+void *cuda_scratch(size_t bytes) {
+    if (bytes > ctx.scratch_bytes) {
+        size_t grow = ctx.scratch_bytes + ctx.scratch_bytes / 2;
+        cuda_pool_free(ctx.scratch);  // stream order: earlier ops are done with it first
+        ctx.scratch_bytes = bytes > grow ? bytes : grow;
+        ctx.scratch = cuda_pool_alloc(ctx.scratch_bytes);
+    }
+    return ctx.scratch;
+}
+
+void *cuda_host_buf(size_t bytes) {
+    if (bytes > ctx.host_bytes) {
+        if (ctx.host) CUDA_CHECK(cudaFreeHost(ctx.host));
+        ctx.host_bytes = bytes > 4096 ? bytes : 4096;
+        CUDA_CHECK(cudaMallocHost(&ctx.host, ctx.host_bytes));
+    }
+    return ctx.host;
+}
+
+void *cuda_fetch(const void *dev, size_t bytes) {
+    void *h = cuda_host_buf(bytes);
+    CUDA_CHECK(cudaMemcpyAsync(h, dev, bytes, cudaMemcpyDeviceToHost, ctx.stream));
+    CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+    return h;
+}
+
+static void *cuda_alloc(size_t bytes) {
+    void *p = cuda_pool_alloc(bytes);
+    CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, ctx.stream));  // the interface promises zeroes
+    return p;
+}
+
+static void cuda_free(void *p) {
+    cuda_pool_free(p);
+}
+
+// From pageable memory cudaMemcpyAsync returns once the source has been staged, so the
+// caller may reuse it at once; from pinned memory the copy is truly asynchronous, so wait.
+static void cuda_upload(void *dst, const void *host, size_t bytes) {
+    if (!bytes) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, ctx.stream));
+    struct cudaPointerAttributes a;
+    CUDA_CHECK(cudaPointerGetAttributes(&a, host));
+    if (a.type == cudaMemoryTypeHost) CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+}
+
+static void cuda_download(void *host, const void *src, size_t bytes) {
+    if (!bytes) return;
+    CUDA_CHECK(cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, ctx.stream));
+    CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+}
+
+static void cuda_copy(void *dst, const void *src, size_t bytes) {
+    if (dst != src && bytes)
+        CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx.stream));
+}
+
+static void cuda_fill(float *dst, float v, size_t n) {
+    if (v == 0.0f && !signbit(v))
+        CUDA_CHECK(cudaMemsetAsync(dst, 0, n * sizeof(float), ctx.stream));
+    else
+        CUDA_CHECK(dk_fill(dst, v, n, ctx.stream));
+}
+
+static const char *cuda_lib_version(void) {
+    return ctx.version;
+}
+
+static void describe(void) {
+    int rt = 0, drv = 0, cb = 0, major = 0, minor = 0;
+    size_t dnn = cudnnGetVersion();
+    struct cudaDeviceProp prop;
+    CUDA_CHECK(cudaRuntimeGetVersion(&rt));
+    CUDA_CHECK(cudaDriverGetVersion(&drv));
+    CUBLAS_CHECK(cublasGetVersion(ctx.cublas, &cb));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, ctx.device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ctx.device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, ctx.device));
+    snprintf(
+        ctx.version, sizeof ctx.version,
+        "cuDNN %zu.%zu.%zu, cuBLAS %d.%d.%d, CUDA runtime %d.%d, driver %d.%d, %.128s (sm_%d%d, "
+        "%d SMs)",
+        dnn / 10000, dnn / 100 % 100, dnn % 100, cb / 10000, cb / 100 % 100, cb % 100, rt / 1000,
+        rt / 10 % 100, drv / 1000, drv / 10 % 100, prop.name, major, minor, ctx.sms);
+}
+
+static const Backend CUDA = {
+    .name = "cuda",
+    .lib_version = cuda_lib_version,
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .copy = cuda_copy,
+    .fill = cuda_fill,
+    .conv2d_fwd = cuda_conv2d_fwd,
+    .conv2d_bwd = cuda_conv2d_bwd,
+    .linear_fwd = cuda_linear_fwd,
+    .linear_bwd = cuda_linear_bwd,
+    .bn_fwd_train = cuda_bn_fwd_train,
+    .bn_fwd_eval = cuda_bn_fwd_eval,
+    .bn_bwd = cuda_bn_bwd,
+    .act_fwd = cuda_act_fwd,
+    .act_bwd = cuda_act_bwd,
+    .add = cuda_add,
+    .axpy = cuda_axpy,
+    .gap_fwd = cuda_gap_fwd,
+    .gap_bwd = cuda_gap_bwd,
+    .scale_ch_fwd = cuda_scale_ch_fwd,
+    .scale_ch_bwd = cuda_scale_ch_bwd,
+    .mse = cuda_mse,
+    .rel_l1 = cuda_rel_l1,
+    .softmax_ce = cuda_softmax_ce,
+    .sgd_step = cuda_sgd_step,
+    .adam_step = cuda_adam_step,
+    .rmsprop_step = cuda_rmsprop_step,
+};
+
+const Backend *backend_cuda(int device) {
+    DNA_CHECK(device >= 0, "CUDA devices are numbered from 0", "CUDA device %d asked for", device);
+    if (ctx.device == device) return &CUDA;
+    DNA_CHECK(ctx.device < 0, "drive one GPU per process (one MPI rank per GPU)",
+              "the CUDA backend already runs on device %d; asked for device %d", ctx.device,
+              device);
+    int n = 0;
+    CUDA_CHECK(cudaGetDeviceCount(&n));
+    DNA_CHECK(device >= 0 && device < n,
+              "pick a device below the count nvidia-smi shows, or "
+              "check CUDA_VISIBLE_DEVICES",
+              "CUDA device %d asked for, %d visible", device, n);
+    ctx.device = device;
+    CUDA_CHECK(cudaSetDevice(device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&ctx.sms, cudaDevAttrMultiProcessorCount, device));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&ctx.stream, cudaStreamNonBlocking));
+    CUDNN_CHECK(cudnnCreate(&ctx.cudnn));
+    CUDNN_CHECK(cudnnSetStream(ctx.cudnn, ctx.stream));
+    CUBLAS_CHECK(cublasCreate(&ctx.cublas));
+    CUBLAS_CHECK(cublasSetStream(ctx.cublas, ctx.stream));
+    CUBLAS_CHECK(cublasSetMathMode(ctx.cublas, CUBLAS_DEFAULT_MATH));  // plain FP32, no TF32
+    describe();
+    return &CUDA;
+}

@@ -1,0 +1,389 @@
+// Host stand-ins for the CUDA runtime (device memory is host memory, filled with garbage
+// on cudaMalloc; streams are synchronous), cuDNN (direct convolution in double from the
+// descriptors; the heuristics offer a nondeterministic and a TF32 algorithm before the
+// usable one, so the backend's choice is exercised) and cuBLAS (column-major SGEMM with
+// cuBLAS's leading-dimension checks). They check what they are given, not cuDNN's speed.
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *FAKE = "fake device";
+size_t mock_mallocs, mock_live;
+
+cudaError_t cudaGetDeviceCount(int *n) {
+    *n = getenv("EMU_NODEV") ? 0 : 1;
+    return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int d) {
+    (void)d;
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int d) {
+    (void)d;
+    *v = a == cudaDevAttrMultiProcessorCount ? 16 : a == cudaDevAttrComputeCapabilityMajor ? 9 : 0;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned f) {
+    (void)f;
+    *s = (cudaStream_t)FAKE;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+    (void)s;
+    return cudaSuccess;
+}
+cudaError_t cudaMalloc(void **p, size_t b) {
+    *p = malloc(b);
+    memset(*p, 0xA5, b);  // garbage, as real device memory
+    mock_mallocs++;
+    return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaFree(void *p) {
+    free(p);
+    return cudaSuccess;
+}
+cudaError_t cudaMallocHost(void **p, size_t b) {
+    *p = malloc(b);
+    return cudaSuccess;
+}
+cudaError_t cudaFreeHost(void *p) {
+    free(p);
+    return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void *p, int v, size_t b, cudaStream_t s) {
+    (void)s;
+    memset(p, v, b);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t b, enum cudaMemcpyKind k,
+                            cudaStream_t st) {
+    (void)k, (void)st;
+    memmove(d, s, b);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpy(void *d, const void *s, size_t b, enum cudaMemcpyKind k) {
+    (void)k;
+    memmove(d, s, b);
+    return cudaSuccess;
+}
+cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *a, const void *p) {
+    (void)p;
+    memset(a, 0, sizeof *a);
+    a->type = cudaMemoryTypeUnregistered;
+    return cudaSuccess;
+}
+cudaError_t cudaRuntimeGetVersion(int *v) {
+    *v = 13000;
+    return cudaSuccess;
+}
+cudaError_t cudaDriverGetVersion(int *v) {
+    *v = 13000;
+    return cudaSuccess;
+}
+cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int d) {
+    (void)d;
+    memset(p, 0, sizeof *p);
+    strcpy(p->name, "emulated GPU");
+    return cudaSuccess;
+}
+const char *cudaGetErrorName(cudaError_t e) {
+    (void)e;
+    return "cudaErrorMock";
+}
+const char *cudaGetErrorString(cudaError_t e) {
+    (void)e;
+    return "mock error";
+}
+cudaError_t cudaGetLastError(void) {
+    return cudaSuccess;
+}
+
+// ---------------------------------------------------------------- cuDNN
+struct cudnnContext {
+    int x;
+};
+struct cudnnTensorStruct {
+    int n, c, h, w, set;
+};
+struct cudnnFilterStruct {
+    int k, c, h, w, set;
+};
+struct cudnnConvolutionStruct {
+    int pad, stride, groups, math, set;
+};
+static struct cudnnContext the_handle;
+cudnnStatus_t cudnnCreate(cudnnHandle_t *h) {
+    *h = &the_handle;
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s) {
+    (void)h, (void)s;
+    return CUDNN_STATUS_SUCCESS;
+}
+size_t cudnnGetVersion(void) {
+    return 91900;
+}
+const char *cudnnGetErrorString(cudnnStatus_t s) {
+    (void)s;
+    return "mock cudnn error";
+}
+void cudnnGetLastErrorString(char *m, size_t n) {
+    if (n) m[0] = 0;
+}
+cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t *d) {
+    *d = calloc(1, sizeof **d);
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t *d) {
+    *d = calloc(1, sizeof **d);
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t *d) {
+    *d = calloc(1, sizeof **d);
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorFormat_t f,
+                                         cudnnDataType_t t, int n, int c, int h, int w) {
+    if (f != CUDNN_TENSOR_NCHW || t != CUDNN_DATA_FLOAT) return CUDNN_STATUS_BAD_PARAM;
+    *d = (struct cudnnTensorStruct){n, c, h, w, 1};
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataType_t t,
+                                         cudnnTensorFormat_t f, int k, int c, int h, int w) {
+    if (f != CUDNN_TENSOR_NCHW || t != CUDNN_DATA_FLOAT) return CUDNN_STATUS_BAD_PARAM;
+    *d = (struct cudnnFilterStruct){k, c, h, w, 1};
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t d, int ph, int pw, int u,
+                                              int v, int dh, int dw, cudnnConvolutionMode_t m,
+                                              cudnnDataType_t t) {
+    if (ph != pw || u != v || dh != 1 || dw != 1 || m != CUDNN_CROSS_CORRELATION ||
+        t != CUDNN_DATA_FLOAT)
+        return CUDNN_STATUS_BAD_PARAM;
+    d->pad = ph, d->stride = u, d->groups = 1, d->set = 1;
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor_t d, int g) {
+    d->groups = g;
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnMathType_t m) {
+    d->math = m;
+    return CUDNN_STATUS_SUCCESS;
+}
+static int osz(int in, int k, int s, int p) {
+    return (in + 2 * p - k) / s + 1;
+}
+static int check(cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
+                 cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t y) {
+    if (!x->set || !w->set || !c->set || !y->set || c->math != CUDNN_FMA_MATH) return 0;
+    return x->c == w->c * c->groups && y->c == w->k && y->n == x->n && w->k % c->groups == 0 &&
+           y->h == osz(x->h, w->h, c->stride, c->pad) && y->w == osz(x->w, w->w, c->stride, c->pad);
+}
+cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(cudnnConvolutionDescriptor_t c,
+                                                    cudnnTensorDescriptor_t x,
+                                                    cudnnFilterDescriptor_t w, int *n, int *ch,
+                                                    int *h, int *wo) {
+    *n = x->n, *ch = w->k, *h = osz(x->h, w->h, c->stride, c->pad),
+    *wo = osz(x->w, w->w, c->stride, c->pad);
+    return CUDNN_STATUS_SUCCESS;
+}
+// three results: a nondeterministic one, a TF32 one, then the usable one (algo 2, 4 KiB)
+#define FILL(perf, n)                                                                         \
+    do {                                                                                      \
+        memset(perf, 0, 3 * sizeof *perf);                                                    \
+        perf[0].status = CUDNN_STATUS_SUCCESS, perf[0].determinism = CUDNN_NON_DETERMINISTIC, \
+        perf[0].algo = 0, perf[0].mathType = CUDNN_FMA_MATH;                                  \
+        perf[1].status = CUDNN_STATUS_SUCCESS, perf[1].determinism = CUDNN_DETERMINISTIC,     \
+        perf[1].algo = 1, perf[1].mathType = CUDNN_TENSOR_OP_MATH;                            \
+        perf[2].status = CUDNN_STATUS_SUCCESS, perf[2].determinism = CUDNN_DETERMINISTIC,     \
+        perf[2].algo = 2, perf[2].mathType = CUDNN_FMA_MATH, perf[2].memory = 4096;           \
+        *n = 3;                                                                               \
+    } while (0)
+cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t h, cudnnTensorDescriptor_t x,
+                                                     cudnnFilterDescriptor_t w,
+                                                     cudnnConvolutionDescriptor_t c,
+                                                     cudnnTensorDescriptor_t y, int req, int *n,
+                                                     cudnnConvolutionFwdAlgoPerf_t *perf) {
+    (void)h;
+    if (req < 3 || !check(x, w, c, y)) return CUDNN_STATUS_BAD_PARAM;
+    FILL(perf, n);
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(
+    cudnnHandle_t h, cudnnFilterDescriptor_t w, cudnnTensorDescriptor_t dy,
+    cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t dx, int req, int *n,
+    cudnnConvolutionBwdDataAlgoPerf_t *perf) {
+    (void)h;
+    if (req < 3 || !check(dx, w, c, dy)) return CUDNN_STATUS_BAD_PARAM;
+    FILL(perf, n);
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+    cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnTensorDescriptor_t dy,
+    cudnnConvolutionDescriptor_t c, cudnnFilterDescriptor_t dw, int req, int *n,
+    cudnnConvolutionBwdFilterAlgoPerf_t *perf) {
+    (void)h;
+    if (req < 3 || !check(x, dw, c, dy)) return CUDNN_STATUS_BAD_PARAM;
+    FILL(perf, n);
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t h, cudnnTensorDescriptor_t x,
+                                                      cudnnFilterDescriptor_t w,
+                                                      cudnnConvolutionDescriptor_t c,
+                                                      cudnnTensorDescriptor_t y,
+                                                      cudnnConvolutionFwdAlgo_t a, size_t *s) {
+    (void)h, (void)x, (void)w, (void)c, (void)y;
+    *s = a == 2 ? 4096 : 0;
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(
+    cudnnHandle_t h, cudnnFilterDescriptor_t w, cudnnTensorDescriptor_t dy,
+    cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t dx, cudnnConvolutionBwdDataAlgo_t a,
+    size_t *s) {
+    (void)h, (void)w, (void)dy, (void)c, (void)dx;
+    *s = a == 2 ? 4096 : 0;
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
+    cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnTensorDescriptor_t dy,
+    cudnnConvolutionDescriptor_t c, cudnnFilterDescriptor_t dw, cudnnConvolutionBwdFilterAlgo_t a,
+    size_t *s) {
+    (void)h, (void)x, (void)dy, (void)c, (void)dw;
+    *s = a == 2 ? 4096 : 0;
+    return CUDNN_STATUS_SUCCESS;
+}
+// dir 0: y = a conv(x, w) + b y; 1: dx = a conv^T(dy, w) + b dx; 2: dw = a corr(x, dy) + b dw
+static void conv(int dir, cudnnTensorDescriptor_t xd, float *x, cudnnFilterDescriptor_t wd,
+                 float *w, cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t yd, float *y,
+                 float a, float b) {
+    int G = c->groups, Cg = xd->c / G, Og = yd->c / G, k = wd->h;
+    size_t nx = (size_t)xd->n * xd->c * xd->h * xd->w, ny = (size_t)yd->n * yd->c * yd->h * yd->w,
+           nw = (size_t)wd->k * wd->c * k * k;
+    size_t nout = dir == 0 ? ny : dir == 1 ? nx : nw;
+    float *out = dir == 0 ? y : dir == 1 ? x : w;
+    double *acc = calloc(nout, sizeof(double));
+    for (int n = 0; n < xd->n; n++)
+        for (int g = 0; g < G; g++)
+            for (int o = 0; o < Og; o++) {
+                int co = g * Og + o;
+                for (int oy = 0; oy < yd->h; oy++)
+                    for (int ox = 0; ox < yd->w; ox++) {
+                        size_t yi = (((size_t)n * yd->c + co) * yd->h + oy) * yd->w + ox;
+                        for (int ci = 0; ci < Cg; ci++)
+                            for (int ky = 0; ky < k; ky++)
+                                for (int kx = 0; kx < k; kx++) {
+                                    int iy = oy * c->stride - c->pad + ky,
+                                        ix = ox * c->stride - c->pad + kx;
+                                    if (iy < 0 || iy >= xd->h || ix < 0 || ix >= xd->w) continue;
+                                    size_t xi =
+                                        (((size_t)n * xd->c + g * Cg + ci) * xd->h + iy) * xd->w +
+                                        ix;
+                                    size_t wi = (((size_t)co * Cg + ci) * k + ky) * k + kx;
+                                    if (dir == 0)
+                                        acc[yi] += (double)x[xi] * w[wi];
+                                    else if (dir == 1)
+                                        acc[xi] += (double)y[yi] * w[wi];
+                                    else
+                                        acc[wi] += (double)y[yi] * x[xi];
+                                }
+                    }
+            }
+    for (size_t i = 0; i < nout; i++)
+        out[i] = (float)(a * acc[i] + (b != 0.0f ? b * out[i] : 0.0f));
+    free(acc);
+}
+static int ws_ok(int algo, void *ws, size_t bytes) {
+    return algo == 2 && ws && bytes >= 4096;
+}
+cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
+                                      cudnnTensorDescriptor_t xd, const void *x,
+                                      cudnnFilterDescriptor_t wd, const void *w,
+                                      cudnnConvolutionDescriptor_t c,
+                                      cudnnConvolutionFwdAlgo_t algo, void *ws, size_t wsb,
+                                      const void *beta, cudnnTensorDescriptor_t yd, void *y) {
+    (void)h;
+    if (!check(xd, wd, c, yd) || !ws_ok(algo, ws, wsb)) return CUDNN_STATUS_BAD_PARAM;
+    conv(0, xd, (float *)x, wd, (float *)w, c, yd, y, *(const float *)alpha, *(const float *)beta);
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha,
+                                           cudnnFilterDescriptor_t wd, const void *w,
+                                           cudnnTensorDescriptor_t dyd, const void *dy,
+                                           cudnnConvolutionDescriptor_t c,
+                                           cudnnConvolutionBwdDataAlgo_t algo, void *ws, size_t wsb,
+                                           const void *beta, cudnnTensorDescriptor_t dxd,
+                                           void *dx) {
+    (void)h;
+    if (!check(dxd, wd, c, dyd) || !ws_ok(algo, ws, wsb)) return CUDNN_STATUS_BAD_PARAM;
+    conv(1, dxd, dx, wd, (float *)w, c, dyd, (float *)dy, *(const float *)alpha,
+         *(const float *)beta);
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
+                                             cudnnTensorDescriptor_t xd, const void *x,
+                                             cudnnTensorDescriptor_t dyd, const void *dy,
+                                             cudnnConvolutionDescriptor_t c,
+                                             cudnnConvolutionBwdFilterAlgo_t algo, void *ws,
+                                             size_t wsb, const void *beta,
+                                             cudnnFilterDescriptor_t dwd, void *dw) {
+    (void)h;
+    if (!check(xd, dwd, c, dyd) || !ws_ok(algo, ws, wsb)) return CUDNN_STATUS_BAD_PARAM;
+    conv(2, xd, (float *)x, dwd, dw, c, dyd, (float *)dy, *(const float *)alpha,
+         *(const float *)beta);
+    return CUDNN_STATUS_SUCCESS;
+}
+
+// ---------------------------------------------------------------- cuBLAS
+struct cublasContext {
+    int x;
+};
+static struct cublasContext the_blas;
+cublasStatus_t cublasCreate_v2(cublasHandle_t *h) {
+    *h = &the_blas;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream_v2(cublasHandle_t h, cudaStream_t s) {
+    (void)h, (void)s;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m) {
+    (void)h;
+    return m == CUBLAS_DEFAULT_MATH ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+}
+cublasStatus_t cublasGetVersion_v2(cublasHandle_t h, int *v) {
+    (void)h;
+    *v = 130100;
+    return CUBLAS_STATUS_SUCCESS;
+}
+const char *cublasGetStatusName(cublasStatus_t s) {
+    (void)s;
+    return "CUBLAS_MOCK";
+}
+const char *cublasGetStatusString(cublasStatus_t s) {
+    (void)s;
+    return "mock";
+}
+// column-major C [m, n] = alpha op(A) op(B) + beta C
+cublasStatus_t cublasSgemm_v2(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
+                              int n, int k, const float *alpha, const float *A, int lda,
+                              const float *B, int ldb, const float *beta, float *C, int ldc) {
+    (void)h;
+    if (lda < (ta == CUBLAS_OP_N ? m : k) || ldb < (tb == CUBLAS_OP_N ? k : n) || ldc < m)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) {
+            double s = 0;
+            for (int p = 0; p < k; p++) {
+                float a = ta == CUBLAS_OP_N ? A[i + (size_t)p * lda] : A[p + (size_t)i * lda];
+                float b = tb == CUBLAS_OP_N ? B[p + (size_t)j * ldb] : B[j + (size_t)p * ldb];
+                s += (double)a * b;
+            }
+            float *c = &C[i + (size_t)j * ldc];
+            *c = (float)(*alpha * s + (*beta != 0.0f ? *beta * *c : 0.0f));
+        }
+    return CUBLAS_STATUS_SUCCESS;
+}
