@@ -286,6 +286,14 @@ truncate -s 100000 "$out/two/dataset.h5"
 cli dataset_truncated 1 'dataset.h5' teacher "${tiny[@]}" run.name=two --force
 rm -rf "$out"
 
+echo "== GPU tests (build/cuda/bin/test_gpu from make CUDA=1; each op against the CPU backend)"
+if [ -x build/cuda/bin/test_gpu ]; then
+    build/cuda/bin/test_gpu 2>&1 | tee "$log"; count
+else
+    echo "skip gpu: build/cuda/bin/test_gpu not built (make CUDA=1 needs nvcc, cuDNN and cuBLAS)"
+    skipped=$((skipped + 1))
+fi
+
 echo "== Slurm: slurm/ scripts on a local single-node Slurm (tests/slurm/test_slurm.sh)"
 case $(cd "$bin" && pwd -P) in
     # it tests the job scripts, not the code: once, with the release binaries
