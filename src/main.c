@@ -187,29 +187,39 @@ static int cmd_plan(RunCtx *ctx, int argc, char **argv) {
     return stage_plan(ctx, &a.cfg, ranks);
 }
 
-// search: budgets and K as flags (--max-params P --max-flops F --top K), turned into the
-// config overrides they stand for, so the run's config.ini records them. Always recomputes.
-static int cmd_search(RunCtx *ctx, int argc, char **argv) {
-    static const char *FLAGS[][2] = {
-        {"--max-params", "search.max_params"}, {"--max-flops", "search.max_macs"}, {"--top", "search.top"}};
+// Stage arguments where flags stand for config overrides: FLAG VALUE becomes key=VALUE, so
+// the run's config.ini records them.
+typedef struct FlagKey {
+    const char *flag, *key;
+} FlagKey;
+
+static void stage_args_flags(RunCtx *ctx, int argc, char **argv, const FlagKey *fk, int nfk,
+                             StageArgs *a) {
     char **rest = dna_calloc((size_t)argc + 1, sizeof(char *));
-    char (*made)[128] = dna_calloc((size_t)argc + 1, sizeof *made);
+    char (*made)[1200] = dna_calloc((size_t)argc + 1, sizeof *made);
     int n = 0;
     for (int i = 0; i < argc; i++) {
         int f = -1;
-        for (int j = 0; j < 3; j++)
-            if (!strcmp(argv[i], FLAGS[j][0])) f = j;
+        for (int j = 0; j < nfk; j++)
+            if (!strcmp(argv[i], fk[j].flag)) f = j;
         if (f < 0) {
             rest[n++] = argv[i];
             continue;
         }
         DNA_CHECK(i + 1 < argc, "give a value after the flag", "%s needs a value", argv[i]);
-        snprintf(made[n], sizeof made[n], "%s=%s", FLAGS[f][1], argv[++i]);
+        snprintf(made[n], sizeof made[n], "%s=%s", fk[f].key, argv[++i]);
         rest[n] = made[n], n++;
     }
-    StageArgs a;
-    stage_args(ctx, n, rest, &a);
+    stage_args(ctx, n, rest, a);
     free(rest), free(made);
+}
+
+// search: budgets and K as flags (--max-params P --max-flops F --top K). Always recomputes.
+static int cmd_search(RunCtx *ctx, int argc, char **argv) {
+    static const FlagKey FLAGS[] = {
+        {"--max-params", "search.max_params"}, {"--max-flops", "search.max_macs"}, {"--top", "search.top"}};
+    StageArgs a;
+    stage_args_flags(ctx, argc, argv, FLAGS, 3, &a);
     stage_timed(ctx, &a.cfg, "search", stage_search, 1);
     return 0;
 }
@@ -244,20 +254,9 @@ static int cmd_export(RunCtx *ctx, int argc, char **argv) {
 
 // bench: --n N stands for bench.n=N.
 static int cmd_bench(RunCtx *ctx, int argc, char **argv) {
-    char **rest = dna_calloc((size_t)argc + 1, sizeof(char *)), over[64] = "";
-    int n = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--n")) {
-            DNA_CHECK(i + 1 < argc, "give a count after --n", "--n needs a value");
-            snprintf(over, sizeof over, "bench.n=%s", argv[++i]);
-            rest[n++] = over;
-        } else {
-            rest[n++] = argv[i];
-        }
-    }
+    static const FlagKey FLAGS[] = {{"--n", "bench.n"}};
     StageArgs a;
-    stage_args(ctx, n, rest, &a);
-    free(rest);
+    stage_args_flags(ctx, argc, argv, FLAGS, 1, &a);
     stage_timed(ctx, &a.cfg, "bench", stage_bench, a.force);
     return 0;
 }
@@ -309,20 +308,9 @@ static int cmd_rank(RunCtx *ctx, int argc, char **argv) {
 
 // retrain: --arch FILE stands for retrain.arch=FILE.
 static int cmd_retrain(RunCtx *ctx, int argc, char **argv) {
-    char **rest = dna_calloc((size_t)argc + 1, sizeof(char *)), over[1200] = "";
-    int n = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--arch")) {
-            DNA_CHECK(i + 1 < argc, "give a file after --arch", "--arch needs a value");
-            snprintf(over, sizeof over, "retrain.arch=%s", argv[++i]);
-            rest[n++] = over;
-        } else {
-            rest[n++] = argv[i];
-        }
-    }
+    static const FlagKey FLAGS[] = {{"--arch", "retrain.arch"}};
     StageArgs a;
-    stage_args(ctx, n, rest, &a);
-    free(rest);
+    stage_args_flags(ctx, argc, argv, FLAGS, 1, &a);
     stage_timed(ctx, &a.cfg, "retrain", stage_retrain, a.force);
     return 0;
 }

@@ -53,14 +53,20 @@ TEST(arch_timm_export_b0) {
 
 // The default space: random choices; the stem + per-block costs (each read from the previous
 // block's chosen width) + head must equal the whole network's count, and JSON must round-trip.
-TEST(arch_block_costs_add_up) {
+// The default config's teacher and search space.
+static void default_space(EffNetCfg *t, int *in_hw, Space *sp) {
     Config cfg;
     config_load(&cfg, NULL, NULL, 0);
+    teacher_arch_from_config(&cfg, 1, t);
+    *in_hw = (int)(cfg.data.image_size + 2 * cfg.data.pad);
+    space_from_config(&cfg, t, *in_hw, sp);
+}
+
+TEST(arch_block_costs_add_up) {
     EffNetCfg t;
-    teacher_arch_from_config(&cfg, 1, &t);
-    int in_hw = (int)(cfg.data.image_size + 2 * cfg.data.pad);
+    int in_hw;
     Space sp;
-    space_from_config(&cfg, &t, in_hw, &sp);
+    default_space(&t, &in_hw, &sp);
     unsigned long long x = 12345;
     for (int trial = 0; trial < 200; trial++) {
         int cell[SPACE_MAX_BLOCKS];
@@ -105,13 +111,10 @@ static int cmp_long(const void *a, const void *b) {
 // counts them, and stratified: its cheapest and dearest picks lie beyond the 2nd and 98th
 // percentiles of 2000 uniform draws, which 30 uniform draws would rarely reach.
 TEST(bench_sample_spans_the_cost_range) {
-    Config cfg;
-    config_load(&cfg, NULL, NULL, 0);
     EffNetCfg t;
-    teacher_arch_from_config(&cfg, 1, &t);
-    int in_hw = (int)(cfg.data.image_size + 2 * cfg.data.pad);
+    int in_hw;
     Space sp;
-    space_from_config(&cfg, &t, in_hw, &sp);
+    default_space(&t, &in_hw, &sp);
     Bench a, b;
     bench_sample(&sp, &t, in_hw, 30, 5, &a);
     bench_sample(&sp, &t, in_hw, 30, 5, &b);
