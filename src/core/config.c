@@ -24,10 +24,9 @@ typedef struct CfgKey {
     {#sec, key, kind, offsetof(Config, sec.field), def, choices, help}
 
 // The training-recipe keys of [teacher], [retrain], [bench] and [spos] (all but dropout,
-// which sits with the architecture keys); only the epoch count's default differs ([spos]
-// epochs 0 = [train] epochs).
-#define RECIPE_KEYS(sec, ndef)                                                                      \
-    K(sec, fit.epochs, "epochs", CK_INT, ndef, NULL, "training epochs"),                            \
+// which sits with the architecture keys); only the epoch count's default and help differ.
+#define RECIPE_KEYS(sec, ndef, nhelp)                                                               \
+    K(sec, fit.epochs, "epochs", CK_INT, ndef, NULL, nhelp),                            \
     K(sec, fit.batch, "batch", CK_INT, "128", NULL, "global batch size (split over ranks)"),        \
     K(sec, fit.eval_batch, "eval_batch", CK_INT, "500", NULL, "batch size for evaluation"),         \
     K(sec, fit.optimizer, "optimizer", CK_STR, "sgd", "sgd|rmsprop", "optimizer"),                  \
@@ -82,7 +81,7 @@ static const CfgKey KEYS[] = {
     K(teacher, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
     K(teacher, bn_eps, "bn_eps", CK_F64, "1e-5", NULL, "batch-norm epsilon"),
     K(teacher, bn_momentum, "bn_momentum", CK_F64, "0.1", NULL, "batch-norm momentum"),
-    RECIPE_KEYS(teacher, "6"),
+    RECIPE_KEYS(teacher, "6", "training epochs"),
 
     K(features, dtype, "dtype", CK_STR, "float16", "float16|float32", "feature shard storage"),
     K(features, chunk, "chunk", CK_INT, "64", NULL, "samples per HDF5 chunk (unit of shuffling)"),
@@ -138,17 +137,17 @@ static const CfgKey KEYS[] = {
     K(retrain, arch, "arch", CK_STR, "", NULL,
       "architecture to retrain (empty: the run's arch.json); --arch overrides"),
     K(retrain, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
-    RECIPE_KEYS(retrain, "1"),
+    RECIPE_KEYS(retrain, "1", "training epochs"),
 
     K(bench, n, "n", CK_INT, "30", NULL,
       "architectures sampled across the cost range and trained from scratch (`dna bench`)"),
     K(bench, train_images, "train_images", CK_INT, "0", NULL,
       "train each on a seeded subset of this many training images (0: all)"),
     K(bench, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
-    RECIPE_KEYS(bench, "1"),
+    RECIPE_KEYS(bench, "1", "training epochs"),
 
     K(spos, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
-    RECIPE_KEYS(spos, "0"),
+    RECIPE_KEYS(spos, "0", "training epochs (0: as many as [train] epochs, the DNA supernet's)"),
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
