@@ -16,6 +16,12 @@ typedef struct ConvSpec {
     int stride, pad, groups;
 } ConvSpec;
 
+static inline int conv_out_size(int in, int k, int stride, int pad) {
+    return (in + 2 * pad - k) / stride + 1;
+}
+// Fatal, with every shape, unless y = conv(x, w) under s chains (every backend checks this).
+void conv_check_shapes(const Tensor *x, const Tensor *w, const Tensor *y, ConvSpec s);
+
 // Synchronised batch norm (a data-parallel rank group training one job): `sum` adds n
 // doubles in place over the group. Ops given NULL keep their statistics local.
 typedef struct BnSync {

@@ -173,17 +173,8 @@ static double rate_path(const Backend *be, Supernet *s, const Tensor *xr, Loader
     for (int b; (b = loader_next(val, &xb, &yb, &ids)) > 0;) {
         tensor_ensure(be, &x, b, c, h, w);
         tensor_upload(be, &x, xb);
-        const Tensor *lg = supernet_forward(be, s, &x, BN_EVAL, NULL);
-        float *hl = dna_malloc(sizeof(float) * tensor_numel(lg));
-        tensor_download(be, lg, hl);
-        for (int i = 0; i < b; i++) {
-            int best = 0;
-            for (int k = 1; k < lg->c; k++)
-                if (hl[i * lg->c + k] > hl[i * lg->c + best]) best = k;
-            hit += best == yb[i];
-        }
+        hit += logits_hits(be, supernet_forward(be, s, &x, BN_EVAL, NULL), yb);
         seen += b;
-        free(hl);
     }
     tensor_free(be, &x);
     return hit / seen;

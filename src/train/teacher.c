@@ -108,6 +108,20 @@ Optim recipe_optim(const RecipeCfg *t) {
     return optim_sgd((float)t->lr, (float)t->momentum, (float)t->weight_decay, 1);
 }
 
+int logits_hits(const Backend *be, const Tensor *lg, const int32_t *labels) {
+    float *hl = dna_malloc(sizeof(float) * tensor_numel(lg));
+    tensor_download(be, lg, hl);
+    int hits = 0;
+    for (int i = 0; i < lg->n; i++) {
+        int best = 0;
+        for (int k = 1; k < lg->c; k++)
+            if (hl[i * lg->c + k] > hl[i * lg->c + best]) best = k;
+        hits += best == labels[i];
+    }
+    free(hl);
+    return hits;
+}
+
 double teacher_evaluate(const RunCtx *ctx, long eval_batch, const Dataset *d, Teacher *t) {
     const Backend *be = ctx->be;
     LoaderCfg lc = {.batch = (int)eval_batch,
@@ -126,17 +140,8 @@ double teacher_evaluate(const RunCtx *ctx, long eval_batch, const Dataset *d, Te
     for (int b; (b = loader_next(L, &xb, &yb, &ids)) > 0;) {
         tensor_ensure(be, &x, b, c, h, w);
         tensor_upload(be, &x, xb);
-        const Tensor *lg = effnet_forward(be, &t->net, &x, BN_EVAL, NULL);
-        float *hl = dna_malloc(sizeof(float) * tensor_numel(lg));
-        tensor_download(be, lg, hl);
-        for (int i = 0; i < b; i++) {
-            int best = 0;
-            for (int k = 1; k < lg->c; k++)
-                if (hl[i * lg->c + k] > hl[i * lg->c + best]) best = k;
-            hits[0] += best == yb[i];
-        }
+        hits[0] += logits_hits(be, effnet_forward(be, &t->net, &x, BN_EVAL, NULL), yb);
         hits[1] += b;
-        free(hl);
     }
     if (ctx->nranks > 1) par_allreduce_sum_f64(hits, 2);
     loader_free(L);

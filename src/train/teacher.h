@@ -43,6 +43,8 @@ Recipe recipe_retrain(const Config *cfg);
 // returns the last.
 double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *r, const Dataset *d,
                      Teacher *t, double *top1);
+// How many rows of logits [N, classes] (on the device) have their largest entry at the label.
+int logits_hits(const Backend *be, const Tensor *lg, const int32_t *labels);
 // Test top-1 (fraction) in eval mode, the test set split over the ranks.
 double teacher_evaluate(const RunCtx *ctx, long eval_batch, const Dataset *d, Teacher *t);
 void teacher_save(const RunCtx *ctx, const Config *cfg, const Teacher *t, const char *path);

@@ -8,23 +8,6 @@
 #include "backend/cpu/cpu.h"
 #include "core/error.h"
 
-static int out_size(int in, int k, int s, int p) {
-    return (in + 2 * p - k) / s + 1;
-}
-
-static void check_shapes(const Tensor *x, const Tensor *w, const Tensor *y, ConvSpec s) {
-    int k = w->h;
-    DNA_CHECK(w->h == w->w && s.groups > 0 && x->c % s.groups == 0 && y->c % s.groups == 0 &&
-                  w->c == x->c / s.groups && w->n == y->c && y->n == x->n &&
-                  y->h == out_size(x->h, k, s.stride, s.pad) &&
-                  y->w == out_size(x->w, k, s.stride, s.pad),
-              "a layer was built with shapes that do not chain; check the layer configuration",
-              "conv2d shapes do not match: x [%d,%d,%d,%d] w [%d,%d,%d,%d] y [%d,%d,%d,%d] "
-              "stride %d pad %d groups %d",
-              x->n, x->c, x->h, x->w, w->n, w->c, w->h, w->w, y->n, y->c, y->h, y->w, s.stride,
-              s.pad, s.groups);
-}
-
 static int is_pointwise(const Tensor *w, ConvSpec s) {
     return w->h == 1 && s.stride == 1 && s.pad == 0 && s.groups == 1;
 }
@@ -402,7 +385,7 @@ static void gen_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *
 }
 
 void cpu_conv2d_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s) {
-    check_shapes(x, w, y, s);
+    conv_check_shapes(x, w, y, s);
     if (is_pointwise(w, s))
         pw_fwd(x, w, y);
     else if (is_depthwise(x, w, y, s))
@@ -413,7 +396,7 @@ void cpu_conv2d_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s) {
 
 void cpu_conv2d_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *dx, Tensor *dw,
                     ConvSpec s) {
-    check_shapes(x, w, dy, s);
+    conv_check_shapes(x, w, dy, s);
     if (is_pointwise(w, s))
         pw_bwd(x, w, dy, dx, dw);
     else if (is_depthwise(x, w, dy, s))

@@ -35,23 +35,6 @@ static struct {
     size_t cap, n;
 } plans;
 
-static int out_size(int in, int k, int s, int p) {
-    return (in + 2 * p - k) / s + 1;
-}
-
-static void check_shapes(const Tensor *x, const Tensor *w, const Tensor *y, ConvSpec s) {
-    int k = w->h;
-    DNA_CHECK(w->h == w->w && s.groups > 0 && s.stride > 0 && s.pad >= 0 && x->c % s.groups == 0 &&
-                  y->c % s.groups == 0 && w->c == x->c / s.groups && w->n == y->c && y->n == x->n &&
-                  y->h == out_size(x->h, k, s.stride, s.pad) &&
-                  y->w == out_size(x->w, k, s.stride, s.pad),
-              "a layer was built with shapes that do not chain; check the layer configuration",
-              "conv2d shapes do not match: x [%d,%d,%d,%d] w [%d,%d,%d,%d] y [%d,%d,%d,%d] "
-              "stride %d pad %d groups %d",
-              x->n, x->c, x->h, x->w, w->n, w->c, w->h, w->w, y->n, y->c, y->h, y->w, s.stride,
-              s.pad, s.groups);
-}
-
 static size_t key_slot(const ConvKey *k, size_t cap) {
     return (size_t)fnv1a(FNV1A_INIT, k, sizeof *k) & (cap - 1);
 }
@@ -78,7 +61,8 @@ static ConvPlan *plan_new(const ConvKey *k) {
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
     CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
     CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
-    int ho = out_size(k->h, k->k, k->stride, k->pad), wo = out_size(k->w, k->k, k->stride, k->pad);
+    int ho = conv_out_size(k->h, k->k, k->stride, k->pad);
+    int wo = conv_out_size(k->w, k->k, k->stride, k->pad);
     CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, k->n, k->ci,
                                            k->h, k->w));
     CUDNN_CHECK(
@@ -166,7 +150,7 @@ static void choose_algorithms(ConvPlan *p) {
 }
 
 void cuda_conv2d_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s) {
-    check_shapes(x, w, y, s);
+    conv_check_shapes(x, w, y, s);
     CudaCtx *g = cuda_ctx();
     ConvPlan *p = plan_for(x, w, y, s);
     const float one = 1.0f, zero = 0.0f;
@@ -178,7 +162,7 @@ void cuda_conv2d_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s) {
 // dx is overwritten, dw accumulated into (ops.h); either may be NULL.
 void cuda_conv2d_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *dx, Tensor *dw,
                      ConvSpec s) {
-    check_shapes(x, w, dy, s);
+    conv_check_shapes(x, w, dy, s);
     CudaCtx *g = cuda_ctx();
     ConvPlan *p = plan_for(x, w, dy, s);
     const float one = 1.0f, zero = 0.0f;
