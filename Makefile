@@ -38,12 +38,12 @@ ifeq ($(CUDA),1)
   CUDA_GENCODE ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
   NVFLAGS   := -O3 -std=c++17 -lineinfo $(CUDA_GENCODE) -Xcompiler -Wall,-Wextra
   CFLAGS    += -I$(CUDA_HOME)/include -Ikernels -DDNA_CUDA
-  LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++
+  LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lnccl -lcudart -lstdc++
   OBJ       := build/cuda$(if $(filter release,$(MODE)),,-$(MODE))
   BIN       := $(OBJ)/bin
 endif
 
-LIB_SRC   := $(wildcard src/core/*.c src/tensor/*.c src/backend/cpu/*.c src/nn/*.c \
+LIB_SRC   := $(wildcard src/core/*.c src/tensor/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c \
                         src/nas/*.c src/train/*.c src/io/*.c src/par/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(OBJ)/%.o)
 ifeq ($(CUDA),1)

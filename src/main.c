@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/timer.h"
@@ -43,10 +44,20 @@ static int int_flag(int argc, char **argv, const char *flag, int def) {
     return def;
 }
 
+static const char *str_flag(int argc, char **argv, const char *flag, const char *def) {
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], flag)) {
+            DNA_CHECK(i + 1 < argc, "give a value after the flag", "%s needs a value", flag);
+            return argv[i + 1];
+        }
+    return def;
+}
+
 // check: trains the W1 supernet cell (anchors/README.md) for a few steps on synthetic
 // tensors on every rank, to show that the build, the backend and MPI work on this machine.
 static int cmd_check(RunCtx *ctx, int argc, char **argv) {
     int steps = int_flag(argc, argv, "--steps", 10), batch = int_flag(argc, argv, "--batch", 64);
+    backend_use(ctx, str_flag(argc, argv, "--backend", "auto"));
     const Backend *be = ctx->be;
     Rng root = rng_new(ctx->seed), init = rng_split(&root, 1), data = rng_split(&root, 2);
     Rng paths = rng_split(&root, 3 + (uint64_t)ctx->rank);
@@ -89,13 +100,15 @@ static int cmd_check(RunCtx *ctx, int argc, char **argv) {
 }
 
 static int cmd_version(RunCtx *ctx, int argc, char **argv) {
-    (void)argc, (void)argv;
-    log_info(ctx, "dnafam %s (git %s), backend %s, %d rank(s), %d OpenMP thread(s)", DNA_VERSION,
-             DNA_GIT_REV, ctx->be->name, ctx->nranks, omp_get_max_threads());
+    backend_use(ctx, str_flag(argc, argv, "--backend", "auto"));
+    log_info(ctx, "dnafam %s (git %s), backend %s (%s), %d rank(s), %d OpenMP thread(s)",
+             DNA_VERSION, DNA_GIT_REV, ctx->be->name, ctx->be->lib_version(), ctx->nranks,
+             omp_get_max_threads());
     return 0;
 }
 
-// Stage arguments: [CFG] [section.key=value ...] [--force]. Without CFG the defaults hold.
+// Stage arguments: [CFG] [section.key=value ...] [--backend B] [--force]. Without CFG the
+// defaults hold. --backend B stands for run.backend=B, so config.ini records it.
 typedef struct StageArgs {
     Config cfg;
     int force;
@@ -104,22 +117,28 @@ typedef struct StageArgs {
 static void stage_args(RunCtx *ctx, int argc, char **argv, StageArgs *a) {
     const char *path = NULL;
     char **over = dna_calloc((size_t)argc + 1, sizeof(char *));
+    char backend[64];
     int nover = 0;
     a->force = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--force"))
+        if (!strcmp(argv[i], "--force")) {
             a->force = 1;
-        else if (strchr(argv[i], '='))
+        } else if (!strcmp(argv[i], "--backend")) {
+            DNA_CHECK(i + 1 < argc, "give cpu, cuda or auto", "--backend needs a value");
+            snprintf(backend, sizeof backend, "run.backend=%s", argv[++i]);
+            over[nover++] = backend;
+        } else if (strchr(argv[i], '='))
             over[nover++] = argv[i];
         else if (!path && argv[i][0] != '-')
             path = argv[i];
         else
-            DNA_FAIL("usage: dna STAGE [CFG] [section.key=value ...] [--force]",
+            DNA_FAIL("usage: dna STAGE [CFG] [section.key=value ...] [--backend B] [--force]",
                      "unexpected argument '%s'", argv[i]);
     }
     config_load(&a->cfg, path, over, nover);
     free(over);
     ctx->seed = (uint64_t)a->cfg.run.seed;
+    backend_use(ctx, a->cfg.run.backend);
     stage_prepare(ctx, &a->cfg);
 }
 
@@ -340,8 +359,9 @@ static const Command COMMANDS[] = {
     {"rank", "[CFG] [--potentials F | --scores CSV] [--truth CSV]: tau/rho/R of a rating against "
              "the bench; --compare RUN_A RUN_B: two runs' path ratings", cmd_rank},
     {"shards", "read the feature shards back and print a content digest per dataset", cmd_shards},
-    {"check", "train the W1 supernet cell for a few steps (--steps N, --batch B)", cmd_check},
-    {"version", "print version, git revision and backend", cmd_version},
+    {"check", "train the W1 supernet cell for a few steps (--steps N, --batch B, --backend B)",
+     cmd_check},
+    {"version", "print version, git revision and backend (--backend B)", cmd_version},
     {"help", "this list", cmd_help},
 };
 enum { NCOMMANDS = sizeof COMMANDS / sizeof COMMANDS[0] };
@@ -352,8 +372,9 @@ static int cmd_help(RunCtx *ctx, int argc, char **argv) {
     printf("usage: dna COMMAND [options]   (run under mpirun/srun for several ranks)\n\n");
     for (int i = 0; i < NCOMMANDS; i++) printf("  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].help);
     printf(
-        "\nStages take [CFG] [section.key=value ...] [--force]; without CFG the defaults\n"
-        "(inputs/fashion_mnist.cfg) hold. `dna help config` lists every config key.\n");
+        "\nStages take [CFG] [section.key=value ...] [--backend cpu|cuda|auto] [--force];\n"
+        "without CFG the defaults (inputs/fashion_mnist.cfg) hold. `dna help config` lists\n"
+        "every config key.\n");
     if (argc > 1 && !strcmp(argv[1], "config")) config_help(stdout);
     return 0;
 }

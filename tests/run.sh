@@ -63,6 +63,9 @@ cli cli_version 0 'dnafam [0-9]' version
 cli cli_help 0 'usage: dna' help
 cli cli_unknown_command 1 'unknown command .frobnicate.' frobnicate
 cli cli_check_runs_a_cell 0 'check: cell_train' check --steps 2
+cli cli_backend_auto_is_cpu 0 'backend cpu \(OpenBLAS' version
+cli cli_backend_cuda_needs_build 1 'fix: rebuild with .make CUDA=1. \(binary build/cuda/bin/dna\)' version --backend cuda
+cli cli_backend_unknown 1 "fix: set run.backend \(or --backend\) to cpu, cuda or auto" check --backend gpu
 
 echo "== plan"
 cli plan_default 0 'in total 1.03e\+08' plan inputs/fashion_mnist.cfg --ranks 2
@@ -89,6 +92,7 @@ report_complete() {
         [ -s "$r/$p" ] || { echo "missing $p"; return 1; }
     done
     grep -q '"hdf5":.*"HDF5 1\.' "$r/run.json" && grep -q '"mpi":' "$r/run.json" || return 1
+    h5dump -a backend "$r/potentials.h5" | grep -q '"cpu"' || return 1
     [ "$(grep -c '^retrain,' "$r/stages.csv")" = 1 ] && [ "$(grep -c '^report,' "$r/stages.csv")" = 2 ]
 }
 check run_report_record_random report_complete
@@ -99,6 +103,7 @@ cli stage_classes_mismatch 1 'has 10 classes, the config says 5' teacher "${tiny
 cli stage_data_shape_mismatch 1 'images are 1x28x28, the config expects 1x32x32' data "${tiny[@]}" run.name=shape data.image_size=32
 [ ! -e "$out/shape/dataset.h5" ] && ! ls "$out/shape/" | grep -q tmp || { echo "FAIL stage_data_shape_mismatch left output"; failed=$((failed + 1)); }
 cli stage_needs_data 1 'run .dna data CFG. first' teacher "${tiny[@]}" run.name=nodata
+cli stage_backend_cuda_needs_build 1 'backend cuda: this dna was built without CUDA' data "${tiny[@]}" run.name=nocuda --backend cuda
 # the same shards (samples and values) from 1 and 2 ranks
 mkdir -p "$out/two" && cp "$out/tiny/dataset.h5" "$out/tiny/teacher.h5" "$out/two/"
 mpi2 "$bin/dna" features "${tiny[@]}" run.name=two >"$log" 2>&1

@@ -49,6 +49,9 @@ static const CfgKey KEYS[] = {
     K(run, name, "name", CK_STR, "fashion_mnist", NULL, "run name: outputs go to out_dir/name"),
     K(run, out_dir, "out_dir", CK_STR, "outputs", NULL, "directory holding the runs"),
     K(run, seed, "seed", CK_INT, "0", NULL, "root seed of every random stream"),
+    K(run, backend, "backend", CK_STR, "auto", "auto|cpu|cuda",
+      "where tensors live: auto = cuda when built with CUDA=1 and a GPU is visible, else cpu; "
+      "--backend overrides"),
 
     K(data, source, "source", CK_STR, "idx", "idx|cifar10|hdf5", "dataset format"),
     K(data, path, "path", CK_STR, "/usr/share/datasets/fashion-mnist", NULL,
@@ -282,11 +285,12 @@ void config_dump(const Config *cfg, FILE *f) {
     }
 }
 
-// Where a run is written (run.name, run.out_dir) is not part of what it computes: a copy of
-// a run, or the same experiment under another name, has the same hash.
+// Where a run is written (run.name, run.out_dir) and where it computes (run.backend) are not
+// part of what it computes: a copy of a run, the same experiment under another name, or a
+// run continued on a GPU node after a CPU one has the same hash (outputs record the backend).
 void config_hash(const Config *cfg, char hex[17]) {
     Config c = *cfg;
-    c.run.name[0] = c.run.out_dir[0] = 0;
+    c.run.name[0] = c.run.out_dir[0] = c.run.backend[0] = 0;
     char *buf = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&buf, &n);

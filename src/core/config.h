@@ -9,7 +9,7 @@
 #define CFG_STR 512
 
 typedef struct RunCfg {
-    char name[CFG_STR], out_dir[CFG_STR];
+    char name[CFG_STR], out_dir[CFG_STR], backend[CFG_STR];
     long seed;
 } RunCfg;
 

@@ -8,6 +8,8 @@
 RunCtx ctx_local(const Backend *be, uint64_t seed) {
     RunCtx c = {0};
     c.nranks = 1;
+    c.local_size = 1;
+    c.device = -1;
     c.is_tty = isatty(1);
     c.verbose = 1;
     c.t_start = timer_now();

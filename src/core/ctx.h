@@ -8,6 +8,8 @@ typedef struct Backend Backend;
 typedef struct RunCtx {
     int rank, nranks;   // MPI world rank and size (0 and 1 without MPI)
     int local_rank;     // rank among the ranks of this node: picks the device
+    int local_size;     // ranks on this node
+    int device;         // the CUDA device this rank drives; -1 on the CPU backend
     int is_tty;         // stdout of rank 0 is a terminal: progress redraws one line
     int verbose;        // 0 quiet, 1 normal, 2 debug
     double t_start;     // timer_now() at start, for log timestamps

@@ -113,6 +113,8 @@ void h5_attr_prov(hid_t obj, const H5Prov *p, const char *path) {
     h5_attr_i64(obj, "seed", (long long)p->seed, path);
     h5_attr_str(obj, "git_rev", p->git_rev ? p->git_rev : "unknown", path);
     h5_attr_str(obj, "dna_version", p->version ? p->version : "unknown", path);
+    h5_attr_str(obj, "backend", p->backend ? p->backend : "unknown", path);
+    h5_attr_str(obj, "backend_lib", p->backend_lib ? p->backend_lib : "", path);
 }
 
 int h5_has_attr(hid_t obj, const char *name) {

@@ -23,12 +23,13 @@ float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *
 double *h5_read_f64(hid_t f, const char *path, const char *name, size_t *n);  // the same, float64
 
 // Provenance every output file carries (DESIGN §3): format version, config hash, seed, git
-// revision, program version.
+// revision, program version, the backend that computed it.
 typedef struct H5Prov {
     int format;             // layout version of this kind of file
     const char *config_hash;  // hex digest of the effective config
     unsigned long long seed;
     const char *git_rev, *version;
+    const char *backend, *backend_lib;  // "cpu"/"cuda" and its library versions (and GPU)
 } H5Prov;
 
 // Writing. Outputs are created under a temporary name (h5_create_tmp) and renamed into

@@ -27,6 +27,7 @@ void par_init(RunCtx *ctx, int *argc, char ***argv) {
     MPI_CHECK(
         MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, ctx->rank, MPI_INFO_NULL, &node));
     MPI_CHECK(MPI_Comm_rank(node, &ctx->local_rank));
+    MPI_CHECK(MPI_Comm_size(node, &ctx->local_size));
     MPI_CHECK(MPI_Comm_free(&node));
     ctx->is_tty = ctx->rank == 0 && isatty(1) && !launched_by_mpi();
     const char *mode = getenv("DNA_PROGRESS");  // "tty" or "plain" overrides the guess
@@ -143,6 +144,81 @@ void par_group_free(ParGroup *g) {
     if (!g) return;
     MPI_CHECK(MPI_Comm_free(&g->comm));
     free(g);
+}
+
+struct ParSum {
+    const Backend *be;
+    MPI_Comm comm;  // the group's, or MPI_COMM_WORLD
+    void *dev;      // the backend's communicator (NULL: host path)
+    int size;       // members
+    float *buf, *host;  // par_sum_buf's buffer (backend memory); host staging (host path)
+    size_t cap, host_cap;
+};
+
+ParSum *par_sum_new(const Backend *be, ParGroup *g) {
+    ParSum *s = dna_calloc(1, sizeof *s);
+    s->be = be;
+    s->comm = g ? g->comm : MPI_COMM_WORLD;
+    int rank = 0;
+    MPI_CHECK(MPI_Comm_rank(s->comm, &rank));
+    MPI_CHECK(MPI_Comm_size(s->comm, &s->size));
+    if (be->comm_new) {
+        unsigned char id[BACKEND_COMM_ID_BYTES] = {0};
+        if (rank == 0) be->comm_id(id);
+        MPI_CHECK(MPI_Bcast(id, BACKEND_COMM_ID_BYTES, MPI_BYTE, 0, s->comm));
+        s->dev = be->comm_new(id, s->size, rank);
+    }
+    return s;
+}
+
+void par_sum_f32(ParSum *s, float *buf, size_t n) {
+    if (s->dev) {
+        s->be->comm_sum(s->dev, buf, n);
+        return;
+    }
+    if (n > s->host_cap) {
+        free(s->host);
+        s->host = dna_malloc(sizeof(float) * n);
+        s->host_cap = n;
+    }
+    s->be->download(s->host, buf, sizeof(float) * n);
+    allreduce(s->comm, s->host, n, sizeof(float), MPI_FLOAT);
+    s->be->upload(buf, s->host, sizeof(float) * n);
+}
+
+float *par_sum_buf(ParSum *s, size_t n) {
+    if (n > s->cap) {
+        if (s->buf) s->be->free(s->buf);
+        s->buf = s->be->alloc(sizeof(float) * n);
+        s->cap = n;
+    }
+    return s->buf;
+}
+
+void par_sum_mean(ParSum *s, Tensor *const *t, int n) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += tensor_numel(t[i]);
+    float *buf = par_sum_buf(s, total), *p = buf;
+    for (int i = 0; i < n; i++) {
+        s->be->copy(p, t[i]->data, sizeof(float) * tensor_numel(t[i]));
+        p += tensor_numel(t[i]);
+    }
+    par_sum_f32(s, buf, total);
+    Tensor v = tensor_view(buf, 1, (int)total, 1, 1);
+    s->be->axpy(1.0f / (float)s->size - 1.0f, &v, &v);  // exact for power-of-two groups
+    p = buf;
+    for (int i = 0; i < n; i++) {
+        s->be->copy(t[i]->data, p, sizeof(float) * tensor_numel(t[i]));
+        p += tensor_numel(t[i]);
+    }
+}
+
+void par_sum_free(ParSum *s) {
+    if (!s) return;
+    if (s->dev) s->be->comm_free(s->dev);
+    if (s->buf) s->be->free(s->buf);
+    free(s->host);
+    free(s);
 }
 
 struct ParCounter {

@@ -7,6 +7,7 @@
 
 #include "core/ctx.h"
 #include "core/error.h"
+#include "tensor/ops.h"
 
 #define MPI_CHECK(call)                                                                         \
     do {                                                                                        \
@@ -20,7 +21,7 @@
         }                                                                                       \
     } while (0)
 
-void par_init(RunCtx *ctx, int *argc, char ***argv);  // fills rank, nranks, local_rank
+void par_init(RunCtx *ctx, int *argc, char ***argv);  // fills rank, nranks, local_rank/size
 void par_finalize(void);
 int par_world_rank(void);            // -1 when MPI is not initialised (for error messages)
 _Noreturn void par_abort(int code);  // MPI_Abort when MPI runs on several ranks, else exit
@@ -38,6 +39,19 @@ void par_group_sum_f64(ParGroup *g, double *buf, size_t n);
 void par_group_bn_sum(void *g, double *buf, size_t n);  // the same, as a BnSync callback
 int par_group_any(ParGroup *g, int flag);               // 1 when any member passes nonzero
 void par_group_free(ParGroup *g);                       // collective; safe on NULL
+// Sums of float buffers in a backend's memory (gradients) over a group, or over every rank
+// for g NULL: with the backend's device collectives (NCCL) where it has them, so the data
+// stays on the GPU, else through a host buffer and MPI. new and free are collective over the
+// members; g must outlive the sum.
+typedef struct ParSum ParSum;
+ParSum *par_sum_new(const Backend *be, ParGroup *g);
+void par_sum_f32(ParSum *s, float *buf, size_t n);  // in place, buf in the backend's memory
+// A buffer of at least n floats in the backend's memory, owned by s and kept between calls
+// (for packing many tensors into one sum).
+float *par_sum_buf(ParSum *s, size_t n);
+// The members' mean of n tensors, in place, in one packed sum (uses par_sum_buf).
+void par_sum_mean(ParSum *s, Tensor *const *t, int n);
+void par_sum_free(ParSum *s);  // collective; safe on NULL
 // SIGTERM and SIGUSR1 (what Slurm sends before preemption or the time limit) set a flag
 // that training loops poll between steps, so every rank checkpoints and exits cleanly.
 // Installed for `train` only: the later stages have no checkpoints, so there the signals

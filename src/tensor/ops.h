@@ -29,6 +29,9 @@ typedef struct BnSync {
     void *ctx;
 } BnSync;
 
+// Bytes of the id that names a device communicator (NCCL's unique id).
+enum { BACKEND_COMM_ID_BYTES = 128 };
+
 typedef struct AdamHyper {
     float lr, beta1, beta2, eps, weight_decay;
     int decoupled;  // 1: AdamW (decay applied to the weights), 0: Adam (L2 added to the grad)
@@ -103,6 +106,15 @@ struct Backend {
     // d / (sqrt(sq) + eps); p -= lr buf (buf may be NULL when momentum is 0)
     void (*rmsprop_step)(float *p, const float *g, float *sq, float *buf, size_t n, float lr,
                          float alpha, float eps, float wd, float momentum);
+
+    // Device collectives among ranks (NCCL on CUDA): NULL where there are none, and par_sum
+    // goes through host memory and MPI. One member makes the id, every member passes the
+    // same id to comm_new (collective over the members); comm_sum adds in place, ordered
+    // with the other ops like any op.
+    void (*comm_id)(unsigned char id[BACKEND_COMM_ID_BYTES]);
+    void *(*comm_new)(const unsigned char id[BACKEND_COMM_ID_BYTES], int nranks, int rank);
+    void (*comm_sum)(void *comm, float *buf, size_t n);
+    void (*comm_free)(void *comm);
 };
 
 const Backend *backend_cpu(void);

@@ -3,29 +3,26 @@
 // whose momentum and weight decay move every op).
 #include "train/cell_step.h"
 
-#include <stdlib.h>
 
-#include "core/error.h"
-
-// Sums the path's gradients (and the loss, in the last slot) over the group in one call.
+// Sums the path's gradients (and the loss, in the last slot) over the group in one call,
+// packed into one buffer in the backend's memory (with NCCL it never leaves the GPU).
 static double group_sum(const Backend *be, const ParamList *pl, double loss, const StepSync *s) {
     size_t n = 1;
     for (int i = 0; i < pl->n; i++) n += tensor_numel(&pl->p[i]->g);
-    float *buf = dna_malloc(sizeof(float) * n), *p = buf;
+    float *buf = par_sum_buf(s->sum, n), *p = buf, l = (float)loss;
     for (int i = 0; i < pl->n; i++) {
-        tensor_download(be, &pl->p[i]->g, p);
+        be->copy(p, pl->p[i]->g.data, sizeof(float) * tensor_numel(&pl->p[i]->g));
         p += tensor_numel(&pl->p[i]->g);
     }
-    *p = (float)loss;
-    s->sum(s->ctx, buf, n);
+    be->upload(p, &l, sizeof l);
+    par_sum_f32(s->sum, buf, n);
     p = buf;
     for (int i = 0; i < pl->n; i++) {
-        tensor_upload(be, &pl->p[i]->g, p);
+        be->copy(pl->p[i]->g.data, p, sizeof(float) * tensor_numel(&pl->p[i]->g));
         p += tensor_numel(&pl->p[i]->g);
     }
-    loss = *p;
-    free(buf);
-    return loss;
+    be->download(&l, p, sizeof l);
+    return l;
 }
 
 double cell_train_step(const Backend *be, Cell *c, const int *path, const Tensor *x,

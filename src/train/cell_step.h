@@ -3,16 +3,16 @@
 // Shared by `dna train`, `dna check` and the cell_train benchmark.
 #pragma once
 #include "nas/cell.h"
+#include "par/par.h"
 #include "train/optim.h"
 
 // A data-parallel rank group's step: this rank holds `share` (its samples / the group's) of
-// the batch; `sum` adds floats in place over the group. The loss gradient is scaled by the
-// share, so the summed gradients are the whole batch's. The cell's batch norms must be
-// synchronised too (BatchNorm.sync) for the step to equal the one-rank step.
+// the batch; `sum` adds over the group. The loss gradient is scaled by the share, so the
+// summed gradients are the whole batch's. The cell's batch norms must be synchronised too
+// (BatchNorm.sync) for the step to equal the one-rank step.
 typedef struct StepSync {
     float share;
-    void (*sum)(void *ctx, float *buf, size_t n);
-    void *ctx;
+    ParSum *sum;
 } StepSync;
 
 // dy: a buffer shaped like y for the loss gradient. Returns the MSE before the update (the

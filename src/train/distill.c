@@ -63,10 +63,6 @@ static double validate(const RunCtx *ctx, const Config *cfg, Cell *cell, int blo
     return sum[0] / sum[1];
 }
 
-static void group_sum_f32(void *g, float *buf, size_t n) {
-    par_group_sum_f32(g, buf, n);
-}
-
 static double mean_of(const float *v, long lo, long hi) {
     double s = 0;
     for (long i = lo; i < hi; i++) s += v[i];
@@ -77,7 +73,7 @@ static double mean_of(const float *v, long lo, long hi) {
 // a rank group g, every member runs this together on its slice of each batch; member 0
 // writes the checkpoints and the log lines.
 static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k, int c,
-                   ParGroup *g) {
+                   ParGroup *g, ParSum *gsum) {
     const Backend *be = ctx->be;
     const SpaceBlock *b = &sp->block[k];
     int in[3] = {b->in_c, b->in_hw, b->in_hw}, out[3] = {b->out_c, b->out_hw, b->out_hw};
@@ -178,7 +174,7 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
             tensor_upload(be, &x, xb);
             tensor_upload(be, &y, yb);
             sample_path(&paths, m.step, cell.cfg.layers, cell.cfg.nops, p);
-            StepSync ss = {(float)nb / (float)cfg->train.batch, group_sum_f32, g};
+            StepSync ss = {(float)nb / (float)cfg->train.batch, gsum};
             double loss = cell_train_step(be, &cell, p, &x, &y, &dy, &opt, g ? &ss : NULL);
             DNA_CHECK(isfinite(loss), "lower [train] lr / lr_first",
                       "block %d cell %d: loss became %g at step %lld", k + 1, c + 1, loss, m.step);
@@ -227,17 +223,21 @@ int distill_train(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     par_signals_install();
     int mine[SPACE_MAX_BLOCKS * SPACE_MAX_CELLS], n = sched_jobs_of_rank(&pl, ctx->rank, mine, nj);
     ParGroup *g = NULL;
+    ParSum *gsum = NULL;
     if (pl.grouped) {  // one group per job; a group of one trains alone
         int size;
         sched_group_of_rank(&pl, ctx->rank, NULL, NULL, &size);
         g = par_group_split(mine[0]);
-        if (size == 1) par_group_free(g), g = NULL;
+        if (size == 1)
+            par_group_free(g), g = NULL;
+        else
+            gsum = par_sum_new(ctx->be, g);
     }
     double t0 = timer_now(), secs[SPACE_MAX_BLOCKS * SPACE_MAX_CELLS] = {0};
     int stopped = 0;
     for (int i = 0; i < n && !stopped; i++) {
         double tj = timer_now();
-        stopped = run_job(ctx, cfg, sp, jobs[mine[i]].block, jobs[mine[i]].cell, g);
+        stopped = run_job(ctx, cfg, sp, jobs[mine[i]].block, jobs[mine[i]].cell, g, gsum);
         if (!g || par_group_rank(g) == 0) secs[mine[i]] = timer_now() - tj;
     }
     double busy = timer_now() - t0, mam[3];
@@ -254,7 +254,8 @@ int distill_train(const RunCtx *ctx, const Config *cfg, const Space *sp) {
                  pl.group_size[j] > 1 ? " and its group" : "", secs[j]);
     log_info(ctx, "train: %d jobs on %d ranks (%s); rank busy time min/avg/max %.1f/%.1f/%.1f s",
              nj, ctx->nranks, pl.grouped ? "rank groups" : "whole jobs", mam[0], mam[1], mam[2]);
-    if (g) par_group_free(g);
+    par_sum_free(gsum);
+    par_group_free(g);
     sched_free(&pl);
     return 0;
 }

@@ -107,7 +107,7 @@ static void train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Supern
     for (int k = 0; k < s->sp->nblocks; k++)
         for (int j = 0; j < s->sp->block[k].ncells; j++) cell_all_params(&s->cell[k][j], &all);
     head_params(&s->head, &all);
-    float *gbuf = dna_malloc(sizeof(float) * params_numel(&all));
+    ParSum *ps = ctx->nranks > 1 ? par_sum_new(be, NULL) : NULL;
     Tensor x = {0}, dlogits = {0};
     int32_t *labels = be->alloc(sizeof(int32_t) * (size_t)fc->batch);
     log_info(ctx, "spos: one-shot supernet, %zu params, %ld epoch(s) x %ld steps of %ld on the "
@@ -140,7 +140,7 @@ static void train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Supern
             DNA_CHECK(isfinite(loss), "lower [spos] lr or raise its warmup_epochs",
                       "[spos] loss became %g at epoch %d step %ld", loss, ep + 1, step);
             supernet_backward(be, s, &dlogits);
-            if (ctx->nranks > 1) grads_average(be, &pl, gbuf, ctx->nranks);
+            if (ps) grads_average(ps, &pl);
             optim_step(be, &opt, &pl);
             sums[0] += loss * b, sums[1] += correct, sums[2] += b;
             char extra[64];
@@ -157,7 +157,7 @@ static void train(const RunCtx *ctx, const Config *cfg, const Dataset *d, Supern
     loader_free(L);
     tensor_free(be, &x), tensor_free(be, &dlogits);
     be->free(labels);
-    free(gbuf);
+    par_sum_free(ps);
 }
 
 // Top-1 of the current path on the search split, after recalibrating its batch norms on xr.

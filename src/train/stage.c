@@ -13,6 +13,7 @@
 #include "core/timer.h"
 #include "io/textout.h"
 #include "par/par.h"
+#include "tensor/ops.h"
 
 void stage_mkdir(const char *path) {
     char buf[1024];
@@ -54,7 +55,9 @@ H5Prov stage_prov(const RunCtx *ctx, const Config *cfg, int format, char hash[17
                     .config_hash = hash,
                     .seed = (unsigned long long)cfg->run.seed,
                     .git_rev = ctx->git_rev,
-                    .version = ctx->version};
+                    .version = ctx->version,
+                    .backend = ctx->be->name,
+                    .backend_lib = ctx->be->lib_version()};
 }
 
 int stage_done(const char *path) {

@@ -52,39 +52,22 @@ void teacher_arch_from_config(const Config *cfg, int cin, EffNetCfg *out) {
     *out = c;
 }
 
-void grads_average(const Backend *be, const ParamList *pl, float *buf, int nranks) {
-    size_t off = 0;
-    for (int i = 0; i < pl->n; i++) {
-        size_t n = tensor_numel(&pl->p[i]->g);
-        tensor_download(be, &pl->p[i]->g, buf + off);
-        off += n;
-    }
-    par_allreduce_sum_f32(buf, off);
-    float inv = 1.0f / (float)nranks;
-    off = 0;
-    for (int i = 0; i < pl->n; i++) {
-        size_t n = tensor_numel(&pl->p[i]->g);
-        for (size_t j = 0; j < n; j++) buf[off + j] *= inv;
-        tensor_upload(be, &pl->p[i]->g, buf + off);
-        off += n;
-    }
+void grads_average(ParSum *s, const ParamList *pl) {
+    Tensor **g = dna_malloc(sizeof(Tensor *) * (size_t)(pl->n ? pl->n : 1));
+    for (int i = 0; i < pl->n; i++) g[i] = &pl->p[i]->g;
+    par_sum_mean(s, g, pl->n);
+    free(g);
 }
 
 // Running statistics differ per rank (each saw its own shard of every batch): average them.
-static void average_running_stats(const Backend *be, Teacher *t, int nranks) {
-    if (nranks == 1) return;
-    for (int i = 0; i < t->net.nstate; i++) {
-        const char *n = t->net.state[i].name;
-        if (!strstr(n, "running_")) continue;
-        Tensor *x = t->net.state[i].t;
-        size_t cnt = tensor_numel(x);
-        float *h = dna_malloc(cnt * sizeof(float));
-        tensor_download(be, x, h);
-        par_allreduce_sum_f32(h, cnt);
-        for (size_t j = 0; j < cnt; j++) h[j] /= (float)nranks;
-        tensor_upload(be, x, h);
-        free(h);
-    }
+static void average_running_stats(ParSum *s, Teacher *t) {
+    if (!s) return;
+    Tensor **r = dna_malloc(sizeof(Tensor *) * (size_t)(t->net.nstate ? t->net.nstate : 1));
+    int n = 0;
+    for (int i = 0; i < t->net.nstate; i++)
+        if (strstr(t->net.state[i].name, "running_")) r[n++] = t->net.state[i].t;
+    par_sum_mean(s, r, n);
+    free(r);
 }
 
 Recipe recipe_teacher(const Config *cfg) {
@@ -199,7 +182,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
     effnet_set_drop_connect(&t->net, (float)fc->drop_connect);
     Ema ema = {0};
     if (fc->ema > 0) ema_init(be, &ema, &t->net, (float)fc->ema);
-    float *gbuf = dna_malloc(sizeof(float) * params_numel(&t->net.params));
+    ParSum *ps = ctx->nranks > 1 ? par_sum_new(be, NULL) : NULL;
     Tensor x = {0}, dlogits = {0};
     int32_t *labels = be->alloc(sizeof(int32_t) * (size_t)fc->batch);
     log_info(ctx, "%s: %ld params, %.1fM MACs/img at %dx%d, %ld epochs x %ld steps of %ld "
@@ -234,7 +217,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
             DNA_CHECK(isfinite(loss), "lower the section's lr or raise its warmup_epochs",
                       "[%s] loss became %g at epoch %d step %ld", tc->label, loss, ep + 1, step);
             effnet_backward(be, &t->net, &dlogits);
-            if (ctx->nranks > 1) grads_average(be, &t->net.params, gbuf, ctx->nranks);
+            if (ps) grads_average(ps, &t->net.params);
             optim_step(be, &opt, &t->net.params);
             if (ema.n) ema_update(be, &ema);
             sums[0] += loss * b, sums[1] += correct, sums[2] += b;
@@ -245,10 +228,10 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
         progress_end(&pr, NULL);
         double t_train = timer_now() - t_ep;
         if (ctx->nranks > 1) par_allreduce_sum_f64(sums, 3);
-        average_running_stats(be, t, ctx->nranks);
+        average_running_stats(ps, t);
         if (ema.n) {  // evaluate the average; after the last epoch it stays, to be saved
             ema_swap(be, &ema);
-            average_running_stats(be, t, ctx->nranks);  // each rank's EMA saw its own stats
+            average_running_stats(ps, t);  // each rank's EMA saw its own stats
         }
         top1 = teacher_evaluate(ctx, fc->eval_batch, d, t);
         if (ema.n && ep + 1 < fc->epochs) ema_swap(be, &ema);
@@ -267,7 +250,7 @@ double teacher_train(const RunCtx *ctx, const Config *cfg, const Recipe *tc, con
     tensor_free(be, &x);
     tensor_free(be, &dlogits);
     be->free(labels);
-    free(gbuf);
+    par_sum_free(ps);
     t->top1 = top1;
     return top1;
 }
@@ -277,7 +260,8 @@ void teacher_save(const RunCtx *ctx, const Config *cfg, const Teacher *t, const 
     hid_t f = h5_create_tmp(path, tmp);
     H5Prov prov = cfg ? stage_prov(ctx, cfg, TEACHER_FORMAT, hash)
                       : (H5Prov){.format = TEACHER_FORMAT, .git_rev = ctx->git_rev,
-                                 .version = ctx->version};
+                                 .version = ctx->version, .backend = ctx->be->name,
+                                 .backend_lib = ctx->be->lib_version()};
     h5_attr_prov(f, &prov, tmp);
     char *arch = effnet_cfg_to_json(&t->net.cfg);
     h5_attr_str(f, "arch", arch, tmp);

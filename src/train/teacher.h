@@ -7,6 +7,7 @@
 #include "core/ctx.h"
 #include "io/dataset.h"
 #include "nn/effnet.h"
+#include "par/par.h"
 #include "train/optim.h"
 
 enum { TEACHER_FORMAT = 1 };
@@ -33,9 +34,8 @@ typedef struct Recipe {
 
 Recipe recipe_teacher(const Config *cfg);
 Optim recipe_optim(const RecipeCfg *fit);  // SGD (Nesterov) or RMSprop as fit says
-// Averages the list's gradients over the ranks in place, through one flat host buffer buf
-// (room for params_numel) so a step takes a single allreduce.
-void grads_average(const Backend *be, const ParamList *pl, float *buf, int nranks);
+// Averages the list's gradients over s's ranks in place, packed into one allreduce.
+void grads_average(ParSum *s, const ParamList *pl);
 Recipe recipe_retrain(const Config *cfg);
 // Trains t->net (already built) with recipe r, data-parallel over the ranks; the teacher
 // uses the supernet-training split (train minus the search split, which stays unseen until

@@ -71,10 +71,6 @@ static void test_data_parallel_grad(const RunCtx *ctx) {
     for (int i = 0; i < 9; i++) tensor_free(be, all[i]);
 }
 
-static void group_sum_f32(void *g, float *buf, size_t n) {
-    par_group_sum_f32(g, buf, n);
-}
-
 // A rank group training one cell (synchronised BN, summed gradients, each rank a slice of
 // the batch, the slices uneven) must follow the one-process run on the whole batch up to
 // summation order: three Adam steps with a stem, SE and a residual layer, then compare
@@ -98,7 +94,8 @@ static void test_group_cell_steps(const RunCtx *ctx) {
     int nbn = cell_bns(&grp, bns, (int)(sizeof bns / sizeof *bns));
     cell_bns(&one, bn1, nbn);
     for (int i = 0; i < nbn; i++) bns[i]->sync = &bs;
-    StepSync ss = {(float)(hi - lo) / (float)N, group_sum_f32, g};
+    ParSum *ps = par_sum_new(be, g);
+    StepSync ss = {(float)(hi - lo) / (float)N, ps};
     Tensor x = tensor_new(be, N, 3, 8, 8), y = tensor_new(be, N, 8, 4, 4),
            dy = tensor_new(be, N, 8, 4, 4), dys = tensor_new(be, hi - lo, 8, 4, 4);
     for (size_t i = 0; i < tensor_numel(&x); i++) x.data[i] = rng_normal(&data);
@@ -146,6 +143,7 @@ static void test_group_cell_steps(const RunCtx *ctx) {
         printf("     after 3 steps, every path: max |out_group - out_one| / max |out| %.2e; BN "
                "running stats rel. %.2e\n", worst, worst_bn);
     report(ctx, "mpi_group_cell_steps_equal_single_process", ok);
+    par_sum_free(ps);
     par_group_free(g);
     params_free(&p1), params_free(&p2);
     cell_free(be, &one), cell_free(be, &grp);

@@ -4,6 +4,7 @@
 #include "backend/cuda/cuda_backend.h"
 
 #include <math.h>
+#include <nccl.h>
 #include <stdio.h>
 
 #include "backend/cuda/cuda_internal.h"
@@ -85,20 +86,22 @@ static const char *cuda_lib_version(void) {
 }
 
 static void describe(void) {
-    int rt = 0, drv = 0, cb = 0, major = 0, minor = 0;
+    int rt = 0, drv = 0, cb = 0, nc = 0, major = 0, minor = 0;
     size_t dnn = cudnnGetVersion();
     struct cudaDeviceProp prop;
     CUDA_CHECK(cudaRuntimeGetVersion(&rt));
     CUDA_CHECK(cudaDriverGetVersion(&drv));
     CUBLAS_CHECK(cublasGetVersion(ctx.cublas, &cb));
+    if (ncclGetVersion(&nc) != ncclSuccess) nc = 0;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, ctx.device));
     CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ctx.device));
     CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, ctx.device));
     snprintf(
         ctx.version, sizeof ctx.version,
-        "cuDNN %zu.%zu.%zu, cuBLAS %d.%d.%d, CUDA runtime %d.%d, driver %d.%d, %.128s (sm_%d%d, "
-        "%d SMs)",
-        dnn / 10000, dnn / 100 % 100, dnn % 100, cb / 10000, cb / 100 % 100, cb % 100, rt / 1000,
+        "cuDNN %zu.%zu.%zu, cuBLAS %d.%d.%d, NCCL %d.%d.%d, CUDA runtime %d.%d, driver %d.%d, "
+        "%.128s (sm_%d%d, %d SMs)",
+        dnn / 10000, dnn / 100 % 100, dnn % 100, cb / 10000, cb / 100 % 100, cb % 100,
+        nc / 10000, nc / 100 % 100, nc % 100, rt / 1000,
         rt / 10 % 100, drv / 1000, drv / 10 % 100, prop.name, major, minor, ctx.sms);
 }
 
@@ -132,7 +135,20 @@ static const Backend CUDA = {
     .sgd_step = cuda_sgd_step,
     .adam_step = cuda_adam_step,
     .rmsprop_step = cuda_rmsprop_step,
+    .comm_id = cuda_comm_id,
+    .comm_new = cuda_comm_new,
+    .comm_sum = cuda_comm_sum,
+    .comm_free = cuda_comm_free,
 };
+
+int cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();  // clear it: no driver or no device means "none", not a failure
+        return 0;
+    }
+    return n;
+}
 
 const Backend *backend_cuda(int device) {
     DNA_CHECK(device >= 0, "CUDA devices are numbered from 0", "CUDA device %d asked for", device);

@@ -9,3 +9,5 @@
 // one stream in call order and return before the GPU finishes, except those whose result
 // the host reads (download, the losses): those wait for it.
 const Backend *backend_cuda(int device);
+// Devices visible to this process; 0 (not an error) without a device or driver.
+int cuda_device_count(void);

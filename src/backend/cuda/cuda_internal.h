@@ -105,3 +105,8 @@ void cuda_sgd_step(float *p, const float *g, float *mom, size_t n, float lr, flo
 void cuda_adam_step(float *p, const float *g, float *m, float *v, size_t n, AdamHyper h, int step);
 void cuda_rmsprop_step(float *p, const float *g, float *sq, float *buf, size_t n, float lr,
                        float alpha, float eps, float wd, float momentum);
+// NCCL (cuda_comm.c)
+void cuda_comm_id(unsigned char id[BACKEND_COMM_ID_BYTES]);
+void *cuda_comm_new(const unsigned char id[BACKEND_COMM_ID_BYTES], int nranks, int rank);
+void cuda_comm_sum(void *comm, float *buf, size_t n);
+void cuda_comm_free(void *comm);
