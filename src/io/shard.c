@@ -515,12 +515,22 @@ static void check_cfg(const char *dir, const ShardReaderCfg *c) {
               dir, c->block, c->batch, c->part, c->nparts, c->shuffle, c->window);
 }
 
+static void *batch_alloc(const ShardReader *r, size_t bytes) {
+    return r->cfg.alloc ? r->cfg.alloc(bytes) : dna_malloc(bytes);
+}
+static void batch_free(const ShardReader *r, void *p) {
+    if (p && r->cfg.free)
+        r->cfg.free(p);
+    else
+        free(p);
+}
+
 static void alloc_slots(ShardReader *r) {
     size_t n = (size_t)((r->cfg.batch + r->cfg.nparts - 1) / r->cfg.nparts);
     for (int i = 0; i < 2; i++) {
         Slot *s = &r->slot[i];
-        s->x = dna_malloc(n * r->ein * sizeof(float));
-        s->y = r->cfg.block > 0 ? dna_malloc(n * r->eout * sizeof(float)) : NULL;
+        s->x = batch_alloc(r, n * r->ein * sizeof(float));
+        if (r->cfg.block > 0) s->y = batch_alloc(r, n * r->eout * sizeof(float));
         s->lab = dna_malloc(n * sizeof(int32_t));
         s->id = dna_malloc(n * sizeof(int64_t));
     }
@@ -810,8 +820,8 @@ void shard_reader_free(ShardReader *r) {
         free(f->path);
     }
     for (int i = 0; i < 2; i++) {
-        free(r->slot[i].x);
-        free(r->slot[i].y);
+        batch_free(r, r->slot[i].x);
+        batch_free(r, r->slot[i].y);
         free(r->slot[i].lab);
         free(r->slot[i].id);
     }

@@ -56,6 +56,10 @@ typedef struct ShardReaderCfg {
     int drop_last;
     unsigned long long seed;
     double fraction;  // in (0, 1]: only the first round(fraction * split_total) ids; 0 = all
+    // Where the batches x and y live: a backend's host_alloc/host_free (pinned memory, so a
+    // GPU copies them asynchronously); NULL: malloc/free.
+    void *(*alloc)(size_t bytes);
+    void (*free)(void *p);
 } ShardReaderCfg;
 
 typedef struct ShardReader ShardReader;

@@ -47,6 +47,15 @@ struct Backend {
     void (*download)(void *host, const void *src, size_t bytes);
     void (*copy)(void *dst, const void *src, size_t bytes);
     void (*fill)(float *dst, float v, size_t n);
+    // Input pipelines: host_alloc gives host memory the device copies from without staging
+    // (pinned on CUDA); upload_async copies from it on a second stream, overlapping the ops
+    // already queued (the last step's backward), and the ops queued after it wait for it.
+    // dst must not be in use by queued ops (double-buffer it); the host buffer must stay as
+    // it is until upload_wait returns.
+    void *(*host_alloc)(size_t bytes);
+    void (*host_free)(void *p);
+    void (*upload_async)(void *dst, const void *host, size_t bytes);
+    void (*upload_wait)(void);
 
     // convolution, no bias. x [N,Ci,H,W], w [Co,Ci/groups,k,k], y [N,Co,Ho,Wo].
     // groups == Ci == Co is depthwise. 1x1 stride-1 convolutions go straight to GEMM.

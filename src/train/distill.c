@@ -102,7 +102,9 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
                          .window = (int)cfg->train.window,
                          .drop_last = 1,
                          .seed = rng_u64(&data),
-                         .fraction = cfg->train.fraction};
+                         .fraction = cfg->train.fraction,
+                         .alloc = be->host_alloc,
+                         .free = be->host_free};
     DNA_CHECK(cfg->train.fraction > 0 && cfg->train.fraction <= 1, "set [train] fraction in (0, 1]",
               "%s: [train] fraction = %g", cfg->path[0] ? cfg->path : "config", cfg->train.fraction);
     ShardReader *r = shard_reader_open(dir, &rc, in, out);
@@ -131,7 +133,15 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
         log_rank(ctx, "train: block %d cell %d resumes at epoch %lld batch %lld (step %lld)", k + 1,
                  c + 1, m.epoch + 1, m.cursor, m.step);
     double lr0 = k == 0 ? cfg->train.lr_first : cfg->train.lr, t0 = timer_now();
-    Tensor x = {0}, y = {0}, dy = {0};
+    // Two input buffers, alternating by step: the next batch's upload (upload_async from the
+    // reader's pinned batch) overlaps with the last step's backward, which still reads the
+    // other. Sized once for the largest share, so they never move while in use.
+    Tensor x[2] = {{0}}, y[2] = {{0}}, dy = {0};
+    int most = (int)((cfg->train.batch + rc.nparts - 1) / rc.nparts);
+    for (int i = 0; i < 2; i++) {
+        tensor_ensure(be, &x[i], most, in[0], in[1], in[2]);
+        tensor_ensure(be, &y[i], most, out[0], out[1], out[2]);
+    }
     Progress pr;
     char label[48];
     snprintf(label, sizeof label, "train b%d.c%d", k + 1, c + 1);
@@ -162,20 +172,22 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
         const int32_t *lab;
         const int64_t *ids;
         for (long open_pass = -1;;) {
+            be->upload_wait();  // the reader may refill the last batch's buffers from here on
             long pass = m.step / sub;
             if (pass != open_pass) shard_reader_start_epoch(r, (int)pass, (int)(m.step % sub));
             open_pass = pass;
             int nb = shard_reader_next(r, &xb, &yb, &lab, &ids);
             DNA_CHECK(nb > 0, "report this as a bug", "block %d cell %d: reader ended at step %lld",
                       k + 1, c + 1, m.step);
-            tensor_ensure(be, &x, nb, in[0], in[1], in[2]);
-            tensor_ensure(be, &y, nb, out[0], out[1], out[2]);
+            Tensor *xs = &x[m.step & 1], *ys = &y[m.step & 1];
+            tensor_ensure(be, xs, nb, in[0], in[1], in[2]);
+            tensor_ensure(be, ys, nb, out[0], out[1], out[2]);
             tensor_ensure(be, &dy, nb, out[0], out[1], out[2]);
-            tensor_upload(be, &x, xb);
-            tensor_upload(be, &y, yb);
+            be->upload_async(xs->data, xb, sizeof(float) * tensor_numel(xs));
+            be->upload_async(ys->data, yb, sizeof(float) * tensor_numel(ys));
             sample_path(&paths, m.step, cell.cfg.layers, cell.cfg.nops, p);
             StepSync ss = {(float)nb / (float)cfg->train.batch, gsum};
-            double loss = cell_train_step(be, &cell, p, &x, &y, &dy, &opt, g ? &ss : NULL);
+            double loss = cell_train_step(be, &cell, p, xs, ys, &dy, &opt, g ? &ss : NULL);
             DNA_CHECK(isfinite(loss), "lower [train] lr / lr_first",
                       "block %d cell %d: loss became %g at step %lld", k + 1, c + 1, loss, m.step);
             m.loss[m.step] = (float)loss;
@@ -199,7 +211,8 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
         log_rank(ctx, "train: block %d cell %d train mse, first %ld steps %.5f -> last %ld %.5f (%s)",
                  k + 1, c + 1, tail, a, tail, z, z < a ? "falls" : "DOES NOT FALL");
     }
-    tensor_free(be, &x), tensor_free(be, &y), tensor_free(be, &dy);
+    for (int i = 0; i < 2; i++) tensor_free(be, &x[i]), tensor_free(be, &y[i]);
+    tensor_free(be, &dy);
 out:
     shard_reader_free(r);
     free(m.loss), free(m.val);

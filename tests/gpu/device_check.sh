@@ -2,8 +2,10 @@
 # The CUDA backend's check on a GPU machine, in one go and under 8 minutes: installs the
 # build dependencies if missing (Debian packages of scripts/setup.sh; no network is
 # tolerated), builds with CUDA=1, runs build/cuda/bin/test_gpu (GPU vs CPU backend, every
-# op, a cell's training step and rating), a memcheck pass over part of it, the PyTorch
-# anchor if present, and prints one summary block. Logs go to OUT_DIR.
+# op, a cell's training step and rating), the PyTorch anchor (W1, W3) if present, our
+# benchmarks of the same workloads (bench_cell_train, bench_rate_shared --w3) with their
+# ratios, a memcheck pass over part of test_gpu, and prints one summary block. Logs go to
+# OUT_DIR.
 # Usage: tests/gpu/device_check.sh [OUT_DIR]   (default: $OUT, else /tmp/dna-device-check)
 # Exit status: 0 when test_gpu ran, passed, and skipped nothing.
 set -u
@@ -122,12 +124,6 @@ else
 fi
 echo "${R[test]}"
 
-echo "== GPU benchmarks"
-# TODO(issue 7, part 2): GPU benchmarks of cell training and rating (tests/bench/ is CPU
-# only so far); run them here once they exist.
-R[bench]="TODO: no GPU benchmarks yet"
-echo "${R[bench]}"
-
 echo "== PyTorch anchor"
 ANCHOR=""
 for a in ../shared/anchors/torch_cell.py shared/anchors/torch_cell.py; do
@@ -135,7 +131,7 @@ for a in ../shared/anchors/torch_cell.py shared/anchors/torch_cell.py; do
 done
 if [ -n "$ANCHOR" ] && [ "$(left)" -gt 30 ]; then
     t=$(date +%s)
-    timeout "$(cap 120)" python3 "$ANCHOR" --device cuda --cudnn-benchmark \
+    timeout "$(cap 120)" python3 "$ANCHOR" --device cuda --cudnn-benchmark --workloads w1,w3 \
         --json "$OUT_DIR/torch_cell.json" >"$OUT_DIR/torch_cell.log" 2>&1
     rc=$?
     lines=$(grep -E '^W[0-9]' "$OUT_DIR/torch_cell.log")
@@ -146,6 +142,26 @@ else
     R[anchor]="skipped (${ANCHOR:-torch_cell.py not found}, $(left) s left)"
 fi
 echo "${R[anchor]}"
+
+echo "== GPU benchmarks (W1 cell_train, W3 rate_shared) against the PyTorch anchor"
+if [[ ${R[build]} == ok* ]] && [ "$(left)" -gt 30 ]; then
+    t=$(date +%s)
+    timeout "$(cap 200)" make -j"$(nproc)" CUDA=1 CUDA_HOME="$CUDA_HOME" CUDA_GENCODE="$GENCODE" \
+        build/cuda/bin/bench_cell_train build/cuda/bin/bench_rate_shared >>"$OUT_DIR/build.log" 2>&1
+    timeout "$(cap 60)" build/cuda/bin/bench_cell_train 30 --backend cuda 2>&1 | tee "$OUT_DIR/bench.log"
+    timeout "$(cap 90)" build/cuda/bin/bench_rate_shared --w3 --backend cuda 2>&1 | tee -a "$OUT_DIR/bench.log"
+    ours_w1=$(grep -o 'cell_train backend=cuda img_per_s=[0-9.]*' "$OUT_DIR/bench.log" | sed 's/.*=//')
+    ours_w3=$(grep -o 'rate_shared_w3 backend=cuda .*paths_per_s=[0-9.]*' "$OUT_DIR/bench.log" | sed 's/.*=//')
+    torch_w1=$(grep -o 'W1 cell_train: .* \([0-9.]*\) img/s' "$OUT_DIR/torch_cell.log" 2>/dev/null |
+        sed -E 's/.* ([0-9.]+) img\/s/\1/')
+    torch_w3=$(grep -o 'W3 cell_rate_shared: .* -> [0-9.]* paths/s' "$OUT_DIR/torch_cell.log" 2>/dev/null |
+        sed -E 's/.* ([0-9.]+) paths\/s/\1/')
+    ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }' || echo "n/a"; }
+    R[bench]="W1 ${ours_w1:-?} img/s vs PyTorch ${torch_w1:-?} = $(ratio "$ours_w1" "$torch_w1") (goal >= 1.3x); W3 ${ours_w3:-?} paths/s vs ${torch_w3:-?} = $(ratio "$ours_w3" "$torch_w3") ($(step_time "$t") s)"
+else
+    R[bench]="skipped (no build or out of time)"
+fi
+echo "${R[bench]}"
 
 echo "== memcheck (part of test_gpu under compute-sanitizer)"
 SAN=$(command -v compute-sanitizer || echo "$CUDA_HOME/bin/compute-sanitizer")
@@ -163,7 +179,7 @@ echo "${R[memcheck]}"
 
 echo
 echo "==================== dna CUDA device check ($(step_time "$T0") s) ===================="
-for k in machine deps build test bench anchor memcheck; do
+for k in machine deps build test anchor bench memcheck; do
     printf '%-9s %s\n' "$k:" "${R[$k]:-}"
 done
 if [ -s "$OUT_DIR/closest.txt" ]; then

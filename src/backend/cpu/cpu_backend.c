@@ -55,6 +55,7 @@ static void cpu_free(void *p) {
 static void cpu_memcpy(void *dst, const void *src, size_t bytes) {
     if (dst != src) memcpy(dst, src, bytes);
 }
+static void cpu_upload_wait(void) {}  // cpu_memcpy is done when it returns
 static void cpu_fill(float *dst, float v, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) dst[i] = v;
@@ -73,6 +74,10 @@ static const Backend CPU = {
     .download = cpu_memcpy,
     .copy = cpu_memcpy,
     .fill = cpu_fill,
+    .host_alloc = cpu_alloc,
+    .host_free = cpu_free,
+    .upload_async = cpu_memcpy,
+    .upload_wait = cpu_upload_wait,
     .conv2d_fwd = cpu_conv2d_fwd,
     .conv2d_bwd = cpu_conv2d_bwd,
     .linear_fwd = cpu_linear_fwd,
@@ -95,7 +100,6 @@ static const Backend CPU = {
     .adam_step = cpu_adam_step,
     .rmsprop_step = cpu_rmsprop_step,
 };
-
 
 const Backend *backend_cpu(void) {
     static int ready;  // one-time library set-up, not program state

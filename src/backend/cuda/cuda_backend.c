@@ -69,6 +69,27 @@ static void cuda_download(void *host, const void *src, size_t bytes) {
     CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
 }
 
+static void *cuda_host_alloc(size_t bytes) {
+    void *p = NULL;
+    CUDA_CHECK(cudaMallocHost(&p, bytes ? bytes : 1));
+    return p;
+}
+
+static void cuda_host_free(void *p) {
+    if (p) CUDA_CHECK(cudaFreeHost(p));
+}
+
+static void cuda_upload_async(void *dst, const void *host, size_t bytes) {
+    if (!bytes) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, ctx.copy));
+    CUDA_CHECK(cudaEventRecord(ctx.copied, ctx.copy));
+    CUDA_CHECK(cudaStreamWaitEvent(ctx.stream, ctx.copied, 0));
+}
+
+static void cuda_upload_wait(void) {
+    CUDA_CHECK(cudaStreamSynchronize(ctx.copy));
+}
+
 static void cuda_copy(void *dst, const void *src, size_t bytes) {
     if (dst != src && bytes)
         CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ctx.stream));
@@ -114,6 +135,10 @@ static const Backend CUDA = {
     .download = cuda_download,
     .copy = cuda_copy,
     .fill = cuda_fill,
+    .host_alloc = cuda_host_alloc,
+    .host_free = cuda_host_free,
+    .upload_async = cuda_upload_async,
+    .upload_wait = cuda_upload_wait,
     .conv2d_fwd = cuda_conv2d_fwd,
     .conv2d_bwd = cuda_conv2d_bwd,
     .linear_fwd = cuda_linear_fwd,
@@ -166,6 +191,8 @@ const Backend *backend_cuda(int device) {
     CUDA_CHECK(cudaSetDevice(device));
     CUDA_CHECK(cudaDeviceGetAttribute(&ctx.sms, cudaDevAttrMultiProcessorCount, device));
     CUDA_CHECK(cudaStreamCreateWithFlags(&ctx.stream, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&ctx.copy, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaEventCreateWithFlags(&ctx.copied, cudaEventDisableTiming));
     CUDNN_CHECK(cudnnCreate(&ctx.cudnn));
     CUDNN_CHECK(cudnnSetStream(ctx.cudnn, ctx.stream));
     CUBLAS_CHECK(cublasCreate(&ctx.cublas));

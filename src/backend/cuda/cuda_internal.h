@@ -22,6 +22,8 @@ _Static_assert((int)ACT_NONE == DK_ACT_NONE && (int)ACT_RELU == DK_ACT_RELU &&
 typedef struct CudaCtx {
     int device, sms;
     cudaStream_t stream;
+    cudaStream_t copy;    // upload_async's, so input copies overlap with compute
+    cudaEvent_t copied;   // the last upload_async, which `stream` waits for
     cudnnHandle_t cudnn;
     cublasHandle_t cublas;
     void *scratch;  // device scratch of the op running now (cuda_scratch)

@@ -34,6 +34,20 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned f) {
     *s = (cudaStream_t)FAKE;
     return cudaSuccess;
 }
+// streams are synchronous, so events have nothing to order
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned f) {
+    (void)f;
+    *e = (cudaEvent_t)FAKE;
+    return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+    (void)e, (void)s;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned f) {
+    (void)s, (void)e, (void)f;
+    return cudaSuccess;
+}
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     (void)s;
     return cudaSuccess;
