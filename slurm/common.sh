@@ -9,6 +9,12 @@
 
 # dna_job_init: called first in every job, after the site set-up
 dna_job_init() {
+    # a job with GPUs takes the CUDA build when there is one (its backend `auto` then
+    # drives the rank's GPU); otherwise the CPU build
+    if [ -z "${DNA_BIN:-}" ] && [ -n "${SLURM_GPUS_PER_TASK:-}${SLURM_JOB_GPUS:-}" ] &&
+        [ -x "$DNA_ROOT/build/cuda/bin/dna" ]; then
+        DNA_BIN=$DNA_ROOT/build/cuda/bin
+    fi
     DNA_BIN=${DNA_BIN:-$DNA_ROOT/bin}
     DNA_SRUN_OPTS=(--mpi=pmix)
     # srun 22.05 no longer inherits the job's --cpus-per-task (each task would get one core)

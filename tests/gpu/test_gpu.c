@@ -399,6 +399,29 @@ TEST(gpu_memory_fill_copy) {
     free_d((Tensor *[]){&g, &c}, 2);
 }
 
+// The input pipeline's path: pinned memory from host_alloc, upload_async on the copy stream,
+// then ops on the compute stream that must wait for it (a large copy followed at once by a
+// small op reading it), upload_wait before the host buffer is reused, two buffers in turn.
+TEST(gpu_upload_async) {
+    Tensor h = h_rand(1, 1, 1, 1 << 22, 5300, -1, 1), twice = h_copy(&h);
+    cpu()->axpy(1.0f, &h, &twice);
+    size_t n = tensor_numel(&h), bytes = sizeof(float) * n;
+    float *pinned = gpu()->host_alloc(bytes);
+    Tensor d[2] = {d_zeros(1, 1, 1, (int)n), d_zeros(1, 1, 1, (int)n)};
+    for (int step = 0; step < 4; step++) {
+        Tensor *t = &d[step & 1];
+        memcpy(pinned, h.data, bytes);
+        gpu()->upload_async(t->data, pinned, bytes);
+        gpu()->axpy(1.0f, t, t);  // queued on the compute stream: must see the whole copy
+        gpu()->upload_wait();
+        memset(pinned, 0xff, bytes);  // NaNs, had the copy not finished
+        T_SAME(t, &twice, 0, 0, "upload_async then an op");
+    }
+    gpu()->host_free(pinned);
+    free_h((Tensor *[]){&h, &twice}, 2);
+    free_d((Tensor *[]){&d[0], &d[1]}, 2);
+}
+
 TEST(gpu_pool_reuses_blocks_and_zeroes) {
     const size_t sizes[] = {1, 4, 513, 4096, 1000000, 3u << 20};
     enum { NS = sizeof sizes / sizeof sizes[0] };
