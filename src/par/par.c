@@ -186,7 +186,7 @@ void par_sum_f32(ParSum *s, float *buf, size_t n) {
     s->be->upload(buf, s->host, sizeof(float) * n);
 }
 
-float *par_sum_buf(ParSum *s, size_t n) {
+static float *sum_buf(ParSum *s, size_t n) {
     if (n > s->cap) {
         if (s->buf) s->be->free(s->buf);
         s->buf = s->be->alloc(sizeof(float) * n);
@@ -195,22 +195,27 @@ float *par_sum_buf(ParSum *s, size_t n) {
     return s->buf;
 }
 
-void par_sum_mean(ParSum *s, Tensor *const *t, int n) {
-    size_t total = 0;
+void par_sum_tensors(ParSum *s, Tensor *const *t, int n, int mean, double *extra) {
+    const Backend *be = s->be;
+    size_t total = extra ? 1 : 0;
     for (int i = 0; i < n; i++) total += tensor_numel(t[i]);
-    float *buf = par_sum_buf(s, total), *p = buf;
+    float *buf = sum_buf(s, total), *p = buf, e = extra ? (float)*extra : 0.0f;
     for (int i = 0; i < n; i++) {
-        s->be->copy(p, t[i]->data, sizeof(float) * tensor_numel(t[i]));
+        be->copy(p, t[i]->data, sizeof(float) * tensor_numel(t[i]));
         p += tensor_numel(t[i]);
     }
+    if (extra) be->upload(p, &e, sizeof e);
     par_sum_f32(s, buf, total);
-    Tensor v = tensor_view(buf, 1, (int)total, 1, 1);
-    s->be->axpy(1.0f / (float)s->size - 1.0f, &v, &v);  // exact for power-of-two groups
+    if (mean) {
+        Tensor v = tensor_view(buf, 1, (int)total, 1, 1);
+        be->axpy(1.0f / (float)s->size - 1.0f, &v, &v);  // exact for power-of-two groups
+    }
     p = buf;
     for (int i = 0; i < n; i++) {
-        s->be->copy(t[i]->data, p, sizeof(float) * tensor_numel(t[i]));
+        be->copy(t[i]->data, p, sizeof(float) * tensor_numel(t[i]));
         p += tensor_numel(t[i]);
     }
+    if (extra) be->download(&e, p, sizeof e), *extra = e;
 }
 
 void par_sum_free(ParSum *s) {

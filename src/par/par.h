@@ -46,11 +46,10 @@ void par_group_free(ParGroup *g);                       // collective; safe on N
 typedef struct ParSum ParSum;
 ParSum *par_sum_new(const Backend *be, ParGroup *g);
 void par_sum_f32(ParSum *s, float *buf, size_t n);  // in place, buf in the backend's memory
-// A buffer of at least n floats in the backend's memory, owned by s and kept between calls
-// (for packing many tensors into one sum).
-float *par_sum_buf(ParSum *s, size_t n);
-// The members' mean of n tensors, in place, in one packed sum (uses par_sum_buf).
-void par_sum_mean(ParSum *s, Tensor *const *t, int n);
+// The members' sum (mean: their mean) of n tensors in place, packed into one buffer of the
+// backend's memory for a single allreduce; *extra (NULL: none) rides along as one more
+// value (a step's loss).
+void par_sum_tensors(ParSum *s, Tensor *const *t, int n, int mean, double *extra);
 void par_sum_free(ParSum *s);  // collective; safe on NULL
 // SIGTERM and SIGUSR1 (what Slurm sends before preemption or the time limit) set a flag
 // that training loops poll between steps, so every rank checkpoints and exits cleanly.

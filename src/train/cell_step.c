@@ -3,26 +3,17 @@
 // whose momentum and weight decay move every op).
 #include "train/cell_step.h"
 
+#include <stdlib.h>
 
-// Sums the path's gradients (and the loss, in the last slot) over the group in one call,
-// packed into one buffer in the backend's memory (with NCCL it never leaves the GPU).
-static double group_sum(const Backend *be, const ParamList *pl, double loss, const StepSync *s) {
-    size_t n = 1;
-    for (int i = 0; i < pl->n; i++) n += tensor_numel(&pl->p[i]->g);
-    float *buf = par_sum_buf(s->sum, n), *p = buf, l = (float)loss;
-    for (int i = 0; i < pl->n; i++) {
-        be->copy(p, pl->p[i]->g.data, sizeof(float) * tensor_numel(&pl->p[i]->g));
-        p += tensor_numel(&pl->p[i]->g);
-    }
-    be->upload(p, &l, sizeof l);
-    par_sum_f32(s->sum, buf, n);
-    p = buf;
-    for (int i = 0; i < pl->n; i++) {
-        be->copy(pl->p[i]->g.data, p, sizeof(float) * tensor_numel(&pl->p[i]->g));
-        p += tensor_numel(&pl->p[i]->g);
-    }
-    be->download(&l, p, sizeof l);
-    return l;
+#include "core/error.h"
+
+// Sums the path's gradients and the loss over the group in one allreduce.
+static double group_sum(const ParamList *pl, double loss, const StepSync *s) {
+    Tensor **g = dna_malloc(sizeof(Tensor *) * (size_t)(pl->n ? pl->n : 1));
+    for (int i = 0; i < pl->n; i++) g[i] = &pl->p[i]->g;
+    par_sum_tensors(s->sum, g, pl->n, 0, &loss);
+    free(g);
+    return loss;
 }
 
 double cell_train_step(const Backend *be, Cell *c, const int *path, const Tensor *x,
@@ -34,7 +25,7 @@ double cell_train_step(const Backend *be, Cell *c, const int *path, const Tensor
     double loss = be->mse(out, y, dy);
     if (sync) be->axpy(sync->share - 1.0f, dy, dy);  // dy *= share
     cell_backward(be, c, path, dy, 0);
-    if (sync) loss = group_sum(be, &pl, loss * sync->share, sync);
+    if (sync) loss = group_sum(&pl, loss * sync->share, sync);
     optim_step(be, opt, &pl);
     params_free(&pl);
     return loss;

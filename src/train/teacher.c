@@ -55,7 +55,7 @@ void teacher_arch_from_config(const Config *cfg, int cin, EffNetCfg *out) {
 void grads_average(ParSum *s, const ParamList *pl) {
     Tensor **g = dna_malloc(sizeof(Tensor *) * (size_t)(pl->n ? pl->n : 1));
     for (int i = 0; i < pl->n; i++) g[i] = &pl->p[i]->g;
-    par_sum_mean(s, g, pl->n);
+    par_sum_tensors(s, g, pl->n, 1, NULL);
     free(g);
 }
 
@@ -66,7 +66,7 @@ static void average_running_stats(ParSum *s, Teacher *t) {
     int n = 0;
     for (int i = 0; i < t->net.nstate; i++)
         if (strstr(t->net.state[i].name, "running_")) r[n++] = t->net.state[i].t;
-    par_sum_mean(s, r, n);
+    par_sum_tensors(s, r, n, 1, NULL);
     free(r);
 }
 
