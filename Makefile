@@ -38,7 +38,14 @@ ifeq ($(CUDA),1)
   CUDA_GENCODE ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
   NVFLAGS   := -O3 -std=c++17 -lineinfo $(CUDA_GENCODE) -Xcompiler -Wall,-Wextra
   CFLAGS    += -I$(CUDA_HOME)/include -Ikernels -DDNA_CUDA
-  LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lnccl -lcudart -lstdc++
+  # NCCL for rank groups when its header is there (NCCL=0 forces without: groups then sum
+  # gradients through host memory and MPI)
+  NCCL      ?= $(if $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h),1,0)
+  ifeq ($(NCCL),1)
+    CFLAGS  += -DDNA_NCCL
+    LDLIBS  += -lnccl
+  endif
+  LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++
   OBJ       := build/cuda$(if $(filter release,$(MODE)),,-$(MODE))
   BIN       := $(OBJ)/bin
 endif

@@ -4,8 +4,10 @@
 #include "backend/cuda/cuda_backend.h"
 
 #include <math.h>
-#include <nccl.h>
 #include <stdio.h>
+#ifdef DNA_NCCL
+#include <nccl.h>
+#endif
 
 #include "backend/cuda/cuda_internal.h"
 #include "core/error.h"
@@ -113,17 +115,19 @@ static void describe(void) {
     CUDA_CHECK(cudaRuntimeGetVersion(&rt));
     CUDA_CHECK(cudaDriverGetVersion(&drv));
     CUBLAS_CHECK(cublasGetVersion(ctx.cublas, &cb));
+#ifdef DNA_NCCL
     if (ncclGetVersion(&nc) != ncclSuccess) nc = 0;
+#endif
     CUDA_CHECK(cudaGetDeviceProperties(&prop, ctx.device));
     CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ctx.device));
     CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, ctx.device));
-    snprintf(
-        ctx.version, sizeof ctx.version,
-        "cuDNN %zu.%zu.%zu, cuBLAS %d.%d.%d, NCCL %d.%d.%d, CUDA runtime %d.%d, driver %d.%d, "
-        "%.128s (sm_%d%d, %d SMs)",
-        dnn / 10000, dnn / 100 % 100, dnn % 100, cb / 10000, cb / 100 % 100, cb % 100,
-        nc / 10000, nc / 100 % 100, nc % 100, rt / 1000,
-        rt / 10 % 100, drv / 1000, drv / 10 % 100, prop.name, major, minor, ctx.sms);
+    char nccl[32] = "no NCCL";
+    if (nc) snprintf(nccl, sizeof nccl, "NCCL %d.%d.%d", nc / 10000, nc / 100 % 100, nc % 100);
+    snprintf(ctx.version, sizeof ctx.version,
+             "cuDNN %zu.%zu.%zu, cuBLAS %d.%d.%d, %s, CUDA runtime %d.%d, driver %d.%d, %.128s "
+             "(sm_%d%d, %d SMs)",
+             dnn / 10000, dnn / 100 % 100, dnn % 100, cb / 10000, cb / 100 % 100, cb % 100, nccl,
+             rt / 1000, rt / 10 % 100, drv / 1000, drv / 10 % 100, prop.name, major, minor, ctx.sms);
 }
 
 static const Backend CUDA = {
@@ -160,10 +164,12 @@ static const Backend CUDA = {
     .sgd_step = cuda_sgd_step,
     .adam_step = cuda_adam_step,
     .rmsprop_step = cuda_rmsprop_step,
+#ifdef DNA_NCCL
     .comm_id = cuda_comm_id,
     .comm_new = cuda_comm_new,
     .comm_sum = cuda_comm_sum,
     .comm_free = cuda_comm_free,
+#endif
 };
 
 int cuda_device_count(void) {

@@ -1,6 +1,8 @@
 // NCCL communicators for rank groups (Backend.comm_*): gradient sums stay on the GPU, on the
 // backend's stream, ordered with the step's other ops. par_sum_new makes one per group and
-// sends its id over MPI.
+// sends its id over MPI. Built without NCCL (make NCCL=0, or no nccl.h), the backend has
+// no comm ops and groups sum through host memory and MPI.
+#ifdef DNA_NCCL
 #include <nccl.h>
 #include <string.h>
 
@@ -42,3 +44,4 @@ void cuda_comm_sum(void *comm, float *buf, size_t n) {
 void cuda_comm_free(void *comm) {
     NCCL_CHECK(ncclCommDestroy(comm));
 }
+#endif
