@@ -9,5 +9,3 @@
 // for "cuda" in a binary without CUDA or on a node without a visible device. Calling it
 // again with the same answer is a no-op; a rank cannot move to another device.
 void backend_use(RunCtx *ctx, const char *name);
-// Devices this process sees (0 in a CPU-only build or without a driver).
-int backend_cuda_devices(void);

@@ -11,7 +11,8 @@
 #include "backend/cuda/cuda_backend.h"
 #endif
 
-int backend_cuda_devices(void) {
+// Devices this process sees (0 in a CPU-only build or without a driver).
+static int cuda_devices(void) {
 #ifdef DNA_CUDA
     return cuda_device_count();
 #else
@@ -22,7 +23,7 @@ int backend_cuda_devices(void) {
 void backend_use(RunCtx *ctx, const char *name) {
     DNA_CHECK(!strcmp(name, "cpu") || !strcmp(name, "cuda") || !strcmp(name, "auto"),
               "set run.backend (or --backend) to cpu, cuda or auto", "unknown backend '%s'", name);
-    int ndev = backend_cuda_devices();
+    int ndev = cuda_devices();
     int cuda = !strcmp(name, "cuda") || (!strcmp(name, "auto") && ndev > 0);
     if (!cuda) {
         ctx->be = backend_cpu();

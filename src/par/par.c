@@ -124,9 +124,6 @@ int par_group_rank(const ParGroup *g) {
 int par_group_size(const ParGroup *g) {
     return g->size;
 }
-void par_group_sum_f32(ParGroup *g, float *buf, size_t n) {
-    allreduce(g->comm, buf, n, sizeof(float), MPI_FLOAT);
-}
 void par_group_sum_f64(ParGroup *g, double *buf, size_t n) {
     allreduce(g->comm, buf, n, sizeof(double), MPI_DOUBLE);
 }

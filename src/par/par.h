@@ -34,8 +34,7 @@ typedef struct ParGroup ParGroup;
 ParGroup *par_group_split(int color);
 int par_group_rank(const ParGroup *g);
 int par_group_size(const ParGroup *g);
-void par_group_sum_f32(ParGroup *g, float *buf, size_t n);  // in place, over the group
-void par_group_sum_f64(ParGroup *g, double *buf, size_t n);
+void par_group_sum_f64(ParGroup *g, double *buf, size_t n);  // in place, over the group
 void par_group_bn_sum(void *g, double *buf, size_t n);  // the same, as a BnSync callback
 int par_group_any(ParGroup *g, int flag);               // 1 when any member passes nonzero
 void par_group_free(ParGroup *g);                       // collective; safe on NULL
