@@ -5,6 +5,9 @@
 #pragma once
 #include "core/ctx.h"
 
+// The CPU backend's op table (src/backend/cpu): always built, the reference for the others.
+const Backend *backend_cpu(void);
+
 // Sets ctx->be and ctx->device (-1 on the CPU). Fatal, naming the fix, for an unknown name or
 // for "cuda" in a binary without CUDA or on a node without a visible device. Calling it
 // again with the same answer is a no-op; a rank cannot move to another device.

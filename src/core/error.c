@@ -1,12 +1,38 @@
-// Fatal errors and checked allocation. The abort itself is par_abort's job (src/par), so
-// that this file stays free of MPI.
+// Fatal errors and checked allocation. Core knows nothing above it: the layer that can end
+// the whole job (src/par, with MPI) registers its abort and rank functions here, and the
+// stage log registers its file, so an error reaches the log too.
 #include "core/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "par/par.h"
+// Process-wide by necessity: dna_fatal is reached from code that holds no context.
+static struct {
+    int (*rank)(void);
+    void (*abort)(int code);
+    FILE *log;
+} hooks;
+
+void dna_fatal_hooks(int (*rank)(void), void (*abort_job)(int code)) {
+    hooks.rank = rank;
+    hooks.abort = abort_job;
+}
+
+void dna_fatal_log(FILE *f) {
+    hooks.log = f;
+}
+
+static void report(FILE *f, int rank, const char *msg, const char *file, int line,
+                   const char *hint) {
+    if (rank >= 0)
+        fprintf(f, "dna: error (rank %d): %s\n", rank, msg);
+    else
+        fprintf(f, "dna: error: %s\n", msg);
+    fprintf(f, "  at %s:%d\n", file, line);
+    if (hint && hint[0]) fprintf(f, "  fix: %s\n", hint);
+    fflush(f);
+}
 
 void dna_fatal(const char *file, int line, const char *hint, const char *fmt, ...) {
     char msg[1024];
@@ -14,16 +40,12 @@ void dna_fatal(const char *file, int line, const char *hint, const char *fmt, ..
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    int rank = par_world_rank();
+    int rank = hooks.rank ? hooks.rank() : -1;
     fflush(stdout);
-    if (rank >= 0)
-        fprintf(stderr, "dna: error (rank %d): %s\n", rank, msg);
-    else
-        fprintf(stderr, "dna: error: %s\n", msg);
-    fprintf(stderr, "  at %s:%d\n", file, line);
-    if (hint && hint[0]) fprintf(stderr, "  fix: %s\n", hint);
-    fflush(stderr);
-    par_abort(1);
+    report(stderr, rank, msg, file, line, hint);
+    if (hooks.log) report(hooks.log, rank, msg, file, line, hint);
+    if (hooks.abort) hooks.abort(1);
+    exit(1);
 }
 
 void *dna_malloc(size_t bytes) {

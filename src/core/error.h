@@ -1,9 +1,11 @@
 // Errors: the one fatal path of the program. A failure prints what went wrong, where
 // (file:line) and a hint how to fix it, then ends the whole job: every MPI rank when MPI is
-// up (through par_abort), else the process. Library-specific macros (MPI_CHECK, H5_CHECK,
-// CUDA_CHECK) live beside the only code that calls that library and end up here.
+// up (the abort hook par_init registers), else the process. Library-specific macros
+// (MPI_CHECK, H5_CHECK, CUDA_CHECK) live beside the only code that calls that library and
+// end up here.
 #pragma once
 #include <stddef.h>
+#include <stdio.h>
 
 _Noreturn void dna_fatal(const char *file, int line, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -13,6 +15,12 @@ _Noreturn void dna_fatal(const char *file, int line, const char *hint, const cha
     do {                                                               \
         if (!(cond)) dna_fatal(__FILE__, __LINE__, hint, __VA_ARGS__); \
     } while (0)
+
+// Registered by src/par: the rank for messages (-1 when unknown) and the abort that ends every
+// rank. Without them a fatal error exits this process.
+void dna_fatal_hooks(int (*rank)(void), void (*abort_job)(int code));
+// A file that receives every fatal message too (the stage's log); NULL stops it.
+void dna_fatal_log(FILE *f);
 
 // Allocation that cannot return NULL: out of memory is fatal with the size asked for.
 void *dna_malloc(size_t bytes);

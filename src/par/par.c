@@ -18,6 +18,7 @@ static int launched_by_mpi(void) {
 }
 
 void par_init(RunCtx *ctx, int *argc, char ***argv) {
+    dna_fatal_hooks(par_world_rank, par_abort);
     int provided = 0;
     MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
     MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));

@@ -126,4 +126,3 @@ struct Backend {
     void (*comm_free)(void *comm);
 };
 
-const Backend *backend_cpu(void);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "backend/backend.h"
 #include "core/timer.h"
 #include "par/par.h"
 #include "train/features.h"

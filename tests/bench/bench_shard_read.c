@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "backend/backend.h"
 #include "core/ctx.h"
 #include "core/timer.h"
 #include "io/shard.h"

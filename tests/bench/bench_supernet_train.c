@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "backend/backend.h"
 #include "core/timer.h"
 #include "nas/space.h"
 #include "par/par.h"

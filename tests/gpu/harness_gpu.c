@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "core/rng.h"
 #include "gpu_test.h"

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/backend.h"
 #include "core/log.h"
 #include "nn/convbn.h"
 #include "par/par.h"

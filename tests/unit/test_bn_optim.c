@@ -2,6 +2,7 @@
 // against values computed by hand.
 #include <string.h>
 
+#include "backend/backend.h"
 #include "harness.h"
 #include "nn/convbn.h"
 #include "train/optim.h"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "gradcheck.h"
 #include "harness.h"
 #include "nas/cell.h"

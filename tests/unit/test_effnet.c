@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "core/ctx.h"
 #include "gradcheck.h"
 #include "harness.h"

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "core/rng.h"
 #include "gradcheck.h"
 #include "harness.h"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "harness.h"
 #include "io/h5.h"
 #include "nn/mbconv.h"

@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
+#include "backend/backend.h"
 #include "backend/cpu/cpu.h"
 #include "core/error.h"
 
