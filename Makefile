@@ -51,7 +51,7 @@ ifeq ($(CUDA),1)
 endif
 
 LIB_SRC   := $(wildcard src/core/*.c src/tensor/*.c src/backend/*.c src/backend/cpu/*.c src/nn/*.c \
-                        src/nas/*.c src/train/*.c src/io/*.c src/par/*.c)
+                        src/nas/*.c src/io/*.c src/train/*.c src/stages/*.c src/par/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(OBJ)/%.o)
 ifeq ($(CUDA),1)
   LIB_OBJ += $(patsubst %.c,$(OBJ)/%.o,$(wildcard src/backend/cuda/*.c)) \
@@ -80,7 +80,7 @@ $(BIN)/test_gpu: $(patsubst %.c,$(OBJ)/%.o,$(wildcard tests/gpu/*.c)) $(OBJ)/lib
 endif
 
 $(OBJ)/libdna.a: $(LIB_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 # main.o carries the git revision: rebuilt every time so `dna version` never lies
 $(OBJ)/src/main.o: src/main.c Makefile FORCE

@@ -44,8 +44,8 @@ for stage in data teacher features train rate search retrain report; do
         data | search | report) dna_size 1; opts+=("${dna_size_opts[@]}") ;;  # no MPI work to split
         *) if [ -n "$dna_ranks" ]; then dna_size "$dna_ranks"; opts+=("${dna_size_opts[@]}"); fi ;;
     esac
-    # training checkpoints every job in flight on SIGUSR1: ask for it before the time limit
-    [ "$stage" = train ] && opts+=(--signal="USR1@${DNA_SIGNAL_LEAD:-300}")
+    # the training stages checkpoint on SIGUSR1: ask for it before the time limit
+    case $stage in teacher | train | retrain) opts+=(--signal="USR1@${DNA_SIGNAL_LEAD:-300}") ;; esac
     [ -z "$prev" ] || opts+=(--dependency="afterok:$prev" --kill-on-invalid-dep=yes)
     if ! id=$(DNA_STAGE=$stage dna_sbatch "${opts[@]}" "${dna_sbatch_opts[@]}" "$script"); then
         # half a chain would run its first stages for nothing: take it back

@@ -96,13 +96,37 @@ report_complete() {
     [ "$(grep -c '^retrain,' "$r/stages.csv")" = 1 ] && [ "$(grep -c '^report,' "$r/stages.csv")" = 2 ]
 }
 check run_report_record_random report_complete
+# every stage's log and the training loops' metrics (JSON lines) in <run>/log/
+logs_written() {
+    local r=$out/tiny/log f
+    for f in run data teacher features train rate search retrain report; do [ -s "$r/$f.log" ] || { echo "no $f.log"; return 1; }; done
+    grep -q 'teacher: epoch 1/1 .*test top-1' "$r/teacher.log" && grep -q 'run: stages data, .* complete' "$r/run.log" &&
+        python3 - "$r" <<'PY'
+import json, sys
+d = sys.argv[1]
+for stage in ("teacher", "train", "retrain"):
+    lines = [json.loads(l) for l in open(f"{d}/{stage}.jsonl")]
+    steps = [l for l in lines if "loss" in l]
+    ends = [l for l in lines if l.get("epoch_end")]
+    assert steps and ends, stage
+    for l in steps:
+        assert l["img_s"] > 0 and 0 <= l["data_wait"] <= 1 and l["step"] <= l["steps"], l
+    assert all("val" in l for l in ends), stage
+PY
+}
+check logs_and_metrics logs_written
+cli verbose_debug_lines 0 'debug: data: reads nothing, writes dataset.h5' -v data "${tiny[@]}"
+quiet() { [ -z "$(ASAN_OPTIONS=$MPI_ASAN "$bin/dna" -q data "${tiny[@]}" 2>&1)" ]; }
+check quiet_prints_nothing quiet
+cli changed_sections_warned 0 "warning: teacher: the config sections it depends on \(\[data teacher\]\) changed since .*teacher.h5 was made" teacher "${tiny[@]}" teacher.lr=0.05
 cli stage_unknown_key 1 "override 'teacher.epochz=3': unknown key 'epochz' in \\[teacher\\]; known keys: import" teacher inputs/tiny.cfg teacher.epochz=3
 cli stage_bad_value 1 "teacher.lr = 'fast' is not a number" teacher inputs/tiny.cfg teacher.lr=fast
 cli stage_bad_choice 1 "features.dtype = 'int8'; expected one of float16.float32" features "${tiny[@]}" features.dtype=int8 --force
 cli stage_classes_mismatch 1 'has 10 classes, the config says 5' teacher "${tiny[@]}" data.classes=5 --force
 cli stage_data_shape_mismatch 1 'images are 1x28x28, the config expects 1x32x32' data "${tiny[@]}" run.name=shape data.image_size=32
 [ ! -e "$out/shape/dataset.h5" ] && ! ls "$out/shape/" | grep -q tmp || { echo "FAIL stage_data_shape_mismatch left output"; failed=$((failed + 1)); }
-cli stage_needs_data 1 'run .dna data CFG. first' teacher "${tiny[@]}" run.name=nodata
+cli stage_needs_data 1 'stage teacher needs .*/nodata/dataset.h5, made by stage data' teacher "${tiny[@]}" run.name=nodata
+cli stage_needs_data_fix 1 'fix: run .dna data inputs/tiny.cfg. first, or .dna run inputs/tiny.cfg.' teacher "${tiny[@]}" run.name=nodata
 cli stage_backend_cuda_needs_build 1 'backend cuda: this dna was built without CUDA' data "${tiny[@]}" run.name=nocuda --backend cuda
 # the same shards (samples and values) from 1 and 2 ranks
 mkdir -p "$out/two" && cp "$out/tiny/dataset.h5" "$out/tiny/teacher.h5" "$out/two/"
@@ -185,6 +209,14 @@ sleep "$(awk -v r=$RANDOM 'BEGIN{print r / 32768 * 2}')"  # then a random step
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 killed_midway() { [ ! -e "$out/kill/ckpt/COMPLETE" ] && ls "$out/kill/ckpt/" | grep -q h5; }
 check train_sigkill_lands_midway killed_midway
+# `dna status` reads the checkpoints and metrics of the interrupted run (and writes nothing)
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" status "${tiny[@]}" run.name=kill >"$log" 2>&1
+status_partial() {
+    grep -q '^train  *partial  *ckpt/COMPLETE' "$log" && grep -q '^features  *done' "$log" &&
+        grep -Eq '^  train b[0-9].c[0-9] +(partial|done) +step [0-9]+/[0-9]+ \(epoch [0-9]/2\)  loss [0-9.]+' "$log" &&
+        grep -Eq '^rate  *not started' "$log"
+}
+check status_interrupted_train status_partial
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=kill >"$log" 2>&1
 check train_sigkill_resume_bitwise same_ckpts kill
 copy_inputs term
@@ -196,6 +228,62 @@ term_checkpointed() { [ $rc -ne 0 ] && grep -q 'stopped by a signal; every job c
 check train_sigterm_checkpoints term_checkpointed
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=term >"$log" 2>&1
 check train_sigterm_resume_bitwise same_ckpts term
+cli status_done 0 '^train +done +ckpt/COMPLETE' status "${tiny[@]}" run.name=term
+# the trainer in the supervised loops: teacher and retrain killed (SIGKILL) at a random step
+# resume to the uninterrupted result, bitwise; SIGTERM (SIGUSR1 through mpirun, on 2 ranks:
+# the rows of both ranks' BN statistics) checkpoints and stops. A checkpoint at almost every
+# step (run.ckpt_minutes=0.0002) lets the kill land anywhere.
+fit=(run.ckpt_minutes=0.0002 teacher.epochs=3 retrain.epochs=3)
+fit_inputs() { mkdir -p "$out/$1" && cp "$out/tiny/dataset.h5" "$out/$1/"; }
+same_h5() {  # same_h5 FILE RUN_A RUN_B: equal datasets and top-1 (attributes hold the git rev)
+    h5diff -q --exclude-attribute=/ "$out/$2/$1" "$out/$3/$1" &&
+        [ "$(h5dump -a top1 "$out/$2/$1" | grep '(0)')" = "$(h5dump -a top1 "$out/$3/$1" | grep '(0)')" ]
+}
+kill_midway() {  # kill_midway RUN STAGE ARGS...: starts it, kills it at a random step
+    local run=$1 ck=$2 pid
+    shift 2
+    ASAN_OPTIONS=$MPI_ASAN "$bin/dna" "$@" "${tiny[@]}" run.name=$run "${fit[@]}" >"$log" 2>&1 &
+    pid=$!
+    for _ in $(seq 300); do [ -e "$out/$run/resume/$ck.h5" ] && break; sleep 0.05; done
+    sleep "$(awk -v r=$RANDOM 'BEGIN{print r / 32768 * 1.5}')"
+    kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+}
+for r in tref tkill; do fit_inputs $r; done
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" teacher "${tiny[@]}" run.name=tref "${fit[@]}" >"$log" 2>&1
+kill_midway tkill teacher teacher
+teacher_killed() { [ -e "$out/tkill/resume/teacher.h5" ] && [ ! -e "$out/tkill/teacher.h5" ]; }
+check teacher_sigkill_lands_midway teacher_killed
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" teacher "${tiny[@]}" run.name=tkill "${fit[@]}" >"$log" 2>&1
+teacher_resumed() {
+    grep -q 'teacher: resumes at epoch [1-3] batch [0-9]* (step [0-9]*)' "$log" && same_h5 teacher.h5 tref tkill &&
+        [ ! -e "$out/tkill/resume/teacher.h5" ]  # the output holds the result: the checkpoint goes
+}
+check teacher_sigkill_resume_bitwise teacher_resumed
+for r in rref rkill; do fit_inputs $r; done
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" retrain "${tiny[@]}" run.name=rref --arch "$out/tiny/arch.json" "${fit[@]}" >"$log" 2>&1
+kill_midway rkill retrain_arch retrain --arch "$out/tiny/arch.json"
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" retrain "${tiny[@]}" run.name=rkill --arch "$out/tiny/arch.json" "${fit[@]}" >"$log" 2>&1
+retrain_resumed() {
+    grep -q 'retrain: resumes at epoch' "$log" && same_h5 retrain_arch.h5 rref rkill &&
+        [ "$(grep -o '"top1_per_epoch": [^]]*' "$out/rref/retrain_arch.json")" = "$(grep -o '"top1_per_epoch": [^]]*' "$out/rkill/retrain_arch.json")" ]
+}
+check retrain_sigkill_resume_bitwise retrain_resumed
+for r in tref2 tterm2; do fit_inputs $r; done
+mpi2 "$bin/dna" teacher "${tiny[@]}" run.name=tref2 "${fit[@]}" >"$log" 2>&1
+mpi2 "$bin/dna" teacher "${tiny[@]}" run.name=tterm2 "${fit[@]}" >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 300); do [ -e "$out/tterm2/resume/teacher.h5" ] && break; sleep 0.05; done
+pkill -USR1 -f "^$bin/dna teacher .*run.name=tterm2"  # to the ranks, as Slurm signals its tasks
+wait $pid; rc=$?
+teacher_stopped() {
+    [ $rc -ne 0 ] && grep -q 'teacher: stopped by a signal; checkpointed to' "$log" &&
+        [ -e "$out/tterm2/resume/teacher.h5" ] && [ ! -e "$out/tterm2/teacher.h5" ] &&
+        h5ls "$out/tterm2/resume/teacher.h5/rows" | grep -q '{2, '  # a row per rank
+}
+check teacher_sigusr1_2ranks_checkpoints teacher_stopped
+mpi2 "$bin/dna" teacher "${tiny[@]}" run.name=tterm2 "${fit[@]}" >"$log" 2>&1
+teacher2_resumed() { grep -q 'teacher: resumes at epoch' "$log" && same_h5 teacher.h5 tref2 tterm2; }
+check teacher_2ranks_resume_bitwise teacher2_resumed
 # rating: 1 rank vs 2 ranks (units split across ranks, gathered) give the same potentials,
 # bitwise; a rerun after losing potentials.h5 and some unit files resumes to the same file
 rm -rf "$out/tiny/rate" "$out/tiny/potentials.h5"  # `dna run` rated with the default thread count

@@ -18,10 +18,13 @@ typedef struct CfgKey {
     CfgKind kind;
     size_t off;
     const char *def, *choices, *help;  // choices: "a|b|c" or NULL
+    int operational;  // how a run is carried out, not what it computes: left out of the hash
 } CfgKey;
 
 #define K(sec, field, key, kind, def, choices, help) \
-    {#sec, key, kind, offsetof(Config, sec.field), def, choices, help}
+    {#sec, key, kind, offsetof(Config, sec.field), def, choices, help, 0}
+#define K_OP(sec, field, key, kind, def, help) \
+    {#sec, key, kind, offsetof(Config, sec.field), def, NULL, help, 1}
 
 // The training-recipe keys of [teacher], [retrain], [bench] and [spos] (all but dropout,
 // which sits with the architecture keys); only the epoch count's default and help differ.
@@ -52,6 +55,10 @@ static const CfgKey KEYS[] = {
     K(run, backend, "backend", CK_STR, "auto", "auto|cpu|cuda",
       "where tensors live: auto = cuda when built with CUDA=1 and a GPU is visible, else cpu; "
       "--backend overrides"),
+    K_OP(run, ckpt_minutes, "ckpt_minutes", CK_F64, "10",
+         "training loops checkpoint at least this often (minutes) and at every epoch's end"),
+    K_OP(run, metrics_every, "metrics_every", CK_INT, "50",
+         "training loops add a line to log/<stage>.jsonl every N steps (0: at epoch ends only)"),
 
     K(data, source, "source", CK_STR, "idx", "idx|cifar10|hdf5", "dataset format"),
     K(data, path, "path", CK_STR, "/usr/share/datasets/fashion-mnist", NULL,
@@ -153,6 +160,13 @@ static const CfgKey KEYS[] = {
     RECIPE_KEYS(spos, "0", "training epochs (0: as many as [train] epochs, the DNA supernet's)"),
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+
+static int has_word(const char *list, const char *word) {
+    size_t n = strlen(word);
+    for (const char *p = strstr(list, word); p; p = strstr(p + 1, word))
+        if ((p == list || p[-1] == ' ') && (p[n] == 0 || p[n] == ' ')) return 1;
+    return 0;
+}
 
 static const CfgKey *find(const char *section, const char *key) {
     for (int i = 0; i < NKEYS; i++)
@@ -271,10 +285,13 @@ void config_load(Config *cfg, const char *path, char **overrides, int noverrides
     }
 }
 
-void config_dump(const Config *cfg, FILE *f) {
+// sections: NULL for all, else a space-separated list ("data teacher")
+static void dump(const Config *cfg, FILE *f, int operational, const char *sections) {
     const char *sec = "";
     for (int i = 0; i < NKEYS; i++) {
         const CfgKey *k = &KEYS[i];
+        if (k->operational && !operational) continue;
+        if (sections && !has_word(sections, k->section)) continue;
         if (strcmp(sec, k->section)) fprintf(f, "%s[%s]\n", i ? "\n" : "", sec = k->section);
         const char *p = (const char *)cfg + k->off;
         switch (k->kind) {
@@ -285,20 +302,37 @@ void config_dump(const Config *cfg, FILE *f) {
     }
 }
 
-// Where a run is written (run.name, run.out_dir) and where it computes (run.backend) are not
-// part of what it computes: a copy of a run, the same experiment under another name, or a
-// run continued on a GPU node after a CPU one has the same hash (outputs record the backend).
+void config_dump(const Config *cfg, FILE *f) {
+    dump(cfg, f, 1, NULL);
+}
+
+// Where a run is written (run.name, run.out_dir), where it computes (run.backend) and how
+// often it checkpoints and logs (the operational keys) are not part of what it computes: a
+// copy of a run, the same experiment under another name, or a run continued on a GPU node
+// after a CPU one has the same hash (outputs record the backend).
 void config_hash(const Config *cfg, char hex[17]) {
     Config c = *cfg;
     c.run.name[0] = c.run.out_dir[0] = c.run.backend[0] = 0;
     char *buf = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&buf, &n);
-    config_dump(&c, f);
+    dump(&c, f, 0, NULL);
     fclose(f);
     uint64_t h = fnv1a(FNV1A_INIT, buf, n);
     free(buf);
     snprintf(hex, 17, "%016llx", (unsigned long long)h);
+}
+
+void config_hash_sections(const Config *cfg, const char *sections, char hex[17]) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    DNA_CHECK(f, "", "out of memory");
+    fprintf(f, "seed = %ld\n", cfg->run.seed);
+    dump(cfg, f, 0, sections);
+    fclose(f);
+    snprintf(hex, 17, "%016llx", (unsigned long long)fnv1a(FNV1A_INIT, buf, n));
+    free(buf);
 }
 
 void config_help(FILE *f) {

@@ -11,7 +11,9 @@ typedef struct RunCtx {
     int local_size;     // ranks on this node
     int device;         // the CUDA device this rank drives; -1 on the CPU backend
     int is_tty;         // stdout of rank 0 is a terminal: progress redraws one line
-    int verbose;        // 0 quiet, 1 normal, 2 debug
+    int verbose;        // 0 quiet, 1 normal, 2 debug (-q, -v)
+    int log_fd;         // the stage's log file (<run>/log/<stage>.log), -1: none
+    int metrics_fd;     // the stage's metrics file (<run>/log/<stage>.jsonl), -1: none
     double t_start;     // timer_now() at start, for log timestamps
     uint64_t seed;      // root seed of the run; every stream is split from it
     const Backend *be;  // where tensors live and ops run

@@ -6,32 +6,22 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 // Process-wide by necessity: dna_fatal is reached from code that holds no context.
 static struct {
     int (*rank)(void);
     void (*abort)(int code);
-    FILE *log;
-} hooks;
+    int log_fd;
+} hooks = {.log_fd = -1};
 
 void dna_fatal_hooks(int (*rank)(void), void (*abort_job)(int code)) {
     hooks.rank = rank;
     hooks.abort = abort_job;
 }
 
-void dna_fatal_log(FILE *f) {
-    hooks.log = f;
-}
-
-static void report(FILE *f, int rank, const char *msg, const char *file, int line,
-                   const char *hint) {
-    if (rank >= 0)
-        fprintf(f, "dna: error (rank %d): %s\n", rank, msg);
-    else
-        fprintf(f, "dna: error: %s\n", msg);
-    fprintf(f, "  at %s:%d\n", file, line);
-    if (hint && hint[0]) fprintf(f, "  fix: %s\n", hint);
-    fflush(f);
+void dna_fatal_log(int fd) {
+    hooks.log_fd = fd;
 }
 
 void dna_fatal(const char *file, int line, const char *hint, const char *fmt, ...) {
@@ -41,9 +31,18 @@ void dna_fatal(const char *file, int line, const char *hint, const char *fmt, ..
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     int rank = hooks.rank ? hooks.rank() : -1;
+    char who[32] = "", text[1536];
+    if (rank >= 0) snprintf(who, sizeof who, " (rank %d)", rank);
+    int n = snprintf(text, sizeof text, "dna: error%s: %s\n  at %s:%d\n%s%s%s", who, msg, file, line,
+                     hint && hint[0] ? "  fix: " : "", hint ? hint : "", hint && hint[0] ? "\n" : "");
+    if (n > (int)sizeof text - 1) n = (int)sizeof text - 1;
     fflush(stdout);
-    report(stderr, rank, msg, file, line, hint);
-    if (hooks.log) report(hooks.log, rank, msg, file, line, hint);
+    fputs(text, stderr);
+    fflush(stderr);
+    if (hooks.log_fd >= 0) {  // one write: ranks failing together do not interleave
+        ssize_t w = write(hooks.log_fd, text, (size_t)n);
+        (void)w;
+    }
     if (hooks.abort) hooks.abort(1);
     exit(1);
 }

@@ -5,7 +5,6 @@
 // end up here.
 #pragma once
 #include <stddef.h>
-#include <stdio.h>
 
 _Noreturn void dna_fatal(const char *file, int line, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -19,8 +18,8 @@ _Noreturn void dna_fatal(const char *file, int line, const char *hint, const cha
 // Registered by src/par: the rank for messages (-1 when unknown) and the abort that ends every
 // rank. Without them a fatal error exits this process.
 void dna_fatal_hooks(int (*rank)(void), void (*abort_job)(int code));
-// A file that receives every fatal message too (the stage's log); NULL stops it.
-void dna_fatal_log(FILE *f);
+// A file descriptor that receives every fatal message too (the stage's log); -1 stops it.
+void dna_fatal_log(int fd);
 
 // Allocation that cannot return NULL: out of memory is fatal with the size asked for.
 void *dna_malloc(size_t bytes);

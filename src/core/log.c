@@ -1,22 +1,33 @@
 // Logging and progress. Only rank 0 prints progress; plain lines go to stdout so that a
-// Slurm log holds them in order with the rest.
+// Slurm log holds them in order with the rest. Every line printed also goes to the stage's
+// log file when one is open, in one write(2) so that ranks appending to the same file
+// (O_APPEND) never interleave within a line.
 #include "core/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/timer.h"
 
+// tag NULL: no time prefix
 static void vlog(const RunCtx *ctx, FILE *f, const char *tag, const char *fmt, va_list ap) {
+    char line[2048];
     double t = ctx ? timer_now() - ctx->t_start : 0.0;
-    if (ctx && ctx->nranks > 1)
-        fprintf(f, "[%8.1fs r%d] %s", t, ctx->rank, tag);
-    else
-        fprintf(f, "[%8.1fs] %s", t, tag);
-    vfprintf(f, fmt, ap);
-    fputc('\n', f);
+    int n = !tag ? 0
+            : ctx && ctx->nranks > 1 ? snprintf(line, sizeof line, "[%8.1fs r%d] %s", t, ctx->rank, tag)
+                                     : snprintf(line, sizeof line, "[%8.1fs] %s", t, tag);
+    n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    line[n] = 0;
+    fputs(line, f);
     fflush(f);
+    if (ctx && ctx->log_fd >= 0) {  // a full disk must not end a run over a log line
+        ssize_t w = write(ctx->log_fd, line, (size_t)n);
+        (void)w;
+    }
 }
 
 void log_info(const RunCtx *ctx, const char *fmt, ...) {
@@ -24,6 +35,14 @@ void log_info(const RunCtx *ctx, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vlog(ctx, stdout, "", fmt, ap);
+    va_end(ap);
+}
+
+void log_plain(const RunCtx *ctx, const char *fmt, ...) {
+    if (ctx && ctx->rank != 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(ctx, stdout, NULL, fmt, ap);
     va_end(ap);
 }
 

@@ -1,5 +1,7 @@
 // Rank-aware logging and progress lines. log_info prints on rank 0 only (with the time
-// since start), log_rank on every rank with its rank number. A Progress shows rate and ETA:
+// since start), log_rank on every rank with its rank number. Every line also goes to the
+// stage's log file (RunCtx.log_fd) when one is open; -q (verbose 0) silences log_info and
+// progress, -v (verbose 2) adds log_debug. A Progress shows rate and ETA:
 // redrawn in place on a terminal, one plain line per interval otherwise (Slurm logs).
 #pragma once
 #include "core/ctx.h"
@@ -8,6 +10,8 @@ void log_info(const RunCtx *ctx, const char *fmt, ...) __attribute__((format(pri
 void log_debug(const RunCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_rank(const RunCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_warn(const RunCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// A line of a table or listing: rank 0, stdout and the log file, without the time prefix.
+void log_plain(const RunCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 typedef struct Progress {
     const RunCtx *ctx;

@@ -1,5 +1,7 @@
-// Training checkpoints (see ckpt.h). Datasets are named by position ("p12.w", "bn3.mean"):
-// the layout belongs to the code that built the list, which is rebuilt identically on resume.
+// Training checkpoints (see ckpt.h). Datasets are named by position ("p12.w", "shared3"):
+// the layout belongs to the code that built the lists, which rebuilds them identically on
+// resume. Optimizer state is stored only where it exists ("p12.m" is absent when the
+// optimizer never allocated it), so a resumed step sees exactly what the live one did.
 #include "io/ckpt.h"
 
 #include <stdio.h>
@@ -7,11 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
+static const char *const FIX = "the checkpoint belongs to another run or search space: delete it";
+
 static void put(hid_t f, const char *tmp, const Backend *be, const char *name, const Tensor *t) {
     long n = (long)tensor_numel(t);
     float *h = dna_malloc(sizeof(float) * (size_t)n);
-    if (t->data) tensor_download(be, t, h);
-    else memset(h, 0, sizeof(float) * (size_t)n);
+    tensor_download(be, t, h);
     h5_write(f, name, H5T_NATIVE_FLOAT, h, 1, &n, tmp);
     free(h);
 }
@@ -19,95 +22,134 @@ static void put(hid_t f, const char *tmp, const Backend *be, const char *name, c
 static void get(hid_t f, const char *path, const Backend *be, const char *name, Tensor *t) {
     size_t n;
     float *h = h5_read_f32(f, path, name, &n, NULL, NULL);
-    DNA_CHECK(n == tensor_numel(t), "the checkpoint belongs to another search space: delete it",
-              "'%s': '%s' has %zu values, expected %zu", path, name, n, tensor_numel(t));
+    DNA_CHECK(n == tensor_numel(t), FIX, "'%s': '%s' has %zu values, expected %zu", path, name, n,
+              tensor_numel(t));
     tensor_upload(be, t, h);
     free(h);
 }
 
-static void curve(hid_t f, const char *path, const char *name, float *dst, size_t want) {
-    if (!dst || want == 0) return;  // empty curves are not stored
-    size_t n;
-    float *h = h5_read_f32(f, path, name, &n, NULL, NULL);
-    DNA_CHECK(n == want, "delete the checkpoint", "'%s': '%s' holds %zu values, expected %zu",
-              path, name, n, want);
-    memcpy(dst, h, sizeof(float) * n);
-    free(h);
-}
-
-void ckpt_save(const char *path, const Backend *be, const ParamList *pl, BatchNorm **bns, int nbn,
-               const CkptMeta *meta, const H5Prov *prov) {
+void ckpt_save(const char *path, const Backend *be, const Ckpt *c, const H5Prov *prov) {
     char tmp[1024], name[64];
     hid_t f = h5_create_tmp(path, tmp);
-    int *steps = dna_malloc(sizeof(int) * (size_t)pl->n);
+    const ParamList *pl = c->params;
+    int *steps = dna_malloc(sizeof(int) * (size_t)(pl->n ? pl->n : 1));
     for (int i = 0; i < pl->n; i++) {
         const Param *p = pl->p[i];
         snprintf(name, sizeof name, "p%d.w", i), put(f, tmp, be, name, &p->w);
-        Tensor none = p->w;  // a moment never allocated (op never sampled) is stored as zeros
-        none.data = NULL;
-        snprintf(name, sizeof name, "p%d.m", i), put(f, tmp, be, name, p->m.data ? &p->m : &none);
-        snprintf(name, sizeof name, "p%d.v", i), put(f, tmp, be, name, p->v.data ? &p->v : &none);
+        if (p->m.data) snprintf(name, sizeof name, "p%d.m", i), put(f, tmp, be, name, &p->m);
+        if (p->v.data) snprintf(name, sizeof name, "p%d.v", i), put(f, tmp, be, name, &p->v);
         steps[i] = p->step;
     }
     long n = pl->n;
-    h5_write(f, "steps", H5T_NATIVE_INT, steps, 1, &n, tmp);
+    if (n) h5_write(f, "steps", H5T_NATIVE_INT, steps, 1, &n, tmp);
     free(steps);
-    for (int i = 0; i < nbn; i++) {
-        snprintf(name, sizeof name, "bn%d.mean", i), put(f, tmp, be, name, &bns[i]->run_mean);
-        snprintf(name, sizeof name, "bn%d.var", i), put(f, tmp, be, name, &bns[i]->run_var);
-    }
-    long ns = (long)meta->step, nv = (long)meta->nval;
-    if (meta->loss && ns > 0) h5_write(f, "loss", H5T_NATIVE_FLOAT, meta->loss, 1, &ns, tmp);
-    if (meta->val && nv > 0) h5_write(f, "val", H5T_NATIVE_FLOAT, meta->val, 1, &nv, tmp);
-    h5_attr_i64(f, "nparams", pl->n, tmp);
-    h5_attr_i64(f, "nbn", nbn, tmp);
-    h5_attr_i64(f, "epoch", meta->epoch, tmp);
-    h5_attr_i64(f, "cursor", meta->cursor, tmp);
-    h5_attr_i64(f, "step", meta->step, tmp);
-    h5_attr_i64(f, "done", meta->done, tmp);
-    h5_attr_i64(f, "nval", meta->nval, tmp);
+    for (int i = 0; i < c->nshared; i++)
+        snprintf(name, sizeof name, "shared%d", i), put(f, tmp, be, name, c->shared[i]);
+    long rd[2] = {c->members, c->row};
+    if (c->members > 0 && c->row > 0) h5_write(f, "rows", H5T_NATIVE_DOUBLE, c->rows, 2, rd, tmp);
+    long rb = (long)c->rng_bytes;
+    if (rb) h5_write(f, "rng", H5T_NATIVE_UCHAR, c->rng, 1, &rb, tmp);
+    long nl = (long)c->nloss, nv = (long)c->nval;
+    if (c->loss && nl > 0) h5_write(f, "loss", H5T_NATIVE_FLOAT, c->loss, 1, &nl, tmp);
+    if (c->val && nv > 0) h5_write(f, "val", H5T_NATIVE_DOUBLE, c->val, 1, &nv, tmp);
+    const char *attr[] = {"nparams", "nshared", "epoch",  "cursor",    "step",
+                          "done",    "nval",    "epochs", "per_epoch"};
+    long long v[] = {pl->n,   c->nshared, c->epoch,  c->cursor,   c->step,
+                     c->done, c->nval,    c->epochs, c->per_epoch};
+    for (int i = 0; i < 9; i++) h5_attr_i64(f, attr[i], v[i], tmp);
+    if (c->identity) h5_attr_str(f, "identity", c->identity, tmp);
     if (prov) h5_attr_prov(f, prov, tmp);
     h5_commit(f, tmp, path);
 }
 
-int ckpt_load(const char *path, const Backend *be, const ParamList *pl, BatchNorm **bns, int nbn,
-              CkptMeta *meta) {
-    if (access(path, F_OK) != 0) return 0;
+char *ckpt_identity(const char *path) {
+    if (access(path, F_OK) != 0) return NULL;
     hid_t f = h5_open_read(path);
-    DNA_CHECK(h5_read_attr_i64(f, "nparams", path) == pl->n && h5_read_attr_i64(f, "nbn", path) == nbn,
-              "the checkpoint belongs to another search space: delete it",
-              "'%s' holds another cell (parameter or BN count differs)", path);
-    char name[64];
+    char *id = h5_has_attr(f, "identity") ? h5_read_attr_str(f, "identity", path) : NULL;
+    h5_close(f);
+    if (!id) id = dna_calloc(1, 1);
+    return id;
+}
+
+static void load_params(hid_t f, const char *path, const Backend *be, const ParamList *pl) {
+    DNA_CHECK(h5_read_attr_i64(f, "nparams", path) == pl->n, FIX,
+              "'%s' holds another network (its parameter count differs)", path);
+    if (!pl->n) return;
     size_t n;
     float *steps = h5_read_f32(f, path, "steps", &n, NULL, NULL);
-    DNA_CHECK((int)n == pl->n, "delete the checkpoint", "'%s': bad 'steps'", path);
+    DNA_CHECK((int)n == pl->n, FIX, "'%s': bad 'steps'", path);
+    char name[64];
     for (int i = 0; i < pl->n; i++) {
         Param *p = pl->p[i];
         snprintf(name, sizeof name, "p%d.w", i), get(f, path, be, name, &p->w);
         p->step = (int)steps[i];
-        if (p->step > 0) {  // Adam allocates its moments on the first step
-            if (!p->m.data) p->m = tensor_new(be, p->w.n, p->w.c, p->w.h, p->w.w);
-            if (!p->v.data) p->v = tensor_new(be, p->w.n, p->w.c, p->w.h, p->w.w);
-            snprintf(name, sizeof name, "p%d.m", i), get(f, path, be, name, &p->m);
-            snprintf(name, sizeof name, "p%d.v", i), get(f, path, be, name, &p->v);
+        Tensor *st[2] = {&p->m, &p->v};
+        for (int s = 0; s < 2; s++) {
+            snprintf(name, sizeof name, "p%d.%c", i, "mv"[s]);
+            if (!h5_has(f, name)) continue;
+            if (!st[s]->data) *st[s] = tensor_new(be, p->w.n, p->w.c, p->w.h, p->w.w);
+            get(f, path, be, name, st[s]);
         }
     }
     free(steps);
-    for (int i = 0; i < nbn; i++) {
-        snprintf(name, sizeof name, "bn%d.mean", i), get(f, path, be, name, &bns[i]->run_mean);
-        snprintf(name, sizeof name, "bn%d.var", i), get(f, path, be, name, &bns[i]->run_var);
+}
+
+static void load_rows(hid_t f, const char *path, Ckpt *c) {
+    c->rows = NULL;
+    if (c->row == 0) return;
+    DNA_CHECK(h5_has(f, "rows"), FIX, "'%s' has no per-rank rows", path);
+    size_t n;
+    int nd;
+    long dims[8];
+    c->rows = h5_read_as(f, path, "rows", H5T_NATIVE_DOUBLE, sizeof(double), &n, &nd, dims);
+    DNA_CHECK(nd == 2 && dims[1] == c->row, FIX, "'%s': rows of %ld values, expected %ld", path,
+              nd == 2 ? dims[1] : -1L, c->row);
+    c->members = (int)dims[0];
+}
+
+int ckpt_load(const char *path, const Backend *be, Ckpt *c) {
+    if (access(path, F_OK) != 0) return 0;
+    hid_t f = h5_open_read(path);
+    load_params(f, path, be, c->params);
+    DNA_CHECK(h5_read_attr_i64(f, "nshared", path) == c->nshared, FIX,
+              "'%s' holds another state (its shared tensor count differs)", path);
+    char name[64];
+    for (int i = 0; i < c->nshared; i++)
+        snprintf(name, sizeof name, "shared%d", i), get(f, path, be, name, c->shared[i]);
+    load_rows(f, path, c);
+    if (c->rng_bytes) {
+        size_t n;
+        void *b = h5_read_as(f, path, "rng", H5T_NATIVE_UCHAR, 1, &n, NULL, NULL);
+        DNA_CHECK(n == c->rng_bytes, FIX, "'%s': random streams of %zu bytes, expected %zu", path,
+                  n, c->rng_bytes);
+        memcpy(c->rng, b, n);
+        free(b);
     }
-    meta->epoch = h5_read_attr_i64(f, "epoch", path);
-    meta->cursor = h5_read_attr_i64(f, "cursor", path);
-    meta->step = h5_read_attr_i64(f, "step", path);
-    meta->done = h5_read_attr_i64(f, "done", path);
-    meta->nval = h5_read_attr_i64(f, "nval", path);
-    DNA_CHECK(meta->step <= meta->cap_steps && meta->nval <= meta->cap_epochs,
-              "the checkpoint belongs to a longer run: delete it or raise [train] epochs",
+    c->epoch = h5_read_attr_i64(f, "epoch", path);
+    c->cursor = h5_read_attr_i64(f, "cursor", path);
+    c->step = h5_read_attr_i64(f, "step", path);
+    c->done = h5_read_attr_i64(f, "done", path);
+    c->nval = h5_read_attr_i64(f, "nval", path);
+    c->nloss = c->loss ? c->step : 0;
+    DNA_CHECK(c->nloss <= c->cap_loss && (!c->val || c->nval <= c->cap_val),
+              "the checkpoint belongs to a longer run: delete it or raise the epochs",
               "'%s' is at step %lld, epoch %lld; this run has %lld steps in %lld epochs", path,
-              meta->step, meta->nval, meta->cap_steps, meta->cap_epochs);
-    curve(f, path, "loss", meta->loss, (size_t)meta->step);
-    curve(f, path, "val", meta->val, (size_t)meta->nval);
+              c->step, c->nval, c->cap_loss, c->cap_val);
+    size_t n;
+    if (c->loss && c->nloss > 0) {
+        float *l = h5_read_f32(f, path, "loss", &n, NULL, NULL);
+        DNA_CHECK((long long)n == c->nloss, FIX, "'%s': 'loss' holds %zu values, expected %lld",
+                  path, n, c->nloss);
+        memcpy(c->loss, l, sizeof(float) * n);
+        free(l);
+    }
+    if (c->val && c->nval > 0) {
+        double *v = h5_read_f64(f, path, "val", &n);
+        DNA_CHECK((long long)n == c->nval, FIX, "'%s': 'val' holds %zu values, expected %lld",
+                  path, n, c->nval);
+        memcpy(c->val, v, sizeof(double) * n);
+        free(v);
+    }
     h5_close(f);
     return 1;
 }

@@ -1,4 +1,4 @@
-// Our dataset file (DESIGN §3, layout in dataset.h): import (read a source, draw the search
+// Our dataset file (doc/design.md §3, layout in dataset.h): import (read a source, draw the search
 // split, compute mean/std, write atomically) and a load that trusts nothing it reads. The
 // search split rule lives here too, so import and load agree on what it means.
 #include "io/dataset.h"

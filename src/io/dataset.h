@@ -12,7 +12,7 @@
 //   /train/images  uint8 [N, C, H, W], or [N, H, W] meaning C = 1
 //   /train/labels  any integer type [N], values in [0, classes); read as int32
 //   /test/images, /test/labels   the same; C, H, W equal to train's
-// Our dataset file (DESIGN §3) adds:
+// Our dataset file (doc/design.md §3) adds:
 //   /search/index  int32 [n_search], sorted ascending, unique: the held-out search split
 //                  as indices into /train
 //   root attrs: classes, source, mean f64[C], std f64[C] (per channel, of the train pixels

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tensor/ops.h"  // the backend's name and library versions
+
 hid_t h5_open_read(const char *path) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     DNA_CHECK(access(path, R_OK) == 0, "check the path (and that the stage that writes it ran)",
@@ -28,7 +30,7 @@ int h5_has(hid_t f, const char *name) {
     return H5Lexists(f, name, H5P_DEFAULT) > 0;
 }
 
-static void *read_as(hid_t f, const char *path, const char *name, hid_t type, size_t elem,
+void *h5_read_as(hid_t f, const char *path, const char *name, hid_t type, size_t elem,
                      size_t *n, int *ndim, long dims[8]) {
     DNA_CHECK(h5_has(f, name), "the file was written by another version or stage; regenerate it",
               "'%s' has no dataset '%s'", path, name);
@@ -56,11 +58,11 @@ static void *read_as(hid_t f, const char *path, const char *name, hid_t type, si
 
 float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *ndim,
                    long dims[8]) {
-    return read_as(f, path, name, H5T_NATIVE_FLOAT, sizeof(float), n, ndim, dims);
+    return h5_read_as(f, path, name, H5T_NATIVE_FLOAT, sizeof(float), n, ndim, dims);
 }
 
 double *h5_read_f64(hid_t f, const char *path, const char *name, size_t *n) {
-    return read_as(f, path, name, H5T_NATIVE_DOUBLE, sizeof(double), n, NULL, NULL);
+    return h5_read_as(f, path, name, H5T_NATIVE_DOUBLE, sizeof(double), n, NULL, NULL);
 }
 
 hid_t h5_create_tmp(const char *path, char tmp[1024]) {
@@ -192,4 +194,15 @@ void h5_library_version(char *buf, size_t n) {
     unsigned maj = 0, min = 0, rel = 0;
     H5get_libversion(&maj, &min, &rel);
     snprintf(buf, n, "HDF5 %u.%u.%u", maj, min, rel);
+}
+
+H5Prov h5_prov_of_run(const RunCtx *ctx, const Config *cfg, int format, char hash[17]) {
+    config_hash(cfg, hash);
+    return (H5Prov){.format = format,
+                    .config_hash = hash,
+                    .seed = (unsigned long long)cfg->run.seed,
+                    .git_rev = ctx->git_rev,
+                    .version = ctx->version,
+                    .backend = ctx->be->name,
+                    .backend_lib = ctx->be->lib_version()};
 }

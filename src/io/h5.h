@@ -4,6 +4,8 @@
 #include <hdf5.h>
 #include <stddef.h>
 
+#include "core/config.h"
+#include "core/ctx.h"
 #include "core/error.h"
 
 #define H5_CHECK(call, path)                                                                 \
@@ -21,9 +23,12 @@ void h5_library_version(char *buf, size_t n);  // "HDF5 1.14.0"
 // dims (up to 8) the shape when not NULL. Fatal when missing.
 float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *ndim, long dims[8]);
 double *h5_read_f64(hid_t f, const char *path, const char *name, size_t *n);  // the same, float64
+// Any type: `type` is the HDF5 memory type, elem its size in bytes.
+void *h5_read_as(hid_t f, const char *path, const char *name, hid_t type, size_t elem, size_t *n,
+                 int *ndim, long dims[8]);
 
-// Provenance every output file carries (DESIGN §3): format version, config hash, seed, git
-// revision, program version, the backend that computed it.
+// Provenance every output file carries (doc/formats.md): format version, config hash, seed,
+// git revision, program version, the backend that computed it.
 typedef struct H5Prov {
     int format;             // layout version of this kind of file
     const char *config_hash;  // hex digest of the effective config
@@ -31,6 +36,10 @@ typedef struct H5Prov {
     const char *git_rev, *version;
     const char *backend, *backend_lib;  // "cpu"/"cuda" and its library versions (and GPU)
 } H5Prov;
+
+// The provenance of a file of layout `format` written by this run; the strings point into
+// `hash` (17 bytes) and the context.
+H5Prov h5_prov_of_run(const RunCtx *ctx, const Config *cfg, int format, char hash[17]);
 
 // Writing. Outputs are created under a temporary name (h5_create_tmp) and renamed into
 // place only when complete (h5_commit), so a crash never leaves a half-written file that a

@@ -1,6 +1,6 @@
 // potentials.h5 and its CSVs (see potentials.h).
 #include "io/potentials.h"
-#include "io/textout.h"
+#include "io/files.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,10 +82,4 @@ void potentials_load(const char *path, const Space *sp, Potentials *p) {
         }
     }
     h5_close(f);
-}
-
-void potentials_free(Potentials *p) {
-    for (int k = 0; k < p->nblocks; k++)
-        for (int c = 0; c < p->ncells[k]; c++)
-            for (int q = 0; q < 4; q++) free(*field(&p->cell[k][c], q)), *field(&p->cell[k][c], q) = NULL;
 }

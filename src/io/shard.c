@@ -1,4 +1,4 @@
-// Feature shard files (DESIGN §3): the writer (chunked fp16/fp32 datasets, temp name + rename),
+// Feature shard files (doc/formats.md): the writer (chunked fp16/fp32 datasets, temp name + rename),
 // the plan that splits a split among writer ranks, and the reader: coverage and shape checks
 // at open, a per-epoch order that depends on the seed and the split alone, and a helper thread
 // that reads whole chunks and assembles the next batch while the caller computes.
@@ -13,6 +13,8 @@
 
 #include "core/rng.h"
 #include "io/half.h"
+
+const char *const SHARD_SPLITS[SHARD_NSPLITS] = {"train", "search", "test"};
 
 static const char *const REGEN =
     "delete the feature directory and rerun feature extraction (the shards are incomplete, "

@@ -1,4 +1,4 @@
-// Feature shards (DESIGN §3): the frozen teacher's feature maps at every block boundary, one
+// Feature shards (doc/formats.md): the frozen teacher's feature maps at every block boundary, one
 // directory per split, files features/<split>/shard_<rank>_<i>.h5 written in parallel and read
 // by any number of ranks. Owns the file layout, the partition of a split among writers, and
 // the shuffling, prefetching batch reader. Calls no MPI: ranks and parts are plain integers.
@@ -9,6 +9,11 @@
 #include "io/h5.h"
 
 enum { SHARD_MAX_BLOCKS = 8, SHARD_FORMAT = 1 };
+
+// The splits a run's features/ holds, one directory each: the supernet-training split, the
+// search split (rating) and test (validation).
+enum { SHARD_NSPLITS = 3 };
+extern const char *const SHARD_SPLITS[SHARD_NSPLITS];  // "train", "search", "test"
 
 typedef struct ShardSpec {
     int nblocks;     // K (1..SHARD_MAX_BLOCKS)

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "io/textout.h"
 
 void arch_decode_path(long code, int layers, int nops, int *ops) {
     for (int l = layers - 1; l >= 0; l--) ops[l] = (int)(code % nops), code /= nops;
@@ -184,23 +183,11 @@ void arch_from_json(const char *json, const char *path, Arch *a) {
     cJSON_Delete(o);
 }
 
-void arch_save(const Arch *a, const char *extra_json, const char *path) {
-    char *s = arch_to_json(a, extra_json);
-    TextOut t;
-    fprintf(textout_open(&t, path), "%s\n", s);
-    textout_commit(&t);
-    free(s);
-}
-
-void arch_load(const char *path, Arch *a) {
-    char *buf = text_read(path);
-    DNA_CHECK(buf, "give the path of an arch.json (dna search writes outputs/<run>/arch.json)",
-              "cannot open '%s'", path);
-    arch_from_json(buf, path, a);
-    free(buf);
-}
-
-void arch_print_timm(const Arch *a, FILE *f) {
+char *arch_to_timm(const Arch *a) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    DNA_CHECK(f, "", "out of memory");
     EffNetCfg c;
     arch_to_effnet(a, &c);
     fprintf(f, "# timm: EfficientNet(decode_arch_def(arch_def), stem_size=%d, num_features=%d,\n"
@@ -222,6 +209,8 @@ void arch_print_timm(const Arch *a, FILE *f) {
         fprintf(f, "],  # block %d: cell %d, path %d\n", k + 1, a->block[k].cell + 1, a->block[k].code);
     }
     fprintf(f, "]\n");
+    fclose(f);
+    return text;
 }
 
 void arch_describe(const Arch *a, char *buf, size_t n) {

@@ -1,9 +1,10 @@
-// A searched architecture (DESIGN §3 arch.json): the stem, one chosen cell path per block and
+// A searched architecture (doc/formats.md, arch.json): the stem, one chosen cell path per block and
 // the head, as the standalone network `retrain` builds. In the standalone network every layer
 // of block k's cell outputs the cell's own width (the supernet's last layer mapped to the
 // teacher's width only so that the loss could be taken), so block k+1's first layer reads
 // block k's chosen width. Owns the JSON form, the EffNetCfg it becomes (consecutive identical
 // layers merged into stages), its cost (parameters and multiply-adds) and the timm export.
+// Pure computation: the file itself is src/io/arch.c's.
 #pragma once
 #include "nas/space.h"
 
@@ -45,8 +46,6 @@ void arch_tail_cost(int last, int head, int classes, int hw, long *params, long 
 void arch_describe(const Arch *a, char *buf, size_t n);
 char *arch_to_json(const Arch *a, const char *extra_json);  // extra: provenance object or NULL
 void arch_from_json(const char *json, const char *path, Arch *a);  // fatal naming path
-void arch_save(const Arch *a, const char *extra_json, const char *path);  // atomic
-void arch_load(const char *path, Arch *a);
 // timm's arch_def (a list per block of strings like "ir_r2_k5_s2_e6_c40_se0.25") with the
-// stem/head arguments, as Python source.
-void arch_print_timm(const Arch *a, FILE *f);
+// stem/head arguments, as Python source (caller frees).
+char *arch_to_timm(const Arch *a);

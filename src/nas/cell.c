@@ -104,3 +104,11 @@ int cell_bns(Cell *c, BatchNorm **bns, int max) {
 #undef PUSH
     return n;
 }
+
+int cell_stats(Cell *c, Tensor **stats, int max) {
+    BatchNorm *bns[CELL_MAX_BNS];
+    int nbn = cell_bns(c, bns, CELL_MAX_BNS), n = 0;
+    DNA_CHECK(2 * nbn <= max, "", "cell_stats: %d statistics, room for %d", 2 * nbn, max);
+    for (int i = 0; i < nbn; i++) stats[n++] = &bns[i]->run_mean, stats[n++] = &bns[i]->run_var;
+    return n;
+}

@@ -1,4 +1,4 @@
-// A student supernet cell (DESIGN §4): L layers, each holding every candidate op (an MBConv
+// A student supernet cell (doc/design.md §4): L layers, each holding every candidate op (an MBConv
 // of its own kernel and expansion). Layer 0 maps cin -> width with the cell's stride, the
 // last layer width -> cout (the teacher's width, for the loss), the others width -> width. A path picks one op per layer; only that path's
 // parameters take part in a step. Activations are cached per layer position, not per op,
@@ -50,3 +50,7 @@ long cell_path_count(const CellCfg *cfg);  // nops^layers
 // and every batch norm (for its running statistics). Returns the BN count written to bns.
 void cell_all_params(Cell *c, ParamList *l);
 int cell_bns(Cell *c, BatchNorm **bns, int max);
+enum { CELL_MAX_BNS = CELL_MAX_LAYERS * CELL_MAX_OPS * 3 + 1 };
+// The running statistics of every batch norm (mean, var, in cell_bns order): what each rank
+// keeps of its own in a checkpoint. Returns the count written to stats (2 per BN).
+int cell_stats(Cell *c, Tensor **stats, int max);

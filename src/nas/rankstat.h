@@ -1,4 +1,4 @@
-// Rank correlations between two ratings of the same items (DESIGN §5.6): Kendall's tau-b
+// Rank correlations between two ratings of the same items (doc/design.md §5.6): Kendall's tau-b
 // (ties counted as in scipy.stats.kendalltau), Spearman's rho (Pearson on average ranks)
 // and Pearson's R. Used to compare two runs' path rankings (`dna rank --compare`) and,
 // later, predicted scores with true accuracies.

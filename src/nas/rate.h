@@ -1,4 +1,4 @@
-// Rating a cell's paths with feature sharing (Alg. 1, DESIGN §5.2). Every path is scored on
+// Rating a cell's paths with feature sharing (Alg. 1, doc/design.md §5.2). Every path is scored on
 // held-out data after its BN layers are recalibrated on one fixed training batch (running
 // statistics := that batch's). The paths form a tree of op choices, walked depth first: a
 // node (a path prefix) is computed once and its output and recalibrated statistics serve

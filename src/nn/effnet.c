@@ -348,3 +348,32 @@ long effnet_macs(const EffNetCfg *c, int in_hw) {
         }
     return n + head_macs(cin, c->head, c->classes, hw, hw);
 }
+
+void effnet_cfg_from_config(const Config *cfg, int cin, EffNetCfg *out) {
+    const TeacherCfg *t = &cfg->teacher;
+    const char *file = cfg->path[0] ? cfg->path : "the config";
+    EffNetCfg c = {.cin = cin,
+                   .stem = (int)t->stem,
+                   .stem_stride = (int)t->stem_stride,
+                   .head = (int)t->head,
+                   .classes = (int)cfg->data.classes,
+                   .dropout = (float)t->fit.dropout,
+                   .bn_eps = (float)t->bn_eps,
+                   .bn_momentum = (float)t->bn_momentum};
+    char err[256];
+    DNA_CHECK(effnet_parse_stages(t->stages, &c, err, sizeof err) == 0,
+              "write stages as timm strings, e.g. ir_r2_k3_s2_e6_c24_se0.25",
+              "%s: [teacher] stages: %s", file, err);
+    char buf[CFG_STR], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", t->blocks);
+    for (char *tok = strtok_r(buf, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save)) {
+        char *end;
+        long v = strtol(tok, &end, 10);
+        DNA_CHECK(!*end && c.nblocks < EFFNET_MAX_BLOCKS, "list stage indices, e.g. blocks = 1 2 3",
+                  "%s: [teacher] blocks: bad entry '%s'", file, tok);
+        c.block_end[c.nblocks++] = (int)v;
+    }
+    DNA_CHECK(effnet_cfg_validate(&c, err, sizeof err) == 0, "fix the [teacher] section",
+              "%s: [teacher]: %s", file, err);
+    *out = c;
+}

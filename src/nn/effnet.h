@@ -1,8 +1,9 @@
-// EffNet: the EfficientNet-style teacher (DESIGN §3, §4): stem, stages of MBConv, head,
+// EffNet: the EfficientNet-style teacher (doc/design.md §4): stem, stages of MBConv, head,
 // dropout, classifier, built from an EffNetCfg, plus the block boundaries that cut it into
 // the student supernet's blocks. Owns its forward/backward over the whole network, its
 // parameter and state lists in timm's state_dict names, and the architecture's JSON form.
 #pragma once
+#include "core/config.h"
 #include "nn/mbconv.h"
 
 #define EFFNET_MAX_STAGES 32
@@ -31,6 +32,9 @@ typedef struct EffNetCfg {
 int effnet_parse_stages(const char *spec, EffNetCfg *cfg, char *err, size_t errlen);
 // Checks ranges and block boundaries; returns 0 or writes a message.
 int effnet_cfg_validate(const EffNetCfg *cfg, char *err, size_t errlen);
+// The teacher's architecture from the config's [teacher] section (and [data] classes) for
+// images of `cin` channels; fatal naming the file and key on errors.
+void effnet_cfg_from_config(const Config *cfg, int cin, EffNetCfg *out);
 char *effnet_cfg_to_json(const EffNetCfg *cfg);  // caller frees
 int effnet_cfg_from_json(const char *json, EffNetCfg *cfg, char *err, size_t errlen);
 

@@ -1,4 +1,4 @@
-// MBConv (inverted residual, DESIGN §4): 1x1 expand -> BN -> swish -> kxk depthwise
+// MBConv (inverted residual, doc/design.md §4): 1x1 expand -> BN -> swish -> kxk depthwise
 // (stride s) -> BN -> swish -> SE (reduce to int(se_ratio * cin)) -> 1x1 project -> BN
 // (+ input when stride 1 and cin == cout). Expansion 1 has no expand conv (EfficientNet's
 // MB1). Also the stem (3x3 conv-BN-swish) and the classifier head, with their counts.

@@ -120,10 +120,14 @@ ParGroup *par_group_split(int color) {
 }
 
 int par_group_rank(const ParGroup *g) {
-    return g->rank;
+    int r = 0;
+    if (!g) MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &r));
+    return g ? g->rank : r;
 }
 int par_group_size(const ParGroup *g) {
-    return g->size;
+    int n = 1;
+    if (!g) MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &n));
+    return g ? g->size : n;
 }
 void par_group_sum_f64(ParGroup *g, double *buf, size_t n) {
     allreduce(g->comm, buf, n, sizeof(double), MPI_DOUBLE);
@@ -132,10 +136,20 @@ void par_group_bn_sum(void *g, double *buf, size_t n) {
     par_group_sum_f64(g, buf, n);
 }
 
-int par_group_any(ParGroup *g, int flag) {
-    int any = 0;
-    MPI_CHECK(MPI_Allreduce(&flag, &any, 1, MPI_INT, MPI_LOR, g->comm));
-    return any;
+void par_group_or(ParGroup *g, int *flags, int n) {
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, n, MPI_INT, MPI_LOR, g ? g->comm : MPI_COMM_WORLD));
+}
+
+void par_group_barrier(ParGroup *g) {
+    MPI_CHECK(MPI_Barrier(g ? g->comm : MPI_COMM_WORLD));
+}
+
+double *par_group_gather_rows(ParGroup *g, const double *row, int n) {
+    MPI_Comm comm = g ? g->comm : MPI_COMM_WORLD;
+    int rank = par_group_rank(g), size = par_group_size(g);
+    double *all = rank == 0 ? dna_malloc(sizeof(double) * (size_t)size * (size_t)(n ? n : 1)) : NULL;
+    MPI_CHECK(MPI_Gather(row, n, MPI_DOUBLE, all, n, MPI_DOUBLE, 0, comm));
+    return all;
 }
 
 void par_group_free(ParGroup *g) {

@@ -32,11 +32,17 @@ void par_allreduce_sum_f64(double *buf, size_t n);
 // collective over all ranks; members keep their world order.
 typedef struct ParGroup ParGroup;
 ParGroup *par_group_split(int color);
-int par_group_rank(const ParGroup *g);
-int par_group_size(const ParGroup *g);
+int par_group_rank(const ParGroup *g);  // g NULL: the world rank
+int par_group_size(const ParGroup *g);  // g NULL: the world size
 void par_group_sum_f64(ParGroup *g, double *buf, size_t n);  // in place, over the group
 void par_group_bn_sum(void *g, double *buf, size_t n);  // the same, as a BnSync callback
-int par_group_any(ParGroup *g, int flag);               // 1 when any member passes nonzero
+// Elementwise OR of n flags over the group's members (g NULL: every rank), in place: one
+// allreduce for several yes/no decisions that the members must take together.
+void par_group_or(ParGroup *g, int *flags, int n);
+void par_group_barrier(ParGroup *g);  // g NULL: every rank
+// Every member's row of n doubles, stacked in member order on member 0 ([size * n], a new
+// buffer there; NULL on the others). g NULL: every rank.
+double *par_group_gather_rows(ParGroup *g, const double *row, int n);
 void par_group_free(ParGroup *g);                       // collective; safe on NULL
 // Sums of float buffers in a backend's memory (gradients) over a group, or over every rank
 // for g NULL: with the backend's device collectives (NCCL) where it has them, so the data
@@ -52,8 +58,9 @@ void par_sum_tensors(ParSum *s, Tensor *const *t, int n, int mean, double *extra
 void par_sum_free(ParSum *s);  // collective; safe on NULL
 // SIGTERM and SIGUSR1 (what Slurm sends before preemption or the time limit) set a flag
 // that training loops poll between steps, so every rank checkpoints and exits cleanly.
-// Installed for `train` only: the later stages have no checkpoints, so there the signals
-// keep their default action (terminate) and a job is not left running to its SIGKILL.
+// Installed by the runner for the stages that checkpoint: the others have nothing to save,
+// so there the signals keep their default action (terminate) and a job is not left running
+// to its SIGKILL.
 void par_signals_install(void);
 void par_signals_restore(void);  // default actions again; re-raises a signal not acted on
 int par_stop_requested(void);

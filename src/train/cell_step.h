@@ -1,4 +1,4 @@
-// One block-wise distillation step of a supernet cell (DESIGN §5.1): forward the sampled
+// One block-wise distillation step of a supernet cell (doc/design.md §5.1): forward the sampled
 // path, MSE to the teacher's feature map, backward, optimizer step on that path only.
 // Shared by `dna train`, `dna check` and the cell_train benchmark.
 #pragma once

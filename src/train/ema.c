@@ -5,13 +5,13 @@
 
 #include "core/error.h"
 
-void ema_init(const Backend *be, Ema *e, EffNet *net, float decay) {
+void ema_init(const Backend *be, Ema *e, const NamedTensor *state, int n, float decay) {
     e->decay = decay;
-    e->n = net->nstate;
+    e->n = n;
     e->shadow = dna_calloc((size_t)e->n, sizeof(Tensor));
     e->live = dna_calloc((size_t)e->n, sizeof(Tensor *));
     for (int i = 0; i < e->n; i++) {
-        Tensor *t = net->state[i].t;
+        Tensor *t = state[i].t;
         e->live[i] = t;
         e->shadow[i] = tensor_new(be, t->n, t->c, t->h, t->w);
         be->copy(e->shadow[i].data, t->data, sizeof(float) * tensor_numel(t));

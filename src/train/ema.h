@@ -12,7 +12,8 @@ typedef struct Ema {
     Tensor **live;   // [n], the network's state tensors
 } Ema;
 
-void ema_init(const Backend *be, Ema *e, EffNet *net, float decay);  // shadow := state
+// shadow := state[0..n)
+void ema_init(const Backend *be, Ema *e, const NamedTensor *state, int n, float decay);
 void ema_update(const Backend *be, Ema *e);
 void ema_swap(const Backend *be, Ema *e);
 void ema_free(const Backend *be, Ema *e);

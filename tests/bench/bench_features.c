@@ -12,9 +12,9 @@
 #include "backend/backend.h"
 #include "core/timer.h"
 #include "par/par.h"
-#include "train/features.h"
+#include "stages/features.h"
 #include "train/optim.h"
-#include "train/stage.h"
+#include "stages/runner.h"
 
 static double dir_bytes(const char *dir) {
     double total = 0;
@@ -82,11 +82,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 4096; i++) i < 3072 ? (d.fit[i] = i) : (d.search[i - 3072] = i);
     Teacher t = {.in_hw = 32, .mean = {0.286}, .std = {0.353}};
     EffNetCfg arch;
-    teacher_arch_from_config(&cfg, 1, &arch);
+    effnet_cfg_from_config(&cfg, 1, &arch);
     Rng init = rng_new(2);
     effnet_init(ctx.be, &t.net, &arch, t.in_hw, &init);
     double train = train_img_s(&ctx, &t, (int)cfg.teacher.fit.batch, 20);
-    stage_prepare(&ctx, &cfg);
+    runner_prepare(&ctx, &cfg);
     double t0 = timer_now();
     features_extract(&ctx, &cfg, &d, &t);
     double secs = timer_now() - t0;

@@ -9,14 +9,14 @@
 #include "core/config.h"
 #include "core/rng.h"
 #include "core/timer.h"
-#include "train/searching.h"
-#include "train/teacher.h"
+#include "io/potentials.h"
+#include "nas/problem.h"
 
 int main(void) {
     Config cfg;
     config_load(&cfg, "inputs/imagenet_b7.cfg", NULL, 0);
     EffNetCfg t;
-    teacher_arch_from_config(&cfg, (int)cfg.data.channels, &t);
+    effnet_cfg_from_config(&cfg, (int)cfg.data.channels, &t);
     int in_hw = (int)cfg.data.image_size;
     Space sp;
     space_from_config(&cfg, &t, in_hw, &sp);
@@ -34,7 +34,7 @@ int main(void) {
     double budgets[2][2] = {{INFINITY, 400e6}, {8e6, INFINITY}};
     for (int b = 0; b < 2; b++) {
         SpaceProblem q;
-        search_problem_build(&sp, &t, in_hw, &pot, budgets[b], &q);
+        problem_build(&sp, &t, in_hw, &pot, budgets[b], &q);
         double t0 = timer_now();
         SearchArch tr, top[10];
         long visited = 0;
@@ -53,7 +53,7 @@ int main(void) {
         search_arch_free(&tr);
         for (int i = 0; i < ntop; i++) search_arch_free(&top[i]);
         search_front_free(&fr);
-        search_problem_free(&q);
+        problem_free(&q);
     }
     return 0;
 }

@@ -14,7 +14,6 @@
 #include "par/par.h"
 #include "par/sched.h"
 #include "train/cell_step.h"
-#include "train/teacher.h"
 
 static double job_seconds_per_step(const Backend *be, const Space *sp, int k, int c, int batch,
                                    int steps) {
@@ -48,7 +47,7 @@ int main(int argc, char **argv) {
     Config cfg;
     config_load(&cfg, NULL, NULL, 0);
     EffNetCfg t;
-    teacher_arch_from_config(&cfg, (int)cfg.data.channels, &t);
+    effnet_cfg_from_config(&cfg, (int)cfg.data.channels, &t);
     Space sp;
     space_from_config(&cfg, &t, (int)(cfg.data.image_size + 2 * cfg.data.pad), &sp);
     SchedJob jobs[SPACE_MAX_BLOCKS * SPACE_MAX_CELLS];

@@ -8,8 +8,7 @@
 #include "core/config.h"
 #include "harness.h"
 #include "nas/arch.h"
-#include "train/bench.h"
-#include "train/teacher.h"
+#include "nas/bench.h"
 
 // EfficientNet-B0 written as an architecture: one block per stage.
 static Arch b0(void) {
@@ -38,11 +37,7 @@ TEST(arch_cost_efficientnet_b0) {
 
 TEST(arch_timm_export_b0) {
     Arch a = b0();
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    arch_print_timm(&a, f);
-    fclose(f);
+    char *buf = arch_to_timm(&a);
     static const char *want[] = {"['ds_r1_k3_s1_e1_c16_se0.25']", "['ir_r2_k3_s2_e6_c24_se0.25']",
                                  "['ir_r2_k5_s2_e6_c40_se0.25']", "['ir_r3_k3_s2_e6_c80_se0.25']",
                                  "['ir_r3_k5_s1_e6_c112_se0.25']", "['ir_r4_k5_s2_e6_c192_se0.25']",
@@ -57,7 +52,7 @@ TEST(arch_timm_export_b0) {
 static void default_space(EffNetCfg *t, int *in_hw, Space *sp) {
     Config cfg;
     config_load(&cfg, NULL, NULL, 0);
-    teacher_arch_from_config(&cfg, 1, t);
+    effnet_cfg_from_config(&cfg, 1, t);
     *in_hw = (int)(cfg.data.image_size + 2 * cfg.data.pad);
     space_from_config(&cfg, t, *in_hw, sp);
 }

@@ -64,7 +64,7 @@ TEST(counts_cell_paths) {
     T_CHECK(cell_path_count(&c) == 1296, "6^4 paths");
 }
 
-// A cell narrower than the teacher: cin -> width ... width -> cout (DESIGN §4, Table 1).
+// A cell narrower than the teacher: cin -> width ... width -> cout (doc/design.md §4, Table 1).
 TEST(cell_inner_width) {
     const Backend *be = backend_cpu();
     CellCfg cfg = cell_cfg_default(8, 16, 3, 2);

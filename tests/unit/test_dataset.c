@@ -12,7 +12,7 @@
 #include "harness.h"
 #include "io/dataset.h"
 
-static const H5Prov PROV = {0, "cafe", 1, "test", "test"};
+static const H5Prov PROV = {.config_hash = "cafe", .seed = 1, .git_rev = "test", .version = "test"};
 
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb, (void)flag, (void)ftw;

@@ -17,7 +17,7 @@
 #include "io/h5.h"
 #include "nn/effnet.h"
 #include "train/ema.h"
-#include "train/teacher.h"
+#include "io/teacher.h"
 
 static const char *const REF_PATH = "tests/ref/effnet_ref.h5";
 
@@ -527,8 +527,8 @@ static void random_teacher(const EffNetCfg *c, int in_hw, unsigned seed, Teacher
 }
 
 static void save(const Teacher *t, const char *path) {
-    RunCtx ctx = ctx_local(be_cpu(), 0);
-    teacher_save(&ctx, NULL, t, path);
+    H5Prov prov = {.format = TEACHER_FORMAT, .backend = "cpu"};
+    teacher_save(t, be_cpu(), &prov, path);
 }
 
 TEST(effnet_teacher_round_trip) {
@@ -653,7 +653,7 @@ TEST(ema_follows_the_recursion_and_swaps_back) {
     float *live = malloc(sizeof(float) * total);
     const float d = 0.9f;
     Ema e;
-    ema_init(be_cpu(), &e, &net, d);
+    ema_init(be_cpu(), &e, net.state, net.nstate, d);
     for (int i = 0, o = 0; i < net.nstate; o += (int)tensor_numel(net.state[i].t), i++)
         for (size_t j = 0; j < tensor_numel(net.state[i].t); j++) want[o + j] = net.state[i].t->data[j];
     for (int step = 1; step <= 3; step++) {

@@ -1,0 +1,76 @@
+// The search space with its scores as a SearchProblem (see problem.h).
+#include "nas/problem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "nas/arch.h"
+
+static int width_index(const SpaceProblem *q, int k, int w) {
+    for (int i = 0; i < q->nw[k]; i++)
+        if (q->width[k][i] == w) return i;
+    return -1;
+}
+
+void problem_build(const Space *sp, const EffNetCfg *t, int in_hw, const Potentials *pot,
+                  const double budget[2], SpaceProblem *q) {
+    memset(q, 0, sizeof *q);
+    for (int k = 0; k < sp->nblocks; k++)
+        for (int c = 0; c < sp->block[k].ncells; c++)
+            if (width_index(q, k, sp->block[k].cell[c].width) < 0)
+                q->width[k][q->nw[k]++] = sp->block[k].cell[c].width;
+    for (int k = 0; k < sp->nblocks; k++) {
+        const SpaceBlock *b = &sp->block[k];
+        int n = 0, nin = k ? q->nw[k - 1] : 1;
+        for (int c = 0; c < b->ncells; c++) n += (int)pot->cell[k][c].npaths;
+        q->cell[k] = dna_malloc(sizeof(int) * (size_t)n);
+        q->code[k] = dna_malloc(sizeof(long) * (size_t)n);
+        q->score[k] = dna_malloc(sizeof(double) * (size_t)n);
+        q->out[k] = dna_malloc(sizeof(int) * (size_t)n);
+        q->cost[k] = dna_malloc(sizeof(double) * (size_t)n * nin * 2);
+        int j = 0;
+        for (int c = 0; c < b->ncells; c++)
+            for (long i = 0; i < pot->cell[k][c].npaths; i++, j++) {
+                q->cell[k][j] = c, q->code[k][j] = i, q->score[k][j] = pot->cell[k][c].score[i];
+                q->out[k][j] = width_index(q, k, b->cell[c].width);
+                for (int s = 0; s < nin; s++) {
+                    long pa, ma;
+                    arch_block_cost(&b->cell[c], i, k ? q->width[k - 1][s] : sp->stem, b->cell_hw, &pa, &ma);
+                    q->cost[k][((size_t)j * nin + s) * 2] = (double)pa;
+                    q->cost[k][((size_t)j * nin + s) * 2 + 1] = (double)ma;
+                }
+            }
+        q->b[k] = (SearchBlock){.ncand = n, .nin = nin, .nout = q->nw[k], .score = q->score[k],
+                                .out = q->out[k], .cost = q->cost[k]};
+    }
+    int K = sp->nblocks - 1;
+    q->tail = dna_malloc(sizeof(double) * (size_t)q->nw[K] * 2);
+    for (int s = 0; s < q->nw[K]; s++) {
+        long pa, ma;
+        arch_tail_cost(q->width[K][s], t->head, t->classes, sp->block[K].out_hw, &pa, &ma);
+        q->tail[2 * s] = (double)pa, q->tail[2 * s + 1] = (double)ma;
+    }
+    long pa, ma;
+    arch_base_cost(t->cin, sp->stem, effnet_stem_hw(t, in_hw), &pa, &ma);
+    q->p = (SearchProblem){.nblocks = sp->nblocks, .ncost = 2, .block = q->b,
+                           .base = {(double)pa, (double)ma}, .tail = q->tail,
+                           .budget = {budget[0], budget[1]}};
+}
+
+void problem_free(SpaceProblem *q) {
+    for (int k = 0; k < q->p.nblocks; k++)
+        free(q->cell[k]), free(q->code[k]), free(q->score[k]), free(q->out[k]), free(q->cost[k]);
+    free(q->tail);
+}
+
+void problem_arch(const SpaceProblem *q, const Space *sp, const EffNetCfg *t, int in_hw,
+                    const SearchArch *s, Arch *a) {
+    int cell[SPACE_MAX_BLOCKS];
+    long code[SPACE_MAX_BLOCKS];
+    for (int k = 0; k < sp->nblocks; k++)
+        cell[k] = q->cell[k][s->choice[k]], code[k] = q->code[k][s->choice[k]];
+    arch_from_choice(sp, t, in_hw, cell, code, a);
+    a->score = s->score;
+}
+

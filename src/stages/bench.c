@@ -1,0 +1,245 @@
+// `dna bench` (doc/design.md §5.6): the ground truth a rating is judged by.
+// [bench] n architectures are sampled from the search space across its cost range
+// (src/nas/bench.c), and each is trained from scratch as a standalone network with the one
+// [bench] recipe on the whole training set; its test top-1 is the truth. One architecture per
+// rank at a time, handed out dynamically (largest first, so the last ones to finish are
+// small), each checkpointed to <run>/resume/bench_<id>.h5 while it trains; every result is its
+// own file, so an interrupted bench resumes where it stopped. Writes bench/arch_<id>.json and
+// bench/result_<id>.json, then bench.h5 and bench.csv.
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "core/timer.h"
+#include "io/arch.h"
+#include "io/bench.h"
+#include "io/files.h"
+#include "io/teacher.h"
+#include "par/par.h"
+#include "stages/stages.h"
+#include "train/fit.h"
+
+enum { STREAM_BENCH_INIT = 701, STREAM_BENCH = 702 };
+
+// What a result depends on besides its architecture: the data, the recipe and the seed.
+static void recipe_hash(const Config *cfg, char hex[17]) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    DNA_CHECK(f, "", "bench: out of memory");
+    config_dump(cfg, f);
+    fclose(f);
+    uint64_t h = FNV1A_INIT;
+    int keep = 0;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '[') keep = !strcmp(line, "[data]") || !strcmp(line, "[bench]");
+        if (keep || !strncmp(line, "seed", 4)) h = fnv1a(h, line, strlen(line));
+    }
+    free(buf);
+    snprintf(hex, 17, "%016llx", (unsigned long long)h);
+}
+
+static void file_digest(const char *path, char hex[17]) {
+    char *text = text_read(path);
+    DNA_CHECK(text, "rerun `dna bench CFG`", "bench: cannot read '%s'", path);
+    snprintf(hex, 17, "%016llx", (unsigned long long)fnv1a(FNV1A_INIT, text, strlen(text)));
+    free(text);
+}
+
+// The result file's top-1 and seconds when it belongs to this architecture file and recipe.
+static int result_read(const char *path, const char *arch_hex, const char *recipe_hex,
+                       double *top1, double *secs) {
+    char *text = text_read(path);
+    if (!text) return 0;
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    const cJSON *a = cJSON_GetObjectItem(o, "arch_digest"), *r = cJSON_GetObjectItem(o, "recipe_hash");
+    const cJSON *t = cJSON_GetObjectItem(o, "top1"), *s = cJSON_GetObjectItem(o, "seconds");
+    int ok = cJSON_IsString(a) && cJSON_IsString(r) && cJSON_IsNumber(t) && cJSON_IsNumber(s) &&
+             !strcmp(a->valuestring, arch_hex) && !strcmp(r->valuestring, recipe_hex);
+    if (ok) *top1 = t->valuedouble, *secs = s->valuedouble;
+    cJSON_Delete(o);
+    return ok;
+}
+
+static void bench_path(const Config *cfg, const char *kind, int id, char *buf, size_t n) {
+    char name[64];
+    snprintf(name, sizeof name, "bench/%s_%03d.json", kind, id);
+    config_run_path(cfg, name, buf, n);
+}
+
+// Trains architecture file `ap` on this rank alone (ctx `one`: 1 rank, quiet) and writes its
+// result file; returns 1 when stopped by a signal (checkpointed, no result).
+static int train_one(const RunCtx *ctx, const RunCtx *one, const Config *cfg, const Dataset *d,
+                     int id, int n, const char *ap, const char *arch_hex, const char *recipe_hex) {
+    Arch a;
+    arch_load(ap, &a);
+    EffNetCfg ec;
+    arch_to_effnet(&a, &ec);
+    ec.dropout = (float)cfg->bench.fit.dropout;
+    Teacher t = {.in_hw = a.in_hw, .top1 = -1};
+    memcpy(t.mean, d->mean, sizeof t.mean);
+    memcpy(t.std, d->std, sizeof t.std);
+    Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, STREAM_BENCH_INIT);
+    effnet_init(one->be, &t.net, &ec, a.in_hw, &init);
+    char ckpt[1100], name[32], id_text[256];
+    snprintf(name, sizeof name, "bench_%03d", id);
+    config_run_path(cfg, "resume", ckpt, sizeof ckpt);
+    snprintf(ckpt + strlen(ckpt), sizeof ckpt - strlen(ckpt), "/%s.h5", name);
+    stage_identity(cfg, &STAGE_BENCH, arch_hex, id_text, sizeof id_text);
+    Recipe r = {.label = "bench", .stream = STREAM_BENCH, .all_train = 1,
+                .limit = cfg->bench.train_images, .fit = &cfg->bench.fit, .ckpt = ckpt,
+                .identity = id_text, .job = name};
+    long epochs = cfg->bench.fit.epochs;
+    double *top1 = dna_calloc((size_t)epochs, sizeof(double)), t0 = timer_now();
+    int stopped = 0;
+    fit_teacher(one, cfg, &r, d, &t, top1, &stopped);
+    double secs = timer_now() - t0;
+    if (stopped) {
+        log_rank(ctx, "bench: arch %d/%d stopped by a signal; checkpointed to %s", id, n, ckpt);
+        free(top1);
+        teacher_free(one->be, &t);
+        return 1;
+    }
+    char rp[1100], desc[512];
+    bench_path(cfg, "result", id, rp, sizeof rp);
+    TextOut out;
+    FILE *f = textout_open(&out, rp);
+    fprintf(f, "{\n  \"format\": \"dnafam-bench-result\", \"version\": %d, \"id\": %d,\n"
+               "  \"arch\": \"%s\", \"arch_digest\": \"%s\", \"recipe_hash\": \"%s\",\n"
+               "  \"params\": %ld, \"macs\": %ld, \"epochs\": %ld, \"top1_per_epoch\": [",
+            BENCH_FORMAT, id, ap, arch_hex, recipe_hex, arch_params(&a), arch_macs(&a), epochs);
+    for (long e = 0; e < epochs; e++) fprintf(f, "%s%.6f", e ? ", " : "", top1[e]);
+    fprintf(f, "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"rank\": %d, \"seed\": %ld,\n"
+               "  \"git_rev\": \"%s\", \"dna_version\": \"%s\"\n}\n",
+            t.top1, secs, ctx->rank, cfg->run.seed, ctx->git_rev, ctx->version);
+    textout_commit(&out);
+    arch_describe(&a, desc, sizeof desc);
+    log_rank(ctx, "bench: arch %d/%d  %ld params  %.2fM MACs  test top-1 %.2f%%  %.0f s  %s",
+             id, n, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1, secs, desc);
+    fit_done(one, &r);
+    free(top1);
+    teacher_free(one->be, &t);
+    return 0;
+}
+
+static void bench_save(const RunCtx *ctx, const Config *cfg, const Bench *b, const char *rhash) {
+    char path[1100], hash[17];
+    config_run_path(cfg, "bench.h5", path, sizeof path);
+    H5Prov prov = h5_prov_of_run(ctx, cfg, BENCH_FORMAT, hash);
+    bench_save_h5(path, b, &prov, rhash);
+    config_run_path(cfg, "bench.csv", path, sizeof path);
+    TextOut out;
+    FILE *c = textout_open(&out, path);
+    fprintf(c, "id,params,macs,top1,seconds,arch\n");
+    for (int i = 0; i < b->n; i++) {
+        char ap[1100];
+        bench_path(cfg, "arch", i + 1, ap, sizeof ap);
+        Arch a;
+        arch_load(ap, &a);
+        char desc[512];
+        arch_describe(&a, desc, sizeof desc);
+        fprintf(c, "%d,%.0f,%.0f,%.6f,%.1f,%s\n", i + 1, b->params[i], b->macs[i], b->top1[i],
+                b->seconds[i], desc);
+    }
+    textout_commit(&out);
+}
+
+static int run(const RunCtx *ctx, const Config *cfg, int force) {
+    int n = (int)cfg->bench.n;
+    DNA_CHECK(n >= 3, "set [bench] n >= 3 (30 or more for a ranking study)", "bench: n = %d", n);
+    DNA_CHECK(cfg->bench.fit.epochs >= 1, "set [bench] epochs >= 1", "bench: epochs = %ld",
+              cfg->bench.fit.epochs);
+    Space sp;
+    EffNetCfg teacher;
+    int in_hw;
+    stage_space(ctx, cfg, &sp, &teacher, &in_hw);
+    Bench b;
+    bench_sample(&sp, &teacher, in_hw, n, (uint64_t)cfg->run.seed, &b);
+    char dir[1100], path[1100], rhash[17];
+    config_run_path(cfg, "bench", dir, sizeof dir);
+    recipe_hash(cfg, rhash);
+    if (ctx->rank == 0) {
+        make_dirs(dir);
+        for (int i = 0; i < n; i++) {
+            Arch a;
+            arch_from_choice(&sp, &teacher, in_hw, b.cell + (size_t)i * b.nblocks,
+                             b.code + (size_t)i * b.nblocks, &a);
+            char extra[256];
+            snprintf(extra, sizeof extra, "{\"source\": \"dna bench\", \"id\": %d, \"n\": %d, "
+                     "\"seed\": %ld}", i + 1, n, cfg->run.seed);
+            bench_path(cfg, "arch", i + 1, path, sizeof path);
+            arch_save(&a, extra, path);  // the same bytes on every rerun: digests stay valid
+        }
+    }
+    stage_resume_path(ctx, cfg, "bench", path, sizeof path);  // creates resume/ (collective)
+    Dataset d;
+    stage_dataset(cfg, &d);
+    long imgs = cfg->bench.train_images > 0 && cfg->bench.train_images < d.train.n
+                    ? cfg->bench.train_images : d.train.n;
+    log_info(ctx, "bench: %d architectures, %.0f to %.0f params, [bench] recipe %ld epoch(s) on "
+             "%ld training images, one per rank at a time (%d rank(s)) -> %s", n, b.params[0],
+             b.params[n - 1], cfg->bench.fit.epochs, imgs, ctx->nranks, dir);
+    RunCtx one = *ctx;
+    one.rank = 0, one.nranks = 1, one.verbose = 0;
+    Progress pr;
+    progress_init(&pr, ctx, "bench (handed out)", "arch", n);
+    ParCounter *ctr = par_counter_new();
+    int trained = 0, stopped = 0;  // on this rank
+    for (long j; !stopped && !par_stop_requested() && (j = par_counter_next(ctr)) < n;) {
+        int id = n - (int)j;  // largest first
+        char ap[1100], rp[1100], ahex[17];
+        bench_path(cfg, "arch", id, ap, sizeof ap);
+        bench_path(cfg, "result", id, rp, sizeof rp);
+        file_digest(ap, ahex);
+        double top1, secs;
+        if (force || !result_read(rp, ahex, rhash, &top1, &secs)) {
+            stopped = train_one(ctx, &one, cfg, &d, id, n, ap, ahex, rhash);
+            trained += !stopped;
+        }
+        progress_update(&pr, j + 1, NULL);
+    }
+    progress_end(&pr, NULL);
+    par_counter_free(ctr);
+    double now[2] = {trained, stopped || par_stop_requested()};
+    par_allreduce_sum_f64(now, 2);
+    DNA_CHECK(now[1] == 0, "rerun the same command to resume (results and checkpoints are kept)",
+              "bench: stopped by a signal");
+    if (ctx->rank == 0) {
+        for (int i = 0; i < n; i++) {
+            char ap[1100], rp[1100], ahex[17];
+            bench_path(cfg, "arch", i + 1, ap, sizeof ap);
+            bench_path(cfg, "result", i + 1, rp, sizeof rp);
+            file_digest(ap, ahex);
+            DNA_CHECK(result_read(rp, ahex, rhash, &b.top1[i], &b.seconds[i]), "rerun `dna bench CFG`",
+                      "bench: '%s' is missing or belongs to another architecture or recipe", rp);
+        }
+        bench_save(ctx, cfg, &b, rhash);
+        config_run_path(cfg, "bench.h5", path, sizeof path);
+        log_info(ctx, "bench: %d architectures (%.0f trained now) -> %s and bench.csv", n, now[0],
+                 path);
+    }
+    par_barrier();
+    dataset_free(&d);
+    bench_free(&b);
+    return STAGE_RAN;
+}
+
+const Stage STAGE_BENCH = {
+    .name = "bench",
+    .help = "--n N: train N sampled architectures from scratch (ground truth) -> bench.h5/.csv",
+    .run = run,
+    .reads = {"dataset.h5", "teacher.h5"},
+    .writes = "bench.h5",
+    .partial = "bench",
+    .sections = "data bench",
+    .flags = {{"--n", "bench.n"}},
+    .decides = 1,
+    .checkpoints = 1,
+    .metrics = 1,
+};

@@ -1,0 +1,103 @@
+// `dna plan`: the search space's size, every (block, cell) job's estimated FLOPs per step,
+// memory and shard bytes, and how the jobs map onto R ranks with the load balance. Needs only
+// the config (no files), so it sizes an sbatch allocation before anything runs.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nas/space.h"
+#include "par/sched.h"
+#include "stages/stages.h"
+
+static void print_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
+    (void)ctx;
+    EffNetCfg t;
+    effnet_cfg_from_config(cfg, (int)cfg->data.channels, &t);
+    int in_hw = (int)(cfg->data.image_size + 2 * cfg->data.pad);
+    Space sp;
+    space_from_config(cfg, &t, in_hw, &sp);
+    long n_train = cfg->data.train_size;
+    if (cfg->data.limit_train > 0 && cfg->data.limit_train < n_train) n_train = cfg->data.limit_train;
+    long n_fit = n_train - cfg->data.classes * cfg->data.search_per_class;
+    DNA_CHECK(n_fit > 0 && cfg->train.batch > 0 && cfg->train.epochs > 0,
+              "check [data] train_size / search_per_class and [train] batch / epochs",
+              "plan: %ld supernet-training images, batch %ld, %ld epochs", n_fit, cfg->train.batch,
+              cfg->train.epochs);
+    long steps = cfg->train.epochs * (n_fit / cfg->train.batch);
+    printf("plan: %s, teacher input %dx%dx%d, %d blocks; supernet-training split %ld images, "
+           "%ld epochs x %ld steps of %ld per job\n",
+           cfg->path[0] ? cfg->path : "defaults", t.cin, in_hw, in_hw, sp.nblocks, n_fit,
+           cfg->train.epochs, n_fit / cfg->train.batch, cfg->train.batch);
+    printf("architectures per block:");
+    for (int k = 0; k < sp.nblocks; k++) printf(" %.0f", space_block_paths(&sp, k));
+    printf("; in total %.3g\n\n", space_total(&sp));
+    printf("%4s %5s %4s %6s %5s %6s %15s %15s %10s %10s %9s %9s %9s\n", "job", "block", "cell",
+           "layers", "width", "stride", "input", "target", "paths", "GFLOP/step", "total PF",
+           "mem MB", "shard MB");
+    SchedJob jobs[SPACE_MAX_BLOCKS * SPACE_MAX_CELLS];
+    int nj = 0;
+    for (int k = 0; k < sp.nblocks; k++)
+        for (int c = 0; c < sp.block[k].ncells; c++, nj++) {
+            const SpaceBlock *b = &sp.block[k];
+            const CellCfg *cc = &b->cell[c];
+            double flop_step = 6.0 * space_cell_macs(&sp, k, c) * (double)cfg->train.batch;
+            double mem = 16.0 * (double)space_cell_params(&sp, k, c) +
+                         4.0 * 8.0 * cc->layers * (double)space_cell_act(&sp, k, c) *
+                             (double)cfg->train.batch;
+            double per = (double)b->in_c * b->in_hw * b->in_hw + (double)b->out_c * b->out_hw * b->out_hw;
+            double shard = per * (strcmp(cfg->features.dtype, "float16") ? 4 : 2) * (double)n_fit;
+            char in[32], out[32];
+            snprintf(in, sizeof in, "%dx%dx%d", b->in_c, b->in_hw, b->in_hw);
+            snprintf(out, sizeof out, "%dx%dx%d", b->out_c, b->out_hw, b->out_hw);
+            jobs[nj] = (SchedJob){.block = k, .cell = c, .cost = flop_step * (double)steps};
+            printf("%4d %5d %4d %6d %5d %6d %15s %15s %10.0f %10.3f %9.4f %9.0f %9.0f\n", nj, k + 1,
+                   c + 1, cc->layers, cc->width, cc->stride, in, out, pow(cc->nops, cc->layers),
+                   flop_step / 1e9, jobs[nj].cost / 1e15, mem / 1e6, shard / 1e6);
+        }
+    SchedPlan pl;
+    sched_plan(jobs, nj, ranks, &pl);
+    printf("\n%d ranks, %d jobs: %s\n", ranks, nj,
+           pl.grouped ? "one rank group per job, data-parallel within a group"
+                      : "whole jobs per rank, longest first");
+    for (int r = 0; r < ranks; r++) {
+        int js[SPACE_MAX_BLOCKS * SPACE_MAX_CELLS];
+        int n = sched_jobs_of_rank(&pl, r, js, nj);
+        printf("  rank %3d  load %9.4f PF  jobs", r, pl.rank_load[r] / 1e15);
+        for (int i = 0; i < n; i++)
+            printf(" %d(b%d.c%d%s)", js[i], jobs[js[i]].block + 1, jobs[js[i]].cell + 1,
+                   pl.grouped ? (pl.group_size[js[i]] > 1 ? ",shared" : "") : "");
+        printf("\n");
+    }
+    printf("load balance (max/mean rank load): %.3f\n", pl.balance);
+    sched_free(&pl);
+}
+
+// [CFG] [section.key=value ...] [--ranks R] (R: this run's rank count)
+static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
+    (void)all;
+    int ranks = ctx->nranks, n = 0;
+    char **rest = dna_calloc((size_t)argc + 1, sizeof(char *));
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--ranks")) {
+            rest[n++] = argv[i];
+            continue;
+        }
+        char *end = NULL;
+        long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+        DNA_CHECK(end && !*end && v > 0, "give a positive integer", "--ranks expects a positive "
+                  "integer, got '%s'", i + 1 < argc ? argv[i + 1] : "");
+        ranks = (int)v, i++;
+    }
+    Config cfg;
+    runner_args(ctx, NULL, n, rest, &cfg);
+    free(rest);
+    if (ctx->rank == 0) print_plan(ctx, &cfg, ranks);
+    return 0;
+}
+
+const Stage STAGE_PLAN = {
+    .name = "plan",
+    .help = "search-space size, per-job cost/memory/shard bytes, job->rank map (--ranks R)",
+    .command = command,
+};

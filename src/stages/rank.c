@@ -1,0 +1,290 @@
+// `dna rank` (doc/design.md §5.6): how well a rating ranks architectures. An
+// architecture's predicted score is the sum of its blocks' path scores (potentials.h5; lower
+// is better); its truth is the test top-1 it reached when trained from scratch (bench.h5).
+// Reports Kendall's tau, Spearman's rho and Pearson's R between -score and top-1 (so +1 means
+// the rating orders the architectures exactly as their accuracies do) with 95% bootstrap
+// intervals, and writes <out>.csv (id, score, top1), <out>.json and <out>.png (top-1 against
+// score, as the paper's Fig. 7). Scores and truths can also come from CSV files (a column
+// "id" plus "score" or "top1"), so rankings of other tools, e.g. `dna spos`, are judged on
+// the same bench. `dna rank --compare RUN_A RUN_B` is `dna compare`.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "io/bench.h"
+#include "io/files.h"
+#include "io/plot.h"
+#include "io/potentials.h"
+#include "nas/rankstat.h"
+#include "stages/stages.h"
+
+typedef struct RankArgs {
+    const Config *cfg;       // the run (bench.h5, potentials.h5, output directory); may be NULL
+    const char *potentials;  // ratings from another potentials.h5 on this run's space, or NULL
+    const char *scores;      // CSV of scores instead of potentials, or NULL
+    const char *truth;       // CSV of truths instead of the run's bench.h5, or NULL
+    const char *name;        // label of the rating ("dna", "spos", "seed41", ...)
+    const char *out;         // output path without extension, or NULL: <run>/rank_<name>
+} RankArgs;
+
+enum { RANK_FORMAT = 1, RANK_BOOTSTRAP = 2000, RANK_ID = 64 };
+
+typedef struct Column {
+    long n;
+    char (*id)[RANK_ID];
+    double *v;
+} Column;
+
+static void column_free(Column *c) {
+    free(c->id), free(c->v);
+    *c = (Column){0};
+}
+
+// Splits a CSV line in place at commas (no quoting: ids and numbers only need none).
+static int split(char *line, char **field, int max) {
+    int n = 0;
+    for (char *p = line; n < max;) {
+        field[n++] = p;
+        char *comma = strchr(p, ',');
+        if (!comma) break;
+        *comma = 0, p = comma + 1;
+    }
+    for (int i = 0; i < n; i++) {  // trim
+        while (*field[i] == ' ') field[i]++;
+        for (char *e = field[i] + strlen(field[i]); e > field[i] && (e[-1] == ' ' || e[-1] == '\r');) *--e = 0;
+    }
+    return n;
+}
+
+// Column `col` of a CSV with a header row, keyed by its "id" column.
+static void csv_column(const char *path, const char *col, Column *out) {
+    char *text = text_read(path);
+    DNA_CHECK(text, "give an existing CSV file", "rank: cannot read '%s'", path);
+    *out = (Column){0};
+    long cap = 0, lineno = 0;
+    int icol = -1, iid = -1;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *f[64];
+        int nf = split(line, f, 64);
+        if (++lineno == 1) {
+            for (int i = 0; i < nf; i++) {
+                if (!strcmp(f[i], "id")) iid = i;
+                if (!strcmp(f[i], col)) icol = i;
+            }
+            DNA_CHECK(iid >= 0 && icol >= 0, "give the CSV a header row with columns id and the one named",
+                      "rank: '%s' has no column 'id' and '%s' in its header", path, col);
+            continue;
+        }
+        if (nf == 1 && !f[0][0]) continue;
+        DNA_CHECK(nf > icol && nf > iid, "give every row all the header's columns",
+                  "rank: '%s' line %ld has %d fields", path, lineno, nf);
+        char *end;
+        double v = strtod(f[icol], &end);
+        DNA_CHECK(end != f[icol] && !*end && isfinite(v), "give a finite number",
+                  "rank: '%s' line %ld: %s = '%s' is not a number", path, lineno, col, f[icol]);
+        if (out->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            out->id = realloc(out->id, sizeof *out->id * (size_t)cap);
+            out->v = realloc(out->v, sizeof(double) * (size_t)cap);
+            DNA_CHECK(out->id && out->v, "", "rank: out of memory reading '%s'", path);
+        }
+        snprintf(out->id[out->n], RANK_ID, "%s", f[iid]);
+        out->v[out->n++] = v;
+    }
+    free(text);
+    DNA_CHECK(out->n >= 3, "give at least 3 rows", "rank: '%s' has %ld rows of data", path, out->n);
+}
+
+// Truth (top-1) and DNA's predicted scores of the run's bench, in id order.
+static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_path, Column *truth,
+                       Column *score) {
+    char path[1100];
+    config_run_path(cfg, "bench.h5", path, sizeof path);
+    DNA_CHECK(file_exists(path), "run `dna bench CFG` first (or give --truth CSV)", "rank: no bench '%s'",
+              path);
+    Bench b;
+    bench_load(path, &b);
+    *truth = (Column){.n = b.n, .id = dna_calloc((size_t)b.n, RANK_ID), .v = dna_calloc((size_t)b.n, sizeof(double))};
+    for (int i = 0; i < b.n; i++) {
+        snprintf(truth->id[i], RANK_ID, "%d", i + 1);
+        truth->v[i] = b.top1[i];
+    }
+    if (score) {
+        Space sp;
+        stage_space(ctx, cfg, &sp, NULL, NULL);
+        DNA_CHECK(sp.nblocks == b.nblocks, "rank a bench made in this run's space",
+                  "rank: '%s' has %d blocks, the space %d", path, b.nblocks, sp.nblocks);
+        Potentials pot;
+        potentials_load(pot_path, &sp, &pot);
+        *score = (Column){.n = b.n, .id = dna_calloc((size_t)b.n, RANK_ID), .v = dna_calloc((size_t)b.n, sizeof(double))};
+        for (int i = 0; i < b.n; i++) {
+            snprintf(score->id[i], RANK_ID, "%d", i + 1);
+            double s = 0;
+            for (int k = 0; k < b.nblocks; k++) {
+                int c = b.cell[(size_t)i * b.nblocks + k];
+                long code = b.code[(size_t)i * b.nblocks + k];
+                DNA_CHECK(c < sp.block[k].ncells && code < pot.cell[k][c].npaths,
+                          "rank a bench made in this run's space",
+                          "rank: bench architecture %d is not in the space of '%s'", i + 1, pot_path);
+                s += pot.cell[k][c].score[code];
+            }
+            score->v[i] = s;
+        }
+        potentials_free(&pot);
+    }
+    bench_free(&b);
+}
+
+static void plot(const RunCtx *ctx, const char *csv, const char *png, const char *name, long n,
+                 const double st[3]) {
+    char body[2048];
+    snprintf(body, sizeof body,
+             "set datafile separator ','\nset key off\nset grid\n"
+             "set xlabel 'predicted score (%s; lower is better)'\nset ylabel 'test top-1 (%%)'\n"
+             "set title \"%s: %ld architectures, Kendall tau %.3f, Spearman rho %.3f, Pearson R %.3f\"\n"
+             "plot '%s' every ::1 using 2:($3*100) with points pt 7 ps 1.0 lc rgb '#1f77b4'\n",
+             name, name, n, st[0], st[1], st[2], csv);
+    if (plot_png(png, 800, 600, body))
+        log_info(ctx, "rank: gnuplot (pngcairo) failed or is missing: %s not drawn", png);
+}
+
+static void rank_run(const RunCtx *ctx, const RankArgs *a) {
+    DNA_CHECK(a->cfg || (a->scores && a->truth), "give a config (its run's bench) or both --scores and --truth",
+              "rank: nothing to rank");
+    DNA_CHECK(!(a->scores && a->potentials), "give --scores or --potentials, not both",
+              "rank: two sources of scores");
+    char pot[1100], prefix[1100], src_s[1200], src_t[1100];
+    if (a->cfg) config_run_path(a->cfg, "potentials.h5", pot, sizeof pot);
+    if (a->potentials) snprintf(pot, sizeof pot, "%s", a->potentials);
+    Column truth = {0}, score = {0}, unused = {0};
+    if (!a->truth || !a->scores)
+        from_bench(ctx, a->cfg, pot, a->truth ? &unused : &truth, a->scores ? NULL : &score);
+    column_free(&unused);
+    if (a->truth) {
+        csv_column(a->truth, "top1", &truth);
+        snprintf(src_t, sizeof src_t, "%s", a->truth);
+    } else {
+        config_run_path(a->cfg, "bench.h5", src_t, sizeof src_t);
+    }
+    if (a->scores) {
+        csv_column(a->scores, "score", &score);
+        snprintf(src_s, sizeof src_s, "%s", a->scores);
+    } else {
+        snprintf(src_s, sizeof src_s, "sum of block path scores in %s", pot);
+    }
+    if (a->out)
+        snprintf(prefix, sizeof prefix, "%s", a->out);
+    else if (a->cfg) {
+        char name[300];
+        snprintf(name, sizeof name, "rank_%s", a->name);
+        config_run_path(a->cfg, name, prefix, sizeof prefix);
+    } else {
+        snprintf(prefix, sizeof prefix, "%s", a->scores);
+        char *dot = strrchr(prefix, '.');
+        if (dot && !strcmp(dot, ".csv")) *dot = 0;
+        strncat(prefix, "_rank", sizeof prefix - strlen(prefix) - 1);
+    }
+    // Join on id: every architecture with a truth needs a score.
+    long n = truth.n;
+    double *x = dna_malloc(sizeof(double) * (size_t)n), *s = dna_malloc(sizeof(double) * (size_t)n);
+    for (long i = 0; i < n; i++) {
+        long j = 0;
+        while (j < score.n && strcmp(score.id[j], truth.id[i])) j++;
+        DNA_CHECK(j < score.n, "give a score for every architecture of the truth",
+                  "rank: no score for id '%s' in %s", truth.id[i], src_s);
+        s[i] = score.v[j], x[i] = -score.v[j];
+    }
+    double st[3] = {rank_kendall_tau(x, truth.v, n), rank_spearman(x, truth.v, n),
+                    rank_pearson(x, truth.v, n)};
+    double ci[3][2];
+    rank_bootstrap(x, truth.v, n, RANK_BOOTSTRAP, a->cfg ? (uint64_t)a->cfg->run.seed : 0, ci);
+    char csv[1200], js[1200], png[1200];
+    snprintf(csv, sizeof csv, "%s.csv", prefix);
+    snprintf(js, sizeof js, "%s.json", prefix);
+    snprintf(png, sizeof png, "%s.png", prefix);
+    TextOut out;
+    FILE *f = textout_open(&out, csv);
+    fprintf(f, "id,score,top1\n");
+    for (long i = 0; i < n; i++) fprintf(f, "%s,%.9g,%.6f\n", truth.id[i], s[i], truth.v[i]);
+    textout_commit(&out);
+    f = textout_open(&out, js);
+    static const char *KEYS[3] = {"kendall_tau", "spearman_rho", "pearson_r"};
+    fprintf(f, "{\n  \"format\": \"dnafam-rank\", \"version\": %d, \"name\": \"%s\",\n"
+               "  \"scores\": \"%s\",\n  \"truth\": \"%s\",\n  \"n\": %ld, \"bootstrap\": %d,\n"
+               "  \"sign\": \"statistics of -score against top-1: +1 = the rating orders the "
+               "architectures as their accuracies do\",\n",
+            RANK_FORMAT, a->name, src_s, src_t, n, RANK_BOOTSTRAP);
+    for (int q = 0; q < 3; q++)
+        fprintf(f, "  \"%s\": {\"value\": %.6f, \"ci95\": [%.6f, %.6f]},\n", KEYS[q], st[q], ci[q][0],
+                ci[q][1]);
+    fprintf(f, "  \"git_rev\": \"%s\", \"dna_version\": \"%s\"\n}\n", ctx->git_rev, ctx->version);
+    textout_commit(&out);
+    plot(ctx, csv, png, a->name, n, st);
+    log_info(ctx, "rank %s: %ld architectures; -score vs top-1 (95%% bootstrap CI):", a->name, n);
+    log_plain(ctx, "  Kendall tau  %6.3f  [%6.3f, %6.3f]", st[0], ci[0][0], ci[0][1]);
+    log_plain(ctx, "  Spearman rho %6.3f  [%6.3f, %6.3f]", st[1], ci[1][0], ci[1][1]);
+    log_plain(ctx, "  Pearson R    %6.3f  [%6.3f, %6.3f]", st[2], ci[2][0], ci[2][1]);
+    log_info(ctx, "rank %s -> %s, %s, %s", a->name, csv, js, png);
+    free(x), free(s);
+    column_free(&truth), column_free(&score);
+}
+
+// rank: --compare RUN_A RUN_B (two runs' path ratings), or a rating against a bench:
+// [CFG] [--potentials FILE | --scores CSV] [--truth CSV] [--name NAME] [--out PREFIX].
+static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--compare")) {
+        DNA_CHECK(argc == 4, "usage: dna rank --compare RUN_A RUN_B",
+                  "rank: --compare takes two run directories");
+        return STAGE_COMPARE.command(ctx, all, argc - 1, argv + 1);
+    }
+    static const char *FLAGS[] = {"--potentials", "--scores", "--truth", "--name", "--out"};
+    const char *val[5] = {0};
+    char **rest = dna_calloc((size_t)argc + 1, sizeof(char *));
+    int n = 0, positional = 0;
+    for (int i = 0; i < argc; i++) {
+        int f = -1;
+        for (int j = 0; j < 5; j++)
+            if (!strcmp(argv[i], FLAGS[j])) f = j;
+        if (f < 0) {
+            positional += i > 0;
+            rest[n++] = argv[i];
+            continue;
+        }
+        DNA_CHECK(i + 1 < argc, "give a value after the flag", "%s needs a value", argv[i]);
+        val[f] = argv[++i];
+    }
+    char name[256];
+    if (val[3]) {
+        snprintf(name, sizeof name, "%s", val[3]);
+    } else if (val[1]) {  // the scores file's name without directory and .csv
+        const char *base = strrchr(val[1], '/');
+        snprintf(name, sizeof name, "%s", base ? base + 1 : val[1]);
+        char *dot = strrchr(name, '.');
+        if (dot && !strcmp(dot, ".csv")) *dot = 0;
+    } else {
+        snprintf(name, sizeof name, "dna");
+    }
+    RankArgs ra = {.potentials = val[0], .scores = val[1], .truth = val[2], .name = name, .out = val[4]};
+    Config cfg;
+    if (positional || !(val[1] && val[2])) {
+        runner_args(ctx, NULL, n, rest, &cfg);
+        ra.cfg = &cfg;
+        char dir[1100];
+        config_run_path(&cfg, NULL, dir, sizeof dir);
+        if (file_exists(dir)) runner_open_logs(ctx, dir, "rank", 0);
+    }
+    free(rest);
+    if (ctx->rank == 0) rank_run(ctx, &ra);
+    runner_close_logs(ctx);
+    return 0;
+}
+
+const Stage STAGE_RANK = {
+    .name = "rank",
+    .help = "[CFG] [--potentials F | --scores CSV] [--truth CSV] [--name N] [--out PREFIX]: "
+            "tau/rho/R of a rating against the bench",
+    .command = command,
+};

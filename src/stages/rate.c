@@ -1,0 +1,332 @@
+// `dna rate` (doc/design.md §5.2, §6): every
+// path of every cell scored on the search split with feature sharing (src/nas/rate.c). The
+// paths are cut into units (subtrees under a prefix of the first layers' ops: by first-layer
+// op, finer when ranks outnumber those), dealt to ranks longest-first; each finished unit is
+// saved to <run>/rate/ (so a rerun resumes), the results are gathered to rank 0
+// (MPI_Gatherv) and written as potentials.h5 with one CSV per block.
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/timer.h"
+#include "io/files.h"
+#include "io/potentials.h"
+#include "io/shard.h"
+#include "nas/arch.h"
+#include "nas/rate.h"
+#include "par/par.h"
+#include "stages/stages.h"
+#include "train/trainer.h"
+
+enum { STREAM_RATE = 300 };
+
+typedef struct Unit {
+    int block, cell, rank;
+    RateUnit u;
+    long npaths;
+    double cost;
+} Unit;
+
+// Units at prefix depth d (at most each cell's depth): the smallest d >= 1 that gives every
+// rank about four units, for balance.
+static Unit *make_units(const Space *sp, int nranks, int *n_out) {
+    int maxl = 1;
+    for (int k = 0; k < sp->nblocks; k++)
+        for (int c = 0; c < sp->block[k].ncells; c++)
+            if (sp->block[k].cell[c].layers > maxl) maxl = sp->block[k].cell[c].layers;
+    int depth = 1;
+    long n = 0;
+    for (;; depth++) {
+        n = 0;
+        for (int k = 0; k < sp->nblocks; k++)
+            for (int c = 0; c < sp->block[k].ncells; c++) {
+                const CellCfg *cc = &sp->block[k].cell[c];
+                n += cell_path_count(cc) / rate_unit_paths(cc, (RateUnit){depth < cc->layers ? depth : cc->layers, 0});
+            }
+        if (n >= 4L * nranks || depth >= maxl) break;
+    }
+    Unit *u = dna_malloc(sizeof(Unit) * (size_t)n);
+    int m = 0;
+    for (int k = 0; k < sp->nblocks; k++)
+        for (int c = 0; c < sp->block[k].ncells; c++) {
+            const CellCfg *cc = &sp->block[k].cell[c];
+            RateUnit r = {depth < cc->layers ? depth : cc->layers, 0};
+            long per = rate_unit_paths(cc, r), count = cell_path_count(cc) / per;
+            for (r.prefix = 0; r.prefix < count; r.prefix++)
+                u[m++] = (Unit){.block = k, .cell = c, .u = r, .npaths = per,
+                                .cost = (double)per * space_cell_macs(sp, k, c)};
+        }
+    // longest first onto the least loaded rank; ties by index, so every rank agrees
+    int *order = dna_malloc(sizeof(int) * (size_t)m);
+    for (int i = 0; i < m; i++) order[i] = i;
+    for (int i = 1; i < m; i++)
+        for (int j = i; j > 0 && u[order[j]].cost > u[order[j - 1]].cost; j--) {
+            int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    double *load = calloc((size_t)nranks, sizeof(double));
+    for (int i = 0; i < m; i++) {
+        int best = 0;
+        for (int r = 1; r < nranks; r++)
+            if (load[r] < load[best]) best = r;
+        u[order[i]].rank = best;
+        load[best] += u[order[i]].cost;
+    }
+    free(load), free(order);
+    *n_out = m;
+    return u;
+}
+
+static void unit_path(const Config *cfg, const Unit *u, char *buf, size_t n) {
+    char name[96];
+    snprintf(name, sizeof name, "rate/block%d_cell%d_d%d_%ld.h5", u->block + 1, u->cell + 1,
+             u->u.depth, u->u.prefix);
+    config_run_path(cfg, name, buf, n);
+}
+
+static void load_cell(const RunCtx *ctx, const Config *cfg, const Space *sp, int k, int c, Cell *cell) {
+    Rng r = rng_new(0);
+    cell_init(ctx->be, cell, sp->block[k].cell[c], &r);
+    ParamList all = {0};
+    cell_all_params(cell, &all);
+    Tensor *stats[2 * CELL_MAX_BNS];
+    int nstats = cell_stats(cell, stats, 2 * CELL_MAX_BNS);
+    char name[64], path[1100];
+    snprintf(name, sizeof name, "ckpt/block%d_cell%d.h5", k + 1, c + 1);
+    config_run_path(cfg, name, path, sizeof path);
+    trainer_load_final(path, ctx->be, &all, stats, nstats);
+    params_free(&all);
+}
+
+// The fixed recalibration batch of block k: the first batch of a seeded shuffle of the
+// supernet-training split, the same for every cell and rank.
+static float *recal_batch(const Config *cfg, const SpaceBlock *b, int k, int *n) {
+    char dir[1100];
+    config_run_path(cfg, "features/train", dir, sizeof dir);
+    Rng root = rng_new((uint64_t)cfg->run.seed), s = rng_split(&root, STREAM_RATE);
+    Rng bk = rng_split(&s, (uint64_t)k);
+    ShardReaderCfg rc = {.block = k + 1, .batch = (int)cfg->rate.recal_batch, .nparts = 1,
+                         .shuffle = 1, .window = 8, .seed = rng_u64(&bk)};
+    int in[3] = {b->in_c, b->in_hw, b->in_hw}, out[3] = {b->out_c, b->out_hw, b->out_hw};
+    ShardReader *r = shard_reader_open(dir, &rc, in, out);
+    shard_reader_start_epoch(r, 0, 0);
+    const float *x, *y;
+    const int32_t *lab;
+    const int64_t *ids;
+    *n = shard_reader_next(r, &x, &y, &lab, &ids);
+    size_t sz = (size_t)*n * in[0] * in[1] * in[2];
+    float *copy = dna_malloc(sizeof(float) * sz);
+    memcpy(copy, x, sizeof(float) * sz);
+    shard_reader_free(r);
+    return copy;
+}
+
+// Rates one unit: returns rel[npaths] then mse[npaths] in one buffer.
+static double *rate_unit(const RunCtx *ctx, const Config *cfg, const Space *sp, const Unit *u) {
+    const Backend *be = ctx->be;
+    const SpaceBlock *b = &sp->block[u->block];
+    Cell cell;
+    load_cell(ctx, cfg, sp, u->block, u->cell, &cell);
+    int nr;
+    float *xr_host = recal_batch(cfg, b, u->block, &nr);
+    Tensor xr = tensor_new(be, nr, b->in_c, b->in_hw, b->in_hw);
+    tensor_upload(be, &xr, xr_host);
+    free(xr_host);
+    RateStats *st = rate_recalibrate(be, &cell, u->u, &xr);
+    tensor_free(be, &xr);
+    double *res = calloc((size_t)(2 * u->npaths), sizeof(double));
+    char dir[1100];
+    config_run_path(cfg, "features/search", dir, sizeof dir);
+    ShardReaderCfg rc = {.block = u->block + 1, .batch = (int)cfg->rate.batch, .nparts = 1};
+    int in[3] = {b->in_c, b->in_hw, b->in_hw}, out[3] = {b->out_c, b->out_hw, b->out_hw};
+    ShardReader *r = shard_reader_open(dir, &rc, in, out);
+    shard_reader_start_epoch(r, 0, 0);
+    long limit = cfg->rate.limit > 0 ? cfg->rate.limit : LONG_MAX, seen = 0, batches = 0;
+    Tensor x = {0}, y = {0};
+    const float *xb, *yb;
+    const int32_t *lab;
+    const int64_t *ids;
+    for (int nb; seen < limit && (nb = shard_reader_next(r, &xb, &yb, &lab, &ids)) > 0;) {
+        if (nb > limit - seen) nb = (int)(limit - seen);
+        tensor_ensure(be, &x, nb, in[0], in[1], in[2]);
+        tensor_ensure(be, &y, nb, out[0], out[1], out[2]);
+        tensor_upload(be, &x, xb);
+        tensor_upload(be, &y, yb);
+        rate_score_batch(be, &cell, st, &x, &y, res, res + u->npaths);
+        seen += nb, batches++;
+    }
+    shard_reader_free(r);
+    tensor_free(be, &x), tensor_free(be, &y);
+    for (long i = 0; i < u->npaths; i++) res[i] /= (double)batches, res[u->npaths + i] /= (double)seen;
+    rate_stats_free(st);
+    cell_free(be, &cell);
+    return res;
+}
+
+static void save_unit(const RunCtx *ctx, const Config *cfg, const Unit *u, const double *res) {
+    char path[1100], tmp[1024], hash[17];
+    unit_path(cfg, u, path, sizeof path);
+    H5Prov prov = h5_prov_of_run(ctx, cfg, 1, hash);
+    hid_t f = h5_create_tmp(path, tmp);
+    long n = u->npaths;
+    h5_write(f, "score", H5T_NATIVE_DOUBLE, res, 1, &n, tmp);
+    h5_write(f, "mse", H5T_NATIVE_DOUBLE, res + n, 1, &n, tmp);
+    h5_attr_prov(f, &prov, tmp);
+    h5_commit(f, tmp, path);
+}
+
+static double *load_unit(const Config *cfg, const Unit *u) {
+    char path[1100];
+    unit_path(cfg, u, path, sizeof path);
+    if (!file_exists(path)) return NULL;
+    hid_t f = h5_open_read(path);
+    size_t n1, n2;
+    double *s = h5_read_f64(f, path, "score", &n1), *m = h5_read_f64(f, path, "mse", &n2);
+    h5_close(f);
+    DNA_CHECK((long)n1 == u->npaths && (long)n2 == u->npaths,
+              "delete the run's rate/ directory: it belongs to another search space",
+              "'%s' holds %zu paths, expected %ld", path, n1, u->npaths);
+    double *res = dna_malloc(sizeof(double) * (size_t)(2 * n1));
+    memcpy(res, s, sizeof(double) * n1), memcpy(res + n1, m, sizeof(double) * n1);
+    free(s), free(m);
+    return res;
+}
+
+// Potentials with every path's cost and no score yet (NAN).
+static void potentials_new(const Space *sp, Potentials *pot) {
+    *pot = (Potentials){.nblocks = sp->nblocks};
+    for (int k = 0; k < sp->nblocks; k++) {
+        const SpaceBlock *b = &sp->block[k];
+        pot->ncells[k] = b->ncells;
+        for (int c = 0; c < b->ncells; c++) {
+            CellScores *cs = &pot->cell[k][c];
+            cs->npaths = cell_path_count(&b->cell[c]);
+            cs->score = dna_malloc(sizeof(double) * (size_t)cs->npaths);
+            cs->mse = dna_malloc(sizeof(double) * (size_t)cs->npaths);
+            cs->params = dna_malloc(sizeof(double) * (size_t)cs->npaths);
+            cs->macs = dna_malloc(sizeof(double) * (size_t)cs->npaths);
+            for (long i = 0; i < cs->npaths; i++) {
+                long pa, ma;
+                arch_block_cost(&b->cell[c], i, k ? b->in_c : sp->stem, b->cell_hw, &pa, &ma);
+                cs->params[i] = (double)pa, cs->macs[i] = (double)ma, cs->score[i] = NAN;
+            }
+        }
+    }
+}
+
+// Every block's score range and best path; fatal when a path has no score.
+static void log_blocks(const RunCtx *ctx, const Space *sp, const Potentials *pot) {
+    for (int k = 0; k < sp->nblocks; k++) {
+        double lo = INFINITY, hi = -INFINITY;
+        int bc = 0;
+        long bp = 0;
+        for (int c = 0; c < pot->ncells[k]; c++)
+            for (long i = 0; i < pot->cell[k][c].npaths; i++) {
+                double s = pot->cell[k][c].score[i];
+                DNA_CHECK(isfinite(s), "delete the run's rate/ directory and rerun",
+                          "block %d cell %d path %ld has no finite score", k + 1, c + 1, i);
+                if (s < lo) lo = s, bc = c, bp = i;
+                if (s > hi) hi = s;
+            }
+        log_info(ctx, "rate: block %d: %.0f paths, score %.4f .. %.4f, best cell %d path %ld",
+                 k + 1, space_block_paths(sp, k), lo, hi, bc + 1, bp);
+    }
+}
+
+// Rank 0: the gathered units ([unit index, scores, MSEs] each, total values) into
+// potentials.h5.
+static void write_potentials(const RunCtx *ctx, const Config *cfg, const Space *sp,
+                             const Unit *units, const double *all, int total) {
+    Potentials pot;
+    potentials_new(sp, &pot);
+    for (const double *q = all; q < all + total;) {
+        const Unit *u = &units[(int)*q++];
+        CellScores *cs = &pot.cell[u->block][u->cell];
+        long first = rate_unit_first(&sp->block[u->block].cell[u->cell], u->u);
+        memcpy(cs->score + first, q, sizeof(double) * (size_t)u->npaths);
+        memcpy(cs->mse + first, q + u->npaths, sizeof(double) * (size_t)u->npaths);
+        q += 2 * u->npaths;
+    }
+    log_blocks(ctx, sp, &pot);
+    char path[1100], hash[17];
+    config_run_path(cfg, "potentials.h5", path, sizeof path);
+    H5Prov prov = h5_prov_of_run(ctx, cfg, POTENTIALS_FORMAT, hash);
+    potentials_save(path, &pot, sp, &prov);
+    potentials_free(&pot);
+}
+
+// Rates this rank's units (or reads those an earlier run finished), gathers all to rank 0.
+static void rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
+    char dir[1100];
+    config_run_path(cfg, "rate", dir, sizeof dir);
+    if (ctx->rank == 0) make_dirs(dir);
+    par_barrier();
+    int nu;
+    Unit *units = make_units(sp, ctx->nranks, &nu);
+    long mine = 0, send_n = 0, done = 0, resumed = 0;
+    for (int i = 0; i < nu; i++)
+        if (units[i].rank == ctx->rank) mine++, send_n += 1 + 2 * units[i].npaths;
+    double *send = dna_malloc(sizeof(double) * (size_t)(send_n ? send_n : 1)), *p = send;
+    Progress pr;
+    progress_init(&pr, ctx, "rate", "unit", mine);
+    double t0 = timer_now();
+    for (int i = 0; i < nu; i++) {
+        const Unit *u = &units[i];
+        if (u->rank != ctx->rank) continue;
+        double *res = load_unit(cfg, u);
+        if (res) resumed++;
+        else save_unit(ctx, cfg, u, res = rate_unit(ctx, cfg, sp, u));
+        *p++ = i;
+        memcpy(p, res, sizeof(double) * (size_t)(2 * u->npaths));
+        p += 2 * u->npaths;
+        free(res);
+        char extra[64];
+        snprintf(extra, sizeof extra, "b%d.c%d prefix %ld", u->block + 1, u->cell + 1, u->u.prefix);
+        progress_update(&pr, ++done, extra);
+    }
+    double busy = timer_now() - t0, mam[3];
+    par_minavgmax(busy, mam);
+    DNA_CHECK(send_n <= INT_MAX, "rate a smaller space per run", "%ld values to gather", send_n);
+    int total = 0;
+    double *all = par_gatherv_f64(send, (int)send_n, &total);
+    free(send);
+    if (ctx->rank == 0) {
+        write_potentials(ctx, cfg, sp, units, all, total);
+        char path[1100];
+        config_run_path(cfg, "potentials.h5", path, sizeof path);
+        log_info(ctx, "rate: %d units on %d ranks (%ld resumed here); rank busy time "
+                 "min/avg/max %.1f/%.1f/%.1f s -> %s", nu, ctx->nranks, resumed, mam[0], mam[1],
+                 mam[2], path);
+    }
+    free(all);
+    free(units);
+    par_barrier();
+}
+
+static int run(const RunCtx *ctx, const Config *cfg, int force) {
+    DNA_CHECK(!force, "delete the run's rate/ directory and potentials.h5 to rate again",
+              "rate: --force would mix old and new unit files");
+    DNA_CHECK(cfg->rate.batch > 0 && cfg->rate.recal_batch > 0 && cfg->rate.limit >= 0,
+              "give positive [rate] batch and recal_batch, and limit >= 0",
+              "%s: bad [rate] section", cfg->path[0] ? cfg->path : "config");
+    Space sp;
+    stage_space(ctx, cfg, &sp, NULL, NULL);
+    double t0 = timer_now();
+    rate_units(ctx, cfg, &sp);
+    log_info(ctx, "rate: %.3g paths rated in %.1f s", space_total_paths(&sp), timer_now() - t0);
+    return STAGE_RAN;
+}
+
+const Stage STAGE_RATE = {
+    .name = "rate",
+    .help = "score every path of every cell (feature sharing) -> <run>/potentials.h5",
+    .run = run,
+    .order = 5,
+    .reads = {"teacher.h5", "ckpt/COMPLETE"},
+    .writes = "potentials.h5",
+    .partial = "rate",
+    .sections = "data teacher features space train rate",
+};

@@ -1,0 +1,488 @@
+// `dna report` (the last stage of `dna run`): the run's report and record, made from the
+// files the other stages left in the run directory, on rank 0, regenerated every time.
+//   report.md          results (teacher, searched and random networks retrained: top-1,
+//                      params, multiply-adds, predicted score), time per stage, figures,
+//                      the searched architecture, the run record's essentials
+//   report/loss.png    every (block, cell) job's distillation loss per step, a panel per block
+//   report/frontier.png  the score-vs-parameters frontier, the chosen and the random networks
+//   report/arch.png    the searched network drawn layer by layer (the paper's Fig. 13)
+//   run.json           the run record: config hash, seed, versions of dna and its libraries,
+//                      git revision, ranks x threads, every stage's wall time (stages.csv)
+// Missing inputs (a stage not run yet) leave their rows or figures out, with a note.
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "io/arch.h"
+#include "io/files.h"
+#include "io/h5.h"
+#include "io/plot.h"
+#include "io/teacher.h"
+#include "par/par.h"
+#include "stages/stages.h"
+#include "tensor/ops.h"
+
+enum { MAX_RANDOM = 16, MAX_STAGES = 256 };
+static const char *STAGE_ORDER[] = {"data", "teacher", "features", "train",
+                                    "rate", "search",  "retrain",  "report"};
+enum { NSTAGE_ORDER = sizeof STAGE_ORDER / sizeof STAGE_ORDER[0] };
+
+// One retrained (or only searched) network's row of the results table.
+typedef struct Row {
+    char label[64], arch[1100];
+    int have_arch, retrained;
+    double params, macs, score, top1, secs;
+    long epochs;
+} Row;
+
+typedef struct StageTime {
+    char name[32], when[32], rev[48];
+    double secs;
+    int ranks, threads;
+} StageTime;
+
+static double jnum(const cJSON *o, const char *key, const char *path) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    DNA_CHECK(cJSON_IsNumber(v), "rerun `dna retrain CFG --force` to rewrite it",
+              "'%s' has no number '%s'", path, key);
+    return v->valuedouble;
+}
+
+// The row of architecture file `arch` (run-relative name) and its retrain results `res`.
+static void load_row(const Config *cfg, const char *label, const char *arch, const char *res,
+                     Row *r) {
+    char path[1100];
+    *r = (Row){.top1 = NAN, .secs = NAN, .score = NAN};
+    snprintf(r->label, sizeof r->label, "%s", label);
+    config_run_path(cfg, arch, r->arch, sizeof r->arch);
+    if (file_exists(r->arch)) {
+        Arch a;
+        arch_load(r->arch, &a);
+        r->have_arch = 1;
+        r->params = (double)arch_params(&a), r->macs = (double)arch_macs(&a), r->score = a.score;
+    }
+    config_run_path(cfg, res, path, sizeof path);
+    char *txt = text_read(path);
+    if (!txt) return;
+    cJSON *o = cJSON_Parse(txt);
+    DNA_CHECK(o, "delete it and rerun `dna retrain CFG`", "'%s' is not valid JSON", path);
+    r->retrained = 1;
+    r->top1 = jnum(o, "top1", path), r->secs = jnum(o, "seconds", path);
+    r->params = jnum(o, "params", path), r->macs = jnum(o, "macs", path);
+    r->epochs = (long)jnum(o, "epochs", path);
+    cJSON_Delete(o);
+    free(txt);
+}
+
+// stages.csv -> the last entry of every stage (a stage rerun with --force replaces its time).
+static int load_times(const Config *cfg, StageTime *st, StageTime *all, int *nall) {
+    char path[1100], line[512];
+    config_run_path(cfg, "stages.csv", path, sizeof path);
+    int n = 0;
+    *nall = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f)) {
+        StageTime t = {0};
+        if (sscanf(line, "%31[^,],%lf,%d,%d,%31[^,],%47[^,\n]", t.name, &t.secs, &t.ranks,
+                   &t.threads, t.when, t.rev) != 6)
+            continue;  // the header
+        if (*nall < MAX_STAGES) all[(*nall)++] = t;
+        int j = 0;
+        while (j < n && strcmp(st[j].name, t.name)) j++;
+        if (j == n && n == MAX_STAGES) continue;
+        if (j == n) n++;
+        st[j] = t;
+    }
+    fclose(f);
+    return n;
+}
+
+// Per-step MSE of every job, smoothed by a moving mean, one panel per block.
+static int plot_loss(const Config *cfg, const char *dir, int nblocks) {
+    char png[1200], path[1100], *body;
+    size_t len;
+    FILE *g = open_memstream(&body, &len);  // a script of any length
+    fprintf(g,
+            "set multiplot layout 1,%d title 'block-wise distillation: "
+            "training MSE per step (moving mean)'\nset grid\nset logscale y\n"
+            "set xlabel 'step'\n",
+            nblocks);
+    int any = 0;
+    for (int k = 0; k < nblocks; k++) {
+        fprintf(g, "set title 'block %d'\nplot ", k + 1);
+        int drawn = 0;
+        for (int c = 0; c < SPACE_MAX_CELLS; c++) {
+            char name[64], dat[1200];
+            snprintf(name, sizeof name, "ckpt/block%d_cell%d.h5", k + 1, c + 1);
+            config_run_path(cfg, name, path, sizeof path);
+            if (!file_exists(path)) continue;
+            hid_t f = h5_open_read(path);
+            if (!h5_has(f, "loss")) {
+                h5_close(f);
+                continue;
+            }
+            size_t n;
+            int nd;
+            long dims[8];
+            float *l = h5_read_f32(f, path, "loss", &n, &nd, dims);
+            h5_close(f);
+            snprintf(dat, sizeof dat, "%s/loss_b%d_c%d.dat", dir, k + 1, c + 1);
+            TextOut out;
+            FILE *o = textout_open(&out, dat);
+            long w = n / 50 > 1 ? (long)n / 50 : 1;
+            double run = 0;
+            for (long i = 0; i < (long)n; i++) {
+                run += l[i] - (i >= w ? l[i - w] : 0);
+                if (i >= w - 1) fprintf(o, "%ld %.6g\n", i + 1, run / (double)w);
+            }
+            textout_commit(&out);
+            free(l);
+            fprintf(g, "%s'%s' using 1:2 with lines lw 1.5 title 'cell %d'", drawn ? ", " : "", dat,
+                    c + 1);
+            drawn = any = 1;
+        }
+        fprintf(g, "%s\n", drawn ? "" : "NaN notitle");
+    }
+    fprintf(g, "unset multiplot\n");
+    snprintf(png, sizeof png, "%s/loss.png", dir);
+    fclose(g);
+    int ok = any && plot_png(png, 420 * nblocks, 420, body) == 0;
+    free(body);
+    return ok;
+}
+
+static int plot_frontier(const Config *cfg, const char *dir, const Row *rows, int nrows) {
+    char csv[1100], png[1200], *body;
+    size_t len;
+    config_run_path(cfg, "frontier.csv", csv, sizeof csv);
+    if (!file_exists(csv) || !rows[0].have_arch) return 0;
+    FILE *g = open_memstream(&body, &len);
+    fprintf(g,
+            "set datafile separator ','\nset key top right\nset grid\n"
+            "set xlabel 'parameters of the standalone network'\n"
+            "set ylabel 'predicted score (sum of block scores, lower is better)'\n"
+            "set title 'score-vs-parameters frontier, the searched and the random networks'\n"
+            "plot '%s' using 2:4 with linespoints pt 7 ps 0.6 title 'frontier', "
+            "'-' using 1:2 with points pt 9 ps 2.5 lc rgb 'red' title 'searched'",
+            csv);
+    int nrand = 0;
+    for (int i = 1; i < nrows; i++) nrand += rows[i].have_arch;
+    if (nrand)
+        fprintf(g,
+                ", '-' using 1:2 with points pt 5 ps 1.5 lc rgb 'gray40' "
+                "title 'random'");
+    fprintf(g, "\n%.0f,%.9g\ne\n", rows[0].params, rows[0].score);
+    if (nrand) {
+        for (int i = 1; i < nrows; i++)
+            if (rows[i].have_arch) fprintf(g, "%.0f,%.9g\n", rows[i].params, rows[i].score);
+        fprintf(g, "e\n");
+    }
+    snprintf(png, sizeof png, "%s/frontier.png", dir);
+    fclose(g);
+    int ok = plot_png(png, 900, 600, body) == 0;
+    free(body);
+    return ok;
+}
+
+// The searched network as boxes: one per layer (height: expansion, colour: kernel), grouped by
+// block with the block's cell, width and stride underneath; stem and head at the ends.
+static int plot_arch(const char *dir, const Arch *a) {
+    static const char *KCOL[] = {"#4daf4a", "#377eb8", "#e41a1c", "#984ea3"};
+    char png[1200], *body;
+    size_t len;
+    FILE *g = open_memstream(&body, &len);
+    double x = 0;
+    int obj = 1;
+    fprintf(
+        g,
+        "set object %d rect from %.2f,0 to %.2f,0.5 fc rgb '#bbbbbb' fs solid 0.8 border lc rgb "
+        "'black'\nset label 'stem %d s%d' at %.2f,0.25 center rotate by 90\n",
+        obj++, x, x + 0.8, a->stem, a->stem_stride, x + 0.4);
+    x += 1.4;
+    for (int k = 0; k < a->nblocks; k++) {
+        const ArchBlock *b = &a->block[k];
+        double x0 = x;
+        for (int l = 0; l < b->depth; l++) {
+            double h = b->op[l].expand / 6.0;
+            int kc = b->op[l].k <= 3 ? 0 : b->op[l].k <= 5 ? 1 : b->op[l].k <= 7 ? 2 : 3;
+            fprintf(
+                g,
+                "set object %d rect from %.2f,0 to %.2f,%.3f fc rgb '%s' fs solid 0.75 border lc "
+                "rgb 'black'\nset label 'MB%d %dx%d' at %.2f,%.3f center rotate by 90 front\n",
+                obj++, x, x + 0.8, h, KCOL[kc], b->op[l].expand, b->op[l].k, b->op[l].k, x + 0.4,
+                h / 2);
+            x += 1.0;
+        }
+        fprintf(
+            g,
+            "set label 'block %d: cell %d' at %.2f,-0.12 center\nset label 'c%d s%d' at %.2f,-0.24 "
+            "center\n",
+            k + 1, b->cell + 1, (x0 + x - 0.2) / 2, b->width, b->stride, (x0 + x - 0.2) / 2);
+        x += 0.6;
+    }
+    fprintf(
+        g,
+        "set object %d rect from %.2f,0 to %.2f,0.5 fc rgb '#bbbbbb' fs solid 0.8 border lc rgb "
+        "'black'\nset label 'head %d, fc %d' at %.2f,0.25 center rotate by 90\n",
+        obj++, x, x + 0.8, a->head, a->classes, x + 0.4);
+    x += 0.8;
+    fprintf(
+        g,
+        "set title 'searched network, %ld parameters, %.2fM multiply-adds (box height: expansion; "
+        "colour: kernel 3 green, 5 blue, 7 red)'\n"
+        "unset border\nunset tics\nunset key\nset xrange [-0.3:%.2f]\nset yrange [-0.35:1.1]\n"
+        "plot NaN notitle\n",
+        arch_params(a), arch_macs(a) / 1e6, x + 0.3);
+    snprintf(png, sizeof png, "%s/arch.png", dir);
+    int w = (int)(60 * x) + 120;
+    fclose(g);
+    int ok = plot_png(png, w > 1000 ? w : 1000, 420, body) == 0;
+    free(body);
+    return ok;
+}
+
+static void write_record(const RunCtx *ctx, const Config *cfg, const StageTime *all, int nall) {
+    char path[1100], hash[17], buf[512], host[256] = "";
+    config_hash(cfg, hash);
+    gethostname(host, sizeof host - 1);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "format", "dnafam-run-record");
+    cJSON_AddNumberToObject(o, "version", 1);
+    cJSON_AddStringToObject(o, "run", cfg->run.name);
+    cJSON_AddStringToObject(o, "config", cfg->path[0] ? cfg->path : "(built-in defaults)");
+    cJSON_AddStringToObject(o, "config_hash", hash);
+    cJSON_AddNumberToObject(o, "seed", (double)cfg->run.seed);
+    cJSON *v = cJSON_AddObjectToObject(o, "versions");
+    cJSON_AddStringToObject(v, "dna", ctx->version);
+    cJSON_AddStringToObject(v, "git_rev", ctx->git_rev);
+    cJSON_AddStringToObject(v, "backend", ctx->be->name);
+    cJSON_AddStringToObject(v, "backend_library",
+                            ctx->be->lib_version ? ctx->be->lib_version() : "");
+    par_library_version(buf, sizeof buf);
+    cJSON_AddStringToObject(v, "mpi", buf);
+    h5_library_version(buf, sizeof buf);
+    cJSON_AddStringToObject(v, "hdf5", buf);
+#if defined(__clang__)
+    cJSON_AddStringToObject(v, "compiler", "clang " __VERSION__);
+#elif defined(__GNUC__)
+    cJSON_AddStringToObject(v, "compiler", "gcc " __VERSION__);
+#endif
+    cJSON_AddStringToObject(o, "host", host);
+    cJSON_AddNumberToObject(o, "ranks", ctx->nranks);
+    cJSON_AddNumberToObject(o, "threads_per_rank", omp_get_max_threads());
+    cJSON *arr = cJSON_AddArrayToObject(o, "stages");
+    for (int i = 0; i < nall; i++) {
+        cJSON *s = cJSON_CreateObject();
+        cJSON_AddStringToObject(s, "stage", all[i].name);
+        cJSON_AddNumberToObject(s, "seconds", all[i].secs);
+        cJSON_AddNumberToObject(s, "ranks", all[i].ranks);
+        cJSON_AddNumberToObject(s, "threads", all[i].threads);
+        cJSON_AddStringToObject(s, "finished_utc", all[i].when);
+        cJSON_AddStringToObject(s, "git_rev", all[i].rev);
+        cJSON_AddItemToArray(arr, s);
+    }
+    char *js = cJSON_Print(o);
+    config_run_path(cfg, "run.json", path, sizeof path);
+    TextOut out;
+    FILE *f = textout_open(&out, path);
+    fprintf(f, "%s\n", js);
+    textout_commit(&out);
+    free(js);
+    cJSON_Delete(o);
+}
+
+static void fmt_top1(double v, char *buf, size_t n) {
+    if (isnan(v))
+        snprintf(buf, n, "not retrained");
+    else
+        snprintf(buf, n, "%.2f%%", 100.0 * v);
+}
+
+// The budgets the search ran under, from arch.json's provenance (`dna search --max-params`
+// may have differed from this config); the config's when the file does not say.
+static void search_budget(const Config *cfg, const Row *searched, double *params, double *macs) {
+    *params = cfg->search.max_params, *macs = cfg->search.max_macs;
+    char *txt = searched->have_arch ? text_read(searched->arch) : NULL;
+    cJSON *o = txt ? cJSON_Parse(txt) : NULL;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "provenance");
+    const cJSON *mp = cJSON_GetObjectItemCaseSensitive(p, "max_params");
+    const cJSON *mm = cJSON_GetObjectItemCaseSensitive(p, "max_macs");
+    if (cJSON_IsNumber(mp)) *params = mp->valuedouble;
+    if (cJSON_IsNumber(mm)) *macs = mm->valuedouble;
+    cJSON_Delete(o);
+    free(txt);
+}
+
+static void results_table(FILE *f, const Config *cfg, const Teacher *t, const Row *rows,
+                          int nrows) {
+    fprintf(f,
+            "## Results\n\n| network | parameters | multiply-adds | predicted score | test top-1 "
+            "| retrain time |\n|---|---:|---:|---:|---:|---:|\n");
+    if (t)
+        fprintf(f, "| teacher (teacher.h5) | %ld | %ld | | %.2f%% | |\n",
+                effnet_param_count(&t->net.cfg), effnet_macs(&t->net.cfg, t->in_hw),
+                100.0 * t->top1);
+    double sum[4] = {0};
+    int nr = 0;
+    for (int i = 0; i < nrows; i++) {
+        const Row *r = &rows[i];
+        if (!r->have_arch) continue;
+        char top1[32], secs[32] = "";
+        fmt_top1(r->top1, top1, sizeof top1);
+        if (r->retrained) snprintf(secs, sizeof secs, "%.0f s, %ld ep.", r->secs, r->epochs);
+        fprintf(f, "| %s | %.0f | %.0f | %.4f | %s | %s |\n", r->label, r->params, r->macs,
+                r->score, top1, secs);
+        if (i > 0 && r->retrained)
+            sum[0] += r->params, sum[1] += r->macs, sum[2] += r->score, sum[3] += r->top1, nr++;
+    }
+    if (nr > 0)
+        fprintf(f, "| **mean of %d random** | %.0f | %.0f | %.4f | %.2f%% | |\n", nr, sum[0] / nr,
+                sum[1] / nr, sum[2] / nr, 100.0 * sum[3] / nr);
+    double bp, bm;
+    search_budget(cfg, &rows[0], &bp, &bm);
+    fprintf(
+        f,
+        "\nBudget of the search (arch.json): max_params = %.0f, max_macs = %.0f (0 = none). Every "
+        "network is "
+        "retrained from scratch with the same [retrain] recipe (batch %ld, lr %g, the "
+        "epochs in the table) and seed %ld; the random networks are uniform draws within the "
+        "budget with at "
+        "least 90%% of the searched network's parameters ([search] random = %ld, seed %ld).\n\n",
+        bp, bm, cfg->retrain.fit.batch, cfg->retrain.fit.lr, cfg->run.seed, cfg->search.random,
+        cfg->run.seed);
+    if (nr > 0 && rows[0].retrained) {
+        double d = 100.0 * (rows[0].top1 - sum[3] / nr);
+        int beats = 0;
+        for (int i = 1; i < nrows; i++) beats += rows[i].retrained && rows[0].top1 > rows[i].top1;
+        fprintf(f,
+                "**Searched vs random:** the searched network's test top-1 is %+.2f points from "
+                "the mean of the %d random networks; it beats %d of the %d. Its predicted score "
+                "is %.4f against their mean %.4f (lower is better).\n\n",
+                d, nr, beats, nr, rows[0].score, sum[2] / nr);
+    }
+}
+
+static void times_table(FILE *f, const StageTime *st, int n) {
+    if (n == 0) {
+        fprintf(f, "## Time per stage\n\nNo stage times recorded (stages.csv is missing).\n\n");
+        return;
+    }
+    fprintf(f,
+            "## Time per stage\n\n| stage | wall time | ranks x threads | finished (UTC) |\n"
+            "|---|---:|---|---|\n");
+    double total = 0;
+    for (int o = 0; o < NSTAGE_ORDER; o++)
+        for (int i = 0; i < n; i++)
+            if (!strcmp(st[i].name, STAGE_ORDER[o])) {
+                fprintf(f, "| %s | %.1f s | %d x %d | %s |\n", st[i].name, st[i].secs, st[i].ranks,
+                        st[i].threads, st[i].when);
+                total += st[i].secs;
+            }
+    fprintf(f,
+            "| **sum** | %.1f s (%.1f min) | | |\n\nThe last run of each stage (all runs: "
+            "stages.csv and run.json). A stage skipped because its output was complete keeps "
+            "the time of the run that made it.\n\n",
+            total, total / 60);
+}
+
+// The searched architecture as a table and as timm's arch_def.
+static void arch_section(FILE *f, const Arch *a) {
+    fprintf(f, "## Searched architecture\n\n| block | cell | width | stride | layers |\n"
+               "|---:|---:|---:|---:|---|\n");
+    for (int k = 0; k < a->nblocks; k++) {
+        fprintf(f, "| %d | %d | %d | %d | ", k + 1, a->block[k].cell + 1, a->block[k].width,
+                a->block[k].stride);
+        for (int l = 0; l < a->block[k].depth; l++)
+            fprintf(f, "%sMB%d %dx%d", l ? ", " : "", a->block[k].op[l].expand, a->block[k].op[l].k,
+                    a->block[k].op[l].k);
+        fprintf(f, " |\n");
+    }
+    char *timm = arch_to_timm(a);
+    fprintf(f, "\nAs timm's `arch_def` (`dna export arch.json --format timm`):\n\n```python\n%s```\n",
+            timm);
+    free(timm);
+}
+
+static int run(const RunCtx *ctx, const Config *cfg, int force) {
+    (void)force;
+    if (ctx->rank != 0) {
+        par_barrier();
+        return STAGE_RAN;
+    }
+    char dir[1100], path[1100], hash[17];
+    config_run_path(cfg, "report", dir, sizeof dir);
+    make_dirs(dir);
+    config_hash(cfg, hash);
+
+    Row rows[1 + MAX_RANDOM];
+    int nrows = 1;
+    load_row(cfg, "searched (arch.json)", "arch.json", "retrain.json", &rows[0]);
+    for (long i = 1; i <= cfg->search.random && nrows <= MAX_RANDOM; i++, nrows++) {
+        char label[64], arch[64], res[64];
+        snprintf(label, sizeof label, "random %ld (random_%ld.json)", i, i);
+        snprintf(arch, sizeof arch, "random_%ld.json", i);
+        snprintf(res, sizeof res, "retrain_random_%ld.json", i);
+        load_row(cfg, label, arch, res, &rows[nrows]);
+    }
+    Teacher t, *tp = NULL;
+    config_run_path(cfg, "teacher.h5", path, sizeof path);
+    if (file_exists(path)) teacher_load(ctx->be, path, &t), tp = &t;
+    StageTime st[MAX_STAGES], all[MAX_STAGES];
+    int nall, nst = load_times(cfg, st, all, &nall);
+    write_record(ctx, cfg, all, nall);
+
+    int have_loss = tp && plot_loss(cfg, dir, tp->net.cfg.nblocks);
+    int have_front = plot_frontier(cfg, dir, rows, nrows);
+    Arch a;
+    int have_arch = rows[0].have_arch;
+    if (have_arch) arch_load(rows[0].arch, &a);
+    int have_draw = have_arch && plot_arch(dir, &a);
+
+    config_run_path(cfg, "report.md", path, sizeof path);
+    TextOut out;
+    FILE *f = textout_open(&out, path);
+    time_t now = time(NULL);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    fprintf(f,
+            "# dnafam run report: %s\n\nConfig `%s` (hash %s), seed %ld; dna %s, git %s; "
+            "generated %s. The run record (versions, ranks, every stage's time) is `run.json`, "
+            "the effective config `config.ini`.\n\n",
+            cfg->run.name, cfg->path[0] ? cfg->path : "built-in defaults", hash, cfg->run.seed,
+            ctx->version, ctx->git_rev, when);
+    results_table(f, cfg, tp, rows, nrows);
+    times_table(f, st, nst);
+    fprintf(f, "## Figures\n\n");
+    fprintf(f, have_loss ? "Per-job distillation loss (training MSE per step, moving mean over 2%% "
+                           "of the steps):\n\n![loss](report/loss.png)\n\n"
+                         : "No loss curves: no checkpoints yet, or gnuplot failed.\n\n");
+    fprintf(f, have_front ? "Score-vs-parameters frontier of the exact search, the searched "
+                            "network (red) and the random ones (gray):\n\n"
+                            "![frontier](report/frontier.png)\n\n"
+                          : "No frontier figure: no search yet, or gnuplot failed.\n\n");
+    fprintf(f, have_draw ? "The searched network:\n\n![architecture](report/arch.png)\n\n"
+                         : "No architecture drawing: no arch.json yet, or gnuplot failed.\n\n");
+    if (have_arch) arch_section(f, &a);
+    textout_commit(&out);
+    if (tp) teacher_free(ctx->be, tp);
+    log_info(ctx, "report: %s (figures in %s/), run record run.json", path, dir);
+    par_barrier();
+    return STAGE_RAN;
+}
+
+const Stage STAGE_REPORT = {
+    .name = "report",
+    .help = "report.md, figures (report/*.png) and the run record run.json of a run",
+    .run = run,
+    .order = 8,
+    .writes = "report.md",
+    .decides = 1,
+};

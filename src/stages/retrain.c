@@ -1,0 +1,156 @@
+// `dna retrain` (doc/design.md §5.6): the searched architecture (arch.json)
+// built as a standalone network and trained from scratch with labels on the whole training
+// set ([retrain] recipe, src/train/fit.c), test top-1 every epoch, checkpointed to
+// <run>/resume/ so that a long retraining spans allocations. Writes retrain.h5 (teacher.h5's
+// layout, so a retrained network can be the next teacher, as DNA+ does) and retrain.json
+// (results and provenance); an architecture other than the run's own arch.json writes
+// retrain_<name>.h5/.json. Without [retrain] arch it retrains arch.json and then the
+// [search] random baselines random_<i>.json with the same recipe and seed, each skipped when
+// its .json exists and was made from the same architecture file.
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "io/arch.h"
+#include "io/files.h"
+#include "io/teacher.h"
+#include "par/par.h"
+#include "stages/stages.h"
+#include "train/fit.h"
+
+enum { STREAM_RETRAIN_INIT = 401 };
+
+// Output stem: "retrain" for the run's arch.json, else "retrain_<file name without .json>".
+static void out_stem(const Config *cfg, const char *arch, const char *own, char *buf, size_t n) {
+    if (!strcmp(arch, own)) {
+        config_run_path(cfg, "retrain", buf, n);
+        return;
+    }
+    char copy[1100], name[256];
+    snprintf(copy, sizeof copy, "%s", arch);
+    snprintf(name, sizeof name, "retrain_%s", basename(copy));
+    char *dot = strrchr(name, '.');
+    if (dot && !strcmp(dot, ".json")) *dot = 0;
+    config_run_path(cfg, name, buf, n);
+}
+
+// FNV-1a of the architecture file's bytes: a result belongs to the file it was trained from,
+// so a search rerun that rewrote arch.json or random_<i>.json retrains instead of skipping.
+static void arch_digest(const char *path, char hex[17]) {
+    char *text = text_read(path);
+    DNA_CHECK(text, "run `dna search CFG` first, or give --arch FILE", "no architecture '%s'", path);
+    snprintf(hex, 17, "%016llx", (unsigned long long)fnv1a(FNV1A_INIT, text, strlen(text)));
+    free(text);
+}
+
+// 1 when results file `js` exists and was made from an architecture with digest `hex`.
+static int result_matches(const char *js, const char *hex) {
+    char want[64], *text = text_read(js);
+    snprintf(want, sizeof want, "\"arch_digest\": \"%s\"", hex);
+    int found = text && strstr(text, want);
+    free(text);
+    return found;
+}
+
+static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_path, int force) {
+    char own[1100], stem[1100], h5[1200], js[1200];
+    config_run_path(cfg, "arch.json", own, sizeof own);
+    out_stem(cfg, arch_path, own, stem, sizeof stem);
+    snprintf(h5, sizeof h5, "%s.h5", stem);
+    snprintf(js, sizeof js, "%s.json", stem);
+    char digest[17];
+    arch_digest(arch_path, digest);
+    if (file_exists(js) && !force) {
+        if (result_matches(js, digest)) {
+            log_info(ctx, "retrain: %s is complete; skipping (--force reruns)", js);
+            return STAGE_SKIPPED;
+        }
+        log_info(ctx, "retrain: %s changed since %s was written; retraining", arch_path, js);
+    }
+    Arch a;
+    arch_load(arch_path, &a);
+    Dataset d;
+    stage_dataset(cfg, &d);
+    int in_hw = d.train.h + 2 * (int)cfg->data.pad;
+    DNA_CHECK(a.cin == d.train.c && a.classes == d.classes && a.in_hw == in_hw,
+              "retrain an architecture searched for this dataset and [data] pad",
+              "'%s' is for %d channels, %d classes at %dx%d; the data has %d, %d at %dx%d",
+              arch_path, a.cin, a.classes, a.in_hw, a.in_hw, d.train.c, d.classes, in_hw, in_hw);
+    EffNetCfg ec;
+    arch_to_effnet(&a, &ec);
+    ec.dropout = (float)cfg->retrain.fit.dropout;
+    Teacher t = {.in_hw = in_hw, .top1 = -1};
+    memcpy(t.mean, d.mean, sizeof t.mean);
+    memcpy(t.std, d.std, sizeof t.std);
+    Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, STREAM_RETRAIN_INIT);
+    effnet_init(ctx->be, &t.net, &ec, in_hw, &init);
+    Recipe r = recipe_retrain(cfg);
+    char ckpt[1100], id[256], *name = strrchr(stem, '/');
+    stage_resume_path(ctx, cfg, name ? name + 1 : stem, ckpt, sizeof ckpt);
+    stage_identity(cfg, &STAGE_RETRAIN, digest, id, sizeof id);
+    r.ckpt = ckpt, r.identity = id, r.job = name ? name + 1 : stem;
+    double *top1 = dna_calloc((size_t)r.fit->epochs, sizeof(double)), t0 = timer_now();
+    fit_teacher(ctx, cfg, &r, &d, &t, top1, NULL);
+    double secs = timer_now() - t0;
+    if (ctx->rank == 0) {
+        char hex[17];
+        H5Prov prov = h5_prov_of_run(ctx, cfg, TEACHER_FORMAT, hex);
+        teacher_save(&t, ctx->be, &prov, h5);
+        char hash[17];
+        config_hash(cfg, hash);
+        TextOut out;
+        FILE *f = textout_open(&out, js);
+        fprintf(f, "{\n  \"format\": \"dnafam-retrain\", \"version\": 1,\n  \"arch\": \"%s\", "
+                   "\"arch_digest\": \"%s\",\n"
+                   "  \"params\": %ld, \"macs\": %ld, \"predicted_score\": %.9g,\n"
+                   "  \"epochs\": %ld, \"top1_per_epoch\": [",
+                arch_path, digest, arch_params(&a), arch_macs(&a), a.score, r.fit->epochs);
+        for (long e = 0; e < r.fit->epochs; e++) fprintf(f, "%s%.6f", e ? ", " : "", top1[e]);
+        fprintf(f, "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"ranks\": %d,\n"
+                   "  \"seed\": %ld, \"config_hash\": \"%s\", \"git_rev\": \"%s\", \"dna_version\": \"%s\"\n}\n",
+                t.top1, secs, ctx->nranks, cfg->run.seed, hash, ctx->git_rev, ctx->version);
+        textout_commit(&out);
+    }
+    par_barrier();
+    fit_done(ctx, &r);
+    log_info(ctx, "retrain: %s: %ld params, %.2fM MACs, test top-1 %.2f%% after %ld epochs, "
+             "%.0f s -> %s", arch_path, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1,
+             r.fit->epochs, secs, js);
+    free(top1);
+    teacher_free(ctx->be, &t);
+    dataset_free(&d);
+    return STAGE_RAN;
+}
+
+static int run(const RunCtx *ctx, const Config *cfg, int force) {
+    char path[1100];
+    if (cfg->retrain.arch[0]) return retrain_one(ctx, cfg, cfg->retrain.arch, force);
+    config_run_path(cfg, "arch.json", path, sizeof path);
+    int ran = retrain_one(ctx, cfg, path, force) == STAGE_RAN;
+    for (long i = 1; i <= cfg->search.random; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "random_%ld.json", i);
+        config_run_path(cfg, name, path, sizeof path);
+        ran |= retrain_one(ctx, cfg, path, force) == STAGE_RAN;
+    }
+    return ran ? STAGE_RAN : STAGE_SKIPPED;
+}
+
+const Stage STAGE_RETRAIN = {
+    .name = "retrain",
+    .help = "train the searched network from scratch (--arch FILE) -> retrain.h5/.json",
+    .run = run,
+    .order = 7,
+    .reads = {"dataset.h5"},
+    .writes = "retrain.json",
+    .partial = "resume/retrain.h5",
+    .sections = "data retrain",
+    .flags = {{"--arch", "retrain.arch"}},
+    .decides = 1,
+    .checkpoints = 1,
+    .metrics = 1,
+};

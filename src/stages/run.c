@@ -1,0 +1,44 @@
+// `dna run`: every pipeline stage in order (those with an `order`: data, teacher, features,
+// train, rate, search, retrain, report); each skips itself when its output is complete, so a
+// rerun after a crash or a time limit continues where the last one stopped. --force applies
+// to none of them (delete the run directory to start over). Every stage logs to its own
+// <run>/log/<stage>.log; the run's own lines go to log/run.log.
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/timer.h"
+#include "stages/stages.h"
+
+static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
+    Config cfg;
+    DNA_CHECK(!runner_args(ctx, NULL, argc, argv, &cfg),
+              "rerun single stages with --force, or delete the run directory",
+              "run: --force is not supported");
+    runner_prepare(ctx, &cfg);
+    char dir[1100], names[256] = "";
+    config_run_path(&cfg, NULL, dir, sizeof dir);
+    double t0 = timer_now();
+    for (int order = 1;; order++) {
+        const Stage *st = NULL;
+        for (int i = 0; i < all->n && !st; i++)
+            if (all->stage[i]->order == order) st = all->stage[i];
+        if (!st) break;
+        runner_open_logs(ctx, dir, st->name, st->metrics);
+        log_info(ctx, "run: stage %d, %s", order, st->name);
+        runner_stage(ctx, all, &cfg, st, 0);
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", order > 1 ? ", " : "",
+                 st->name);
+    }
+    runner_open_logs(ctx, dir, "run", 0);
+    log_info(ctx, "run: stages %s complete in %s (%.1f s); see %s/report.md", names, dir,
+             timer_now() - t0, dir);
+    runner_close_logs(ctx);
+    return 0;
+}
+
+const Stage STAGE_RUN = {
+    .name = "run",
+    .help = "the whole pipeline data -> ... -> retrain -> report, each stage skipped when complete",
+    .command = command,
+};

@@ -1,0 +1,77 @@
+// The runner: every command of `dna` is a Stage (one file each in src/stages/), and this file
+// carries them out. For a pipeline stage it parses the arguments, prepares the run directory
+// (config.ini, the stage's log files), checks the stage's inputs ("stage X needs FILE, made by
+// stage Y"), skips a stage whose output is complete, installs the stop signals for stages
+// that checkpoint, times the stage and records it in stages.csv. `dna run` runs the pipeline
+// stages in order. Also here: what every stage shares (the run's space, its dataset).
+#pragma once
+#include "core/config.h"
+#include "core/ctx.h"
+#include "io/dataset.h"
+#include "nas/space.h"
+#include "nn/effnet.h"
+
+// What a pipeline stage's function returns.
+enum { STAGE_RAN = 0, STAGE_SKIPPED = 1 };
+typedef int (*StageFn)(const RunCtx *ctx, const Config *cfg, int force);
+
+typedef struct FlagKey {
+    const char *flag, *key;  // "--max-params" stands for "search.max_params=VALUE"
+} FlagKey;
+
+typedef struct Stage Stage;
+typedef struct Commands {  // every command, in `dna help` order (main.c's table)
+    const Stage *const *stage;
+    int n;
+} Commands;
+
+struct Stage {
+    const char *name, *help;
+    // A pipeline stage: `dna NAME [CFG] [section.key=value ...] [--backend B] [--force]` plus
+    // `flags`, each standing for a config key (so config.ini records it).
+    StageFn run;
+    int order;             // its place in `dna run` (1, 2, ...); 0: not part of it
+    const char *reads[4];  // run-relative inputs, each made by another stage
+    const char *writes;    // its output: when it exists the stage is complete
+    const char *partial;   // what exists while it is partly done (`dna status`)
+    const char *sections;  // config sections its output depends on: "data teacher"
+    FlagKey flags[4];
+    int decides;      // the stage decides itself whether to skip (the runner never skips it)
+    int redo;         // run on its own (not by `dna run`) it always redoes its work
+    int checkpoints;  // it checkpoints: SIGTERM/SIGUSR1 checkpoint it and stop the run
+    int metrics;      // it trains: its metrics go to <run>/log/<name>.jsonl
+    // Any other command: its own arguments, no run directory of its own.
+    int (*command)(RunCtx *ctx, const Commands *all, int argc, char **argv);
+};
+
+// Runs `dna NAME ARGS...`: argv[0] is the command's name.
+int runner_dispatch(RunCtx *ctx, const Commands *all, int argc, char **argv);
+// Arguments of a stage: [CFG] [section.key=value ...] [--backend B] [--force] and the
+// flags; without CFG the defaults hold. Sets ctx's seed and backend. Returns --force.
+int runner_args(RunCtx *ctx, const FlagKey *flags, int argc, char **argv, Config *cfg);
+// Creates the run directory (rank 0), writes config.ini there atomically; all
+// ranks return after it exists.
+void runner_prepare(const RunCtx *ctx, const Config *cfg);
+// Opens <run_dir>/log/<name>.log (and .jsonl with metrics) for appending on every rank,
+// creating log/: the log lines and fatal errors go there too. runner_close_logs ends that.
+void runner_open_logs(RunCtx *ctx, const char *run_dir, const char *name, int metrics);
+void runner_close_logs(RunCtx *ctx);
+// Runs one pipeline stage as described above; returns STAGE_RAN or STAGE_SKIPPED.
+int runner_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const Stage *st, int force);
+// The command of `name`, or NULL.
+const Stage *runner_find(const Commands *all, const char *name);
+// The stage whose output is `file` (run-relative), or NULL.
+const Stage *runner_maker(const Commands *all, const char *file);
+
+// The space as the run's teacher.h5 defines it (block widths and sizes), and the teacher's
+// architecture and input size when asked for (arch, in_hw may be NULL).
+void stage_space(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch, int *in_hw);
+// The run's dataset.h5, checked against [data] classes.
+void stage_dataset(const Config *cfg, Dataset *d);
+// What a stage's checkpoints belong to: its name, the hash of the config sections it
+// depends on and `extra` (an architecture file's digest; may be NULL).
+void stage_identity(const Config *cfg, const Stage *st, const char *extra, char *buf, size_t n);
+// <run>/resume/<name>.h5, where a training loop's checkpoint lives until the stage's output
+// holds its result; collective: rank 0 creates the directory.
+void stage_resume_path(const RunCtx *ctx, const Config *cfg, const char *name, char *buf,
+                       size_t n);
