@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test that needs no GPU: unit tests, MPI tests on 2 ranks, CLI smoke tests,
-# the slurm/ scripts on a local Slurm (skipped where there is none).
+# Runs every test that needs no GPU: the include direction of src/, unit tests, MPI tests on
+# 2 ranks, CLI smoke and pipeline stage tests, the slurm/ scripts on a local Slurm (skipped
+# where there is none).
 # Usage: tests/run.sh BIN_DIR. Prints a closing line "N passed, N failed, N skipped".
 set -u
 bin=${1:-bin}
@@ -33,6 +34,9 @@ count() {  # parse "... N passed, N failed[, N skipped]" from the last lines of 
         skipped=$((skipped + $(sed -E 's/.* ([0-9]+) skipped.*/\1/' <<<"$line")))
     fi
 }
+
+echo "== include direction of src/ (tests/layers/check_includes.sh)"
+tests/layers/check_includes.sh 2>&1 | tee "$log"; count
 
 echo "== unit tests"
 "$bin/test_unit" 2>&1 | tee "$log" | grep -vE '^ok ' ; count

@@ -156,6 +156,7 @@ typedef struct Fit {
     Tensor **shared, **local;  // the checkpoint's lists
     Tensor x, dlogits;
     int32_t *labels;
+    char hash[17];  // the checkpoint's provenance points at it
 } Fit;
 
 static void average_stats(Fit *f) {
@@ -274,7 +275,6 @@ static void fit_open(Fit *f, const RunCtx *ctx, const Config *cfg, const Recipe 
     if (fc->ema > 0) ema_init(ctx->be, &f->ema, m->state, m->nstate, (float)fc->ema);
     f->ps = ctx->nranks > 1 ? par_sum_new(ctx->be, NULL) : NULL;
     f->labels = ctx->be->alloc(sizeof(int32_t) * (size_t)fc->batch);
-    char hash[17];
     TrainerCfg tc = {.label = r->job ? r->job : r->label,
                      .ckpt = r->ckpt,
                      .epochs = f->epochs,
@@ -284,7 +284,7 @@ static void fit_open(Fit *f, const RunCtx *ctx, const Config *cfg, const Recipe 
                      .batch = fc->batch,
                      .solo = ctx->nranks == 1,
                      .step_curve = 1,
-                     .prov = h5_prov_of_run(ctx, cfg, FIT_CKPT_FORMAT, hash),
+                     .prov = h5_prov_of_run(ctx, cfg, FIT_CKPT_FORMAT, f->hash),
                      .identity = r->identity};
     trainer_init(&f->tr, ctx, &tc);
     track(f);

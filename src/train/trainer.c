@@ -39,7 +39,7 @@ static void pack_row(const Trainer *t, double *row) {
         for (size_t j = 0; j < n; j++) *row++ = h[j];
         free(h);
     }
-    memcpy(row, t->sums, sizeof(double) * (size_t)t->nsums);
+    if (t->nsums) memcpy(row, t->sums, sizeof(double) * (size_t)t->nsums);
 }
 
 static void unpack_row(Trainer *t, const double *row) {
@@ -51,7 +51,7 @@ static void unpack_row(Trainer *t, const double *row) {
         tensor_upload(be, t->local[i], h);
         free(h);
     }
-    memcpy(t->sums, row, sizeof(double) * (size_t)t->nsums);
+    if (t->nsums) memcpy(t->sums, row, sizeof(double) * (size_t)t->nsums);
 }
 
 static Ckpt ckpt_of(Trainer *t) {
