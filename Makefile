@@ -57,7 +57,7 @@ ifeq ($(CUDA),1)
   LIB_OBJ += $(patsubst %.c,$(OBJ)/%.o,$(wildcard src/backend/cuda/*.c)) \
              $(patsubst %.cu,$(OBJ)/%.o,$(wildcard kernels/*.cu))
 endif
-UNIT_SRC  := $(wildcard tests/unit/*.c)
+UNIT_SRC  := $(wildcard tests/unit/*.c tests/ops/*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 
 .PHONY: all test bench clean format FORCE
@@ -74,7 +74,7 @@ $(OBJ)/kernels/%.o: kernels/%.cu Makefile
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -MMD -MP -c $< -o $@
 
-$(BIN)/test_gpu: $(patsubst %.c,$(OBJ)/%.o,$(wildcard tests/gpu/*.c)) $(OBJ)/libdna.a
+$(BIN)/test_gpu: $(patsubst %.c,$(OBJ)/%.o,$(wildcard tests/gpu/*.c tests/ops/*.c)) $(OBJ)/libdna.a
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 endif

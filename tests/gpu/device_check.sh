@@ -168,7 +168,7 @@ SAN=$(command -v compute-sanitizer || echo "$CUDA_HOME/bin/compute-sanitizer")
 if [[ ${R[build]} == ok* ]] && [ -x "$SAN" ] && [ "$(left)" -gt 40 ]; then
     t=$(date +%s)
     timeout "$(cap 90)" "$SAN" --tool memcheck --error-exitcode 3 build/cuda/bin/test_gpu \
-        gpu_bn_sync,gpu_pool_and_gate,gpu_softmax_ce,gpu_mse_rel_l1,gpu_linear,gpu_adam \
+        gpu_op_gap,gpu_op_scale_ch,gpu_op_softmax_ce,gpu_op_mse,gpu_op_rel_l1,gpu_op_linear,gpu_op_adam,gpu_op_bn_ \
         >"$OUT_DIR/memcheck.log" 2>&1
     rc=$?
     R[memcheck]="exit $rc in $(step_time "$t") s ($(grep -c 'Invalid\|ERROR SUMMARY: [1-9]' "$OUT_DIR/memcheck.log") error lines; 124 = out of time)"

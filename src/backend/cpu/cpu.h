@@ -67,34 +67,7 @@ static inline float cpu_act_grad(Act a, float z) {
 float *cpu_scratch(int slot, size_t floats);
 int cpu_nthreads(void);
 
-void cpu_conv2d_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s);
-void cpu_conv2d_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *dx, Tensor *dw,
-                    ConvSpec s);
-void cpu_linear_fwd(const Tensor *x, const Tensor *w, const float *b, Tensor *y);
-void cpu_linear_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *dx, Tensor *dw,
-                    float *db);
-void cpu_bn_fwd_train(const Tensor *x, const float *gamma, const float *beta, Tensor *y,
-                      float *mean, float *invstd, float *run_mean, float *run_var, float momentum,
-                      float eps, Act act, const BnSync *sync);
-void cpu_bn_fwd_eval(const Tensor *x, const float *gamma, const float *beta, const float *run_mean,
-                     const float *run_var, float eps, Tensor *y, Act act);
-void cpu_bn_bwd(const Tensor *x, const float *gamma, const float *beta, const float *mean,
-                const float *invstd, const Tensor *dy, Tensor *dx, float *dgamma, float *dbeta,
-                Act act, const BnSync *sync);
-void cpu_act_fwd(Act act, const Tensor *x, Tensor *y);
-void cpu_act_bwd(Act act, const Tensor *x, const Tensor *dy, Tensor *dx);
-void cpu_add(const Tensor *a, const Tensor *b, Tensor *y);
-void cpu_axpy(float alpha, const Tensor *x, Tensor *y);
-void cpu_gap_fwd(const Tensor *x, Tensor *y);
-void cpu_gap_bwd(const Tensor *dy, Tensor *dx);
-void cpu_scale_ch_fwd(const Tensor *x, const Tensor *g, Tensor *y);
-void cpu_scale_ch_bwd(const Tensor *x, const Tensor *g, const Tensor *dy, Tensor *dx, Tensor *dg);
-double cpu_mse(const Tensor *yhat, const Tensor *y, Tensor *dyhat);
-double cpu_rel_l1(const Tensor *yhat, const Tensor *y);
-double cpu_softmax_ce(const Tensor *logits, const int32_t *labels, float smoothing, Tensor *dlogits,
-                      int *correct);
-void cpu_sgd_step(float *p, const float *g, float *mom, size_t n, float lr, float momentum,
-                  float wd, int nesterov);
-void cpu_adam_step(float *p, const float *g, float *m, float *v, size_t n, AdamHyper h, int step);
-void cpu_rmsprop_step(float *p, const float *g, float *sq, float *buf, size_t n, float lr,
-                      float alpha, float eps, float wd, float momentum);
+// the ops of the table in cpu_backend.c: cpu_<name> for every line of tensor/ops.def
+#define OP(kind, ret, op, params) ret cpu_##op params;
+#include "tensor/ops.def"
+#undef OP

@@ -79,27 +79,9 @@ static const Backend CPU = {
     .host_free = cpu_free,
     .upload_async = cpu_memcpy,
     .upload_wait = cpu_upload_wait,
-    .conv2d_fwd = cpu_conv2d_fwd,
-    .conv2d_bwd = cpu_conv2d_bwd,
-    .linear_fwd = cpu_linear_fwd,
-    .linear_bwd = cpu_linear_bwd,
-    .bn_fwd_train = cpu_bn_fwd_train,
-    .bn_fwd_eval = cpu_bn_fwd_eval,
-    .bn_bwd = cpu_bn_bwd,
-    .act_fwd = cpu_act_fwd,
-    .act_bwd = cpu_act_bwd,
-    .add = cpu_add,
-    .axpy = cpu_axpy,
-    .gap_fwd = cpu_gap_fwd,
-    .gap_bwd = cpu_gap_bwd,
-    .scale_ch_fwd = cpu_scale_ch_fwd,
-    .scale_ch_bwd = cpu_scale_ch_bwd,
-    .mse = cpu_mse,
-    .rel_l1 = cpu_rel_l1,
-    .softmax_ce = cpu_softmax_ce,
-    .sgd_step = cpu_sgd_step,
-    .adam_step = cpu_adam_step,
-    .rmsprop_step = cpu_rmsprop_step,
+#define OP(kind, ret, op, params) .op = cpu_##op,
+#include "tensor/ops.def"
+#undef OP
 };
 
 const Backend *backend_cpu(void) {

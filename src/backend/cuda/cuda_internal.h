@@ -76,37 +76,10 @@ CudaPoolStats cuda_pool_stats(void);
 void cuda_pool_trim(void);  // returns the free lists to the driver (after a failed cudaMalloc)
 
 // ---------------------------------------------------------------- ops
-void cuda_conv2d_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s);
-void cuda_conv2d_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *dx, Tensor *dw,
-                     ConvSpec s);
-void cuda_linear_fwd(const Tensor *x, const Tensor *w, const float *b, Tensor *y);
-void cuda_linear_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *dx, Tensor *dw,
-                     float *db);
-void cuda_bn_fwd_train(const Tensor *x, const float *gamma, const float *beta, Tensor *y,
-                       float *mean, float *invstd, float *run_mean, float *run_var, float momentum,
-                       float eps, Act act, const BnSync *sync);
-void cuda_bn_fwd_eval(const Tensor *x, const float *gamma, const float *beta, const float *run_mean,
-                      const float *run_var, float eps, Tensor *y, Act act);
-void cuda_bn_bwd(const Tensor *x, const float *gamma, const float *beta, const float *mean,
-                 const float *invstd, const Tensor *dy, Tensor *dx, float *dgamma, float *dbeta,
-                 Act act, const BnSync *sync);
-void cuda_act_fwd(Act act, const Tensor *x, Tensor *y);
-void cuda_act_bwd(Act act, const Tensor *x, const Tensor *dy, Tensor *dx);
-void cuda_add(const Tensor *a, const Tensor *b, Tensor *y);
-void cuda_axpy(float alpha, const Tensor *x, Tensor *y);
-void cuda_gap_fwd(const Tensor *x, Tensor *y);
-void cuda_gap_bwd(const Tensor *dy, Tensor *dx);
-void cuda_scale_ch_fwd(const Tensor *x, const Tensor *g, Tensor *y);
-void cuda_scale_ch_bwd(const Tensor *x, const Tensor *g, const Tensor *dy, Tensor *dx, Tensor *dg);
-double cuda_mse(const Tensor *yhat, const Tensor *y, Tensor *dyhat);
-double cuda_rel_l1(const Tensor *yhat, const Tensor *y);
-double cuda_softmax_ce(const Tensor *logits, const int32_t *labels, float smoothing,
-                       Tensor *dlogits, int *correct);
-void cuda_sgd_step(float *p, const float *g, float *mom, size_t n, float lr, float momentum,
-                   float wd, int nesterov);
-void cuda_adam_step(float *p, const float *g, float *m, float *v, size_t n, AdamHyper h, int step);
-void cuda_rmsprop_step(float *p, const float *g, float *sq, float *buf, size_t n, float lr,
-                       float alpha, float eps, float wd, float momentum);
+// cuda_<name> for every line of tensor/ops.def: the table in cuda_backend.c
+#define OP(kind, ret, op, params) ret cuda_##op params;
+#include "tensor/ops.def"
+#undef OP
 // NCCL (cuda_comm.c)
 void cuda_comm_id(unsigned char id[BACKEND_COMM_ID_BYTES]);
 void *cuda_comm_new(const unsigned char id[BACKEND_COMM_ID_BYTES], int nranks, int rank);

@@ -28,8 +28,8 @@ if [ $asan = 1 ]; then
     objs="$(echo "$objs" | grep -v cuda_pool.o) $W/pool_exact.o"
 fi
 # shellcheck disable=SC2086
-mpicc -fopenmp $SAN $objs build/cuda/tests/gpu/*.o "$W"/k/*.o "$W/emu_sched.o" "$W/mock_cuda.o" \
-    $(pkg-config --libs hdf5 libcjson inih openblas) -lz -lm -lstdc++ -o "$W/test_gpu_emu"
+mpicc -fopenmp $SAN $objs build/cuda/tests/gpu/*.o build/cuda/tests/ops/*.o "$W"/k/*.o \
+    "$W/emu_sched.o" "$W/mock_cuda.o" $(pkg-config --libs hdf5 libcjson inih openblas) -lz -lm -lstdc++ -o "$W/test_gpu_emu"
 # the whole program on the emulated device too (tests/gpu/emu/pipeline.sh runs it)
 # shellcheck disable=SC2086
 mpicc -fopenmp $SAN build/cuda/src/main.o $objs "$W"/k/*.o "$W/emu_sched.o" "$W/mock_cuda.o" \
@@ -37,5 +37,5 @@ mpicc -fopenmp $SAN build/cuda/src/main.o $objs "$W"/k/*.o "$W/emu_sched.o" "$W/
 filter=${1:-}
 # the pool test counts cudaMalloc calls, which exact-size allocation changes
 [ $asan = 1 ] && [ -z "$filter" ] &&
-    filter=gpu_conv,gpu_linear,gpu_bn,gpu_act,gpu_add,gpu_memory,gpu_pool_and,gpu_mse,gpu_soft,gpu_sgd,gpu_adam,gpu_rms,gpu_cell
+    filter=gpu_op_,gpu_conv2d_plan,gpu_memory,gpu_cell
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} "$W/test_gpu_emu" $filter
