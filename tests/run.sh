@@ -234,7 +234,7 @@ ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=term >"$log" 2>&1
 check train_sigterm_resume_bitwise same_ckpts term
 cli status_done 0 '^train +done +ckpt/COMPLETE' status "${tiny[@]}" run.name=term
 # the trainer in the supervised loops: teacher and retrain killed (SIGKILL) at a random step
-# resume to the uninterrupted result, bitwise; SIGTERM (SIGUSR1 through mpirun, on 2 ranks:
+# resume to the uninterrupted result, bitwise; SIGTERM (to both ranks of a 2-rank teacher:
 # the rows of both ranks' BN statistics) checkpoints and stops. A checkpoint at almost every
 # step (run.ckpt_minutes=0.0002) lets the kill land anywhere.
 fit=(run.ckpt_minutes=0.0002 teacher.epochs=3 retrain.epochs=3)
@@ -277,14 +277,14 @@ mpi2 "$bin/dna" teacher "${tiny[@]}" run.name=tref2 "${fit[@]}" >"$log" 2>&1
 mpi2 "$bin/dna" teacher "${tiny[@]}" run.name=tterm2 "${fit[@]}" >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 300); do [ -e "$out/tterm2/resume/teacher.h5" ] && break; sleep 0.05; done
-pkill -USR1 -f "^$bin/dna teacher .*run.name=tterm2"  # to the ranks, as Slurm signals its tasks
+pkill -TERM -f "^$bin/dna teacher .*run.name=tterm2"  # to the ranks, as Slurm signals its tasks
 wait $pid; rc=$?
 teacher_stopped() {
     [ $rc -ne 0 ] && grep -q 'teacher: stopped by a signal; checkpointed to' "$log" &&
         [ -e "$out/tterm2/resume/teacher.h5" ] && [ ! -e "$out/tterm2/teacher.h5" ] &&
         h5ls "$out/tterm2/resume/teacher.h5/rows" | grep -q '{2, '  # a row per rank
 }
-check teacher_sigusr1_2ranks_checkpoints teacher_stopped
+check teacher_sigterm_2ranks_checkpoints teacher_stopped
 mpi2 "$bin/dna" teacher "${tiny[@]}" run.name=tterm2 "${fit[@]}" >"$log" 2>&1
 teacher2_resumed() { grep -q 'teacher: resumes at epoch' "$log" && same_h5 teacher.h5 tref2 tterm2; }
 check teacher_2ranks_resume_bitwise teacher2_resumed

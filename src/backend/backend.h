@@ -1,7 +1,7 @@
 // Which backend a run uses, and which device: `[run] backend` (or --backend) is cpu, cuda or
 // auto. Auto takes CUDA when this binary was built with it (make CUDA=1) and a device is
-// visible, else the CPU. A rank drives the device local_rank mod the visible count (DESIGN
-// §6), so a node running as many ranks as it has GPUs gives each rank its own.
+// visible, else the CPU. A rank drives the device local_rank mod the visible count
+// (doc/design.md §6), so a node running as many ranks as it has GPUs gives each rank its own.
 #pragma once
 #include "core/ctx.h"
 

@@ -17,7 +17,7 @@ _Static_assert((int)ACT_NONE == DK_ACT_NONE && (int)ACT_RELU == DK_ACT_RELU &&
                "kernels/kernels.h's activation codes must be those of Act");
 
 // The op table carries no context pointer, so the backend's state is one per process: a
-// rank drives one GPU (DESIGN §6). Every op runs on `stream`, in order, so device memory a
+// rank drives one GPU (doc/design.md §6). Every op runs on `stream`, in order, so device memory a
 // later op reuses (pool blocks, scratch) is never still in use by an earlier one.
 typedef struct CudaCtx {
     int device, sms;
