@@ -1,18 +1,19 @@
 // Feature shard files (doc/formats.md): the writer (chunked fp16/fp32 datasets, temp name + rename),
 // the plan that splits a split among writer ranks, and the reader: coverage and shape checks
-// at open, a per-epoch order that depends on the seed and the split alone, and a helper thread
-// that reads whole chunks and assembles the next batch while the caller computes.
+// at open, a per-epoch order that depends on the seed and the split alone, and the fill of a
+// prefetcher (io/prefetch.h) that reads whole chunks and assembles the next batch on its helper
+// thread while the caller computes.
 #include "io/shard.h"
 
 #include <dirent.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/rng.h"
 #include "io/half.h"
+#include "io/prefetch.h"
 
 const char *const SHARD_SPLITS[SHARD_NSPLITS] = {"train", "search", "test"};
 
@@ -261,11 +262,12 @@ typedef struct Chunk {  // one global chunk's rows, raw as stored
     int64_t *id;
 } Chunk;
 
-typedef struct Slot {  // one prefetched local batch
+typedef struct Slot {  // one prefetched local batch, written by the fill only
     float *x, *y;
     int32_t *lab;
     int64_t *id;
-    int n, ready;  // ready: filled and not yet released by the consumer
+    int n;
+    size_t peak;  // peak_bytes when this batch was complete
 } Slot;
 
 struct ShardReader {
@@ -280,23 +282,21 @@ struct ShardReader {
     int din[3], dout[3];
     size_t ein, eout;  // floats per sample
     Rng root;
-    // Epoch plan, set by start_epoch before the helper starts, read-only while it runs.
+    // Epoch plan, set by start_epoch while the prefetcher is stopped, read-only while it runs.
     Rng ep;
-    int epoch_live, start_batch;
     long win, nwin;
     int *perm;        // [nch]: chunk order
     long *win_start;  // [nwin + 1]: first position of each window
-    // Helper-owned while it runs.
+    // The fill's own while the prefetcher runs; the consumer's while it is stopped.
     int *wperm;  // samples of window wperm_win in epoch order
     long wperm_win, free_win;
-    Chunk **loaded;                            // [nch]
-    size_t held_bytes, peak_bytes, peak_seen;  // raw chunk bytes; peak_seen is published
-    // Hand-over between the helper and the consumer.
-    pthread_t th;
-    int th_live, stop, cons_batch, held;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    Chunk **loaded;                 // [nch]
+    size_t held_bytes, peak_bytes;  // raw chunk bytes
     Slot slot[2];
+    Prefetch *pf;
+    // Consumer side only.
+    int epoch_live;
+    size_t peak_seen;  // peak of the batches delivered so far
 };
 
 static const char *type_class_name(H5T_class_t c) {
@@ -527,6 +527,9 @@ static void batch_free(const ShardReader *r, void *p) {
         free(p);
 }
 
+static void fill_batch(void *owner, int b, int slot);
+static void thread_init(void *owner);
+
 static void alloc_slots(ShardReader *r) {
     size_t n = (size_t)((r->cfg.batch + r->cfg.nparts - 1) / r->cfg.nparts);
     for (int i = 0; i < 2; i++) {
@@ -584,8 +587,8 @@ ShardReader *shard_reader_open(const char *dir, const ShardReaderCfg *cfg, const
     r->loaded = dna_calloc((size_t)r->nch, sizeof *r->loaded);
     r->root = rng_new(cfg->seed);
     alloc_slots(r);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
+    r->pf =
+        prefetch_new(r->nbatches, (PrefetchOps){.fill = fill_batch, .thread_init = thread_init}, r);
     return r;
 }
 
@@ -599,10 +602,7 @@ int shard_reader_batches(const ShardReader *r) {
     return r->nbatches;
 }
 size_t shard_reader_peak_bytes(ShardReader *r) {
-    pthread_mutex_lock(&r->mu);
-    size_t v = r->peak_seen;
-    pthread_mutex_unlock(&r->mu);
-    return v;
+    return r->peak_seen;
 }
 
 static long chunk_rows(const ShardReader *r, long g) {
@@ -690,7 +690,10 @@ static void copy_sample(float *dst, const unsigned char *src, long row, size_t e
         memcpy(dst, src, e * sizeof(float));
 }
 
-static void fill_batch(ShardReader *r, int b, Slot *s) {
+// The prefetcher's fill, on its helper thread: this part's share of global batch b.
+static void fill_batch(void *owner, int b, int slot) {
+    ShardReader *r = owner;
+    Slot *s = &r->slot[slot];
     long B = r->cfg.batch, P = r->cfg.nparts, p = r->cfg.part;
     long g0 = (long)b * B, gb = lmin(B, r->N - g0);
     long lo = g0 + p * gb / P, hi = g0 + (p + 1) * gb / P;
@@ -713,37 +716,17 @@ static void fill_batch(ShardReader *r, int b, Slot *s) {
         for (long i = r->free_win * r->win; i < lmin((r->free_win + 1) * r->win, r->nch); i++)
             chunk_free(r, r->perm[i]);
     }
+    s->peak = r->peak_bytes;
 }
 
-static void *prefetch_main(void *arg) {
-    ShardReader *r = arg;
+static void thread_init(void *owner) {
+    (void)owner;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);  // error stacks are per thread; ours replace HDF5's
-    for (int b = r->start_batch; b < r->nbatches; b++) {
-        Slot *s = &r->slot[b & 1];
-        pthread_mutex_lock(&r->mu);
-        while (s->ready && !r->stop) pthread_cond_wait(&r->cv, &r->mu);
-        int stop = r->stop;
-        pthread_mutex_unlock(&r->mu);
-        if (stop) break;
-        fill_batch(r, b, s);
-        pthread_mutex_lock(&r->mu);
-        r->peak_seen = r->peak_bytes;
-        s->ready = 1;
-        pthread_cond_broadcast(&r->cv);
-        pthread_mutex_unlock(&r->mu);
-    }
-    return NULL;
 }
 
+// Ends the running fill; the chunk cache is then the consumer's to empty.
 static void stop_prefetch(ShardReader *r) {
-    if (r->th_live) {
-        pthread_mutex_lock(&r->mu);
-        r->stop = 1;
-        pthread_cond_broadcast(&r->cv);
-        pthread_mutex_unlock(&r->mu);
-        pthread_join(r->th, NULL);
-        r->th_live = r->stop = 0;
-    }
+    prefetch_stop(r->pf);
     for (long g = 0; g < r->nch; g++) chunk_free(r, g);
 }
 
@@ -766,38 +749,19 @@ void shard_reader_start_epoch(ShardReader *r, int epoch, int start_batch) {
     }
     r->win_start[r->nwin] = pos;
     r->wperm_win = -1;
-    r->start_batch = r->cons_batch = start_batch;
     r->free_win = window_of(r, (long)start_batch * r->cfg.batch);
-    r->held = -1;
-    r->slot[0].ready = r->slot[1].ready = 0;
     r->epoch_live = 1;
-    if (start_batch < r->nbatches) {
-        int rc = pthread_create(&r->th, NULL, prefetch_main, r);
-        DNA_CHECK(rc == 0, "raise the process/thread limit (ulimit -u)",
-                  "'%s': cannot start the prefetch thread (error %d)", r->dir, rc);
-        r->th_live = 1;
-    }
+    prefetch_start(r->pf, start_batch);
 }
 
 int shard_reader_next(ShardReader *r, const float **x, const float **y, const int32_t **labels,
                       const int64_t **ids) {
     DNA_CHECK(r->epoch_live, "call shard_reader_start_epoch before shard_reader_next",
               "'%s': batch asked for before an epoch was started", r->dir);
-    pthread_mutex_lock(&r->mu);
-    if (r->held >= 0) {
-        r->slot[r->held].ready = 0;  // the caller is done with it: the helper may refill it
-        r->held = -1;
-        pthread_cond_broadcast(&r->cv);
-    }
-    if (r->cons_batch >= r->nbatches) {
-        pthread_mutex_unlock(&r->mu);
-        return 0;
-    }
-    Slot *s = &r->slot[r->cons_batch & 1];
-    while (!s->ready) pthread_cond_wait(&r->cv, &r->mu);
-    r->held = r->cons_batch & 1;
-    r->cons_batch++;
-    pthread_mutex_unlock(&r->mu);
+    int i = prefetch_next(r->pf);
+    if (i < 0) return 0;
+    const Slot *s = &r->slot[i];
+    if (s->peak > r->peak_seen) r->peak_seen = s->peak;
     if (x) *x = s->x;
     if (y) *y = s->y;
     if (labels) *labels = s->lab;
@@ -807,7 +771,8 @@ int shard_reader_next(ShardReader *r, const float **x, const float **y, const in
 
 void shard_reader_free(ShardReader *r) {
     if (!r) return;
-    stop_prefetch(r);
+    prefetch_free(r->pf);  // a fill in flight ends; the chunk cache is then ours
+    for (long g = 0; g < r->nch; g++) chunk_free(r, g);
     for (int i = 0; i < r->nfiles; i++) {
         ShardFile *f = &r->files[i];
         if (f->f > 0) {
@@ -827,8 +792,6 @@ void shard_reader_free(ShardReader *r) {
         free(r->slot[i].lab);
         free(r->slot[i].id);
     }
-    pthread_cond_destroy(&r->cv);
-    pthread_mutex_destroy(&r->mu);
     free(r->loaded);
     free(r->wperm);
     free(r->win_start);

@@ -1,44 +1,37 @@
-// The input pipeline behind loader.h: one helper thread fills a two-slot buffer (batch i+1
-// while the consumer holds batch i). All shared state is guarded by one mutex; the epoch
-// state (order, augmentation stream) is only written while the helper is idle. Plain loops,
-// no OpenMP: the helper runs beside the compute threads.
+// The input pipeline behind loader.h: a prefetcher (io/prefetch.h) fills a two-slot buffer on
+// its helper thread (batch i+1 while the consumer holds batch i); this file owns the slots and
+// what a batch holds. The epoch state (order, augmentation stream) is only written while the
+// prefetcher is stopped. Plain loops, no OpenMP: the helper runs beside the compute threads.
 #include "train/loader.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/rng.h"
-
-typedef enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_HELD } SlotState;
+#include "io/prefetch.h"
 
 typedef struct Slot {
     float *x;  // [max_local, oc, oh, ow]
     int32_t *y;
     int64_t *ids;
-    int count, batch;  // written under the lock: the consumer's wait reads them
-    SlotState state;
+    int count;  // written by the fill, read by the consumer once the prefetcher hands it over
 } Slot;
 
 struct Loader {
-    // Fixed from loader_new on; read by both threads without the lock.
+    // Fixed from loader_new on; read by both threads.
     const Split *s;
     int32_t *index;  // NULL: identity
     int n, nb, max_local, oc, oh, ow;
     LoaderCfg cfg;
     float lut[DATASET_MAX_C][256];  // normalised value of each pixel byte, per channel
     Rng order_root, aug_root;
-    // Epoch state: written by loader_start_epoch only while the helper fills nothing and
-    // `active` is 0, so the helper reads it without the lock.
+    // Epoch state: written by loader_start_epoch only while the prefetcher is stopped, so
+    // the fill reads it without a lock.
     int *order;  // [n] positions into index (or samples)
     Rng aug_epoch;
-    // Guarded by mu.
-    pthread_mutex_t mu;
-    pthread_cond_t work;   // helper waits: a slot freed, an epoch started, quit
-    pthread_cond_t ready;  // consumer waits: a slot filled (or a fill ended)
     Slot slot[2];
-    int active, quit, started, gen, cons, held;
-    pthread_t thread;
+    Prefetch *pf;
+    int started;  // consumer side only
 };
 
 // One sample into out [oc, oh, ow]: crop shift (dy, dx) in [-crop_pad, crop_pad], then an
@@ -65,9 +58,12 @@ static void fill_sample(const Loader *l, float *out, const uint8_t *img, int dy,
     }
 }
 
-// This part's share of global batch b. Each sample's augmentation stream is split off by
-// its position in the epoch's order, so parts and timing cannot change what it draws.
-static int fill_batch(const Loader *l, Slot *sl, int b) {
+// This part's share of global batch b into a slot: the prefetcher's fill, on its helper thread.
+// Each sample's augmentation stream is split off by its position in the epoch's order, so parts
+// and timing cannot change what it draws.
+static void fill_batch(void *owner, int b, int slot) {
+    Loader *l = owner;
+    Slot *sl = &l->slot[slot];
     const LoaderCfg *cfg = &l->cfg;
     long g0 = (long)b * cfg->batch;
     long bi = l->n - g0 < cfg->batch ? l->n - g0 : cfg->batch;
@@ -89,30 +85,7 @@ static int fill_batch(const Loader *l, Slot *sl, int b) {
         sl->y[k - lo] = l->s->labels[id];
         sl->ids[k - lo] = id;
     }
-    return (int)(hi - lo);
-}
-
-static void *helper(void *arg) {
-    Loader *l = arg;
-    pthread_mutex_lock(&l->mu);
-    for (;;) {
-        while (!l->quit && !(l->active && l->gen < l->nb && l->slot[l->gen & 1].state == SLOT_FREE))
-            pthread_cond_wait(&l->work, &l->mu);
-        if (l->quit) break;
-        Slot *sl = &l->slot[l->gen & 1];
-        int b = l->gen;
-        sl->state = SLOT_FILLING;
-        pthread_mutex_unlock(&l->mu);
-        int count = fill_batch(l, sl, b);
-        pthread_mutex_lock(&l->mu);
-        sl->count = count;
-        sl->batch = b;
-        sl->state = SLOT_READY;
-        l->gen++;
-        pthread_cond_broadcast(&l->ready);
-    }
-    pthread_mutex_unlock(&l->mu);
-    return NULL;
+    sl->count = (int)(hi - lo);
 }
 
 static void check_cfg(const Split *s, int n, const double *std, LoaderCfg c) {
@@ -168,12 +141,7 @@ Loader *loader_new(const Split *s, const int32_t *index, int n, const double *me
         l->slot[i].y = dna_malloc((size_t)l->max_local * sizeof(int32_t));
         l->slot[i].ids = dna_malloc((size_t)l->max_local * sizeof(int64_t));
     }
-    l->held = -1;
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->work, NULL);
-    pthread_cond_init(&l->ready, NULL);
-    DNA_CHECK(pthread_create(&l->thread, NULL, helper, l) == 0, "raise the process's thread limit",
-              "loader: cannot start the helper thread");
+    l->pf = prefetch_new(l->nb, (PrefetchOps){.fill = fill_batch}, l);
     return l;
 }
 
@@ -189,42 +157,22 @@ void loader_start_epoch(Loader *l, int epoch, int start_batch) {
     DNA_CHECK(epoch >= 0 && start_batch >= 0 && start_batch <= l->nb,
               "resume from a batch of the epoch (0..batches)",
               "loader: epoch %d, start batch %d of %d", epoch, start_batch, l->nb);
-    pthread_mutex_lock(&l->mu);
-    l->active = 0;  // the helper starts no new fill ...
-    while (l->slot[0].state == SLOT_FILLING || l->slot[1].state == SLOT_FILLING)
-        pthread_cond_wait(&l->ready, &l->mu);  // ... and finishes the one it is in
+    prefetch_stop(l->pf);  // the fill in flight ends; the helper then reads nothing
     for (int i = 0; i < l->n; i++) l->order[i] = i;
     if (l->cfg.shuffle) {
         Rng r = rng_split(&l->order_root, (uint64_t)epoch);
         rng_shuffle(&r, l->order, l->n);
     }
     l->aug_epoch = rng_split(&l->aug_root, (uint64_t)epoch);
-    l->slot[0].state = l->slot[1].state = SLOT_FREE;
-    l->held = -1;
-    l->gen = l->cons = start_batch;
-    l->active = l->started = 1;
-    pthread_cond_broadcast(&l->work);
-    pthread_mutex_unlock(&l->mu);
+    l->started = 1;
+    prefetch_start(l->pf, start_batch);
 }
 
 int loader_next(Loader *l, const float **x, const int32_t **y, const int64_t **ids) {
-    pthread_mutex_lock(&l->mu);
     DNA_CHECK(l->started, "call loader_start_epoch before loader_next", "loader: no epoch started");
-    if (l->held >= 0) {
-        l->slot[l->held].state = SLOT_FREE;
-        l->held = -1;
-        pthread_cond_signal(&l->work);
-    }
-    if (l->cons >= l->nb) {
-        pthread_mutex_unlock(&l->mu);
-        return 0;
-    }
-    Slot *sl = &l->slot[l->cons & 1];
-    while (!(sl->state == SLOT_READY && sl->batch == l->cons)) pthread_cond_wait(&l->ready, &l->mu);
-    sl->state = SLOT_HELD;
-    l->held = l->cons & 1;
-    l->cons++;
-    pthread_mutex_unlock(&l->mu);
+    int i = prefetch_next(l->pf);
+    if (i < 0) return 0;
+    const Slot *sl = &l->slot[i];
     *x = sl->x;
     *y = sl->y;
     *ids = sl->ids;
@@ -233,14 +181,7 @@ int loader_next(Loader *l, const float **x, const int32_t **y, const int64_t **i
 
 void loader_free(Loader *l) {
     if (!l) return;
-    pthread_mutex_lock(&l->mu);
-    l->quit = 1;
-    pthread_cond_broadcast(&l->work);
-    pthread_mutex_unlock(&l->mu);
-    pthread_join(l->thread, NULL);
-    pthread_cond_destroy(&l->ready);
-    pthread_cond_destroy(&l->work);
-    pthread_mutex_destroy(&l->mu);
+    prefetch_free(l->pf);  // a fill in flight ends before the slots go
     for (int i = 0; i < 2; i++) {
         free(l->slot[i].x);
         free(l->slot[i].y);
