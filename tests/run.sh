@@ -257,6 +257,7 @@ ASAN_OPTIONS=$MPI_ASAN "$bin/dna" teacher "${tiny[@]}" run.name=tref "${fit[@]}"
 kill_midway tkill teacher teacher
 teacher_killed() { [ -e "$out/tkill/resume/teacher.h5" ] && [ ! -e "$out/tkill/teacher.h5" ]; }
 check teacher_sigkill_lands_midway teacher_killed
+cli status_loop_in_progress 0 '^  teacher +partial step [0-9]+/84 \(epoch [1-3]/3\)  loss [0-9.]+' status "${tiny[@]}" run.name=tkill "${fit[@]}"
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" teacher "${tiny[@]}" run.name=tkill "${fit[@]}" >"$log" 2>&1
 teacher_resumed() {
     grep -q 'teacher: resumes at epoch [1-3] batch [0-9]* (step [0-9]*)' "$log" && same_h5 teacher.h5 tref tkill &&

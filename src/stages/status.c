@@ -119,8 +119,8 @@ static void resumable(const RunCtx *ctx, const char *dir) {
     char rd[1200];
     snprintf(rd, sizeof rd, "%s/resume", dir);
     DIR *d = opendir(rd);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d));) {
+    int n_found = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
         size_t n = strlen(e->d_name);
         if (n < 4 || strcmp(e->d_name + n - 3, ".h5") || strstr(e->d_name, ".tmp.")) continue;
         char job[256], stage[256], path[1500];
@@ -129,8 +129,10 @@ static void resumable(const RunCtx *ctx, const char *dir) {
         stage[strcspn(stage, "_")] = 0;
         snprintf(path, sizeof path, "%s/%s", rd, e->d_name);
         ckpt_line(ctx, dir, stage, job, path);
+        n_found++;
     }
-    closedir(d);
+    if (d) closedir(d);
+    if (!n_found) log_plain(ctx, "  none");
 }
 
 static void status(const RunCtx *ctx, const Commands *all, const Config *cfg) {
@@ -151,7 +153,7 @@ static void status(const RunCtx *ctx, const Commands *all, const Config *cfg) {
         log_plain(ctx, "%-10s %-12s %s", st->name, state, st->writes);
         if (!strcmp(st->name, "train") && strcmp(state, "not started")) train_jobs(ctx, cfg, dir);
     }
-    log_plain(ctx, "training loops with a checkpoint in %s/resume:", dir);
+    log_plain(ctx, "training loops in progress (checkpoints in %s/resume):", dir);
     resumable(ctx, dir);
 }
 

@@ -230,10 +230,6 @@ void trainer_epoch_end(Trainer *t, double val) {
     trainer_save(t);
 }
 
-void trainer_remove(Trainer *t) {
-    if (t->c.ckpt && t->lead) unlink(t->c.ckpt);
-}
-
 void trainer_free(Trainer *t) {
     if (t->pr.total > 0) progress_end(&t->pr, NULL);
     free(t->loss), free(t->val);

@@ -80,7 +80,6 @@ TrainEvent trainer_step(Trainer *t, double loss, double lr, double wait);
 // done after the last epoch, writes the metrics line and the checkpoint.
 void trainer_epoch_end(Trainer *t, double val);
 void trainer_save(Trainer *t);   // collective over the team
-void trainer_remove(Trainer *t);  // the checkpoint, once the stage's output holds the result
 void trainer_free(Trainer *t);
 // A finished trainee's parameters and its first member's `local` tensors, from checkpoint
 // `path` (fatal, naming it, when it is missing or unfinished).
