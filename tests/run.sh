@@ -243,18 +243,20 @@ same_h5() {  # same_h5 FILE RUN_A RUN_B: equal datasets and top-1 (attributes ho
     h5diff -q --exclude-attribute=/ "$out/$2/$1" "$out/$3/$1" &&
         [ "$(h5dump -a top1 "$out/$2/$1" | grep '(0)')" = "$(h5dump -a top1 "$out/$3/$1" | grep '(0)')" ]
 }
-kill_midway() {  # kill_midway RUN STAGE ARGS...: starts it, kills it at a random step
-    local run=$1 ck=$2 pid
-    shift 2
-    ASAN_OPTIONS=$MPI_ASAN "$bin/dna" "$@" "${tiny[@]}" run.name=$run "${fit[@]}" >"$log" 2>&1 &
+kill_midway() {  # kill_midway RUN STAGE ARGS...: starts it, kills it at a random step of 2..70
+    local run=$1 stage=$2 pid k=$((2 + RANDOM % 69))
+    shift 1
+    ASAN_OPTIONS=$MPI_ASAN "$bin/dna" "$@" "${tiny[@]}" run.name=$run "${fit[@]}" run.metrics_every=1 >"$log" 2>&1 &
     pid=$!
-    for _ in $(seq 300); do [ -e "$out/$run/resume/$ck.h5" ] && break; sleep 0.05; done
-    sleep "$(awk -v r=$RANDOM 'BEGIN{print r / 32768 * 1.5}')"
+    for _ in $(seq 600); do  # a metrics line per step: kill after step k
+        [ "$(grep -c '"loss"' "$out/$run/log/$stage.jsonl" 2>/dev/null)" -ge $k ] 2>/dev/null && break
+        sleep 0.02
+    done
     kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 }
 for r in tref tkill; do fit_inputs $r; done
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" teacher "${tiny[@]}" run.name=tref "${fit[@]}" >"$log" 2>&1
-kill_midway tkill teacher teacher
+kill_midway tkill teacher
 teacher_killed() { [ -e "$out/tkill/resume/teacher.h5" ] && [ ! -e "$out/tkill/teacher.h5" ]; }
 check teacher_sigkill_lands_midway teacher_killed
 cli status_loop_in_progress 0 '^  teacher +partial step [0-9]+/84 \(epoch [1-3]/3\)  loss [0-9.]+' status "${tiny[@]}" run.name=tkill "${fit[@]}"
@@ -266,7 +268,7 @@ teacher_resumed() {
 check teacher_sigkill_resume_bitwise teacher_resumed
 for r in rref rkill; do fit_inputs $r; done
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" retrain "${tiny[@]}" run.name=rref --arch "$out/tiny/arch.json" "${fit[@]}" >"$log" 2>&1
-kill_midway rkill retrain_arch retrain --arch "$out/tiny/arch.json"
+kill_midway rkill retrain --arch "$out/tiny/arch.json"
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" retrain "${tiny[@]}" run.name=rkill --arch "$out/tiny/arch.json" "${fit[@]}" >"$log" 2>&1
 retrain_resumed() {
     grep -q 'retrain: resumes at epoch' "$log" && same_h5 retrain_arch.h5 rref rkill &&
