@@ -29,8 +29,10 @@ static int version(RunCtx *ctx, const Commands *all, int argc, char **argv) {
 
 static int help(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     if (ctx->rank != 0) return 0;
-    printf("usage: dna [-v | -q] COMMAND [options]   (run under mpirun/srun for several ranks)\n\n");
-    for (int i = 0; i < all->n; i++) printf("  %-10s %s\n", all->stage[i]->name, all->stage[i]->help);
+    printf(
+        "usage: dna [-v | -q] COMMAND [options]   (run under mpirun/srun for several ranks)\n\n");
+    for (int i = 0; i < all->n; i++)
+        printf("  %-10s %s\n", all->stage[i]->name, all->stage[i]->help);
     printf(
         "\nStages take [CFG] [section.key=value ...] [--backend cpu|cuda|auto] [--force];\n"
         "without CFG the defaults (inputs/fashion_mnist.cfg) hold. -v adds debug lines, -q\n"

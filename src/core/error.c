@@ -33,8 +33,9 @@ void dna_fatal(const char *file, int line, const char *hint, const char *fmt, ..
     int rank = hooks.rank ? hooks.rank() : -1;
     char who[32] = "", text[1536];
     if (rank >= 0) snprintf(who, sizeof who, " (rank %d)", rank);
-    int n = snprintf(text, sizeof text, "dna: error%s: %s\n  at %s:%d\n%s%s%s", who, msg, file, line,
-                     hint && hint[0] ? "  fix: " : "", hint ? hint : "", hint && hint[0] ? "\n" : "");
+    int n =
+        snprintf(text, sizeof text, "dna: error%s: %s\n  at %s:%d\n%s%s%s", who, msg, file, line,
+                 hint && hint[0] ? "  fix: " : "", hint ? hint : "", hint && hint[0] ? "\n" : "");
     if (n > (int)sizeof text - 1) n = (int)sizeof text - 1;
     fflush(stdout);
     fputs(text, stderr);

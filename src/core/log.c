@@ -16,8 +16,9 @@ static void vlog(const RunCtx *ctx, FILE *f, const char *tag, const char *fmt, v
     char line[2048];
     double t = ctx ? timer_now() - ctx->t_start : 0.0;
     int n = !tag ? 0
-            : ctx && ctx->nranks > 1 ? snprintf(line, sizeof line, "[%8.1fs r%d] %s", t, ctx->rank, tag)
-                                     : snprintf(line, sizeof line, "[%8.1fs] %s", t, tag);
+            : ctx && ctx->nranks > 1
+                ? snprintf(line, sizeof line, "[%8.1fs r%d] %s", t, ctx->rank, tag)
+                : snprintf(line, sizeof line, "[%8.1fs] %s", t, tag);
     n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
     line[n++] = '\n';

@@ -52,7 +52,7 @@ void ckpt_save(const char *path, const Backend *be, const Ckpt *c, const H5Prov 
     long nl = (long)c->nloss, nv = (long)c->nval;
     if (c->loss && nl > 0) h5_write(f, "loss", H5T_NATIVE_FLOAT, c->loss, 1, &nl, tmp);
     if (c->val && nv > 0) h5_write(f, "val", H5T_NATIVE_DOUBLE, c->val, 1, &nv, tmp);
-    const char *attr[] = {"nparams", "nshared", "epoch",  "cursor",    "step",
+    const char *attr[] = {"nparams", "nshared", "epoch",  "cursor",   "step",
                           "done",    "nval",    "epochs", "per_epoch"};
     long long v[] = {pl->n,   c->nshared, c->epoch,  c->cursor,   c->step,
                      c->done, c->nval,    c->epochs, c->per_epoch};
@@ -145,8 +145,8 @@ int ckpt_load(const char *path, const Backend *be, Ckpt *c) {
     }
     if (c->val && c->nval > 0) {
         double *v = h5_read_f64(f, path, "val", &n);
-        DNA_CHECK((long long)n == c->nval, FIX, "'%s': 'val' holds %zu values, expected %lld",
-                  path, n, c->nval);
+        DNA_CHECK((long long)n == c->nval, FIX, "'%s': 'val' holds %zu values, expected %lld", path,
+                  n, c->nval);
         memcpy(c->val, v, sizeof(double) * n);
         free(v);
     }

@@ -1,6 +1,6 @@
-// Feature shard files (doc/formats.md): the writer (chunked fp16/fp32 datasets, temp name + rename),
-// the plan that splits a split among writer ranks, and the reader: coverage and shape checks
-// at open, a per-epoch order that depends on the seed and the split alone, and the fill of a
+// Feature shard files (doc/formats.md): the writer (chunked fp16/fp32 datasets, temp name +
+// rename), the plan that splits a split among writer ranks, and the reader: coverage and shape
+// checks at open, a per-epoch order that depends on the seed and the split alone, and the fill of a
 // prefetcher (io/prefetch.h) that reads whole chunks and assembles the next batch on its helper
 // thread while the caller computes.
 #include "io/shard.h"

@@ -24,13 +24,15 @@ void teacher_load(const Backend *be, const char *path, Teacher *t) {
     hid_t f = h5_open_read(path);
     char *arch = h5_read_attr_str(f, "arch", path), err[256];
     EffNetCfg c;
-    DNA_CHECK(effnet_cfg_from_json(arch, &c, err, sizeof err) == 0,
-              "the file is not a teacher written by dna or tools/export_torchvision_efficientnet.py",
-              "'%s': %s", path, err);
+    DNA_CHECK(
+        effnet_cfg_from_json(arch, &c, err, sizeof err) == 0,
+        "the file is not a teacher written by dna or tools/export_torchvision_efficientnet.py",
+        "'%s': %s", path, err);
     free(arch);
     *t = (Teacher){.in_hw = (int)h5_read_attr_i64(f, "in_hw", path), .top1 = -1};
     DNA_CHECK(t->in_hw > 0 && c.cin <= 4, "regenerate the teacher file",
-              "'%s': input %dx%d with %d channels is not supported", path, t->in_hw, t->in_hw, c.cin);
+              "'%s': input %dx%d with %d channels is not supported", path, t->in_hw, t->in_hw,
+              c.cin);
     h5_read_attr_f64(f, "mean", t->mean, c.cin, path);
     h5_read_attr_f64(f, "std", t->std, c.cin, path);
     if (h5_has_attr(f, "top1")) h5_read_attr_f64(f, "top1", &t->top1, 1, path);

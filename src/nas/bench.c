@@ -32,7 +32,8 @@ static void draw(const Space *sp, Rng *r, int *cell, long *code) {
         const SpaceBlock *b = &sp->block[k];
         uint32_t u = rng_below(r, (uint32_t)space_block_paths(sp, k));
         int c = 0;
-        while (u >= (uint32_t)cell_path_count(&b->cell[c])) u -= (uint32_t)cell_path_count(&b->cell[c++]);
+        while (u >= (uint32_t)cell_path_count(&b->cell[c]))
+            u -= (uint32_t)cell_path_count(&b->cell[c++]);
         cell[k] = c, code[k] = u;
     }
 }
@@ -70,8 +71,10 @@ void bench_sample(const Space *sp, const EffNetCfg *t, int in_hw, int n, uint64_
             for (long i = 0; i < m; i++)
                 if (!used[i] && (pick < 0 || fabs(pp[i] - mid) < fabs(pp[pick] - mid))) pick = i;
         }
-        DNA_CHECK(pick >= 0, "lower [bench] n", "bench: the space has fewer than %d distinct "
-                  "architectures in %ld draws", n, m);
+        DNA_CHECK(pick >= 0, "lower [bench] n",
+                  "bench: the space has fewer than %d distinct "
+                  "architectures in %ld draws",
+                  n, m);
         for (long i = 0; i < m; i++)  // every copy of the pick is used up
             if (!memcmp(pc + i * B, pc + pick * B, sizeof(int) * B) &&
                 !memcmp(pk + i * B, pk + pick * B, sizeof(long) * B))
@@ -86,4 +89,3 @@ void bench_sample(const Space *sp, const EffNetCfg *t, int in_hw, int n, uint64_
     }
     free(pc), free(pk), free(pp), free(used);
 }
-

@@ -11,8 +11,8 @@
 // The sampled architectures, in ascending cost (id = index + 1).
 typedef struct Bench {
     int n, nblocks;
-    int *cell;    // [n * nblocks] cell index per block
-    long *code;   // [n * nblocks] path code per block
+    int *cell;                               // [n * nblocks] cell index per block
+    long *code;                              // [n * nblocks] path code per block
     double *params, *macs, *top1, *seconds;  // [n]; top1 NAN until trained
 } Bench;
 

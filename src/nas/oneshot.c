@@ -5,12 +5,13 @@
 
 #include "core/error.h"
 
-void oneshot_init(const Backend *be, OneShot *s, const Space *sp, const EffNetCfg *t,
-                          float dropout, Rng *rng) {
+void oneshot_init(const Backend *be, OneShot *s, const Space *sp, const EffNetCfg *t, float dropout,
+                  Rng *rng) {
     memset(s, 0, sizeof *s);
     s->sp = sp;
     for (int k = 0; k < sp->nblocks; k++)
-        for (int c = 0; c < sp->block[k].ncells; c++) cell_init(be, &s->cell[k][c], sp->block[k].cell[c], rng);
+        for (int c = 0; c < sp->block[k].ncells; c++)
+            cell_init(be, &s->cell[k][c], sp->block[k].cell[c], rng);
     head_init(be, &s->head, sp->block[sp->nblocks - 1].out_c, t->head, t->classes, rng);
     s->head.dropout = dropout;
 }
@@ -39,7 +40,7 @@ int oneshot_stats(OneShot *s, Tensor **stats, int max) {
 }
 
 const Tensor *oneshot_forward(const Backend *be, OneShot *s, const Tensor *x, BNMode mode,
-                                      Rng *drop) {
+                              Rng *drop) {
     for (int k = 0; k < s->sp->nblocks; k++)
         x = cell_forward(be, &s->cell[k][s->pick[k]], s->ops[k], x, mode);
     return head_forward(be, &s->head, &s->head_c, x, mode, drop);
@@ -53,7 +54,8 @@ void oneshot_backward(const Backend *be, OneShot *s, const Tensor *dlogits) {
 
 void oneshot_path_params(OneShot *s, ParamList *l) {
     l->n = 0;
-    for (int k = 0; k < s->sp->nblocks; k++) cell_path_params(&s->cell[k][s->pick[k]], s->ops[k], l);
+    for (int k = 0; k < s->sp->nblocks; k++)
+        cell_path_params(&s->cell[k][s->pick[k]], s->ops[k], l);
     head_params(&s->head, l);
 }
 
@@ -65,4 +67,3 @@ void oneshot_draw(OneShot *s, Rng *r) {
         for (int l = 0; l < c->layers; l++) s->ops[k][l] = (int)rng_below(r, (uint32_t)c->nops);
     }
 }
-

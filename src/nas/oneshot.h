@@ -13,7 +13,7 @@ typedef struct OneShot {
     Cell cell[SPACE_MAX_BLOCKS][SPACE_MAX_CELLS];
     Head head;
     HeadCache head_c;
-    int pick[SPACE_MAX_BLOCKS];                    // the cell of each block on the current path
+    int pick[SPACE_MAX_BLOCKS];                  // the cell of each block on the current path
     int ops[SPACE_MAX_BLOCKS][CELL_MAX_LAYERS];  // and its layers' ops
 } OneShot;
 

@@ -14,7 +14,7 @@ static int width_index(const SpaceProblem *q, int k, int w) {
 }
 
 void problem_build(const Space *sp, const EffNetCfg *t, int in_hw, const Potentials *pot,
-                  const double budget[2], SpaceProblem *q) {
+                   const double budget[2], SpaceProblem *q) {
     memset(q, 0, sizeof *q);
     for (int k = 0; k < sp->nblocks; k++)
         for (int c = 0; c < sp->block[k].ncells; c++)
@@ -36,13 +36,18 @@ void problem_build(const Space *sp, const EffNetCfg *t, int in_hw, const Potenti
                 q->out[k][j] = width_index(q, k, b->cell[c].width);
                 for (int s = 0; s < nin; s++) {
                     long pa, ma;
-                    arch_block_cost(&b->cell[c], i, k ? q->width[k - 1][s] : sp->stem, b->cell_hw, &pa, &ma);
+                    arch_block_cost(&b->cell[c], i, k ? q->width[k - 1][s] : sp->stem, b->cell_hw,
+                                    &pa, &ma);
                     q->cost[k][((size_t)j * nin + s) * 2] = (double)pa;
                     q->cost[k][((size_t)j * nin + s) * 2 + 1] = (double)ma;
                 }
             }
-        q->b[k] = (SearchBlock){.ncand = n, .nin = nin, .nout = q->nw[k], .score = q->score[k],
-                                .out = q->out[k], .cost = q->cost[k]};
+        q->b[k] = (SearchBlock){.ncand = n,
+                                .nin = nin,
+                                .nout = q->nw[k],
+                                .score = q->score[k],
+                                .out = q->out[k],
+                                .cost = q->cost[k]};
     }
     int K = sp->nblocks - 1;
     q->tail = dna_malloc(sizeof(double) * (size_t)q->nw[K] * 2);
@@ -53,8 +58,11 @@ void problem_build(const Space *sp, const EffNetCfg *t, int in_hw, const Potenti
     }
     long pa, ma;
     arch_base_cost(t->cin, sp->stem, effnet_stem_hw(t, in_hw), &pa, &ma);
-    q->p = (SearchProblem){.nblocks = sp->nblocks, .ncost = 2, .block = q->b,
-                           .base = {(double)pa, (double)ma}, .tail = q->tail,
+    q->p = (SearchProblem){.nblocks = sp->nblocks,
+                           .ncost = 2,
+                           .block = q->b,
+                           .base = {(double)pa, (double)ma},
+                           .tail = q->tail,
                            .budget = {budget[0], budget[1]}};
 }
 
@@ -65,7 +73,7 @@ void problem_free(SpaceProblem *q) {
 }
 
 void problem_arch(const SpaceProblem *q, const Space *sp, const EffNetCfg *t, int in_hw,
-                    const SearchArch *s, Arch *a) {
+                  const SearchArch *s, Arch *a) {
     int cell[SPACE_MAX_BLOCKS];
     long code[SPACE_MAX_BLOCKS];
     for (int k = 0; k < sp->nblocks; k++)
@@ -73,4 +81,3 @@ void problem_arch(const SpaceProblem *q, const Space *sp, const EffNetCfg *t, in
     arch_from_choice(sp, t, in_hw, cell, code, a);
     a->score = s->score;
 }
-

@@ -17,8 +17,8 @@ typedef struct SpaceProblem {
     int *out[SPACE_MAX_BLOCKS];
 } SpaceProblem;
 
-void problem_build(const Space *sp, const EffNetCfg *teacher, int in_hw,
-                          const Potentials *pot, const double budget[2], SpaceProblem *q);
+void problem_build(const Space *sp, const EffNetCfg *teacher, int in_hw, const Potentials *pot,
+                   const double budget[2], SpaceProblem *q);
 void problem_free(SpaceProblem *q);
 
 // The architecture a solver's choice stands for, its score the choice's.

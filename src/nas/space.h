@@ -1,6 +1,6 @@
 // The student search space (doc/design.md §4) resolved against the teacher: per block, its cells as
-// CellCfgs (input width and stride from the teacher's block boundaries, inner width and depth
-// from [space], output width = the teacher's), block 1's stem, and the counts a plan needs:
+// CellCfgs (input width and stride from the teacher's block boundaries, inner width and depth from
+// [space], output width = the teacher's), block 1's stem, and the counts a plan needs:
 // architectures per block and in total, per-sample MACs of a training step, parameters.
 #pragma once
 #include "core/config.h"

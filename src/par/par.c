@@ -137,7 +137,8 @@ void par_group_bn_sum(void *g, double *buf, size_t n) {
 }
 
 void par_group_or(ParGroup *g, int *flags, int n) {
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, n, MPI_INT, MPI_LOR, g ? g->comm : MPI_COMM_WORLD));
+    MPI_Comm comm = g ? g->comm : MPI_COMM_WORLD;
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, n, MPI_INT, MPI_LOR, comm));
 }
 
 void par_group_barrier(ParGroup *g) {
@@ -147,7 +148,8 @@ void par_group_barrier(ParGroup *g) {
 double *par_group_gather_rows(ParGroup *g, const double *row, int n) {
     MPI_Comm comm = g ? g->comm : MPI_COMM_WORLD;
     int rank = par_group_rank(g), size = par_group_size(g);
-    double *all = rank == 0 ? dna_malloc(sizeof(double) * (size_t)size * (size_t)(n ? n : 1)) : NULL;
+    size_t bytes = sizeof(double) * (size_t)size * (size_t)(n ? n : 1);
+    double *all = rank == 0 ? dna_malloc(bytes) : NULL;
     MPI_CHECK(MPI_Gather(row, n, MPI_DOUBLE, all, n, MPI_DOUBLE, 0, comm));
     return all;
 }

@@ -6,6 +6,8 @@
 // small), each checkpointed to <run>/resume/bench_<id>.h5 while it trains; every result is its
 // own file, so an interrupted bench resumes where it stopped. Writes bench/arch_<id>.json and
 // bench/result_<id>.json, then bench.h5 and bench.csv.
+#include "io/bench.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,7 +19,6 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "io/arch.h"
-#include "io/bench.h"
 #include "io/files.h"
 #include "io/teacher.h"
 #include "par/par.h"
@@ -52,13 +53,14 @@ static void file_digest(const char *path, char hex[17]) {
 }
 
 // The result file's top-1 and seconds when it belongs to this architecture file and recipe.
-static int result_read(const char *path, const char *arch_hex, const char *recipe_hex,
-                       double *top1, double *secs) {
+static int result_read(const char *path, const char *arch_hex, const char *recipe_hex, double *top1,
+                       double *secs) {
     char *text = text_read(path);
     if (!text) return 0;
     cJSON *o = cJSON_Parse(text);
     free(text);
-    const cJSON *a = cJSON_GetObjectItem(o, "arch_digest"), *r = cJSON_GetObjectItem(o, "recipe_hash");
+    const cJSON *a = cJSON_GetObjectItem(o, "arch_digest"),
+                *r = cJSON_GetObjectItem(o, "recipe_hash");
     const cJSON *t = cJSON_GetObjectItem(o, "top1"), *s = cJSON_GetObjectItem(o, "seconds");
     int ok = cJSON_IsString(a) && cJSON_IsString(r) && cJSON_IsNumber(t) && cJSON_IsNumber(s) &&
              !strcmp(a->valuestring, arch_hex) && !strcmp(r->valuestring, recipe_hex);
@@ -92,9 +94,14 @@ static int train_one(const RunCtx *ctx, const RunCtx *one, const Config *cfg, co
     config_run_path(cfg, "resume", ckpt, sizeof ckpt);
     snprintf(ckpt + strlen(ckpt), sizeof ckpt - strlen(ckpt), "/%s.h5", name);
     stage_identity(cfg, &STAGE_BENCH, arch_hex, id_text, sizeof id_text);
-    Recipe r = {.label = "bench", .stream = STREAM_BENCH, .all_train = 1,
-                .limit = cfg->bench.train_images, .fit = &cfg->bench.fit, .ckpt = ckpt,
-                .identity = id_text, .job = name};
+    Recipe r = {.label = "bench",
+                .stream = STREAM_BENCH,
+                .all_train = 1,
+                .limit = cfg->bench.train_images,
+                .fit = &cfg->bench.fit,
+                .ckpt = ckpt,
+                .identity = id_text,
+                .job = name};
     long epochs = cfg->bench.fit.epochs;
     double *top1 = dna_calloc((size_t)epochs, sizeof(double)), t0 = timer_now();
     int stopped = 0;
@@ -110,18 +117,20 @@ static int train_one(const RunCtx *ctx, const RunCtx *one, const Config *cfg, co
     bench_path(cfg, "result", id, rp, sizeof rp);
     TextOut out;
     FILE *f = textout_open(&out, rp);
-    fprintf(f, "{\n  \"format\": \"dnafam-bench-result\", \"version\": %d, \"id\": %d,\n"
-               "  \"arch\": \"%s\", \"arch_digest\": \"%s\", \"recipe_hash\": \"%s\",\n"
-               "  \"params\": %ld, \"macs\": %ld, \"epochs\": %ld, \"top1_per_epoch\": [",
+    fprintf(f,
+            "{\n  \"format\": \"dnafam-bench-result\", \"version\": %d, \"id\": %d,\n"
+            "  \"arch\": \"%s\", \"arch_digest\": \"%s\", \"recipe_hash\": \"%s\",\n"
+            "  \"params\": %ld, \"macs\": %ld, \"epochs\": %ld, \"top1_per_epoch\": [",
             BENCH_FORMAT, id, ap, arch_hex, recipe_hex, arch_params(&a), arch_macs(&a), epochs);
     for (long e = 0; e < epochs; e++) fprintf(f, "%s%.6f", e ? ", " : "", top1[e]);
-    fprintf(f, "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"rank\": %d, \"seed\": %ld,\n"
-               "  \"git_rev\": \"%s\", \"dna_version\": \"%s\"\n}\n",
+    fprintf(f,
+            "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"rank\": %d, \"seed\": %ld,\n"
+            "  \"git_rev\": \"%s\", \"dna_version\": \"%s\"\n}\n",
             t.top1, secs, ctx->rank, cfg->run.seed, ctx->git_rev, ctx->version);
     textout_commit(&out);
     arch_describe(&a, desc, sizeof desc);
-    log_rank(ctx, "bench: arch %d/%d  %ld params  %.2fM MACs  test top-1 %.2f%%  %.0f s  %s",
-             id, n, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1, secs, desc);
+    log_rank(ctx, "bench: arch %d/%d  %ld params  %.2fM MACs  test top-1 %.2f%%  %.0f s  %s", id, n,
+             arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1, secs, desc);
     fit_done(one, &r);
     free(top1);
     teacher_free(one->be, &t);
@@ -171,8 +180,10 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
             arch_from_choice(&sp, &teacher, in_hw, b.cell + (size_t)i * b.nblocks,
                              b.code + (size_t)i * b.nblocks, &a);
             char extra[256];
-            snprintf(extra, sizeof extra, "{\"source\": \"dna bench\", \"id\": %d, \"n\": %d, "
-                     "\"seed\": %ld}", i + 1, n, cfg->run.seed);
+            snprintf(extra, sizeof extra,
+                     "{\"source\": \"dna bench\", \"id\": %d, \"n\": %d, "
+                     "\"seed\": %ld}",
+                     i + 1, n, cfg->run.seed);
             bench_path(cfg, "arch", i + 1, path, sizeof path);
             arch_save(&a, extra, path);  // the same bytes on every rerun: digests stay valid
         }
@@ -181,10 +192,12 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     Dataset d;
     stage_dataset(cfg, &d);
     long imgs = cfg->bench.train_images > 0 && cfg->bench.train_images < d.train.n
-                    ? cfg->bench.train_images : d.train.n;
-    log_info(ctx, "bench: %d architectures, %.0f to %.0f params, [bench] recipe %ld epoch(s) on "
-             "%ld training images, one per rank at a time (%d rank(s)) -> %s", n, b.params[0],
-             b.params[n - 1], cfg->bench.fit.epochs, imgs, ctx->nranks, dir);
+                    ? cfg->bench.train_images
+                    : d.train.n;
+    log_info(ctx,
+             "bench: %d architectures, %.0f to %.0f params, [bench] recipe %ld epoch(s) on "
+             "%ld training images, one per rank at a time (%d rank(s)) -> %s",
+             n, b.params[0], b.params[n - 1], cfg->bench.fit.epochs, imgs, ctx->nranks, dir);
     RunCtx one = *ctx;
     one.rank = 0, one.nranks = 1, one.verbose = 0;
     Progress pr;
@@ -216,7 +229,8 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
             bench_path(cfg, "arch", i + 1, ap, sizeof ap);
             bench_path(cfg, "result", i + 1, rp, sizeof rp);
             file_digest(ap, ahex);
-            DNA_CHECK(result_read(rp, ahex, rhash, &b.top1[i], &b.seconds[i]), "rerun `dna bench CFG`",
+            DNA_CHECK(result_read(rp, ahex, rhash, &b.top1[i], &b.seconds[i]),
+                      "rerun `dna bench CFG`",
                       "bench: '%s' is missing or belongs to another architecture or recipe", rp);
         }
         bench_save(ctx, cfg, &b, rhash);

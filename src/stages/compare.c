@@ -18,8 +18,9 @@
 
 typedef struct RunScores {
     int nblocks, ncells[SPACE_MAX_BLOCKS];
-    long n[SPACE_MAX_BLOCKS], first[SPACE_MAX_BLOCKS][SPACE_MAX_CELLS];  // block paths, cell offsets
-    double *score[SPACE_MAX_BLOCKS];  // all cells' paths of a block, cell by cell
+    long n[SPACE_MAX_BLOCKS],
+        first[SPACE_MAX_BLOCKS][SPACE_MAX_CELLS];  // block paths, cell offsets
+    double *score[SPACE_MAX_BLOCKS];               // all cells' paths of a block, cell by cell
 } RunScores;
 
 // Reads every block<k>_cell<c>_score of a potentials.h5 without needing the config.
@@ -63,7 +64,8 @@ static void compare(const RunCtx *ctx, const char *run_a, const char *run_b) {
     DNA_CHECK(a.nblocks == b.nblocks, "compare runs of the same search space",
               "'%s' has %d blocks, '%s' %d", run_a, a.nblocks, run_b, b.nblocks);
     for (int k = 0; k < a.nblocks; k++)
-        DNA_CHECK(a.ncells[k] == b.ncells[k] && a.n[k] == b.n[k], "compare runs of the same search space",
+        DNA_CHECK(a.ncells[k] == b.ncells[k] && a.n[k] == b.n[k],
+                  "compare runs of the same search space",
                   "block %d: %d cells / %ld paths in '%s', %d / %ld in '%s'", k + 1, a.ncells[k],
                   a.n[k], run_a, b.ncells[k], b.n[k], run_b);
     Arch aa, ab;
@@ -79,7 +81,7 @@ static void compare(const RunCtx *ctx, const char *run_a, const char *run_b) {
     fprintf(f, "block,paths,kendall_tau,spearman_rho,a_choice_place_in_b,b_choice_place_in_a\n");
     log_plain(ctx, "rank --compare A=%s B=%s (lower score = better in both)", run_a, run_b);
     log_plain(ctx, "%5s %7s %12s %12s %14s %14s", "block", "paths", "Kendall tau", "Spearman rho",
-           "A's pick in B", "B's pick in A");
+              "A's pick in B", "B's pick in A");
     for (int k = 0; k < a.nblocks; k++) {
         double tau = rank_kendall_tau(a.score[k], b.score[k], a.n[k]);
         double rho = rank_spearman(a.score[k], b.score[k], a.n[k]);
@@ -116,6 +118,7 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
 
 const Stage STAGE_COMPARE = {
     .name = "compare",
-    .help = "RUN_A RUN_B: how alike two runs rate every path (tau/rho per block; also rank --compare)",
+    .help =
+        "RUN_A RUN_B: how alike two runs rate every path (tau/rho per block; also rank --compare)",
     .command = command,
 };

@@ -87,15 +87,18 @@ static void epoch_end(const RunCtx *ctx, const Config *cfg, Cell *cell, int k, i
     double v = validate(ctx, cfg, cell, k, val, (int)e - 1, in, out, g);
     trainer_epoch_end(tr, v);
     if (tr->lead)
-        log_rank(ctx, "train: block %d cell %d epoch %ld/%ld  lr %.5f  train mse %.5f  "
-                 "val mse %.5f  %.1f s", k + 1, c + 1, e, tr->c.epochs,
-                 (k == 0 ? cfg->train.lr_first : cfg->train.lr) * pow(cfg->train.lr_decay, (double)(e - 1)),
+        log_rank(ctx,
+                 "train: block %d cell %d epoch %ld/%ld  lr %.5f  train mse %.5f  "
+                 "val mse %.5f  %.1f s",
+                 k + 1, c + 1, e, tr->c.epochs,
+                 (k == 0 ? cfg->train.lr_first : cfg->train.lr) *
+                     pow(cfg->train.lr_decay, (double)(e - 1)),
                  mean_of(tr->loss, (e - 1) * per_epoch, e * per_epoch), v, timer_now() - t0);
 }
 
 // The job's data: its block's maps from the supernet-training shards, this member's slice.
-static ShardReader *open_reader(const RunCtx *ctx, const Config *cfg, int k, Rng *job,
-                                ParGroup *g, const int *in, const int *out) {
+static ShardReader *open_reader(const RunCtx *ctx, const Config *cfg, int k, Rng *job, ParGroup *g,
+                                const int *in, const int *out) {
     char dir[1100];
     config_run_path(cfg, "features/train", dir, sizeof dir);
     Rng data = rng_split(job, STREAM_DATA);
@@ -111,7 +114,8 @@ static ShardReader *open_reader(const RunCtx *ctx, const Config *cfg, int k, Rng
                          .alloc = ctx->be->host_alloc,
                          .free = ctx->be->host_free};
     DNA_CHECK(cfg->train.fraction > 0 && cfg->train.fraction <= 1, "set [train] fraction in (0, 1]",
-              "%s: [train] fraction = %g", cfg->path[0] ? cfg->path : "config", cfg->train.fraction);
+              "%s: [train] fraction = %g", cfg->path[0] ? cfg->path : "config",
+              cfg->train.fraction);
     ShardReader *r = shard_reader_open(dir, &rc, in, out);
     DNA_CHECK(shard_reader_batches(r) > 0,
               "lower [train] batch, raise [train] fraction or use more training data",
@@ -124,8 +128,8 @@ static ShardReader *open_reader(const RunCtx *ctx, const Config *cfg, int k, Rng
 // Two input buffers alternate by step: the next batch's upload (upload_async from the
 // reader's pinned batch) overlaps with the last step's backward, which still reads the other.
 static TrainEvent run_epoch(const RunCtx *ctx, const Config *cfg, Cell *cell, int k, int c,
-                            const int *in, const int *out, ShardReader *r, Rng *paths,
-                            ParSum *gsum, Tensor *x, Tensor *y, Tensor *dy, Trainer *tr) {
+                            const int *in, const int *out, ShardReader *r, Rng *paths, ParSum *gsum,
+                            Tensor *x, Tensor *y, Tensor *dy, Trainer *tr) {
     const Backend *be = ctx->be;
     long sub = shard_reader_batches(r);
     double lr0 = k == 0 ? cfg->train.lr_first : cfg->train.lr;
@@ -164,8 +168,8 @@ static TrainEvent run_epoch(const RunCtx *ctx, const Config *cfg, Cell *cell, in
 // Trains one job to completion (or until a stop signal); returns 1 when stopped early. With
 // a rank group g, every member runs this together on its slice of each batch; member 0
 // writes the checkpoints and the log lines.
-static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k, int c,
-                   ParGroup *g, ParSum *gsum) {
+static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k, int c, ParGroup *g,
+                   ParSum *gsum) {
     const Backend *be = ctx->be;
     const SpaceBlock *b = &sp->block[k];
     int in[3] = {b->in_c, b->in_hw, b->in_hw}, out[3] = {b->out_c, b->out_hw, b->out_hw};
@@ -192,17 +196,25 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
     char path[1100], hash[17], label[32];
     job_ckpt(cfg, k, c, path, sizeof path);
     snprintf(label, sizeof label, "train b%d.c%d", k + 1, c + 1);
-    TrainerCfg tc = {.label = label, .ckpt = path, .epochs = epochs, .per_epoch = per_epoch,
-                     .ckpt_minutes = cfg->run.ckpt_minutes, .ckpt_steps = cfg->train.ckpt_every,
-                     .metrics_every = cfg->run.metrics_every, .batch = cfg->train.batch,
-                     .team = g, .solo = !g, .step_curve = 1,
+    TrainerCfg tc = {.label = label,
+                     .ckpt = path,
+                     .epochs = epochs,
+                     .per_epoch = per_epoch,
+                     .ckpt_minutes = cfg->run.ckpt_minutes,
+                     .ckpt_steps = cfg->train.ckpt_every,
+                     .metrics_every = cfg->run.metrics_every,
+                     .batch = cfg->train.batch,
+                     .team = g,
+                     .solo = !g,
+                     .step_curve = 1,
                      .prov = h5_prov_of_run(ctx, cfg, 1, hash)};
     Trainer tr;
     trainer_init(&tr, ctx, &tc);
     tr.params = &all, tr.local = stats, tr.nlocal = nstats;
     int resumed = trainer_resume(&tr), stopped = 0;
     if (tr.done) {
-        if (tr.lead) log_rank(ctx, "train: block %d cell %d is done (%s); skipping", k + 1, c + 1, path);
+        if (tr.lead)
+            log_rank(ctx, "train: block %d cell %d is done (%s); skipping", k + 1, c + 1, path);
     } else {
         if (resumed && tr.lead)
             log_rank(ctx, "train: block %d cell %d resumes at epoch %lld batch %lld (step %lld)",
@@ -218,15 +230,17 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
         for (;;) {
             if (tr.nval < tr.epoch) epoch_end(ctx, cfg, &cell, k, c, &val, in, out, g, &tr, t0);
             if (tr.epoch == epochs) break;
-            if ((stopped = run_epoch(ctx, cfg, &cell, k, c, in, out, r, &paths, g ? gsum : NULL,
-                                     x, y, &dy, &tr) == TRAIN_STOP))
+            if ((stopped = run_epoch(ctx, cfg, &cell, k, c, in, out, r, &paths, g ? gsum : NULL, x,
+                                     y, &dy, &tr) == TRAIN_STOP))
                 break;
         }
         if (tr.done && tr.lead) {
             long tail = tr.step / 10 > 0 ? tr.step / 10 : 1;
             double a = mean_of(tr.loss, 0, tail), z = mean_of(tr.loss, tr.step - tail, tr.step);
-            log_rank(ctx, "train: block %d cell %d train mse, first %ld steps %.5f -> last %ld %.5f (%s)",
-                     k + 1, c + 1, tail, a, tail, z, z < a ? "falls" : "DOES NOT FALL");
+            log_rank(
+                ctx,
+                "train: block %d cell %d train mse, first %ld steps %.5f -> last %ld %.5f (%s)",
+                k + 1, c + 1, tail, a, tail, z, z < a ? "falls" : "DOES NOT FALL");
         }
         for (int i = 0; i < 2; i++) tensor_free(be, &x[i]), tensor_free(be, &y[i]);
         tensor_free(be, &dy);
@@ -277,9 +291,9 @@ static void train_jobs(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     DNA_CHECK(flag == 0, "rerun the same command to resume from the checkpoints",
               "train: stopped by a signal; every job checkpointed");
     for (int j = 0; j < nj; j++)
-        log_info(ctx, "train: job %d (block %d cell %d) on rank %d%s: %.1f s", j,
-                 jobs[j].block + 1, jobs[j].cell + 1, pl.rank_of_job[j],
-                 pl.group_size[j] > 1 ? " and its group" : "", secs[j]);
+        log_info(ctx, "train: job %d (block %d cell %d) on rank %d%s: %.1f s", j, jobs[j].block + 1,
+                 jobs[j].cell + 1, pl.rank_of_job[j], pl.group_size[j] > 1 ? " and its group" : "",
+                 secs[j]);
     log_info(ctx, "train: %d jobs on %d ranks (%s); rank busy time min/avg/max %.1f/%.1f/%.1f s",
              nj, ctx->nranks, pl.grouped ? "rank groups" : "whole jobs", mam[0], mam[1], mam[2]);
     par_sum_free(gsum);

@@ -3,6 +3,8 @@
 // under <run>/features/<split>/. Every rank writes its own files for its slice of each split
 // (src/io/shard.c plans the slices), so the shards do not depend on the rank count; a rerun
 // writes only the missing ones, then the marker features/COMPLETE.
+#include "stages/features.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,6 @@
 #include "io/shard.h"
 #include "io/teacher.h"
 #include "par/par.h"
-#include "stages/features.h"
 #include "stages/stages.h"
 #include "train/loader.h"
 
@@ -67,7 +68,8 @@ static void write_range(const RunCtx *ctx, const Config *cfg, Teacher *t, const 
         shard_writer_put(w, 0, row, b, xb);
         for (int k = 0; k < spec->nblocks; k++) {
             const Tensor *y = t->net.block_out[k];
-            if (tensor_numel(y) > cap) host = realloc(host, sizeof(float) * (cap = tensor_numel(y)));
+            if (tensor_numel(y) > cap)
+                host = realloc(host, sizeof(float) * (cap = tensor_numel(y)));
             DNA_CHECK(host, "", "out of memory");
             tensor_download(be, y, host);
             shard_writer_put(w, k + 1, row, b, host);
@@ -120,8 +122,8 @@ void features_extract(const RunCtx *ctx, const Config *cfg, const Dataset *d, Te
             free(owned);
             continue;
         }
-        int nr = shard_plan(n, spec.chunk, cfg->features.shard_samples, ctx->rank, ctx->nranks,
-                            NULL, 0);
+        int nr =
+            shard_plan(n, spec.chunk, cfg->features.shard_samples, ctx->rank, ctx->nranks, NULL, 0);
         ShardRange *r = dna_calloc((size_t)(nr > 0 ? nr : 1), sizeof *r);
         shard_plan(n, spec.chunk, cfg->features.shard_samples, ctx->rank, ctx->nranks, r, nr);
         for (int i = 0; i < nr; i++) {

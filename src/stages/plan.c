@@ -18,17 +18,19 @@ static void print_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
     Space sp;
     space_from_config(cfg, &t, in_hw, &sp);
     long n_train = cfg->data.train_size;
-    if (cfg->data.limit_train > 0 && cfg->data.limit_train < n_train) n_train = cfg->data.limit_train;
+    if (cfg->data.limit_train > 0 && cfg->data.limit_train < n_train)
+        n_train = cfg->data.limit_train;
     long n_fit = n_train - cfg->data.classes * cfg->data.search_per_class;
     DNA_CHECK(n_fit > 0 && cfg->train.batch > 0 && cfg->train.epochs > 0,
               "check [data] train_size / search_per_class and [train] batch / epochs",
               "plan: %ld supernet-training images, batch %ld, %ld epochs", n_fit, cfg->train.batch,
               cfg->train.epochs);
     long steps = cfg->train.epochs * (n_fit / cfg->train.batch);
-    printf("plan: %s, teacher input %dx%dx%d, %d blocks; supernet-training split %ld images, "
-           "%ld epochs x %ld steps of %ld per job\n",
-           cfg->path[0] ? cfg->path : "defaults", t.cin, in_hw, in_hw, sp.nblocks, n_fit,
-           cfg->train.epochs, n_fit / cfg->train.batch, cfg->train.batch);
+    printf(
+        "plan: %s, teacher input %dx%dx%d, %d blocks; supernet-training split %ld images, "
+        "%ld epochs x %ld steps of %ld per job\n",
+        cfg->path[0] ? cfg->path : "defaults", t.cin, in_hw, in_hw, sp.nblocks, n_fit,
+        cfg->train.epochs, n_fit / cfg->train.batch, cfg->train.batch);
     printf("architectures per block:");
     for (int k = 0; k < sp.nblocks; k++) printf(" %.0f", space_block_paths(&sp, k));
     printf("; in total %.3g\n\n", space_total(&sp));
@@ -45,7 +47,8 @@ static void print_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
             double mem = 16.0 * (double)space_cell_params(&sp, k, c) +
                          4.0 * 8.0 * cc->layers * (double)space_cell_act(&sp, k, c) *
                              (double)cfg->train.batch;
-            double per = (double)b->in_c * b->in_hw * b->in_hw + (double)b->out_c * b->out_hw * b->out_hw;
+            double per =
+                (double)b->in_c * b->in_hw * b->in_hw + (double)b->out_c * b->out_hw * b->out_hw;
             double shard = per * (strcmp(cfg->features.dtype, "float16") ? 4 : 2) * (double)n_fit;
             char in[32], out[32];
             snprintf(in, sizeof in, "%dx%dx%d", b->in_c, b->in_hw, b->in_hw);
@@ -85,8 +88,10 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
         }
         char *end = NULL;
         long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
-        DNA_CHECK(end && !*end && v > 0, "give a positive integer", "--ranks expects a positive "
-                  "integer, got '%s'", i + 1 < argc ? argv[i + 1] : "");
+        DNA_CHECK(end && !*end && v > 0, "give a positive integer",
+                  "--ranks expects a positive "
+                  "integer, got '%s'",
+                  i + 1 < argc ? argv[i + 1] : "");
         ranks = (int)v, i++;
     }
     Config cfg;

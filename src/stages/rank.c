@@ -53,7 +53,9 @@ static int split(char *line, char **field, int max) {
     }
     for (int i = 0; i < n; i++) {  // trim
         while (*field[i] == ' ') field[i]++;
-        for (char *e = field[i] + strlen(field[i]); e > field[i] && (e[-1] == ' ' || e[-1] == '\r');) *--e = 0;
+        for (char *e = field[i] + strlen(field[i]);
+             e > field[i] && (e[-1] == ' ' || e[-1] == '\r');)
+            *--e = 0;
     }
     return n;
 }
@@ -74,7 +76,8 @@ static void csv_column(const char *path, const char *col, Column *out) {
                 if (!strcmp(f[i], "id")) iid = i;
                 if (!strcmp(f[i], col)) icol = i;
             }
-            DNA_CHECK(iid >= 0 && icol >= 0, "give the CSV a header row with columns id and the one named",
+            DNA_CHECK(iid >= 0 && icol >= 0,
+                      "give the CSV a header row with columns id and the one named",
                       "rank: '%s' has no column 'id' and '%s' in its header", path, col);
             continue;
         }
@@ -103,11 +106,13 @@ static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_pat
                        Column *score) {
     char path[1100];
     config_run_path(cfg, "bench.h5", path, sizeof path);
-    DNA_CHECK(file_exists(path), "run `dna bench CFG` first (or give --truth CSV)", "rank: no bench '%s'",
-              path);
+    DNA_CHECK(file_exists(path), "run `dna bench CFG` first (or give --truth CSV)",
+              "rank: no bench '%s'", path);
     Bench b;
     bench_load(path, &b);
-    *truth = (Column){.n = b.n, .id = dna_calloc((size_t)b.n, RANK_ID), .v = dna_calloc((size_t)b.n, sizeof(double))};
+    *truth = (Column){.n = b.n,
+                      .id = dna_calloc((size_t)b.n, RANK_ID),
+                      .v = dna_calloc((size_t)b.n, sizeof(double))};
     for (int i = 0; i < b.n; i++) {
         snprintf(truth->id[i], RANK_ID, "%d", i + 1);
         truth->v[i] = b.top1[i];
@@ -119,7 +124,9 @@ static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_pat
                   "rank: '%s' has %d blocks, the space %d", path, b.nblocks, sp.nblocks);
         Potentials pot;
         potentials_load(pot_path, &sp, &pot);
-        *score = (Column){.n = b.n, .id = dna_calloc((size_t)b.n, RANK_ID), .v = dna_calloc((size_t)b.n, sizeof(double))};
+        *score = (Column){.n = b.n,
+                          .id = dna_calloc((size_t)b.n, RANK_ID),
+                          .v = dna_calloc((size_t)b.n, sizeof(double))};
         for (int i = 0; i < b.n; i++) {
             snprintf(score->id[i], RANK_ID, "%d", i + 1);
             double s = 0;
@@ -128,7 +135,8 @@ static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_pat
                 long code = b.code[(size_t)i * b.nblocks + k];
                 DNA_CHECK(c < sp.block[k].ncells && code < pot.cell[k][c].npaths,
                           "rank a bench made in this run's space",
-                          "rank: bench architecture %d is not in the space of '%s'", i + 1, pot_path);
+                          "rank: bench architecture %d is not in the space of '%s'", i + 1,
+                          pot_path);
                 s += pot.cell[k][c].score[code];
             }
             score->v[i] = s;
@@ -141,18 +149,20 @@ static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_pat
 static void plot(const RunCtx *ctx, const char *csv, const char *png, const char *name, long n,
                  const double st[3]) {
     char body[2048];
-    snprintf(body, sizeof body,
-             "set datafile separator ','\nset key off\nset grid\n"
-             "set xlabel 'predicted score (%s; lower is better)'\nset ylabel 'test top-1 (%%)'\n"
-             "set title \"%s: %ld architectures, Kendall tau %.3f, Spearman rho %.3f, Pearson R %.3f\"\n"
-             "plot '%s' every ::1 using 2:($3*100) with points pt 7 ps 1.0 lc rgb '#1f77b4'\n",
-             name, name, n, st[0], st[1], st[2], csv);
+    snprintf(
+        body, sizeof body,
+        "set datafile separator ','\nset key off\nset grid\n"
+        "set xlabel 'predicted score (%s; lower is better)'\nset ylabel 'test top-1 (%%)'\n"
+        "set title \"%s: %ld architectures, Kendall tau %.3f, Spearman rho %.3f, Pearson R %.3f\"\n"
+        "plot '%s' every ::1 using 2:($3*100) with points pt 7 ps 1.0 lc rgb '#1f77b4'\n",
+        name, name, n, st[0], st[1], st[2], csv);
     if (plot_png(png, 800, 600, body))
         log_info(ctx, "rank: gnuplot (pngcairo) failed or is missing: %s not drawn", png);
 }
 
 static void rank_run(const RunCtx *ctx, const RankArgs *a) {
-    DNA_CHECK(a->cfg || (a->scores && a->truth), "give a config (its run's bench) or both --scores and --truth",
+    DNA_CHECK(a->cfg || (a->scores && a->truth),
+              "give a config (its run's bench) or both --scores and --truth",
               "rank: nothing to rank");
     DNA_CHECK(!(a->scores && a->potentials), "give --scores or --potentials, not both",
               "rank: two sources of scores");
@@ -212,14 +222,15 @@ static void rank_run(const RunCtx *ctx, const RankArgs *a) {
     textout_commit(&out);
     f = textout_open(&out, js);
     static const char *KEYS[3] = {"kendall_tau", "spearman_rho", "pearson_r"};
-    fprintf(f, "{\n  \"format\": \"dnafam-rank\", \"version\": %d, \"name\": \"%s\",\n"
-               "  \"scores\": \"%s\",\n  \"truth\": \"%s\",\n  \"n\": %ld, \"bootstrap\": %d,\n"
-               "  \"sign\": \"statistics of -score against top-1: +1 = the rating orders the "
-               "architectures as their accuracies do\",\n",
+    fprintf(f,
+            "{\n  \"format\": \"dnafam-rank\", \"version\": %d, \"name\": \"%s\",\n"
+            "  \"scores\": \"%s\",\n  \"truth\": \"%s\",\n  \"n\": %ld, \"bootstrap\": %d,\n"
+            "  \"sign\": \"statistics of -score against top-1: +1 = the rating orders the "
+            "architectures as their accuracies do\",\n",
             RANK_FORMAT, a->name, src_s, src_t, n, RANK_BOOTSTRAP);
     for (int q = 0; q < 3; q++)
-        fprintf(f, "  \"%s\": {\"value\": %.6f, \"ci95\": [%.6f, %.6f]},\n", KEYS[q], st[q], ci[q][0],
-                ci[q][1]);
+        fprintf(f, "  \"%s\": {\"value\": %.6f, \"ci95\": [%.6f, %.6f]},\n", KEYS[q], st[q],
+                ci[q][0], ci[q][1]);
     fprintf(f, "  \"git_rev\": \"%s\", \"dna_version\": \"%s\"\n}\n", ctx->git_rev, ctx->version);
     textout_commit(&out);
     plot(ctx, csv, png, a->name, n, st);
@@ -267,7 +278,8 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     } else {
         snprintf(name, sizeof name, "dna");
     }
-    RankArgs ra = {.potentials = val[0], .scores = val[1], .truth = val[2], .name = name, .out = val[4]};
+    RankArgs ra = {
+        .potentials = val[0], .scores = val[1], .truth = val[2], .name = name, .out = val[4]};
     Config cfg;
     if (positional || !(val[1] && val[2])) {
         runner_args(ctx, NULL, n, rest, &cfg);
@@ -284,7 +296,8 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
 
 const Stage STAGE_RANK = {
     .name = "rank",
-    .help = "[CFG] [--potentials F | --scores CSV] [--truth CSV] [--name N] [--out PREFIX]: "
-            "tau/rho/R of a rating against the bench",
+    .help =
+        "[CFG] [--potentials F | --scores CSV] [--truth CSV] [--name N] [--out PREFIX]: "
+        "tau/rho/R of a rating against the bench",
     .command = command,
 };

@@ -4,6 +4,8 @@
 // op, finer when ranks outnumber those), dealt to ranks longest-first; each finished unit is
 // saved to <run>/rate/ (so a rerun resumes), the results are gathered to rank 0
 // (MPI_Gatherv) and written as potentials.h5 with one CSV per block.
+#include "nas/rate.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,7 +18,6 @@
 #include "io/potentials.h"
 #include "io/shard.h"
 #include "nas/arch.h"
-#include "nas/rate.h"
 #include "par/par.h"
 #include "stages/stages.h"
 #include "train/trainer.h"
@@ -44,7 +45,8 @@ static Unit *make_units(const Space *sp, int nranks, int *n_out) {
         for (int k = 0; k < sp->nblocks; k++)
             for (int c = 0; c < sp->block[k].ncells; c++) {
                 const CellCfg *cc = &sp->block[k].cell[c];
-                n += cell_path_count(cc) / rate_unit_paths(cc, (RateUnit){depth < cc->layers ? depth : cc->layers, 0});
+                n += cell_path_count(cc) /
+                     rate_unit_paths(cc, (RateUnit){depth < cc->layers ? depth : cc->layers, 0});
             }
         if (n >= 4L * nranks || depth >= maxl) break;
     }
@@ -56,7 +58,10 @@ static Unit *make_units(const Space *sp, int nranks, int *n_out) {
             RateUnit r = {depth < cc->layers ? depth : cc->layers, 0};
             long per = rate_unit_paths(cc, r), count = cell_path_count(cc) / per;
             for (r.prefix = 0; r.prefix < count; r.prefix++)
-                u[m++] = (Unit){.block = k, .cell = c, .u = r, .npaths = per,
+                u[m++] = (Unit){.block = k,
+                                .cell = c,
+                                .u = r,
+                                .npaths = per,
                                 .cost = (double)per * space_cell_macs(sp, k, c)};
         }
     // longest first onto the least loaded rank; ties by index, so every rank agrees
@@ -87,7 +92,8 @@ static void unit_path(const Config *cfg, const Unit *u, char *buf, size_t n) {
     config_run_path(cfg, name, buf, n);
 }
 
-static void load_cell(const RunCtx *ctx, const Config *cfg, const Space *sp, int k, int c, Cell *cell) {
+static void load_cell(const RunCtx *ctx, const Config *cfg, const Space *sp, int k, int c,
+                      Cell *cell) {
     Rng r = rng_new(0);
     cell_init(ctx->be, cell, sp->block[k].cell[c], &r);
     ParamList all = {0};
@@ -108,8 +114,12 @@ static float *recal_batch(const Config *cfg, const SpaceBlock *b, int k, int *n)
     config_run_path(cfg, "features/train", dir, sizeof dir);
     Rng root = rng_new((uint64_t)cfg->run.seed), s = rng_split(&root, STREAM_RATE);
     Rng bk = rng_split(&s, (uint64_t)k);
-    ShardReaderCfg rc = {.block = k + 1, .batch = (int)cfg->rate.recal_batch, .nparts = 1,
-                         .shuffle = 1, .window = 8, .seed = rng_u64(&bk)};
+    ShardReaderCfg rc = {.block = k + 1,
+                         .batch = (int)cfg->rate.recal_batch,
+                         .nparts = 1,
+                         .shuffle = 1,
+                         .window = 8,
+                         .seed = rng_u64(&bk)};
     int in[3] = {b->in_c, b->in_hw, b->in_hw}, out[3] = {b->out_c, b->out_hw, b->out_hw};
     ShardReader *r = shard_reader_open(dir, &rc, in, out);
     shard_reader_start_epoch(r, 0, 0);
@@ -160,7 +170,8 @@ static double *rate_unit(const RunCtx *ctx, const Config *cfg, const Space *sp, 
     }
     shard_reader_free(r);
     tensor_free(be, &x), tensor_free(be, &y);
-    for (long i = 0; i < u->npaths; i++) res[i] /= (double)batches, res[u->npaths + i] /= (double)seen;
+    for (long i = 0; i < u->npaths; i++)
+        res[i] /= (double)batches, res[u->npaths + i] /= (double)seen;
     rate_stats_free(st);
     cell_free(be, &cell);
     return res;
@@ -277,8 +288,10 @@ static void rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
         const Unit *u = &units[i];
         if (u->rank != ctx->rank) continue;
         double *res = load_unit(cfg, u);
-        if (res) resumed++;
-        else save_unit(ctx, cfg, u, res = rate_unit(ctx, cfg, sp, u));
+        if (res)
+            resumed++;
+        else
+            save_unit(ctx, cfg, u, res = rate_unit(ctx, cfg, sp, u));
         *p++ = i;
         memcpy(p, res, sizeof(double) * (size_t)(2 * u->npaths));
         p += 2 * u->npaths;
@@ -297,9 +310,10 @@ static void rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
         write_potentials(ctx, cfg, sp, units, all, total);
         char path[1100];
         config_run_path(cfg, "potentials.h5", path, sizeof path);
-        log_info(ctx, "rate: %d units on %d ranks (%ld resumed here); rank busy time "
-                 "min/avg/max %.1f/%.1f/%.1f s -> %s", nu, ctx->nranks, resumed, mam[0], mam[1],
-                 mam[2], path);
+        log_info(ctx,
+                 "rate: %d units on %d ranks (%ld resumed here); rank busy time "
+                 "min/avg/max %.1f/%.1f/%.1f s -> %s",
+                 nu, ctx->nranks, resumed, mam[0], mam[1], mam[2], path);
     }
     free(all);
     free(units);

@@ -395,8 +395,9 @@ static void times_table(FILE *f, const StageTime *st, int n) {
 
 // The searched architecture as a table and as timm's arch_def.
 static void arch_section(FILE *f, const Arch *a) {
-    fprintf(f, "## Searched architecture\n\n| block | cell | width | stride | layers |\n"
-               "|---:|---:|---:|---:|---|\n");
+    fprintf(f,
+            "## Searched architecture\n\n| block | cell | width | stride | layers |\n"
+            "|---:|---:|---:|---:|---|\n");
     for (int k = 0; k < a->nblocks; k++) {
         fprintf(f, "| %d | %d | %d | %d | ", k + 1, a->block[k].cell + 1, a->block[k].width,
                 a->block[k].stride);
@@ -406,7 +407,8 @@ static void arch_section(FILE *f, const Arch *a) {
         fprintf(f, " |\n");
     }
     char *timm = arch_to_timm(a);
-    fprintf(f, "\nAs timm's `arch_def` (`dna export arch.json --format timm`):\n\n```python\n%s```\n",
+    fprintf(f,
+            "\nAs timm's `arch_def` (`dna export arch.json --format timm`):\n\n```python\n%s```\n",
             timm);
     free(timm);
 }

@@ -42,7 +42,8 @@ static void out_stem(const Config *cfg, const char *arch, const char *own, char 
 // so a search rerun that rewrote arch.json or random_<i>.json retrains instead of skipping.
 static void arch_digest(const char *path, char hex[17]) {
     char *text = text_read(path);
-    DNA_CHECK(text, "run `dna search CFG` first, or give --arch FILE", "no architecture '%s'", path);
+    DNA_CHECK(text, "run `dna search CFG` first, or give --arch FILE", "no architecture '%s'",
+              path);
     snprintf(hex, 17, "%016llx", (unsigned long long)fnv1a(FNV1A_INIT, text, strlen(text)));
     free(text);
 }
@@ -104,22 +105,27 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
         config_hash(cfg, hash);
         TextOut out;
         FILE *f = textout_open(&out, js);
-        fprintf(f, "{\n  \"format\": \"dnafam-retrain\", \"version\": 1,\n  \"arch\": \"%s\", "
-                   "\"arch_digest\": \"%s\",\n"
-                   "  \"params\": %ld, \"macs\": %ld, \"predicted_score\": %.9g,\n"
-                   "  \"epochs\": %ld, \"top1_per_epoch\": [",
+        fprintf(f,
+                "{\n  \"format\": \"dnafam-retrain\", \"version\": 1,\n  \"arch\": \"%s\", "
+                "\"arch_digest\": \"%s\",\n"
+                "  \"params\": %ld, \"macs\": %ld, \"predicted_score\": %.9g,\n"
+                "  \"epochs\": %ld, \"top1_per_epoch\": [",
                 arch_path, digest, arch_params(&a), arch_macs(&a), a.score, r.fit->epochs);
         for (long e = 0; e < r.fit->epochs; e++) fprintf(f, "%s%.6f", e ? ", " : "", top1[e]);
-        fprintf(f, "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"ranks\": %d,\n"
-                   "  \"seed\": %ld, \"config_hash\": \"%s\", \"git_rev\": \"%s\", \"dna_version\": \"%s\"\n}\n",
+        fprintf(f,
+                "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"ranks\": %d,\n"
+                "  \"seed\": %ld, \"config_hash\": \"%s\", \"git_rev\": \"%s\", \"dna_version\": "
+                "\"%s\"\n}\n",
                 t.top1, secs, ctx->nranks, cfg->run.seed, hash, ctx->git_rev, ctx->version);
         textout_commit(&out);
     }
     par_barrier();
     fit_done(ctx, &r);
-    log_info(ctx, "retrain: %s: %ld params, %.2fM MACs, test top-1 %.2f%% after %ld epochs, "
-             "%.0f s -> %s", arch_path, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1,
-             r.fit->epochs, secs, js);
+    log_info(ctx,
+             "retrain: %s: %ld params, %.2fM MACs, test top-1 %.2f%% after %ld epochs, "
+             "%.0f s -> %s",
+             arch_path, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1, r.fit->epochs, secs,
+             js);
     free(top1);
     teacher_free(ctx->be, &t);
     dataset_free(&d);

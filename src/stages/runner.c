@@ -51,9 +51,10 @@ int runner_args(RunCtx *ctx, const FlagKey *flags, int argc, char **argv, Config
         } else if (!path && argv[i][0] != '-') {
             path = argv[i];
         } else {
-            DNA_FAIL("usage: dna STAGE [CFG] [section.key=value ...] [--backend B] [--force] "
-                     "(`dna help` lists each stage's flags)",
-                     "%s: unexpected argument '%s'", argv[0], argv[i]);
+            DNA_FAIL(
+                "usage: dna STAGE [CFG] [section.key=value ...] [--backend B] [--force] "
+                "(`dna help` lists each stage's flags)",
+                "%s: unexpected argument '%s'", argv[0], argv[i]);
         }
     }
     config_load(cfg, path, over, nover);
@@ -157,8 +158,10 @@ static int skip(const RunCtx *ctx, const Config *cfg, const Stage *st) {
     sections_hash(cfg, st, now);
     recorded_hash(cfg, st->name, then);
     if (then[0] && strcmp(now, then))
-        log_warn(ctx, "%s: the config sections it depends on ([%s]) changed since %s was made; "
-                 "it is kept as it is (--force redoes the stage)", st->name, st->sections, path);
+        log_warn(ctx,
+                 "%s: the config sections it depends on ([%s]) changed since %s was made; "
+                 "it is kept as it is (--force redoes the stage)",
+                 st->name, st->sections, path);
     return 1;
 }
 

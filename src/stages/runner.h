@@ -73,5 +73,4 @@ void stage_dataset(const Config *cfg, Dataset *d);
 void stage_identity(const Config *cfg, const Stage *st, const char *extra, char *buf, size_t n);
 // <run>/resume/<name>.h5, where a training loop's checkpoint lives until the stage's output
 // holds its result; collective: rank 0 creates the directory.
-void stage_resume_path(const RunCtx *ctx, const Config *cfg, const char *name, char *buf,
-                       size_t n);
+void stage_resume_path(const RunCtx *ctx, const Config *cfg, const char *name, char *buf, size_t n);

@@ -34,8 +34,10 @@ static void plot(const RunCtx *ctx, const char *csv, const char *png, const Arch
              "'-' using 1:2 with points pt 9 ps 2.5 lc rgb 'red' title 'chosen'\n%ld,%.9g\ne",
              csv, arch_params(best), best->score);
     if (plot_png(png, 900, 600, body))
-        log_info(ctx, "search: gnuplot (pngcairo) failed or is missing: %s not drawn "
-                 "(scripts/setup.sh installs gnuplot-nox)", png);
+        log_info(ctx,
+                 "search: gnuplot (pngcairo) failed or is missing: %s not drawn "
+                 "(scripts/setup.sh installs gnuplot-nox)",
+                 png);
 }
 
 // Random baselines: uniform draws of one candidate per block (seeded), kept when they meet the
@@ -50,7 +52,8 @@ static void draw_random(const RunCtx *ctx, const Config *cfg, const SpaceProblem
         for (long tries = 0;; tries++) {
             DNA_CHECK(tries < 1000000, "raise the budgets or set [search] random = 0",
                       "search: no random architecture within the budgets and >= 90%% of %.0f "
-                      "parameters in a million draws", best->cost[0]);
+                      "parameters in a million draws",
+                      best->cost[0]);
             for (int k = 0; k < q->p.nblocks; k++)
                 a.choice[k] = (int)rng_below(&r, (uint32_t)q->b[k].ncand);
             search_eval(&q->p, a.choice, &a.score, a.cost);
@@ -84,7 +87,8 @@ static void write_archs(const char *path, const SpaceProblem *q, const Space *sp
         if (frontier)
             fprintf(f, "%d,%ld,%ld,%.9g,%s\n", i, arch_params(&a), arch_macs(&a), a.score, desc);
         else
-            fprintf(f, "%d,%.9g,%ld,%ld,%s\n", i + 1, a.score, arch_params(&a), arch_macs(&a), desc);
+            fprintf(f, "%d,%.9g,%ld,%ld,%s\n", i + 1, a.score, arch_params(&a), arch_macs(&a),
+                    desc);
     }
     textout_commit(&to);
 }
@@ -122,17 +126,21 @@ static void search(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
     double t_exact = timer_now() - t0;
     DNA_CHECK(ok1 && ok2, "raise the budgets",
               "no architecture meets both budgets together (each alone can be met: params %.0f, "
-              "multiply-adds %.0f)", cheap[0], cheap[1]);
+              "multiply-adds %.0f)",
+              cheap[0], cheap[1]);
     DNA_CHECK(search_arch_cmp(&trav, &top[0], q.p.nblocks) == 0,
               "report this as a bug (the solvers are tested against brute force)",
-              "search: traversal found score %.9g, the exact solver %.9g", trav.score, top[0].score);
+              "search: traversal found score %.9g, the exact solver %.9g", trav.score,
+              top[0].score);
     Arch best;
     problem_arch(&q, sp, t, in_hw, &top[0], &best);
     char desc[512], hash[17];
     arch_describe(&best, desc, sizeof desc);
-    log_info(ctx, "search: %.3g architectures; traversal %.3f s (%ld nodes), exact %.3f s; "
-             "best score %.5f, %ld params, %ld multiply-adds: %s", space_total(sp), t_trav,
-             visited, t_exact, best.score, arch_params(&best), arch_macs(&best), desc);
+    log_info(ctx,
+             "search: %.3g architectures; traversal %.3f s (%ld nodes), exact %.3f s; "
+             "best score %.5f, %ld params, %ld multiply-adds: %s",
+             space_total(sp), t_trav, visited, t_exact, best.score, arch_params(&best),
+             arch_macs(&best), desc);
     char csv[1100], png[1100];
     config_run_path(cfg, "top.csv", out, sizeof out);
     write_archs(out, &q, sp, t, in_hw, top, ntop, 0);
@@ -151,8 +159,8 @@ static void search(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
     draw_random(ctx, cfg, &q, sp, t, in_hw, &top[0], extra);
     config_run_path(cfg, "arch.json", out, sizeof out);
     arch_save(&best, extra, out);
-    log_info(ctx, "search: %d best in top.csv, %d frontier points in frontier.csv/.png -> %s",
-             ntop, front.n, out);
+    log_info(ctx, "search: %d best in top.csv, %d frontier points in frontier.csv/.png -> %s", ntop,
+             front.n, out);
     search_arch_free(&trav);
     for (int i = 0; i < ntop; i++) search_arch_free(&top[i]);
     free(top);
@@ -179,7 +187,8 @@ const Stage STAGE_SEARCH = {
     .reads = {"teacher.h5", "potentials.h5"},
     .writes = "arch.json",
     .sections = "data teacher features space train rate search",
-    .flags = {{"--max-params", "search.max_params"}, {"--max-flops", "search.max_macs"},
+    .flags = {{"--max-params", "search.max_params"},
+              {"--max-flops", "search.max_macs"},
               {"--top", "search.top"}},
     .redo = 1,
 };

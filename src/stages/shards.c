@@ -23,8 +23,9 @@ static void digest(const RunCtx *ctx, const Config *cfg) {
             ShardReader *r = shard_reader_open(path, &rc, NULL, NULL);
             shard_reader_start_epoch(r, 0, 0);
             const EffNet *e = &t.net;
-            size_t in = k == 1 ? (size_t)e->cfg.cin * t.in_hw * t.in_hw
-                               : (size_t)e->block_c[k - 2] * e->block_hw[k - 2] * e->block_hw[k - 2];
+            size_t in = k == 1
+                            ? (size_t)e->cfg.cin * t.in_hw * t.in_hw
+                            : (size_t)e->block_c[k - 2] * e->block_hw[k - 2] * e->block_hw[k - 2];
             size_t out = (size_t)e->block_c[k - 1] * e->block_hw[k - 1] * e->block_hw[k - 1];
             uint64_t hx = FNV1A_INIT, hy = hx, hl = hx;
             long n = 0;
@@ -37,8 +38,8 @@ static void digest(const RunCtx *ctx, const Config *cfg) {
                 hl = fnv1a(fnv1a(hl, lab, sizeof(int32_t) * b), ids, sizeof(int64_t) * b);
             }
             if (k == 1)
-                printf("shards %s /x n=%ld digest=%016llx labels+ids=%016llx\n", SHARD_SPLITS[s],
-                       n, (unsigned long long)hx, (unsigned long long)hl);
+                printf("shards %s /x n=%ld digest=%016llx labels+ids=%016llx\n", SHARD_SPLITS[s], n,
+                       (unsigned long long)hx, (unsigned long long)hl);
             printf("shards %s /block%d n=%ld digest=%016llx\n", SHARD_SPLITS[s], k, n,
                    (unsigned long long)hy);
             shard_reader_free(r);

@@ -39,7 +39,8 @@ typedef struct SposNet {
     Rng draws;
 } SposNet;
 
-static const Tensor *spos_fwd(void *net, const Backend *be, const Tensor *x, BNMode mode, Rng *drop) {
+static const Tensor *spos_fwd(void *net, const Backend *be, const Tensor *x, BNMode mode,
+                              Rng *drop) {
     return oneshot_forward(be, ((SposNet *)net)->s, x, mode, drop);
 }
 static void spos_bwd(void *net, const Backend *be, const Tensor *dlogits) {
@@ -61,24 +62,36 @@ static void train(const RunCtx *ctx, const Config *cfg, const Dataset *d, OneSho
     ParamList all = {0};
     oneshot_all_params(s, &all);
     Tensor **stats = dna_malloc(sizeof(Tensor *) * SPOS_MAX_STATS);
-    Model m = {.net = &net, .forward = spos_fwd, .backward = spos_bwd, .step_params = spos_step,
-               .params = &all, .stats = stats, .nstats = oneshot_stats(s, stats, SPOS_MAX_STATS),
+    Model m = {.net = &net,
+               .forward = spos_fwd,
+               .backward = spos_bwd,
+               .step_params = spos_step,
+               .params = &all,
+               .stats = stats,
+               .nstats = oneshot_stats(s, stats, SPOS_MAX_STATS),
                .rng = &net.draws};
     char id[256];
     stage_resume_path(ctx, cfg, "spos", ckpt, n);
     stage_identity(cfg, &STAGE_SPOS, NULL, id, sizeof id);
-    Recipe r = {.label = "spos", .stream = STREAM_SPOS, .drop_stream = STREAM_DROP,
-                .epochs = spos_epochs(cfg), .fit = &cfg->spos.fit, .ckpt = ckpt, .identity = id};
-    log_info(ctx, "spos: one-shot supernet, %zu params, on the supernet-training split, one "
-             "uniform path per step (train top-1 below: of the sampled paths)", params_numel(&all));
+    Recipe r = {.label = "spos",
+                .stream = STREAM_SPOS,
+                .drop_stream = STREAM_DROP,
+                .epochs = spos_epochs(cfg),
+                .fit = &cfg->spos.fit,
+                .ckpt = ckpt,
+                .identity = id};
+    log_info(ctx,
+             "spos: one-shot supernet, %zu params, on the supernet-training split, one "
+             "uniform path per step (train top-1 below: of the sampled paths)",
+             params_numel(&all));
     fit_train(ctx, cfg, &r, d, d->mean, d->std, &m, 0, NULL, NULL);
     params_free(&all), params_free(&net.path);
     free(stats);
 }
 
 // Top-1 of the current path on the search split, after recalibrating its batch norms on xr.
-static double rate_path(const Backend *be, OneShot *s, const Tensor *xr, Loader *val, int c,
-                        int h, int w) {
+static double rate_path(const Backend *be, OneShot *s, const Tensor *xr, Loader *val, int c, int h,
+                        int w) {
     oneshot_forward(be, s, xr, BN_RECALIBRATE, NULL);
     loader_start_epoch(val, 0, 0);
     Tensor x = {0};
@@ -101,8 +114,11 @@ static void rate(const RunCtx *ctx, const Config *cfg, const Dataset *d, OneShot
                  const Bench *bench, Rng *stage, double *acc) {
     const Backend *be = ctx->be;
     Rng rr = rng_split(stage, STREAM_RECAL);
-    LoaderCfg rc = {.batch = (int)cfg->rate.recal_batch, .nparts = 1, .pad = (int)cfg->data.pad,
-                    .shuffle = 1, .seed = rng_u64(&rr)};
+    LoaderCfg rc = {.batch = (int)cfg->rate.recal_batch,
+                    .nparts = 1,
+                    .pad = (int)cfg->data.pad,
+                    .shuffle = 1,
+                    .seed = rng_u64(&rr)};
     Loader *R = loader_new(&d->train, d->fit, d->n_fit, d->mean, d->std, rc);
     int c, h, w;
     loader_out_shape(R, &c, &h, &w);
@@ -123,7 +139,8 @@ static void rate(const RunCtx *ctx, const Config *cfg, const Dataset *d, OneShot
         for (int k = 0; k < s->sp->nblocks; k++) {
             s->pick[k] = bench->cell[(size_t)i * bench->nblocks + k];
             const CellCfg *cc = &s->sp->block[k].cell[s->pick[k]];
-            arch_decode_path(bench->code[(size_t)i * bench->nblocks + k], cc->layers, cc->nops, s->ops[k]);
+            arch_decode_path(bench->code[(size_t)i * bench->nblocks + k], cc->layers, cc->nops,
+                             s->ops[k]);
         }
         acc[i] = rate_path(be, s, &xr, V, c, h, w);
         progress_update(&pr, i + 1, NULL);
@@ -165,9 +182,10 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
         unlink(ckpt);  // spos.csv holds the result now
     }
     par_barrier();
-    log_info(ctx, "spos: supernet trained in %.0f s; %d bench architectures rated on %d search "
-             "images in %.0f s -> %s (rank it: dna rank CFG --scores %s)", t_train, bench.n,
-             d.n_search, timer_now() - t0, path, path);
+    log_info(ctx,
+             "spos: supernet trained in %.0f s; %d bench architectures rated on %d search "
+             "images in %.0f s -> %s (rank it: dna rank CFG --scores %s)",
+             t_train, bench.n, d.n_search, timer_now() - t0, path, path);
     free(acc);
     oneshot_free(ctx->be, &s);
     bench_free(&bench);

@@ -20,8 +20,8 @@
 enum { METRICS_TAIL = 4 << 20 };  // bytes of a metrics file read from its end
 
 // The last metrics line of `job` in <dir>/log/<stage>.jsonl: its time, ETA and img/s.
-static int last_metrics(const char *dir, const char *stage, const char *job, double *t,
-                        double *eta, double *img_s) {
+static int last_metrics(const char *dir, const char *stage, const char *job, double *t, double *eta,
+                        double *img_s) {
     char path[1200];
     snprintf(path, sizeof path, "%s/log/%s.jsonl", dir, stage);
     FILE *f = fopen(path, "rb");

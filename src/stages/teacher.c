@@ -2,11 +2,12 @@
 // the supernet-training split, data-parallel over the ranks (src/train/fit.c), checkpointed
 // to <run>/resume/teacher.h5 so that a long training spans allocations; or imported from a
 // teacher file (teacher.import) and evaluated.
+#include "io/teacher.h"
+
 #include <string.h>
 
 #include "core/log.h"
 #include "core/timer.h"
-#include "io/teacher.h"
 #include "par/par.h"
 #include "stages/stages.h"
 #include "train/fit.h"

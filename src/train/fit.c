@@ -17,8 +17,13 @@
 #include "train/trainer.h"
 
 // Random streams below a recipe's stream.
-enum { STREAM_TEACHER = 100, STREAM_RETRAIN = 400, STREAM_DATA = 2, STREAM_DROP = 3,
-       STREAM_SUBSET = 4 };
+enum {
+    STREAM_TEACHER = 100,
+    STREAM_RETRAIN = 400,
+    STREAM_DATA = 2,
+    STREAM_DROP = 3,
+    STREAM_SUBSET = 4
+};
 enum { FIT_CKPT_FORMAT = 1 };
 // A rank's running sums of the epoch in progress (checkpointed with it).
 enum { SUM_LOSS, SUM_HITS, SUM_SEEN, SUM_SECS, SUM_WAIT, NSUMS };
@@ -28,8 +33,8 @@ Recipe recipe_teacher(const Config *cfg) {
 }
 
 Recipe recipe_retrain(const Config *cfg) {
-    return (Recipe){.label = "retrain", .stream = STREAM_RETRAIN, .all_train = 1,
-                    .fit = &cfg->retrain.fit};
+    return (Recipe){
+        .label = "retrain", .stream = STREAM_RETRAIN, .all_train = 1, .fit = &cfg->retrain.fit};
 }
 
 Optim recipe_optim(const RecipeCfg *t) {
@@ -65,9 +70,14 @@ static const ParamList *effnet_all(void *net) {
 }
 
 Model model_effnet(EffNet *net) {
-    Model m = {.net = net, .forward = effnet_fwd, .backward = effnet_bwd,
-               .step_params = effnet_all, .params = &net->params, .average_stats = 1,
-               .state = net->state, .nstate = net->nstate};
+    Model m = {.net = net,
+               .forward = effnet_fwd,
+               .backward = effnet_bwd,
+               .step_params = effnet_all,
+               .params = &net->params,
+               .average_stats = 1,
+               .state = net->state,
+               .nstate = net->nstate};
     m.stats = dna_malloc(sizeof(Tensor *) * (size_t)(net->nstate ? net->nstate : 1));
     for (int i = 0; i < net->nstate; i++)
         if (strstr(net->state[i].name, "running_")) m.stats[m.nstats++] = net->state[i].t;
@@ -122,9 +132,14 @@ static int cmp_i32(const void *a, const void *b) {
 static Loader *recipe_loader(const RunCtx *ctx, const Config *cfg, const Recipe *r,
                              const Dataset *d, const double *mean, const double *std, Rng *stage,
                              Rng *data) {
-    LoaderCfg lc = {.batch = (int)r->fit->batch, .part = ctx->rank, .nparts = ctx->nranks,
-                    .pad = (int)cfg->data.pad, .crop_pad = (int)cfg->data.crop_pad,
-                    .flip = (int)cfg->data.flip, .shuffle = 1, .drop_last = 1,
+    LoaderCfg lc = {.batch = (int)r->fit->batch,
+                    .part = ctx->rank,
+                    .nparts = ctx->nranks,
+                    .pad = (int)cfg->data.pad,
+                    .crop_pad = (int)cfg->data.crop_pad,
+                    .flip = (int)cfg->data.flip,
+                    .shuffle = 1,
+                    .drop_last = 1,
                     .seed = rng_u64(data)};
     if (!r->all_train) return loader_new(&d->train, d->fit, d->n_fit, mean, std, lc);
     if (r->limit <= 0 || r->limit >= d->train.n)
@@ -234,14 +249,16 @@ static double epoch_end(Fit *f, const Config *cfg, const Dataset *d, const doubl
     }
     double top1 = NAN;
     if (eval)
-        top1 = fit_evaluate(ctx, f->m, f->r->fit->eval_batch, &d->test, mean, std,
-                            (int)cfg->data.pad);
+        top1 =
+            fit_evaluate(ctx, f->m, f->r->fit->eval_batch, &d->test, mean, std, (int)cfg->data.pad);
     if (f->ema.n && ep + 1 < f->epochs) ema_swap(ctx->be, &f->ema);
     char test[64] = "";
     if (eval)
-        snprintf(test, sizeof test, "  test top-1 %.2f%%%s", 100.0 * top1, f->ema.n ? " (EMA)" : "");
+        snprintf(test, sizeof test, "  test top-1 %.2f%%%s", 100.0 * top1,
+                 f->ema.n ? " (EMA)" : "");
     const double *s = f->sums;
-    log_info(ctx, "%s: epoch %ld/%ld  loss %.4f  train top-1 %.2f%%%s  %.0f img/s  data wait %.1f%%",
+    log_info(ctx,
+             "%s: epoch %ld/%ld  loss %.4f  train top-1 %.2f%%%s  %.0f img/s  data wait %.1f%%",
              f->r->label, ep + 1, f->epochs, s[SUM_LOSS] / s[SUM_SEEN],
              100.0 * s[SUM_HITS] / s[SUM_SEEN], test, s[SUM_SEEN] / secs, 100.0 * wait / secs);
     // the epoch's figure: test top-1, or without evaluation the training loss
@@ -255,11 +272,12 @@ static void fit_open(Fit *f, const RunCtx *ctx, const Config *cfg, const Recipe 
     *f = (Fit){.ctx = ctx, .r = r, .m = m, .epochs = r->epochs > 0 ? r->epochs : fc->epochs};
     DNA_CHECK(fc->batch % ctx->nranks == 0 && fc->batch >= ctx->nranks,
               "make the batch a multiple of the rank count",
-              "[%s] batch %ld does not split evenly over %d ranks", r->label, fc->batch, ctx->nranks);
+              "[%s] batch %ld does not split evenly over %d ranks", r->label, fc->batch,
+              ctx->nranks);
     DNA_CHECK(fc->ema >= 0 && fc->ema < 1, "set the section's ema in [0, 1) (0 = off)",
               "[%s] ema = %g", r->label, fc->ema);
-    DNA_CHECK(fc->ema == 0 || m->state, "set the section's ema to 0", "[%s]: this network takes no EMA",
-              r->label);
+    DNA_CHECK(fc->ema == 0 || m->state, "set the section's ema to 0",
+              "[%s]: this network takes no EMA", r->label);
     Rng root = rng_new((uint64_t)cfg->run.seed), stage = rng_split(&root, r->stream);
     Rng data = rng_split(&stage, STREAM_DATA);
     f->drop_root = rng_split(&stage, r->drop_stream ? r->drop_stream : STREAM_DROP);
@@ -322,7 +340,8 @@ double fit_train(const RunCtx *ctx, const Config *cfg, const Recipe *r, const Da
         if (f.tr.cursor == 0) memset(f.sums, 0, sizeof f.sums);
         loader_start_epoch(f.L, (int)f.tr.epoch, (int)f.tr.cursor);
         TrainEvent ev;
-        while ((ev = step(&f, c, h, w)) == TRAIN_NEXT) {}
+        while ((ev = step(&f, c, h, w)) == TRAIN_NEXT) {
+        }
         if ((stop = ev == TRAIN_STOP)) break;
     }
     if (top1 && eval) memcpy(top1, f.tr.val, sizeof(double) * (size_t)f.tr.nval);

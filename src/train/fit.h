@@ -23,24 +23,24 @@ typedef struct Model {
     const ParamList *params;  // every parameter (the checkpoint holds them)
     Tensor **stats;           // BN running statistics: each rank's own
     int nstats;
-    int average_stats;    // average them over the ranks at every epoch's end
-    NamedTensor *state;   // the whole state, for an EMA; NULL: the model takes none
+    int average_stats;   // average them over the ranks at every epoch's end
+    NamedTensor *state;  // the whole state, for an EMA; NULL: the model takes none
     int nstate;
-    Rng *rng;             // a sequential stream step_params draws from (checkpointed), or NULL
+    Rng *rng;  // a sequential stream step_params draws from (checkpointed), or NULL
 } Model;
 
 // What to train, on what, with which random streams.
 typedef struct Recipe {
-    const char *label;   // log prefix and config section: "teacher", "retrain", "bench", "spos"
-    uint64_t stream;     // the stage's stream, split from the run seed
+    const char *label;     // log prefix and config section: "teacher", "retrain", "bench", "spos"
+    uint64_t stream;       // the stage's stream, split from the run seed
     uint64_t drop_stream;  // the dropout masks' stream below it (0: 3)
-    int all_train;       // the whole training set (else the supernet-training split)
-    long limit;          // all_train: a seeded subset of this many images (0: all)
-    long epochs;         // 0: fit->epochs
+    int all_train;         // the whole training set (else the supernet-training split)
+    long limit;            // all_train: a seeded subset of this many images (0: all)
+    long epochs;           // 0: fit->epochs
     const RecipeCfg *fit;
-    const char *ckpt;    // checkpoint (NULL: none): <run>/resume/<name>.h5
+    const char *ckpt;      // checkpoint (NULL: none): <run>/resume/<name>.h5
     const char *identity;  // what the checkpoint belongs to (see TrainerCfg)
-    const char *job;     // metrics lines' "job" (NULL: label)
+    const char *job;       // metrics lines' "job" (NULL: label)
 } Recipe;
 
 Recipe recipe_teacher(const Config *cfg);

@@ -102,9 +102,10 @@ static int same_identity(const Trainer *t) {
     char *id = ckpt_identity(t->c.ckpt);
     int same = !id || !strcmp(id, t->c.identity);
     if (!same && t->lead)
-        log_warn(t->ctx, "%s: '%s' belongs to other settings or another architecture (%s, this "
-                 "run %s): training starts afresh and overwrites it", t->c.label, t->c.ckpt, id,
-                 t->c.identity);
+        log_warn(t->ctx,
+                 "%s: '%s' belongs to other settings or another architecture (%s, this "
+                 "run %s): training starts afresh and overwrites it",
+                 t->c.label, t->c.ckpt, id, t->c.identity);
     free(id);
     return same;
 }
@@ -123,10 +124,11 @@ int trainer_resume(Trainer *t) {
         unpack_row(t, mean);
         free(mean);
         if (t->lead)
-            log_warn(t->ctx, "%s: '%s' was written by %d rank(s), this run has %d: BN statistics "
+            log_warn(t->ctx,
+                     "%s: '%s' was written by %d rank(s), this run has %d: BN statistics "
                      "start from their mean and the epoch's running figures restart (the result "
-                     "is no longer bitwise that of an uninterrupted run)", t->c.label, t->c.ckpt,
-                     c.members, t->size);
+                     "is no longer bitwise that of an uninterrupted run)",
+                     t->c.label, t->c.ckpt, c.members, t->size);
     }
     free(c.rows);
     t->epoch = c.epoch, t->cursor = c.cursor, t->step = c.step, t->nval = c.nval;
@@ -147,14 +149,16 @@ static double eta_seconds(const Trainer *t) {
 }
 
 // One JSON line in one write(2): lines of several ranks never interleave in the file.
-static void metrics_line(const Trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void metrics_line(const Trainer *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void metrics_line(const Trainer *t, const char *fmt, ...) {
     if (!t->lead || t->ctx->metrics_fd < 0) return;
     char line[1024];
-    int n = snprintf(line, sizeof line,
-                     "{\"t\": %.3f, \"job\": \"%s\", \"epoch\": %lld, \"step\": %lld, \"steps\": %ld",
-                     wall_clock(), t->c.label, t->epoch + (t->cursor > 0), t->step,
-                     t->c.epochs * t->c.per_epoch);
+    int n =
+        snprintf(line, sizeof line,
+                 "{\"t\": %.3f, \"job\": \"%s\", \"epoch\": %lld, \"step\": %lld, \"steps\": %ld",
+                 wall_clock(), t->c.label, t->epoch + (t->cursor > 0), t->step,
+                 t->c.epochs * t->c.per_epoch);
     va_list ap;
     va_start(ap, fmt);
     n += vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);

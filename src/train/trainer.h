@@ -57,7 +57,7 @@ typedef struct Trainer {
     int nsums;
     Rng *rng;  // a sequential random stream the steps draw from (NULL: none)
     // Bookkeeping of this process.
-    double t_ckpt;                 // last checkpoint
+    double t_ckpt;                        // last checkpoint
     double t_line, line_loss, line_wait;  // since the last metrics line
     long line_steps;
     double lr;       // of the last step
@@ -68,8 +68,8 @@ typedef struct Trainer {
 
 void trainer_init(Trainer *t, const RunCtx *ctx, const TrainerCfg *c);
 // Loads the checkpoint when there is one of this identity: 1 when it did (t->done tells a
-// finished one). A team of another size than the one that wrote it resumes with every member starting from
-// the members' mean (BN statistics) and the epoch's sums restarted, with a warning.
+// finished one). A team of another size than the one that wrote it resumes with every member
+// starting from the members' mean (BN statistics) and the epoch's sums restarted, with a warning.
 int trainer_resume(Trainer *t);
 // After step t->step: records its loss (the team's), learning rate and the seconds this rank
 // waited for its data; moves the cursor; writes a metrics line and a checkpoint when due.
@@ -79,7 +79,7 @@ TrainEvent trainer_step(Trainer *t, double loss, double lr, double wait);
 // After an epoch's end work (averaging, validation): records its figure, marks the trainee
 // done after the last epoch, writes the metrics line and the checkpoint.
 void trainer_epoch_end(Trainer *t, double val);
-void trainer_save(Trainer *t);   // collective over the team
+void trainer_save(Trainer *t);  // collective over the team
 void trainer_free(Trainer *t);
 // A finished trainee's parameters and its first member's `local` tensors, from checkpoint
 // `path` (fatal, naming it, when it is missing or unfinished).
