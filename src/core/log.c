@@ -82,7 +82,7 @@ void progress_init(Progress *p, const RunCtx *ctx, const char *label, const char
     p->tty = ctx ? ctx->is_tty : 0;
 }
 
-static void hms(double s, char *buf, int len) {
+void log_hms(double s, char *buf, int len) {
     if (s < 0 || s > 99 * 3600.0) {
         snprintf(buf, len, "--:--:--");
         return;
@@ -95,8 +95,8 @@ void progress_format(const Progress *p, double now, const char *extra, char *buf
     double el = now - p->t0;
     double rate = el > 0 ? (double)p->done / el : 0.0;
     char eta[32], elapsed[32];
-    hms(rate > 0 ? (double)(p->total - p->done) / rate : -1, eta, sizeof eta);
-    hms(el, elapsed, sizeof elapsed);
+    log_hms(rate > 0 ? (double)(p->total - p->done) / rate : -1, eta, sizeof eta);
+    log_hms(el, elapsed, sizeof elapsed);
     double pct = p->total > 0 ? 100.0 * (double)p->done / (double)p->total : 0.0;
     snprintf(buf, len, "%s %ld/%ld (%.0f%%)  %.2f %s/s  elapsed %s  ETA %s%s%s", p->label, p->done,
              p->total, pct, rate, p->unit, elapsed, eta, extra ? "  " : "", extra ? extra : "");

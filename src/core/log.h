@@ -28,5 +28,7 @@ void progress_init(Progress *p, const RunCtx *ctx, const char *label, const char
 // done: items finished so far; extra: a short status such as "loss=0.123" (may be NULL).
 void progress_update(Progress *p, long done, const char *extra);
 void progress_end(Progress *p, const char *extra);
+// Seconds as hh:mm:ss ("--:--:--" when negative or over 99 hours).
+void log_hms(double s, char *buf, int len);
 // Formats "label  done/total  rate unit/s  ETA hh:mm:ss  extra" into buf (for tests, too).
 void progress_format(const Progress *p, double now, const char *extra, char *buf, int len);

@@ -89,10 +89,10 @@ static int train_one(const RunCtx *ctx, const RunCtx *one, const Config *cfg, co
     memcpy(t.std, d->std, sizeof t.std);
     Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, STREAM_BENCH_INIT);
     effnet_init(one->be, &t.net, &ec, a.in_hw, &init);
-    char ckpt[1100], name[32], id_text[256];
+    char ckpt[1100], name[32], file[64], id_text[256];
     snprintf(name, sizeof name, "bench_%03d", id);
-    config_run_path(cfg, "resume", ckpt, sizeof ckpt);
-    snprintf(ckpt + strlen(ckpt), sizeof ckpt - strlen(ckpt), "/%s.h5", name);
+    snprintf(file, sizeof file, "resume/%s.h5", name);  // resume/ exists: stage_resume_path
+    config_run_path(cfg, file, ckpt, sizeof ckpt);
     stage_identity(cfg, &STAGE_BENCH, arch_hex, id_text, sizeof id_text);
     Recipe r = {.label = "bench",
                 .stream = STREAM_BENCH,

@@ -49,11 +49,6 @@ static int last_metrics(const char *dir, const char *stage, const char *job, dou
     return found;
 }
 
-static void hms(double s, char *buf, size_t n) {
-    long t = s > 0 && s < 1e7 ? (long)(s + 0.5) : 0;
-    snprintf(buf, n, "%02ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
-}
-
 // One checkpoint's line: step/total (epoch), the mean loss of its last steps, and the ETA
 // its metrics gave when last written.
 static void ckpt_line(const RunCtx *ctx, const char *dir, const char *stage, const char *job,
@@ -77,7 +72,7 @@ static void ckpt_line(const RunCtx *ctx, const char *dir, const char *stage, con
     double t, left, img_s = NAN;
     if (!done && last_metrics(dir, stage, job, &t, &left, &img_s)) {
         char h[32];
-        hms(left, h, sizeof h);
+        log_hms(left, h, sizeof h);
         snprintf(eta, sizeof eta, "  ETA %s as of %.0f s ago (%.0f img/s)", h,
                  difftime(time(NULL), (time_t)t), img_s);
     }

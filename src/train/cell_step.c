@@ -7,15 +7,6 @@
 
 #include "core/error.h"
 
-// Sums the path's gradients and the loss over the group in one allreduce.
-static double group_sum(const ParamList *pl, double loss, const StepSync *s) {
-    Tensor **g = dna_malloc(sizeof(Tensor *) * (size_t)(pl->n ? pl->n : 1));
-    for (int i = 0; i < pl->n; i++) g[i] = &pl->p[i]->g;
-    par_sum_tensors(s->sum, g, pl->n, 0, &loss);
-    free(g);
-    return loss;
-}
-
 double cell_train_step(const Backend *be, Cell *c, const int *path, const Tensor *x,
                        const Tensor *y, Tensor *dy, const Optim *opt, const StepSync *sync) {
     ParamList pl = {0};
@@ -25,7 +16,10 @@ double cell_train_step(const Backend *be, Cell *c, const int *path, const Tensor
     double loss = be->mse(out, y, dy);
     if (sync) be->axpy(sync->share - 1.0f, dy, dy);  // dy *= share
     cell_backward(be, c, path, dy, 0);
-    if (sync) loss = group_sum(&pl, loss * sync->share, sync);
+    if (sync) {  // the path's gradients and the loss summed over the group in one allreduce
+        loss *= sync->share;
+        optim_sum_grads(sync->sum, &pl, 0, &loss);
+    }
     optim_step(be, opt, &pl);
     params_free(&pl);
     return loss;

@@ -89,14 +89,6 @@ void model_free(Model *m) {
     m->stats = NULL, m->nstats = 0;
 }
 
-// Averages the step's gradients over the ranks in one allreduce; the loss rides along.
-static void grads_average(ParSum *s, const ParamList *pl, double *loss) {
-    Tensor **g = dna_malloc(sizeof(Tensor *) * (size_t)(pl->n ? pl->n : 1));
-    for (int i = 0; i < pl->n; i++) g[i] = &pl->p[i]->g;
-    par_sum_tensors(s, g, pl->n, 1, loss);
-    free(g);
-}
-
 double fit_evaluate(const RunCtx *ctx, Model *m, long eval_batch, const Split *test,
                     const double *mean, const double *std, int pad) {
     const Backend *be = ctx->be;
@@ -226,7 +218,7 @@ static TrainEvent step(Fit *f, int c, int h, int w) {
               f->tr.step);
     m->backward(m->net, be, &f->dlogits);
     double team = loss;
-    if (f->ps) grads_average(f->ps, pl, &team);
+    if (f->ps) optim_sum_grads(f->ps, pl, 1, &team);  // averaged; the loss rides along
     optim_step(be, &f->opt, pl);
     if (f->ema.n) ema_update(be, &f->ema);
     f->sums[SUM_LOSS] += loss * b, f->sums[SUM_HITS] += correct, f->sums[SUM_SEEN] += b;

@@ -1,6 +1,8 @@
 // Optimizer steps over parameter lists; the arithmetic is the backend's.
 #include "train/optim.h"
 
+#include <stdlib.h>
+
 Optim optim_sgd(float lr, float momentum, float weight_decay, int nesterov) {
     return (Optim){.kind = OPTIM_SGD,
                    .lr = lr,
@@ -58,4 +60,11 @@ void optim_step(const Backend *be, const Optim *o, const ParamList *l) {
             be->adam_step(p->w.data, p->g.data, p->m.data, p->v.data, n, h, p->step);
         }
     }
+}
+
+void optim_sum_grads(ParSum *s, const ParamList *l, int mean, double *extra) {
+    Tensor **g = dna_malloc(sizeof(Tensor *) * (size_t)(l->n ? l->n : 1));
+    for (int i = 0; i < l->n; i++) g[i] = &l->p[i]->g;
+    par_sum_tensors(s, g, l->n, mean, extra);
+    free(g);
 }

@@ -3,6 +3,7 @@
 // (Param.decay), never to BN or biases. State (momentum, moments) lives in each Param.
 #pragma once
 #include "nn/param.h"
+#include "par/par.h"
 
 typedef enum { OPTIM_SGD, OPTIM_ADAM, OPTIM_ADAMW, OPTIM_RMSPROP } OptimKind;
 
@@ -20,3 +21,6 @@ Optim optim_adamw(float lr, float weight_decay);
 Optim optim_rmsprop(float lr, float alpha, float eps, float momentum, float weight_decay);
 // One step on every parameter of the list (each counts its own steps).
 void optim_step(const Backend *be, const Optim *o, const ParamList *l);
+// The list's gradients summed (mean: averaged) over s's ranks in one packed allreduce; *extra
+// (NULL: none) rides along, e.g. the step's loss.
+void optim_sum_grads(ParSum *s, const ParamList *l, int mean, double *extra);
