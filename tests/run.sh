@@ -122,7 +122,7 @@ check logs_and_metrics logs_written
 cli verbose_debug_lines 0 'debug: data: reads nothing, writes dataset.h5' -v data "${tiny[@]}"
 quiet() { [ -z "$(ASAN_OPTIONS=$MPI_ASAN "$bin/dna" -q data "${tiny[@]}" 2>&1)" ]; }
 check quiet_prints_nothing quiet
-cli changed_sections_warned 0 "warning: teacher: the config sections it depends on \(\[data teacher\]\) changed since .*teacher.h5 was made" teacher "${tiny[@]}" teacher.lr=0.05
+cli changed_key_named 1 "teacher: .*teacher.h5 was made with other settings: teacher.lr 0.1 -> 0.05$" teacher "${tiny[@]}" teacher.lr=0.05
 cli stage_unknown_key 1 "override 'teacher.epochz=3': unknown key 'epochz' in \\[teacher\\]; known keys: import" teacher inputs/tiny.cfg teacher.epochz=3
 cli stage_bad_value 1 "teacher.lr = 'fast' is not a number" teacher inputs/tiny.cfg teacher.lr=fast
 cli stage_bad_choice 1 "features.dtype = 'int8'; expected one of float16.float32" features "${tiny[@]}" features.dtype=int8 --force
@@ -259,6 +259,7 @@ ASAN_OPTIONS=$MPI_ASAN "$bin/dna" teacher "${tiny[@]}" run.name=tref "${fit[@]}"
 kill_midway tkill teacher
 teacher_killed() { [ -e "$out/tkill/resume/teacher.h5" ] && [ ! -e "$out/tkill/teacher.h5" ]; }
 check teacher_sigkill_lands_midway teacher_killed
+cli ckpt_other_settings_named 1 "teacher: checkpoint .*resume/teacher.h5. was saved with other settings: teacher.lr 0.1 -> 0.05" teacher "${tiny[@]}" run.name=tkill "${fit[@]}" teacher.lr=0.05
 cli status_loop_in_progress 0 '^  teacher +partial step [0-9]+/84 \(epoch [1-3]/3\)  loss [0-9.]+' status "${tiny[@]}" run.name=tkill "${fit[@]}"
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" teacher "${tiny[@]}" run.name=tkill "${fit[@]}" >"$log" 2>&1
 teacher_resumed() {
@@ -378,6 +379,36 @@ group_equal() {
 }
 check train_rank_group_equals_1rank group_equal
 export OMP_NUM_THREADS=$omp_saved
+
+echo "== reliability: fingerprints, the run lock, the config history"
+cp -r "$out/tiny" "$out/fp"
+fpr=("${tiny[@]}" run.name=fp)
+cli fp_fix_names_force_and_run_name 1 'fix: .dna teacher inputs/tiny.cfg ... --force. redoes the stage with the new settings .*, or set run.name=NEW' teacher "${fpr[@]}" teacher.epochs=2
+cp "$out/other.json" "$out/fp/arch.json"  # (search_impossible left none)
+cli fp_retrain_result 1 'retrain: .*/fp/retrain.json was made with other settings: retrain.epochs 1 -> 2$' retrain "${fpr[@]}" retrain.epochs=2
+rm "$out/fp/potentials.h5"
+cli fp_rate_unit 1 'rate: .*/fp/rate/block[0-9]_cell[0-9]_.*\.h5 was made with other settings: rate.limit [0-9]+ -> 7$' rate "${fpr[@]}" rate.limit=7
+cli fp_force_clears_partial 0 'rate: --force: removing .*/fp/rate' rate "${fpr[@]}" --force
+rm "$out/fp/features/COMPLETE"
+cli fp_shard 1 'features: .*/fp/features/.*shard_0_0.h5 was made with other settings: features.dtype float16 -> float32$' features "${fpr[@]}" features.dtype=float32
+mpi2 "$bin/dna" features "${fpr[@]}" >"$log" 2>&1
+replanned() { grep -qE 'shard\(s\) in .*/fp/features/[a-z]+ were written by 1 rank\(s\), this run has 2: removed' "$log" && [ -e "$out/fp/features/COMPLETE" ]; }
+check shards_other_rank_count_replanned replanned
+same_shards() { [ "$("$bin/dna" shards "${tiny[@]}" 2>&1 | grep -c '^shards ')" -gt 0 ] && [ "$("$bin/dna" shards "${tiny[@]}" 2>&1 | grep '^shards ')" = "$("$bin/dna" shards "${fpr[@]}" 2>&1 | grep '^shards ')" ]; }
+check shards_2ranks_same_digests same_shards
+"$bin/dna" data "${fpr[@]}" data.limit_test=400 --force >"$log" 2>&1
+cli fp_input_changed 1 'teacher: .* data.limit_test 500 -> 400.*input dataset.h5 [0-9a-f]{16} -> [0-9a-f]{16}' teacher "${fpr[@]}" data.limit_test=400
+history() { [ "$(grep -c '^; ==== ' "$out/fp/config.ini")" -ge 8 ] && grep -q '^; ==== [0-9T:Z-]*  dna data inputs/tiny.cfg .* data.limit_test=400 --force$' "$out/fp/config.ini"; }
+check config_ini_history history
+mkdir -p "$out/lk" && cp "$out/tiny/dataset.h5" "$out/lk/"
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" teacher "${tiny[@]}" run.name=lk teacher.epochs=100 >/dev/null 2>&1 &
+lpid=$!
+for _ in $(seq 600); do grep -q "pid $lpid " "$out/lk/.lock" 2>/dev/null && break; sleep 0.05; done
+cli lock_held_fails 1 "run directory .*/lk. is in use by another dna command: host [^ ]+ pid $lpid slurm_job - since " data "${tiny[@]}" run.name=lk
+kill -9 $lpid; wait $lpid 2>/dev/null
+cli lock_dead_taken_over 0 "warning: run lock: took over .*, left by process $lpid, which ended without releasing it" data "${tiny[@]}" run.name=lk
+cli lock_released_at_end 0 'dataset.h5 is complete; skipping' data "${tiny[@]}" run.name=lk
+check lock_file_empty_after test ! -s "$out/lk/.lock"
 # damaged inputs: a truncated shard and a truncated dataset file are named in the error
 shard=$(ls "$out/two/features/search/"shard_*.h5 | head -1)
 truncate -s 3000 "$shard"

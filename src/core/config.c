@@ -22,31 +22,40 @@ typedef struct CfgKey {
 } CfgKey;
 
 #define K(sec, field, key, kind, def, choices, help) \
-    {#sec, key, kind, offsetof(Config, sec.field), def, choices, help, 0}
+    { #sec, key, kind, offsetof(Config, sec.field), def, choices, help, 0 }
 #define K_OP(sec, field, key, kind, def, help) \
-    {#sec, key, kind, offsetof(Config, sec.field), def, NULL, help, 1}
+    { #sec, key, kind, offsetof(Config, sec.field), def, NULL, help, 1 }
 
 // The training-recipe keys of [teacher], [retrain], [bench] and [spos] (all but dropout,
 // which sits with the architecture keys); only the epoch count's default and help differ.
-#define RECIPE_KEYS(sec, ndef, nhelp)                                                               \
-    K(sec, fit.epochs, "epochs", CK_INT, ndef, NULL, nhelp),                            \
-    K(sec, fit.batch, "batch", CK_INT, "128", NULL, "global batch size (split over ranks)"),        \
-    K(sec, fit.eval_batch, "eval_batch", CK_INT, "500", NULL, "batch size for evaluation"),         \
-    K(sec, fit.optimizer, "optimizer", CK_STR, "sgd", "sgd|rmsprop", "optimizer"),                  \
-    K(sec, fit.lr, "lr", CK_F64, "0.1", NULL, "peak learning rate"),                                \
-    K(sec, fit.momentum, "momentum", CK_F64, "0.9", NULL, "SGD (Nesterov) / RMSprop momentum"),     \
-    K(sec, fit.weight_decay, "weight_decay", CK_F64, "5e-5", NULL, "on conv/linear weights only"),  \
-    K(sec, fit.label_smoothing, "label_smoothing", CK_F64, "0.1", NULL, "cross-entropy smoothing"), \
-    K(sec, fit.schedule, "schedule", CK_STR, "cosine", "cosine|step", "learning-rate schedule"),     \
-    K(sec, fit.warmup_epochs, "warmup_epochs", CK_F64, "0.3", NULL, "linear warm-up (epochs)"),     \
-    K(sec, fit.step_epochs, "step_epochs", CK_INT, "2", NULL, "step schedule: epochs per step"),    \
-    K(sec, fit.step_gamma, "step_gamma", CK_F64, "0.97", NULL, "step schedule: factor per step"),   \
-    K(sec, fit.rmsprop_alpha, "rmsprop_alpha", CK_F64, "0.9", NULL, "RMSprop decay"),               \
-    K(sec, fit.rmsprop_eps, "rmsprop_eps", CK_F64, "1e-3", NULL, "RMSprop epsilon"),             \
-    K(sec, fit.ema, "ema", CK_F64, "0", NULL,                                                       \
-      "decay of an EMA of the weights and BN statistics, evaluated and saved (0 = off; e.g. 0.999)"), \
-    K(sec, fit.drop_connect, "drop_connect", CK_F64, "0", NULL,                                     \
-      "drop-connect (stochastic depth) of residual layers, rising linearly to this rate (0 = off)")
+#define RECIPE_KEYS(sec, ndef, nhelp)                                                              \
+    K(sec, fit.epochs, "epochs", CK_INT, ndef, NULL, nhelp),                                       \
+        K(sec, fit.batch, "batch", CK_INT, "128", NULL, "global batch size (split over ranks)"),   \
+        K(sec, fit.eval_batch, "eval_batch", CK_INT, "500", NULL, "batch size for evaluation"),    \
+        K(sec, fit.optimizer, "optimizer", CK_STR, "sgd", "sgd|rmsprop", "optimizer"),             \
+        K(sec, fit.lr, "lr", CK_F64, "0.1", NULL, "peak learning rate"),                           \
+        K(sec, fit.momentum, "momentum", CK_F64, "0.9", NULL,                                      \
+          "SGD (Nesterov) / RMSprop momentum"),                                                    \
+        K(sec, fit.weight_decay, "weight_decay", CK_F64, "5e-5", NULL,                             \
+          "on conv/linear weights only"),                                                          \
+        K(sec, fit.label_smoothing, "label_smoothing", CK_F64, "0.1", NULL,                        \
+          "cross-entropy smoothing"),                                                              \
+        K(sec, fit.schedule, "schedule", CK_STR, "cosine", "cosine|step",                          \
+          "learning-rate schedule"),                                                               \
+        K(sec, fit.warmup_epochs, "warmup_epochs", CK_F64, "0.3", NULL,                            \
+          "linear warm-up (epochs)"),                                                              \
+        K(sec, fit.step_epochs, "step_epochs", CK_INT, "2", NULL,                                  \
+          "step schedule: epochs per step"),                                                       \
+        K(sec, fit.step_gamma, "step_gamma", CK_F64, "0.97", NULL,                                 \
+          "step schedule: factor per step"),                                                       \
+        K(sec, fit.rmsprop_alpha, "rmsprop_alpha", CK_F64, "0.9", NULL, "RMSprop decay"),          \
+        K(sec, fit.rmsprop_eps, "rmsprop_eps", CK_F64, "1e-3", NULL, "RMSprop epsilon"),           \
+        K(sec, fit.ema, "ema", CK_F64, "0", NULL,                                                  \
+          "decay of an EMA of the weights and BN statistics, evaluated and saved (0 = off; e.g. "  \
+          "0.999)"),                                                                               \
+        K(sec, fit.drop_connect, "drop_connect", CK_F64, "0", NULL,                                \
+          "drop-connect (stochastic depth) of residual layers, rising linearly to this rate (0 = " \
+          "off)")
 
 static const CfgKey KEYS[] = {
     K(run, name, "name", CK_STR, "fashion_mnist", NULL, "run name: outputs go to out_dir/name"),
@@ -65,12 +74,14 @@ static const CfgKey KEYS[] = {
       "idx/cifar10: directory of the files; hdf5: the file (doc/formats.md)"),
     K(data, classes, "classes", CK_INT, "10", NULL, "number of classes"),
     K(data, channels, "channels", CK_INT, "1", NULL, "image channels (checked on import)"),
-    K(data, image_size, "image_size", CK_INT, "28", NULL, "image height = width (checked on import)"),
+    K(data, image_size, "image_size", CK_INT, "28", NULL,
+      "image height = width (checked on import)"),
     K(data, train_size, "train_size", CK_INT, "60000", NULL,
       "training images before limit_train (checked on import; `dna plan` uses it)"),
     K(data, limit_train, "limit_train", CK_INT, "0", NULL,
       "keep only the first N train images (0 = all): quick and test runs"),
-    K(data, limit_test, "limit_test", CK_INT, "0", NULL, "keep only the first N test images (0 = all)"),
+    K(data, limit_test, "limit_test", CK_INT, "0", NULL,
+      "keep only the first N test images (0 = all)"),
     K(data, search_per_class, "search_per_class", CK_INT, "500", NULL,
       "held-out search-split images per class, taken from train"),
     K(data, pad, "pad", CK_INT, "2", NULL, "zero padding per side after normalisation (28 -> 32)"),
@@ -102,7 +113,8 @@ static const CfgKey KEYS[] = {
     K(space, ops, "ops", CK_STR, "e6k3 e6k5 e6k7 e3k3 e3k5 e3k7", NULL,
       "candidate MBConv ops of every layer (expansion, kernel)"),
     K(space, se, "se", CK_F64, "0.25", NULL, "SE ratio of every candidate (of the layer input)"),
-    K(space, stem, "stem", CK_INT, "16", NULL, "stem width of the block-1 cells (teacher's stride)"),
+    K(space, stem, "stem", CK_INT, "16", NULL,
+      "stem width of the block-1 cells (teacher's stride)"),
     K(space, block[0], "block1", CK_STR, "2x16 3x16 3x24", NULL,
       "cells of block 1 as LAYERSxWIDTH; the last layer maps to the teacher's width"),
     K(space, block[1], "block2", CK_STR, "2x32 3x32 3x48", NULL, "cells of block 2"),
@@ -119,7 +131,8 @@ static const CfgKey KEYS[] = {
     K(train, lr, "lr", CK_F64, "0.005", NULL, "Adam learning rate of the other blocks (paper)"),
     K(train, lr_decay, "lr_decay", CK_F64, "0.9", NULL, "learning-rate factor per epoch"),
     K(train, weight_decay, "weight_decay", CK_F64, "1e-4", NULL, "on conv/linear weights only"),
-    K(train, ckpt_every, "ckpt_every", CK_INT, "200", NULL, "checkpoint every N steps (and each epoch)"),
+    K(train, ckpt_every, "ckpt_every", CK_INT, "200", NULL,
+      "checkpoint every N steps (and each epoch)"),
     K(train, window, "window", CK_INT, "8", NULL, "shuffle window of the shard reader (chunks)"),
     K(train, seed, "seed", CK_INT, "-1", NULL,
       "seed of the supernet jobs (weights, path sampling, data order); -1 = run.seed. The "
@@ -214,21 +227,21 @@ static void set_key(Config *cfg, const char *section, const char *key, const cha
     switch (k->kind) {
         case CK_INT: {
             long v = strtol(value, &end, 10);
-            DNA_CHECK(*value && !*end && !errno, "give an integer", "%s: %s.%s = '%s' is not an integer",
-                      where, section, key, value);
+            DNA_CHECK(*value && !*end && !errno, "give an integer",
+                      "%s: %s.%s = '%s' is not an integer", where, section, key, value);
             *(long *)dst = v;
             break;
         }
         case CK_F64: {
             double v = strtod(value, &end);
-            DNA_CHECK(*value && !*end && !errno, "give a number", "%s: %s.%s = '%s' is not a number",
-                      where, section, key, value);
+            DNA_CHECK(*value && !*end && !errno, "give a number",
+                      "%s: %s.%s = '%s' is not a number", where, section, key, value);
             *(double *)dst = v;
             break;
         }
         case CK_STR:
-            DNA_CHECK(strlen(value) < CFG_STR, "shorten it", "%s: %s.%s is longer than %d characters",
-                      where, section, key, CFG_STR - 1);
+            DNA_CHECK(strlen(value) < CFG_STR, "shorten it",
+                      "%s: %s.%s is longer than %d characters", where, section, key, CFG_STR - 1);
             snprintf(dst, CFG_STR, "%s", value);
             break;
     }
@@ -252,15 +265,15 @@ static int on_ini(void *user, const char *section, const char *key, const char *
     char where[CFG_STR + 32];
     snprintf(where, sizeof where, "%s [%s]", c->path, section);
     DNA_CHECK(section[0], "put every key under a [section]",
-              "%s: key '%s' outside any section (or after a malformed [section] line)",
-              where, key);
+              "%s: key '%s' outside any section (or after a malformed [section] line)", where, key);
     set_key(c->cfg, section, key, value, where);
     return 1;
 }
 
 void config_load(Config *cfg, const char *path, char **overrides, int noverrides) {
     *cfg = (Config){0};
-    for (int i = 0; i < NKEYS; i++) set_key(cfg, KEYS[i].section, KEYS[i].key, KEYS[i].def, "default");
+    for (int i = 0; i < NKEYS; i++)
+        set_key(cfg, KEYS[i].section, KEYS[i].key, KEYS[i].def, "default");
     if (path) {
         snprintf(cfg->path, sizeof cfg->path, "%s", path);
         FILE *f = fopen(path, "r");
@@ -295,9 +308,15 @@ static void dump(const Config *cfg, FILE *f, int operational, const char *sectio
         if (strcmp(sec, k->section)) fprintf(f, "%s[%s]\n", i ? "\n" : "", sec = k->section);
         const char *p = (const char *)cfg + k->off;
         switch (k->kind) {
-            case CK_INT: fprintf(f, "%s = %ld\n", k->key, *(const long *)p); break;
-            case CK_F64: fprintf(f, "%s = %.17g\n", k->key, *(const double *)p); break;
-            case CK_STR: fprintf(f, "%s = %s\n", k->key, p); break;
+            case CK_INT:
+                fprintf(f, "%s = %ld\n", k->key, *(const long *)p);
+                break;
+            case CK_F64:
+                fprintf(f, "%s = %.17g\n", k->key, *(const double *)p);
+                break;
+            case CK_STR:
+                fprintf(f, "%s = %s\n", k->key, p);
+                break;
         }
     }
 }
@@ -323,16 +342,37 @@ void config_hash(const Config *cfg, char hex[17]) {
     snprintf(hex, 17, "%016llx", (unsigned long long)h);
 }
 
-void config_hash_sections(const Config *cfg, const char *sections, char hex[17]) {
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    DNA_CHECK(f, "", "out of memory");
-    fprintf(f, "seed = %ld\n", cfg->run.seed);
-    dump(cfg, f, 0, sections);
-    fclose(f);
-    snprintf(hex, 17, "%016llx", (unsigned long long)fnv1a(FNV1A_INIT, buf, n));
-    free(buf);
+// The shortest decimal that reads back as v ("0.1", not "0.10000000000000001"): the keys of a
+// fingerprint are shown to users when they differ.
+static const char *shortest(double v, char buf[32]) {
+    for (int digits = 6; digits < 17; digits++) {
+        snprintf(buf, 32, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) return buf;
+    }
+    snprintf(buf, 32, "%.17g", v);
+    return buf;
+}
+
+void config_keys(const Config *cfg, const char *sections, FILE *f) {
+    char num[32];
+    fprintf(f, "run.seed = %ld\n", cfg->run.seed);
+    for (int i = 0; i < NKEYS; i++) {
+        const CfgKey *k = &KEYS[i];
+        if (k->operational || !has_word(sections, k->section)) continue;
+        const char *p = (const char *)cfg + k->off;
+        fprintf(f, "%s.%s = ", k->section, k->key);
+        switch (k->kind) {
+            case CK_INT:
+                fprintf(f, "%ld\n", *(const long *)p);
+                break;
+            case CK_F64:
+                fprintf(f, "%s\n", shortest(*(const double *)p, num));
+                break;
+            case CK_STR:
+                fprintf(f, "%s\n", p);
+                break;
+        }
+    }
 }
 
 void config_help(FILE *f) {

@@ -110,9 +110,9 @@ void config_load(Config *cfg, const char *path, char **overrides, int noverrides
 void config_dump(const Config *cfg, FILE *f);  // canonical INI of every key
 // FNV-1a 64 of the canonical dump without run.name and run.out_dir (where, not what)
 void config_hash(const Config *cfg, char hex[17]);
-// The same over the listed sections only ("data teacher") and run.seed: what a stage's
-// output depends on.
-void config_hash_sections(const Config *cfg, const char *sections, char hex[17]);
+// What a stage's output depends on: run.seed and every key of the listed sections ("data
+// teacher"), one "section.key = value" line each (the keys of a fingerprint, io/fingerprint.h).
+void config_keys(const Config *cfg, const char *sections, FILE *f);
 void config_help(FILE *f);  // every key with its default and help line
 // Joins run.out_dir and run.name (and an optional file name below it) into buf.
 void config_run_path(const Config *cfg, const char *file, char *buf, size_t n);

@@ -12,7 +12,7 @@ RunCtx ctx_local(const Backend *be, uint64_t seed) {
     c.device = -1;
     c.is_tty = isatty(1);
     c.verbose = 1;
-    c.log_fd = c.metrics_fd = -1;
+    c.log_fd = c.metrics_fd = c.lock_fd = -1;
     c.t_start = timer_now();
     c.seed = seed;
     c.be = be;

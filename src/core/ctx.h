@@ -14,10 +14,14 @@ typedef struct RunCtx {
     int verbose;        // 0 quiet, 1 normal, 2 debug (-q, -v)
     int log_fd;         // the stage's log file (<run>/log/<stage>.log), -1: none
     int metrics_fd;     // the stage's metrics file (<run>/log/<stage>.jsonl), -1: none
+    int lock_fd;        // rank 0: the run lock held (<run>/.lock), -1: none
     double t_start;     // timer_now() at start, for log timestamps
     uint64_t seed;      // root seed of the run; every stream is split from it
     const Backend *be;  // where tensors live and ops run
     const char *version, *git_rev;  // of this program, recorded in every output
+    // The fingerprint of the stage running (io/fingerprint.h): every output it writes records
+    // it. NULL outside a pipeline stage.
+    const char *fingerprint, *fingerprint_keys;
 } RunCtx;
 
 // A context for a single process without MPI (tests, tools).

@@ -2,6 +2,7 @@
 #include "io/files.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,4 +53,16 @@ void make_dirs(const char *path) {
             if (!(*p = c)) break;
         }
     }
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    DNA_CHECK(remove(path) == 0, "check the permissions of run.out_dir", "cannot remove '%s': %s",
+              path, strerror(errno));
+    return 0;
+}
+
+void remove_tree(const char *path) {
+    DNA_CHECK(nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 || errno == ENOENT,
+              "check the permissions of run.out_dir", "cannot remove '%s'", path);
 }

@@ -18,3 +18,5 @@ char *text_read(const char *path);
 int file_exists(const char *path);
 // mkdir -p; fatal naming the directory that cannot be made.
 void make_dirs(const char *path);
+// rm -r (a file or a directory tree); fatal naming what cannot be removed.
+void remove_tree(const char *path);

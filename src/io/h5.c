@@ -117,6 +117,10 @@ void h5_attr_prov(hid_t obj, const H5Prov *p, const char *path) {
     h5_attr_str(obj, "dna_version", p->version ? p->version : "unknown", path);
     h5_attr_str(obj, "backend", p->backend ? p->backend : "unknown", path);
     h5_attr_str(obj, "backend_lib", p->backend_lib ? p->backend_lib : "", path);
+    if (p->fingerprint && p->fingerprint_keys) {
+        h5_attr_str(obj, "fingerprint", p->fingerprint, path);
+        h5_attr_str(obj, "fingerprint_keys", p->fingerprint_keys, path);
+    }
 }
 
 int h5_has_attr(hid_t obj, const char *name) {
@@ -204,5 +208,7 @@ H5Prov h5_prov_of_run(const RunCtx *ctx, const Config *cfg, int format, char has
                     .git_rev = ctx->git_rev,
                     .version = ctx->version,
                     .backend = ctx->be->name,
-                    .backend_lib = ctx->be->lib_version()};
+                    .backend_lib = ctx->be->lib_version(),
+                    .fingerprint = ctx->fingerprint,
+                    .fingerprint_keys = ctx->fingerprint_keys};
 }

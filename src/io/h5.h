@@ -35,6 +35,7 @@ typedef struct H5Prov {
     unsigned long long seed;
     const char *git_rev, *version;
     const char *backend, *backend_lib;  // "cpu"/"cuda" and its library versions (and GPU)
+    const char *fingerprint, *fingerprint_keys;  // what it was made from; NULL: not recorded
 } H5Prov;
 
 // The provenance of a file of layout `format` written by this run; the strings point into

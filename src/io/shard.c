@@ -172,6 +172,7 @@ ShardWriter *shard_writer_open(const char *path, const ShardSpec *spec, long fir
     h5_attr_i64(w->f, "chunk", spec->chunk, w->tmp);
     h5_attr_i64(w->f, "nblocks", K, w->tmp);
     h5_attr_str(w->f, "dtype", spec->fp16 ? "float16" : "float32", w->tmp);
+    h5_attr_i64(w->f, "writer_ranks", spec->ranks, w->tmp);
     return w;
 }
 

@@ -21,6 +21,7 @@ typedef struct ShardSpec {
     int fp16;        // 1: float16 storage, 0: float32
     int chunk;       // samples per HDF5 chunk = the unit of shuffling
     int deflate;     // 0 off, 1..9 (with HDF5's byte shuffle filter in front)
+    int ranks;       // how many ranks wrote the split: its plan (attribute writer_ranks)
 } ShardSpec;
 
 typedef struct ShardRange {

@@ -2,9 +2,8 @@
 // turned into dna_fatal by MPI_CHECK, which aborts every rank with the message.
 #include "par/par.h"
 
-#include <signal.h>
-
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +63,21 @@ void par_abort(int code) {
 
 void par_barrier(void) {
     MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+}
+
+int par_bcast_int(int v) {
+    MPI_CHECK(MPI_Bcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    return v;
+}
+
+char *par_bcast_text(const char *text) {
+    long n = text ? (long)strlen(text) : -1;
+    MPI_CHECK(MPI_Bcast(&n, 1, MPI_LONG, 0, MPI_COMM_WORLD));
+    if (n < 0) return NULL;
+    char *copy = dna_malloc((size_t)n + 1);
+    if (text) memcpy(copy, text, (size_t)n + 1);
+    MPI_CHECK(MPI_Bcast(copy, (int)n + 1, MPI_CHAR, 0, MPI_COMM_WORLD));
+    return copy;
 }
 
 // MPI counts are int: large buffers go in slices.
@@ -162,9 +176,9 @@ void par_group_free(ParGroup *g) {
 
 struct ParSum {
     const Backend *be;
-    MPI_Comm comm;  // the group's, or MPI_COMM_WORLD
-    void *dev;      // the backend's communicator (NULL: host path)
-    int size;       // members
+    MPI_Comm comm;      // the group's, or MPI_COMM_WORLD
+    void *dev;          // the backend's communicator (NULL: host path)
+    int size;           // members
     float *buf, *host;  // par_sum_buf's buffer (backend memory); host staging (host path)
     size_t cap, host_cap;
 };
@@ -250,7 +264,8 @@ ParCounter *par_counter_new(void) {
     int rank = 0;
     MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     MPI_Aint size = rank == 0 ? (MPI_Aint)sizeof(long) : 0;
-    MPI_CHECK(MPI_Win_allocate(size, sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &c->value, &c->win));
+    MPI_CHECK(
+        MPI_Win_allocate(size, sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &c->value, &c->win));
     if (rank == 0) *c->value = 0;
     MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));  // the zero is in place before anyone takes a value
     MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, c->win));

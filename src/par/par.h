@@ -26,6 +26,10 @@ void par_finalize(void);
 int par_world_rank(void);            // -1 when MPI is not initialised (for error messages)
 _Noreturn void par_abort(int code);  // MPI_Abort when MPI runs on several ranks, else exit
 void par_barrier(void);
+// Rank 0's value or text on every rank: what rank 0 decided (skip, resume, valid) is what
+// every rank does, even where a shared filesystem shows ranks different things.
+int par_bcast_int(int v);
+char *par_bcast_text(const char *text);  // a copy on every rank (caller frees); NULL stays NULL
 void par_allreduce_sum_f32(float *buf, size_t n);  // in place, over all ranks
 void par_allreduce_sum_f64(double *buf, size_t n);
 // A rank group: the ranks that train one job together (data-parallel, R > J). Split is

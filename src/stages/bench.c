@@ -20,30 +20,13 @@
 #include "core/timer.h"
 #include "io/arch.h"
 #include "io/files.h"
+#include "io/fingerprint.h"
 #include "io/teacher.h"
 #include "par/par.h"
 #include "stages/stages.h"
 #include "train/fit.h"
 
 enum { STREAM_BENCH_INIT = 701, STREAM_BENCH = 702 };
-
-// What a result depends on besides its architecture: the data, the recipe and the seed.
-static void recipe_hash(const Config *cfg, char hex[17]) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    DNA_CHECK(f, "", "bench: out of memory");
-    config_dump(cfg, f);
-    fclose(f);
-    uint64_t h = FNV1A_INIT;
-    int keep = 0;
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-        if (line[0] == '[') keep = !strcmp(line, "[data]") || !strcmp(line, "[bench]");
-        if (keep || !strncmp(line, "seed", 4)) h = fnv1a(h, line, strlen(line));
-    }
-    free(buf);
-    snprintf(hex, 17, "%016llx", (unsigned long long)h);
-}
 
 static void file_digest(const char *path, char hex[17]) {
     char *text = text_read(path);
@@ -52,18 +35,24 @@ static void file_digest(const char *path, char hex[17]) {
     free(text);
 }
 
-// The result file's top-1 and seconds when it belongs to this architecture file and recipe.
-static int result_read(const char *path, const char *arch_hex, const char *recipe_hex, double *top1,
-                       double *secs) {
+// The result file's top-1 and seconds when it belongs to this architecture file; 0 when there
+// is none or it is of another architecture (trained again). One made with other settings
+// (another fingerprint) is an error naming them.
+static int result_read(const RunCtx *ctx, const Config *cfg, const char *path, const char *arch_hex,
+                       double *top1, double *secs) {
     char *text = text_read(path);
     if (!text) return 0;
     cJSON *o = cJSON_Parse(text);
     free(text);
     const cJSON *a = cJSON_GetObjectItem(o, "arch_digest"),
-                *r = cJSON_GetObjectItem(o, "recipe_hash");
+                *r = cJSON_GetObjectItem(o, "fingerprint"),
+                *k = cJSON_GetObjectItem(o, "fingerprint_keys");
     const cJSON *t = cJSON_GetObjectItem(o, "top1"), *s = cJSON_GetObjectItem(o, "seconds");
-    int ok = cJSON_IsString(a) && cJSON_IsString(r) && cJSON_IsNumber(t) && cJSON_IsNumber(s) &&
-             !strcmp(a->valuestring, arch_hex) && !strcmp(r->valuestring, recipe_hex);
+    int ok = cJSON_IsString(a) && cJSON_IsNumber(t) && cJSON_IsNumber(s) &&
+             !strcmp(a->valuestring, arch_hex);
+    if (ok && !(cJSON_IsString(r) && !strcmp(r->valuestring, ctx->fingerprint)))
+        stage_mismatch(&STAGE_BENCH, cfg, path, cJSON_IsString(k) ? k->valuestring : NULL,
+                       ctx->fingerprint_keys);
     if (ok) *top1 = t->valuedouble, *secs = s->valuedouble;
     cJSON_Delete(o);
     return ok;
@@ -78,7 +67,7 @@ static void bench_path(const Config *cfg, const char *kind, int id, char *buf, s
 // Trains architecture file `ap` on this rank alone (ctx `one`: 1 rank, quiet) and writes its
 // result file; returns 1 when stopped by a signal (checkpointed, no result).
 static int train_one(const RunCtx *ctx, const RunCtx *one, const Config *cfg, const Dataset *d,
-                     int id, int n, const char *ap, const char *arch_hex, const char *recipe_hex) {
+                     int id, int n, const char *ap, const char *arch_hex) {
     Arch a;
     arch_load(ap, &a);
     EffNetCfg ec;
@@ -89,11 +78,12 @@ static int train_one(const RunCtx *ctx, const RunCtx *one, const Config *cfg, co
     memcpy(t.std, d->std, sizeof t.std);
     Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, STREAM_BENCH_INIT);
     effnet_init(one->be, &t.net, &ec, a.in_hw, &init);
-    char ckpt[1100], name[32], file[64], id_text[256];
+    char ckpt[1100], name[32], file[64], job[64];
     snprintf(name, sizeof name, "bench_%03d", id);
     snprintf(file, sizeof file, "resume/%s.h5", name);  // resume/ exists: stage_resume_path
     config_run_path(cfg, file, ckpt, sizeof ckpt);
-    stage_identity(cfg, &STAGE_BENCH, arch_hex, id_text, sizeof id_text);
+    snprintf(job, sizeof job, "%s arch %s", name, arch_hex);
+    char *id_text = stage_identity(ctx, job);
     Recipe r = {.label = "bench",
                 .stream = STREAM_BENCH,
                 .all_train = 1,
@@ -109,7 +99,7 @@ static int train_one(const RunCtx *ctx, const RunCtx *one, const Config *cfg, co
     double secs = timer_now() - t0;
     if (stopped) {
         log_rank(ctx, "bench: arch %d/%d stopped by a signal; checkpointed to %s", id, n, ckpt);
-        free(top1);
+        free(top1), free(id_text);
         teacher_free(one->be, &t);
         return 1;
     }
@@ -119,9 +109,11 @@ static int train_one(const RunCtx *ctx, const RunCtx *one, const Config *cfg, co
     FILE *f = textout_open(&out, rp);
     fprintf(f,
             "{\n  \"format\": \"dnafam-bench-result\", \"version\": %d, \"id\": %d,\n"
-            "  \"arch\": \"%s\", \"arch_digest\": \"%s\", \"recipe_hash\": \"%s\",\n"
-            "  \"params\": %ld, \"macs\": %ld, \"epochs\": %ld, \"top1_per_epoch\": [",
-            BENCH_FORMAT, id, ap, arch_hex, recipe_hex, arch_params(&a), arch_macs(&a), epochs);
+            "  \"arch\": \"%s\", \"arch_digest\": \"%s\",\n",
+            BENCH_FORMAT, id, ap, arch_hex);
+    fp_write_json_fields(f, ctx->fingerprint, ctx->fingerprint_keys, "  ");
+    fprintf(f, "  \"params\": %ld, \"macs\": %ld, \"epochs\": %ld, \"top1_per_epoch\": [",
+            arch_params(&a), arch_macs(&a), epochs);
     for (long e = 0; e < epochs; e++) fprintf(f, "%s%.6f", e ? ", " : "", top1[e]);
     fprintf(f,
             "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"rank\": %d, \"seed\": %ld,\n"
@@ -132,16 +124,16 @@ static int train_one(const RunCtx *ctx, const RunCtx *one, const Config *cfg, co
     log_rank(ctx, "bench: arch %d/%d  %ld params  %.2fM MACs  test top-1 %.2f%%  %.0f s  %s", id, n,
              arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1, secs, desc);
     fit_done(one, &r);
-    free(top1);
+    free(top1), free(id_text);
     teacher_free(one->be, &t);
     return 0;
 }
 
-static void bench_save(const RunCtx *ctx, const Config *cfg, const Bench *b, const char *rhash) {
+static void bench_save(const RunCtx *ctx, const Config *cfg, const Bench *b) {
     char path[1100], hash[17];
     config_run_path(cfg, "bench.h5", path, sizeof path);
     H5Prov prov = h5_prov_of_run(ctx, cfg, BENCH_FORMAT, hash);
-    bench_save_h5(path, b, &prov, rhash);
+    bench_save_h5(path, b, &prov, ctx->fingerprint);
     config_run_path(cfg, "bench.csv", path, sizeof path);
     TextOut out;
     FILE *c = textout_open(&out, path);
@@ -170,9 +162,8 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     stage_space(ctx, cfg, &sp, &teacher, &in_hw);
     Bench b;
     bench_sample(&sp, &teacher, in_hw, n, (uint64_t)cfg->run.seed, &b);
-    char dir[1100], path[1100], rhash[17];
+    char dir[1100], path[1100];
     config_run_path(cfg, "bench", dir, sizeof dir);
-    recipe_hash(cfg, rhash);
     if (ctx->rank == 0) {
         make_dirs(dir);
         for (int i = 0; i < n; i++) {
@@ -211,8 +202,8 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
         bench_path(cfg, "result", id, rp, sizeof rp);
         file_digest(ap, ahex);
         double top1, secs;
-        if (force || !result_read(rp, ahex, rhash, &top1, &secs)) {
-            stopped = train_one(ctx, &one, cfg, &d, id, n, ap, ahex, rhash);
+        if (force || !result_read(ctx, cfg, rp, ahex, &top1, &secs)) {
+            stopped = train_one(ctx, &one, cfg, &d, id, n, ap, ahex);
             trained += !stopped;
         }
         progress_update(&pr, j + 1, NULL);
@@ -229,11 +220,11 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
             bench_path(cfg, "arch", i + 1, ap, sizeof ap);
             bench_path(cfg, "result", i + 1, rp, sizeof rp);
             file_digest(ap, ahex);
-            DNA_CHECK(result_read(rp, ahex, rhash, &b.top1[i], &b.seconds[i]),
+            DNA_CHECK(result_read(ctx, cfg, rp, ahex, &b.top1[i], &b.seconds[i]),
                       "rerun `dna bench CFG`",
                       "bench: '%s' is missing or belongs to another architecture or recipe", rp);
         }
-        bench_save(ctx, cfg, &b, rhash);
+        bench_save(ctx, cfg, &b);
         config_run_path(cfg, "bench.h5", path, sizeof path);
         log_info(ctx, "bench: %d architectures (%.0f trained now) -> %s and bench.csv", n, now[0],
                  path);

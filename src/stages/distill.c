@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/files.h"
+#include "io/fingerprint.h"
 #include "io/shard.h"
 #include "par/par.h"
 #include "par/sched.h"
@@ -196,7 +197,11 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
     char path[1100], hash[17], label[32];
     job_ckpt(cfg, k, c, path, sizeof path);
     snprintf(label, sizeof label, "train b%d.c%d", k + 1, c + 1);
+    char job_name[64];
+    snprintf(job_name, sizeof job_name, "block %d cell %d", k + 1, c + 1);
+    char *identity = stage_identity(ctx, job_name);
     TrainerCfg tc = {.label = label,
+                     .identity = identity,
                      .ckpt = path,
                      .epochs = epochs,
                      .per_epoch = per_epoch,
@@ -246,6 +251,7 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
         tensor_free(be, &dy);
     }
     trainer_free(&tr);
+    free(identity);
     shard_reader_free(r);
     params_free(&all);
     cell_free(be, &cell);
@@ -302,16 +308,16 @@ static void train_jobs(const RunCtx *ctx, const Config *cfg, const Space *sp) {
 }
 
 static int run(const RunCtx *ctx, const Config *cfg, int force) {
-    DNA_CHECK(!force, "delete the run's ckpt/ directory to retrain from scratch",
-              "train: --force would mix old and new checkpoints");
+    (void)force;  // the runner removed ckpt/ already
     Space sp;
     stage_space(ctx, cfg, &sp, NULL, NULL);
     train_jobs(ctx, cfg, &sp);
     if (ctx->rank == 0) {
         char path[1100];
         config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
-        FILE *f = fopen(path, "w");
-        DNA_CHECK(f && fclose(f) == 0, "check the disk", "cannot write '%s'", path);
+        TextOut out;
+        fp_write_text(textout_open(&out, path), ctx->fingerprint, ctx->fingerprint_keys, NULL);
+        textout_commit(&out);
     }
     par_barrier();
     return STAGE_RAN;

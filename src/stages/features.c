@@ -5,13 +5,16 @@
 // writes only the missing ones, then the marker features/COMPLETE.
 #include "stages/features.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/files.h"
+#include "io/fingerprint.h"
 #include "io/shard.h"
 #include "io/teacher.h"
 #include "par/par.h"
@@ -30,17 +33,57 @@ static const int32_t *split_index(const Dataset *d, int s, const Split **src, lo
     return *owned;
 }
 
-// A file left by an earlier run counts only if that run had the same config.
-static int shard_reusable(const char *path, const char *hash) {
+// A file left by an earlier run counts only if it was made as this run would make it: the
+// same fingerprint (without one, outside a stage: the same config hash).
+static int shard_reusable(const RunCtx *ctx, const Config *cfg, const char *path,
+                          const char *hash) {
     if (!file_exists(path)) return 0;
-    hid_t f = h5_open_read(path);
-    char *h = h5_read_attr_str(f, "config_hash", path);
-    int same = !strcmp(h, hash);
-    free(h);
-    h5_close(f);
-    DNA_CHECK(same, "delete the run's features/ directory or use a new run.name",
-              "'%s' was written with another config (hash differs)", path);
+    Fingerprint old;
+    fp_read(path, &old);
+    if (ctx->fingerprint && strcmp(old.hex, ctx->fingerprint))
+        stage_mismatch(&STAGE_FEATURES, cfg, path, old.keys, ctx->fingerprint_keys);
+    fp_free(&old);
+    if (!ctx->fingerprint) {
+        hid_t f = h5_open_read(path);
+        char *h = h5_read_attr_str(f, "config_hash", path);
+        int same = !strcmp(h, hash);
+        free(h);
+        h5_close(f);
+        DNA_CHECK(same, "delete the run's features/ directory or use a new run.name",
+                  "'%s' was written with another config (hash differs)", path);
+    }
     return 1;
+}
+
+// Rank 0: shards of a split written by another number of ranks follow another plan (their
+// sample ranges would overlap this run's): they are removed, and this run writes the split
+// by its own plan.
+static void drop_other_plans(const RunCtx *ctx, const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    int dropped = 0, other = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, "shard_", 6) || !strstr(e->d_name, ".h5") ||
+            strstr(e->d_name, ".tmp"))
+            continue;
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        hid_t f = h5_open_read(path);
+        int ranks =
+            h5_has_attr(f, "writer_ranks") ? (int)h5_read_attr_i64(f, "writer_ranks", path) : -1;
+        h5_close(f);
+        if (ranks != ctx->nranks) {
+            DNA_CHECK(unlink(path) == 0, "check the permissions of run.out_dir",
+                      "cannot remove '%s'", path);
+            dropped++, other = ranks;
+        }
+    }
+    closedir(d);
+    if (dropped)
+        log_warn(ctx,
+                 "features: %d shard(s) in %s were written by %d rank(s), this run has %d: "
+                 "removed, the split is written again by this run's plan",
+                 dropped, dir, other, ctx->nranks);
 }
 
 static void write_range(const RunCtx *ctx, const Config *cfg, Teacher *t, const Split *src,
@@ -93,7 +136,8 @@ void features_extract(const RunCtx *ctx, const Config *cfg, const Dataset *d, Te
     ShardSpec spec = {.nblocks = a->nblocks,
                       .fp16 = !strcmp(cfg->features.dtype, "float16"),
                       .chunk = (int)cfg->features.chunk,
-                      .deflate = (int)cfg->features.deflate};
+                      .deflate = (int)cfg->features.deflate,
+                      .ranks = ctx->nranks};
     spec.dims[0][0] = a->cin, spec.dims[0][1] = spec.dims[0][2] = t->in_hw;
     for (int k = 0; k < a->nblocks; k++) {
         spec.dims[k + 1][0] = t->net.block_c[k];
@@ -112,7 +156,7 @@ void features_extract(const RunCtx *ctx, const Config *cfg, const Dataset *d, Te
         char sub[64];
         snprintf(sub, sizeof sub, "features/%s", SHARD_SPLITS[s]);
         config_run_path(cfg, sub, dir, sizeof dir);
-        if (ctx->rank == 0) make_dirs(dir);
+        if (ctx->rank == 0) make_dirs(dir), drop_other_plans(ctx, dir);
         par_barrier();
         const Split *src;
         long n;
@@ -128,7 +172,7 @@ void features_extract(const RunCtx *ctx, const Config *cfg, const Dataset *d, Te
         shard_plan(n, spec.chunk, cfg->features.shard_samples, ctx->rank, ctx->nranks, r, nr);
         for (int i = 0; i < nr; i++) {
             shard_path(path, sizeof path, dir, ctx->rank, r[i].file);
-            if (shard_reusable(path, hash)) {
+            if (shard_reusable(ctx, cfg, path, hash)) {
                 done += r[i].count;
                 continue;
             }
@@ -146,17 +190,19 @@ void features_extract(const RunCtx *ctx, const Config *cfg, const Dataset *d, Te
              all, sum[0] / 1e6, cfg->features.dtype, secs);
     if (ctx->rank == 0) {
         config_run_path(cfg, "features/COMPLETE", path, sizeof path);
+        char extra[128];
+        snprintf(extra, sizeof extra, "config_hash %s\nranks %d\nsamples %ld\n", hash, ctx->nranks,
+                 all);
         TextOut out;
-        fprintf(textout_open(&out, path), "config_hash %s\nranks %d\nsamples %ld\n", hash,
-                ctx->nranks, all);
+        fp_write_text(textout_open(&out, path), ctx->fingerprint ? ctx->fingerprint : "",
+                      ctx->fingerprint_keys ? ctx->fingerprint_keys : "", extra);
         textout_commit(&out);
     }
     par_barrier();
 }
 
 static int run(const RunCtx *ctx, const Config *cfg, int force) {
-    DNA_CHECK(!force, "delete the run's features/ directory to rewrite the shards",
-              "features: --force would mix old and new shards");
+    (void)force;  // the runner removed features/ already
     char path[1100];
     Dataset d;
     stage_dataset(cfg, &d);

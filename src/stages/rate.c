@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/files.h"
+#include "io/fingerprint.h"
 #include "io/potentials.h"
 #include "io/shard.h"
 #include "nas/arch.h"
@@ -189,10 +190,17 @@ static void save_unit(const RunCtx *ctx, const Config *cfg, const Unit *u, const
     h5_commit(f, tmp, path);
 }
 
-static double *load_unit(const Config *cfg, const Unit *u) {
+// A unit left by an earlier run, or NULL; one rated from other supernets or settings (another
+// fingerprint) is an error naming what changed.
+static double *load_unit(const RunCtx *ctx, const Config *cfg, const Unit *u) {
     char path[1100];
     unit_path(cfg, u, path, sizeof path);
     if (!file_exists(path)) return NULL;
+    Fingerprint old;
+    fp_read(path, &old);
+    if (ctx->fingerprint && strcmp(old.hex, ctx->fingerprint))
+        stage_mismatch(&STAGE_RATE, cfg, path, old.keys, ctx->fingerprint_keys);
+    fp_free(&old);
     hid_t f = h5_open_read(path);
     size_t n1, n2;
     double *s = h5_read_f64(f, path, "score", &n1), *m = h5_read_f64(f, path, "mse", &n2);
@@ -287,7 +295,7 @@ static void rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     for (int i = 0; i < nu; i++) {
         const Unit *u = &units[i];
         if (u->rank != ctx->rank) continue;
-        double *res = load_unit(cfg, u);
+        double *res = load_unit(ctx, cfg, u);
         if (res)
             resumed++;
         else
@@ -321,8 +329,7 @@ static void rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
 }
 
 static int run(const RunCtx *ctx, const Config *cfg, int force) {
-    DNA_CHECK(!force, "delete the run's rate/ directory and potentials.h5 to rate again",
-              "rate: --force would mix old and new unit files");
+    (void)force;  // the runner removed rate/ already
     DNA_CHECK(cfg->rate.batch > 0 && cfg->rate.recal_batch > 0 && cfg->rate.limit >= 0,
               "give positive [rate] batch and recal_batch, and limit >= 0",
               "%s: bad [rate] section", cfg->path[0] ? cfg->path : "config");

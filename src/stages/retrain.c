@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/arch.h"
 #include "io/files.h"
+#include "io/fingerprint.h"
 #include "io/teacher.h"
 #include "par/par.h"
 #include "stages/stages.h"
@@ -65,13 +67,21 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
     snprintf(js, sizeof js, "%s.json", stem);
     char digest[17];
     arch_digest(arch_path, digest);
-    if (file_exists(js) && !force) {
-        if (result_matches(js, digest)) {
-            log_info(ctx, "retrain: %s is complete; skipping (--force reruns)", js);
-            return STAGE_SKIPPED;
-        }
-        log_info(ctx, "retrain: %s changed since %s was written; retraining", arch_path, js);
+    int state = 0;  // rank 0 decides: 0 train, 1 complete, 2 made from another architecture
+    if (ctx->rank == 0 && !force && file_exists(js)) {
+        Fingerprint old;
+        if (!fp_read(js, &old) || strcmp(old.hex, ctx->fingerprint))
+            stage_mismatch(&STAGE_RETRAIN, cfg, js, old.keys, ctx->fingerprint_keys);
+        fp_free(&old);
+        state = result_matches(js, digest) ? 1 : 2;
     }
+    state = par_bcast_int(state);
+    if (state == 1) {
+        log_info(ctx, "retrain: %s is complete; skipping (--force reruns)", js);
+        return STAGE_SKIPPED;
+    }
+    if (state == 2)
+        log_info(ctx, "retrain: %s changed since %s was written; retraining", arch_path, js);
     Arch a;
     arch_load(arch_path, &a);
     Dataset d;
@@ -90,9 +100,12 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
     Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, STREAM_RETRAIN_INIT);
     effnet_init(ctx->be, &t.net, &ec, in_hw, &init);
     Recipe r = recipe_retrain(cfg);
-    char ckpt[1100], id[256], *name = strrchr(stem, '/');
+    char ckpt[1100], job[1200], *name = strrchr(stem, '/');
     stage_resume_path(ctx, cfg, name ? name + 1 : stem, ckpt, sizeof ckpt);
-    stage_identity(cfg, &STAGE_RETRAIN, digest, id, sizeof id);
+    if (force && ctx->rank == 0) unlink(ckpt);  // --force: from scratch
+    par_barrier();
+    snprintf(job, sizeof job, "%s arch %s", name ? name + 1 : stem, digest);
+    char *id = stage_identity(ctx, job);
     r.ckpt = ckpt, r.identity = id, r.job = name ? name + 1 : stem;
     double *top1 = dna_calloc((size_t)r.fit->epochs, sizeof(double)), t0 = timer_now();
     fit_teacher(ctx, cfg, &r, &d, &t, top1, NULL);
@@ -107,10 +120,13 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
         FILE *f = textout_open(&out, js);
         fprintf(f,
                 "{\n  \"format\": \"dnafam-retrain\", \"version\": 1,\n  \"arch\": \"%s\", "
-                "\"arch_digest\": \"%s\",\n"
+                "\"arch_digest\": \"%s\",\n",
+                arch_path, digest);
+        fp_write_json_fields(f, ctx->fingerprint, ctx->fingerprint_keys, "  ");
+        fprintf(f,
                 "  \"params\": %ld, \"macs\": %ld, \"predicted_score\": %.9g,\n"
                 "  \"epochs\": %ld, \"top1_per_epoch\": [",
-                arch_path, digest, arch_params(&a), arch_macs(&a), a.score, r.fit->epochs);
+                arch_params(&a), arch_macs(&a), a.score, r.fit->epochs);
         for (long e = 0; e < r.fit->epochs; e++) fprintf(f, "%s%.6f", e ? ", " : "", top1[e]);
         fprintf(f,
                 "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"ranks\": %d,\n"
@@ -126,7 +142,7 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
              "%.0f s -> %s",
              arch_path, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1, r.fit->epochs, secs,
              js);
-    free(top1);
+    free(top1), free(id);
     teacher_free(ctx->be, &t);
     dataset_free(&d);
     return STAGE_RAN;

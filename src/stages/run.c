@@ -15,7 +15,7 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     DNA_CHECK(!runner_args(ctx, NULL, argc, argv, &cfg),
               "rerun single stages with --force, or delete the run directory",
               "run: --force is not supported");
-    runner_prepare(ctx, &cfg);
+    runner_prepare(ctx, &cfg, argc, argv);
     char dir[1100], names[256] = "";
     config_run_path(&cfg, NULL, dir, sizeof dir);
     double t0 = timer_now();
@@ -34,6 +34,7 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     log_info(ctx, "run: stages %s complete in %s (%.1f s); see %s/report.md", names, dir,
              timer_now() - t0, dir);
     runner_close_logs(ctx);
+    runner_unlock(ctx);
     return 0;
 }
 

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/files.h"
+#include "io/fingerprint.h"
 #include "io/teacher.h"
 #include "par/par.h"
 #include "tensor/ops.h"
@@ -64,21 +66,87 @@ int runner_args(RunCtx *ctx, const FlagKey *flags, int argc, char **argv, Config
     return force;
 }
 
-void runner_prepare(const RunCtx *ctx, const Config *cfg) {
+// The run lock (<run>/.lock): a POSIX record lock, which the kernel (and an NFS lock
+// manager) drops when its holder dies, so a lock is only ever held by a live command. The
+// file says who holds it; runner_unlock empties it, so a holder named in a file whose lock
+// is free ended without unlocking (killed, or an error).
+static void lock_run(RunCtx *ctx, const char *dir) {
+    char path[1100], holder[512] = "", host[256] = "?";
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0664);
+    DNA_CHECK(fd >= 0, "check the permissions of run.out_dir", "cannot open the run lock '%s'",
+              path);
+    ssize_t got = pread(fd, holder, sizeof holder - 1, 0);
+    holder[got > 0 ? got : 0] = 0;
+    holder[strcspn(holder, "\n")] = 0;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    DNA_CHECK(fcntl(fd, F_SETLK, &fl) == 0,
+              "wait for it to finish (`dna status CFG` shows where it is), cancel it, or use "
+              "another run.name",
+              "run directory '%s' is in use by another dna command: %s", dir,
+              holder[0] ? holder : "(holder unknown)");
+    gethostname(host, sizeof host - 1);
+    if (holder[0]) {  // left by a command that died without removing it: the lock was free
+        char h[256] = "";
+        int pid = 0;
+        sscanf(holder, "host %255s pid %d", h, &pid);
+        if (!strcmp(h, host) && pid > 0 && kill(pid, 0) != 0)
+            log_warn(ctx,
+                     "run lock: took over '%s', left by process %d, which ended without "
+                     "releasing it (%s)",
+                     path, pid, holder);
+    }
+    ctx->lock_fd = fd;
+    char line[512];
+    const char *job = getenv("SLURM_JOB_ID");
+    time_t now = time(NULL);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    int n = snprintf(line, sizeof line, "host %s pid %d slurm_job %s since %s\n", host,
+                     (int)getpid(), job ? job : "-", when);
+    DNA_CHECK(ftruncate(fd, 0) == 0 && pwrite(fd, line, (size_t)n, 0) == n,
+              "check the disk (space, permissions)", "cannot write the run lock '%s'", path);
+}
+
+// Appends one whole block to a file with a single write (O_APPEND): concurrent writers on
+// one host never interleave inside it, and nothing is read back and rewritten.
+static void append_text(const char *path, const char *text, size_t n) {
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0664);
+    DNA_CHECK(fd >= 0 && write(fd, text, n) == (ssize_t)n && close(fd) == 0,
+              "check the disk (space, permissions)", "cannot append to '%s'", path);
+}
+
+void runner_unlock(RunCtx *ctx) {
+    if (ctx->lock_fd < 0) return;
+    DNA_CHECK(ftruncate(ctx->lock_fd, 0) == 0 && close(ctx->lock_fd) == 0,
+              "check the disk (space, permissions)", "cannot release the run lock");
+    ctx->lock_fd = -1;
+}
+
+void runner_prepare(RunCtx *ctx, const Config *cfg, int argc, char **argv) {
     if (ctx->rank == 0) {
-        char dir[1024], path[1100];
+        char dir[1024], path[1100], hash[17], when[32];
         config_run_path(cfg, NULL, dir, sizeof dir);
         make_dirs(dir);
+        lock_run(ctx, dir);
         config_run_path(cfg, "config.ini", path, sizeof path);
-        TextOut out;
-        FILE *f = textout_open(&out, path);
-        char hash[17];
         config_hash(cfg, hash);
-        fprintf(f, "; effective config of run '%s' (read from %s), hash %s, dna %s (%s)\n",
-                cfg->run.name, cfg->path[0] ? cfg->path : "defaults", hash, ctx->version,
-                ctx->git_rev);
+        time_t now = time(NULL);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&buf, &n);
+        fprintf(f, "\n; ==== %s  dna", when);
+        for (int i = 0; i < argc; i++) fprintf(f, " %s", argv[i]);
+        fprintf(f,
+                "\n; effective config of run '%s' (read from %s), hash %s, %d rank(s), dna %s "
+                "(%s)\n",
+                cfg->run.name, cfg->path[0] ? cfg->path : "defaults", hash, ctx->nranks,
+                ctx->version, ctx->git_rev);
         config_dump(cfg, f);
-        textout_commit(&out);
+        fclose(f);
+        append_text(path, buf, n);
+        free(buf);
     }
     par_barrier();
 }
@@ -108,67 +176,97 @@ void runner_close_logs(RunCtx *ctx) {
     ctx->log_fd = ctx->metrics_fd = -1;
 }
 
-// The sections' hash recorded with a stage's time in stages.csv, and the one recorded when
-// its output was made (empty when none is).
-static void sections_hash(const Config *cfg, const Stage *st, char hex[17]) {
-    config_hash_sections(cfg, st->sections ? st->sections : "", hex);
-}
-
-static void recorded_hash(const Config *cfg, const char *name, char hex[17]) {
-    char path[1100], line[512], stage[32], h[17];
-    config_run_path(cfg, "stages.csv", path, sizeof path);
-    hex[0] = 0;
-    FILE *f = fopen(path, "r");
-    if (!f) return;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "%31[^,],%*[^,],%*[^,],%*[^,],%*[^,],%*[^,],%16[^,\n]", stage, h) == 2 &&
-            !strcmp(stage, name))
-            snprintf(hex, 17, "%s", h);
-    fclose(f);
-}
-
 // Appends the stage's wall time to <run>/stages.csv (rank 0): `stage,seconds,ranks,threads,
-// finished_utc,git_rev,sections_hash`, one line per completed run of a stage, so the run record
-// keeps every stage's time across resumed runs. Rewritten whole under a temporary name: a
-// crash mid-write leaves the old file.
+// finished_utc,git_rev,fingerprint`, one line per completed run of a stage, so the run record
+// keeps every stage's time across resumed runs.
 static void record_time(const RunCtx *ctx, const Config *cfg, const Stage *st, double secs) {
     if (ctx->rank != 0) return;
-    char path[1100], when[32], hash[17];
+    char path[1100], when[32], line[512];
     config_run_path(cfg, "stages.csv", path, sizeof path);
     time_t now = time(NULL);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    sections_hash(cfg, st, hash);
-    char *old = text_read(path);
-    TextOut out;
-    FILE *f = textout_open(&out, path);
-    fputs(old ? old : "stage,seconds,ranks,threads,finished_utc,git_rev,sections_hash\n", f);
-    free(old);
-    fprintf(f, "%s,%.1f,%d,%d,%s,%s,%s\n", st->name, secs, ctx->nranks, omp_get_max_threads(), when,
-            ctx->git_rev, hash);
-    textout_commit(&out);
+    int n = 0;
+    if (!file_exists(path))
+        n = snprintf(line, sizeof line,
+                     "stage,seconds,ranks,threads,finished_utc,git_rev,fingerprint\n");
+    n += snprintf(line + n, sizeof line - (size_t)n, "%s,%.1f,%d,%d,%s,%s,%s\n", st->name, secs,
+                  ctx->nranks, omp_get_max_threads(), when, ctx->git_rev,
+                  ctx->fingerprint ? ctx->fingerprint : "");
+    append_text(path, line, (size_t)n);
 }
 
-// Skips a stage whose output exists, saying so, and warning when the config sections it
-// depends on changed since the output was made.
+// The fingerprint the stage's output gets now (rank 0 reads the inputs' fingerprints; every
+// rank gets rank 0's text).
+static void stage_fingerprint(const RunCtx *ctx, const Config *cfg, const Stage *st,
+                              Fingerprint *fp) {
+    char *keys = NULL;
+    if (ctx->rank == 0) {
+        size_t n = 0;
+        FILE *f = open_memstream(&keys, &n);
+        config_keys(cfg, st->sections ? st->sections : "", f);
+        for (int i = 0; i < 4 && st->reads[i]; i++) {
+            char path[1100], hex[17];
+            config_run_path(cfg, st->reads[i], path, sizeof path);
+            fp_read_hex(path, hex);
+            fprintf(f, "input %s = %s\n", st->reads[i], hex);
+        }
+        fclose(f);
+    }
+    char *all = par_bcast_text(keys);
+    fp_make(fp, all);
+    free(all), free(keys);
+}
+
+void stage_mismatch(const Stage *st, const Config *cfg, const char *what, const char *old_keys,
+                    const char *new_keys) {
+    char diff[1500], fix[1200];
+    if (old_keys)
+        fp_diff(old_keys, new_keys, diff, sizeof diff);
+    else
+        snprintf(diff, sizeof diff, "it records no fingerprint (made by an older dna)");
+    const char *cf = cfg->path[0] ? cfg->path : "CFG";
+    snprintf(fix, sizeof fix,
+             "`dna %s %s ... --force` redoes the stage with the new settings (its partial work "
+             "too), or set run.name=NEW to keep this run and start another",
+             st->name, cf);
+    DNA_FAIL(fix, "%s: %s was made with other settings: %s", st->name, what, diff);
+}
+
+// 1 when the stage's output exists and was made as it would be now (rank 0 decides); fatal,
+// naming the changed keys, when it exists but was made otherwise.
 static int skip(const RunCtx *ctx, const Config *cfg, const Stage *st) {
-    char path[1100], now[17], then[17];
+    char path[1100];
     config_run_path(cfg, st->writes, path, sizeof path);
-    if (!file_exists(path)) return 0;
-    log_info(ctx, "%s: %s is complete; skipping (--force reruns)", st->name, path);
-    sections_hash(cfg, st, now);
-    recorded_hash(cfg, st->name, then);
-    if (then[0] && strcmp(now, then))
-        log_warn(ctx,
-                 "%s: the config sections it depends on ([%s]) changed since %s was made; "
-                 "it is kept as it is (--force redoes the stage)",
-                 st->name, st->sections, path);
-    return 1;
+    int state = 0;  // 0: absent, 1: the same, 2: made otherwise
+    Fingerprint old = {0};
+    if (ctx->rank == 0 && file_exists(path)) {
+        fp_read(path, &old);
+        state = old.hex[0] && !strcmp(old.hex, ctx->fingerprint) ? 1 : 2;
+        if (state == 2) stage_mismatch(st, cfg, path, old.keys, ctx->fingerprint_keys);
+    }
+    fp_free(&old);
+    state = par_bcast_int(state);
+    if (state == 1) log_info(ctx, "%s: %s is complete; skipping (--force reruns)", st->name, path);
+    return state == 1;
 }
 
+// --force: the stage's partial work goes (checkpoints, units, shards), so it starts afresh.
+static void clear_partial(const RunCtx *ctx, const Config *cfg, const Stage *st) {
+    if (ctx->rank == 0 && st->partial) {
+        char path[1100];
+        config_run_path(cfg, st->partial, path, sizeof path);
+        if (file_exists(path)) {
+            log_info(ctx, "%s: --force: removing %s", st->name, path);
+            remove_tree(path);
+        }
+    }
+    par_barrier();
+}
+
+// Rank 0 checks; the others wait for its verdict (an error on rank 0 ends the job).
 static void check_inputs(const RunCtx *ctx, const Commands *all, const Config *cfg,
                          const Stage *st) {
-    (void)ctx;
-    for (int i = 0; i < 4 && st->reads[i]; i++) {
+    for (int i = 0; ctx->rank == 0 && i < 4 && st->reads[i]; i++) {
         char path[1100], fix[1200];
         config_run_path(cfg, st->reads[i], path, sizeof path);
         if (file_exists(path)) continue;
@@ -179,9 +277,11 @@ static void check_inputs(const RunCtx *ctx, const Commands *all, const Config *c
         DNA_FAIL(fix, "stage %s needs %s, made by stage %s", st->name, path,
                  by ? by->name : "(none)");
     }
+    par_barrier();
 }
 
-int runner_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const Stage *st, int force) {
+static int run_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const Stage *st,
+                     int force) {
     log_debug(ctx, "%s: reads %s%s%s%s, writes %s, depends on [%s]%s", st->name,
               st->reads[0] ? st->reads[0] : "nothing", st->reads[1] ? " " : "",
               st->reads[1] ? st->reads[1] : "", force ? " (forced)" : "",
@@ -189,11 +289,22 @@ int runner_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const Stag
               st->checkpoints ? "; checkpoints (SIGTERM/SIGUSR1 stop it cleanly)" : "");
     if (!force && !st->decides && st->writes && skip(ctx, cfg, st)) return STAGE_SKIPPED;
     check_inputs(ctx, all, cfg, st);
+    if (force) clear_partial(ctx, cfg, st);
     if (st->checkpoints) par_signals_install();
     double t0 = timer_now();
     int rc = st->run(ctx, cfg, force);
     if (st->checkpoints) par_signals_restore();
     if (rc == STAGE_RAN) record_time(ctx, cfg, st, timer_now() - t0);
+    return rc;
+}
+
+int runner_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const Stage *st, int force) {
+    Fingerprint fp;
+    stage_fingerprint(ctx, cfg, st, &fp);
+    ctx->fingerprint = fp.hex, ctx->fingerprint_keys = fp.keys;
+    int rc = run_stage(ctx, all, cfg, st, force);
+    ctx->fingerprint = ctx->fingerprint_keys = NULL;
+    fp_free(&fp);
     return rc;
 }
 
@@ -213,13 +324,14 @@ int runner_dispatch(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     if (st->command) return st->command(ctx, all, argc, argv);
     Config cfg;
     int force = runner_args(ctx, st->flags, argc, argv, &cfg);
-    runner_prepare(ctx, &cfg);
+    runner_prepare(ctx, &cfg, argc, argv);
     char dir[1100];
     config_run_path(&cfg, NULL, dir, sizeof dir);
     runner_open_logs(ctx, dir, st->name, st->metrics);
     log_start(ctx, argc, argv);
     runner_stage(ctx, all, &cfg, st, force || st->redo);
     runner_close_logs(ctx);
+    runner_unlock(ctx);
     return 0;
 }
 
@@ -254,9 +366,10 @@ void stage_resume_path(const RunCtx *ctx, const Config *cfg, const char *name, c
     config_run_path(cfg, file, buf, n);
 }
 
-void stage_identity(const Config *cfg, const Stage *st, const char *extra, char *buf, size_t n) {
-    char hex[17];
-    sections_hash(cfg, st, hex);
-    snprintf(buf, n, "%s [%s] %s%s%s", st->name, st->sections, hex, extra ? " arch " : "",
-             extra ? extra : "");
+char *stage_identity(const RunCtx *ctx, const char *job) {
+    const char *keys = ctx->fingerprint_keys ? ctx->fingerprint_keys : "";
+    size_t n = strlen(keys) + strlen(job) + 16;
+    char *id = dna_malloc(n);
+    snprintf(id, n, "%sjob = %s\n", keys, job);
+    return id;
 }

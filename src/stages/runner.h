@@ -49,14 +49,21 @@ int runner_dispatch(RunCtx *ctx, const Commands *all, int argc, char **argv);
 // Arguments of a stage: [CFG] [section.key=value ...] [--backend B] [--force] and the
 // flags; without CFG the defaults hold. Sets ctx's seed and backend. Returns --force.
 int runner_args(RunCtx *ctx, const FlagKey *flags, int argc, char **argv, Config *cfg);
-// Creates the run directory (rank 0), writes config.ini there atomically; all
-// ranks return after it exists.
-void runner_prepare(const RunCtx *ctx, const Config *cfg);
+// Creates the run directory (rank 0), takes the run lock (<run>/.lock, held until the process
+// ends; fatal, naming the holder, when another command holds it) and appends this invocation
+// (time, command line, hash, effective config) to config.ini; all ranks return after that.
+void runner_prepare(RunCtx *ctx, const Config *cfg, int argc, char **argv);
+void runner_unlock(RunCtx *ctx);  // the command is over: releases the run lock
 // Opens <run_dir>/log/<name>.log (and .jsonl with metrics) for appending on every rank,
 // creating log/: the log lines and fatal errors go there too. runner_close_logs ends that.
 void runner_open_logs(RunCtx *ctx, const char *run_dir, const char *name, int metrics);
 void runner_close_logs(RunCtx *ctx);
-// Runs one pipeline stage as described above; returns STAGE_RAN or STAGE_SKIPPED.
+// Runs one pipeline stage as described above; returns STAGE_RAN or STAGE_SKIPPED. Rank 0
+// makes every decision (skip, inputs present) and the other ranks follow it. The stage's
+// fingerprint (the keys of its sections and its inputs' fingerprints) is in ctx while it
+// runs, and its output records it; an output of another fingerprint is an error naming the
+// changed keys, and --force first removes the stage's partial work.
+
 int runner_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const Stage *st, int force);
 // The command of `name`, or NULL.
 const Stage *runner_find(const Commands *all, const char *name);
@@ -68,9 +75,14 @@ const Stage *runner_maker(const Commands *all, const char *file);
 void stage_space(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch, int *in_hw);
 // The run's dataset.h5, checked against [data] classes.
 void stage_dataset(const Config *cfg, Dataset *d);
-// What a stage's checkpoints belong to: its name, the hash of the config sections it
-// depends on and `extra` (an architecture file's digest; may be NULL).
-void stage_identity(const Config *cfg, const Stage *st, const char *extra, char *buf, size_t n);
+// What a training loop's checkpoint belongs to: the running stage's fingerprint keys and a
+// "job = <job>" line (which network; caller frees). A checkpoint of another identity is an
+// error naming what changed.
+char *stage_identity(const RunCtx *ctx, const char *job);
+// Fatal: `what` of stage st was made with other settings; names each key whose value differs
+// (old_keys NULL: none recorded) and the fixes (--force, a new run.name).
+void stage_mismatch(const Stage *st, const Config *cfg, const char *what, const char *old_keys,
+                    const char *new_keys);
 // <run>/resume/<name>.h5, where a training loop's checkpoint lives until the stage's output
 // holds its result; collective: rank 0 creates the directory.
 void stage_resume_path(const RunCtx *ctx, const Config *cfg, const char *name, char *buf, size_t n);

@@ -5,6 +5,7 @@
 // baselines random_<i>.json within the same budgets. An impossible budget is an error
 // stating the cheapest architecture's cost, and writes nothing. Run on its own it always
 // searches again (budgets are its flags); in `dna run` it skips when arch.json exists.
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,15 +151,22 @@ static void search(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
     plot(ctx, csv, png, &best);
     // arch.json last: its presence marks the stage complete
     config_hash(cfg, hash);
-    char extra[512];
-    snprintf(extra, sizeof extra,
-             "{\"config_hash\": \"%s\", \"seed\": %ld, \"git_rev\": \"%s\", \"version\": \"%s\", "
-             "\"max_params\": %.0f, \"max_macs\": %.0f, \"solver\": \"exact (traversal agrees)\"}",
-             hash, cfg->run.seed, ctx->git_rev, ctx->version, cfg->search.max_params,
-             cfg->search.max_macs);
+    cJSON *pv = cJSON_CreateObject();
+    cJSON_AddStringToObject(pv, "config_hash", hash);
+    cJSON_AddNumberToObject(pv, "seed", (double)cfg->run.seed);
+    cJSON_AddStringToObject(pv, "git_rev", ctx->git_rev);
+    cJSON_AddStringToObject(pv, "version", ctx->version);
+    cJSON_AddNumberToObject(pv, "max_params", cfg->search.max_params);
+    cJSON_AddNumberToObject(pv, "max_macs", cfg->search.max_macs);
+    cJSON_AddStringToObject(pv, "solver", "exact (traversal agrees)");
+    cJSON_AddStringToObject(pv, "fingerprint", ctx->fingerprint);
+    cJSON_AddStringToObject(pv, "fingerprint_keys", ctx->fingerprint_keys);
+    char *extra = cJSON_PrintUnformatted(pv);
+    cJSON_Delete(pv);
     draw_random(ctx, cfg, &q, sp, t, in_hw, &top[0], extra);
     config_run_path(cfg, "arch.json", out, sizeof out);
     arch_save(&best, extra, out);
+    free(extra);
     log_info(ctx, "search: %d best in top.csv, %d frontier points in frontier.csv/.png -> %s", ntop,
              front.n, out);
     search_arch_free(&trav);

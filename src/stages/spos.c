@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/files.h"
+#include "io/fingerprint.h"
 #include "nas/arch.h"
 #include "nas/bench.h"
 #include "nas/oneshot.h"
@@ -70,9 +71,8 @@ static void train(const RunCtx *ctx, const Config *cfg, const Dataset *d, OneSho
                .stats = stats,
                .nstats = oneshot_stats(s, stats, SPOS_MAX_STATS),
                .rng = &net.draws};
-    char id[256];
     stage_resume_path(ctx, cfg, "spos", ckpt, n);
-    stage_identity(cfg, &STAGE_SPOS, NULL, id, sizeof id);
+    char *id = stage_identity(ctx, "spos");
     Recipe r = {.label = "spos",
                 .stream = STREAM_SPOS,
                 .drop_stream = STREAM_DROP,
@@ -85,6 +85,7 @@ static void train(const RunCtx *ctx, const Config *cfg, const Dataset *d, OneSho
              "uniform path per step (train top-1 below: of the sampled paths)",
              params_numel(&all));
     fit_train(ctx, cfg, &r, d, d->mean, d->std, &m, 0, NULL, NULL);
+    free(id);
     params_free(&all), params_free(&net.path);
     free(stats);
 }
@@ -174,7 +175,11 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     t0 = timer_now();
     rate(ctx, cfg, &d, &s, &bench, &stage, acc);
     if (ctx->rank == 0) {
+        char side[1200];  // the fingerprint first: a crash between the two leaves no CSV
+        fp_sidecar_path(path, side, sizeof side);
         TextOut out;
+        fp_write_text(textout_open(&out, side), ctx->fingerprint, ctx->fingerprint_keys, NULL);
+        textout_commit(&out);
         FILE *f = textout_open(&out, path);
         fprintf(f, "id,score,val_top1\n");
         for (int i = 0; i < bench.n; i++) fprintf(f, "%d,%.6f,%.6f\n", i + 1, 1.0 - acc[i], acc[i]);

@@ -4,6 +4,7 @@
 // teacher file (teacher.import) and evaluated.
 #include "io/teacher.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -45,11 +46,11 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
         memcpy(t.std, d.std, sizeof t.std);
         Rng root = rng_new(ctx->seed), init = rng_split(&root, STREAM_TEACHER_INIT);
         effnet_init(ctx->be, &t.net, &arch, t.in_hw, &init);
-        char id[256];
-        stage_identity(cfg, &STAGE_TEACHER, NULL, id, sizeof id);
+        char *id = stage_identity(ctx, "teacher");
         stage_resume_path(ctx, cfg, "teacher", path, sizeof path);
         r.ckpt = path, r.identity = id;
         fit_teacher(ctx, cfg, &r, &d, &t, NULL, NULL);
+        free(id);
         log_info(ctx, "teacher: test top-1 %.2f%% after %ld epochs, %.1f s", 100.0 * t.top1,
                  cfg->teacher.fit.epochs, timer_now() - t0);
     }

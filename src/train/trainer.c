@@ -12,6 +12,7 @@
 
 #include "core/timer.h"
 #include "io/ckpt.h"
+#include "io/fingerprint.h"
 #include "tensor/ops.h"
 
 void trainer_init(Trainer *t, const RunCtx *ctx, const TrainerCfg *c) {
@@ -96,24 +97,40 @@ void trainer_save(Trainer *t) {
     t->t_ckpt = timer_now();
 }
 
-// A checkpoint of other settings or another architecture is not this trainee's state.
-static int same_identity(const Trainer *t) {
-    if (!t->c.identity) return 1;
-    char *id = ckpt_identity(t->c.ckpt);
-    int same = !id || !strcmp(id, t->c.identity);
-    if (!same && t->lead)
-        log_warn(t->ctx,
-                 "%s: '%s' belongs to other settings or another architecture (%s, this "
-                 "run %s): training starts afresh and overwrites it",
-                 t->c.label, t->c.ckpt, id, t->c.identity);
-    free(id);
-    return same;
+// The team lead decides whether there is a checkpoint to resume, and every member follows:
+// members that saw different files would otherwise take different paths through collectives.
+// One of other settings or another network is not this trainee's state: an error naming
+// what changed.
+static int checkpoint_to_resume(Trainer *t) {
+    int flag = 0;
+    if (t->lead) {
+        char *id = ckpt_identity(t->c.ckpt);
+        flag = id != NULL;
+        if (id && t->c.identity && strcmp(id, t->c.identity)) {
+            char diff[1500];
+            if (id[0])
+                fp_diff(id, t->c.identity, diff, sizeof diff);
+            else
+                snprintf(diff, sizeof diff, "it records no identity (made by an older dna)");
+            DNA_FAIL(
+                "rerun the stage with --force to start it afresh, or set run.name=NEW for a "
+                "new run",
+                "%s: checkpoint '%s' was saved with other settings: %s", t->c.label, t->c.ckpt,
+                diff);
+        }
+        free(id);
+    }
+    if (!t->c.solo) par_group_or(t->c.team, &flag, 1);
+    return flag;
 }
 
 int trainer_resume(Trainer *t) {
-    if (!t->c.ckpt || !same_identity(t)) return 0;
+    if (!t->c.ckpt || !checkpoint_to_resume(t)) return 0;
     Ckpt c = ckpt_of(t);
-    if (!ckpt_load(t->c.ckpt, t->ctx->be, &c)) return 0;
+    DNA_CHECK(ckpt_load(t->c.ckpt, t->ctx->be, &c),
+              "make run.out_dir a filesystem every node sees the same way",
+              "%s: checkpoint '%s' exists for the team's first rank but not on rank %d", t->c.label,
+              t->c.ckpt, t->ctx->rank);
     if (c.row > 0 && c.members == t->size) {
         unpack_row(t, c.rows + (size_t)t->rank * (size_t)c.row);
     } else if (c.row > 0) {  // another team size: every member starts from the mean

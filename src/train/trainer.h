@@ -34,8 +34,9 @@ typedef struct TrainerCfg {
     int solo;                // this rank trains alone: no collectives
     int step_curve;          // keep the per-step loss curve (checkpointed)
     H5Prov prov;             // of the checkpoint
-    // What the state belongs to (the settings it depends on, the architecture): a checkpoint
-    // of another identity is not resumed, with a warning. NULL: not checked.
+    // What the state belongs to: fingerprint keys (io/fingerprint.h) of the settings it
+    // depends on and the network. A checkpoint of another identity is an error naming the
+    // changed keys (--force removes it). NULL: not checked.
     const char *identity;
 } TrainerCfg;
 

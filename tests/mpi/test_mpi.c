@@ -1,8 +1,9 @@
 // MPI tests, run under `mpirun -np 2`: collectives, data-parallel gradients equal to the
-// single-process gradient, the one-sided work counter, and RNG streams that do not depend on which rank draws them.
-// Rank 0 prints one line per case and "mpi: N passed, N failed".
+// single-process gradient, the one-sided work counter, and RNG streams that do not depend on which
+// rank draws them. Rank 0 prints one line per case and "mpi: N passed, N failed".
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -33,6 +34,18 @@ static void test_allreduce(const RunCtx *ctx) {
     par_minavgmax((double)ctx->rank, mam);
     ok &= mam[0] == 0 && mam[2] == R - 1 && fabs(mam[1] - (R - 1) / 2.0) < 1e-12;
     report(ctx, "mpi_allreduce_and_minavgmax", ok);
+}
+
+// What rank 0 decided is what every rank does: each rank offers its own answer (as ranks that
+// see a shared filesystem differently would) and gets rank 0's.
+static void test_rank0_decides(const RunCtx *ctx) {
+    int v = par_bcast_int(10 + ctx->rank);
+    char mine[32];
+    snprintf(mine, sizeof mine, "seen by rank %d", ctx->rank);
+    char *text = par_bcast_text(mine), *none = par_bcast_text(ctx->rank ? "x" : NULL);
+    int ok = v == 10 && text && !strcmp(text, "seen by rank 0") && !none;
+    free(text), free(none);
+    report(ctx, "mpi_rank0_decides", ok);
 }
 
 // A ConvBN's weight gradient, averaged over ranks that each see a slice of the batch, must
@@ -91,7 +104,8 @@ static void test_group_cell_steps(const RunCtx *ctx) {
     cell_all_params(&grp, &p2);
     ParGroup *g = par_group_split(0);
     BnSync bs = {par_group_bn_sum, g};
-    BatchNorm *bns[CELL_MAX_LAYERS * CELL_MAX_OPS * 3 + 1], *bn1[CELL_MAX_LAYERS * CELL_MAX_OPS * 3 + 1];
+    BatchNorm *bns[CELL_MAX_LAYERS * CELL_MAX_OPS * 3 + 1],
+        *bn1[CELL_MAX_LAYERS * CELL_MAX_OPS * 3 + 1];
     int nbn = cell_bns(&grp, bns, (int)(sizeof bns / sizeof *bns));
     cell_bns(&one, bn1, nbn);
     for (int i = 0; i < nbn; i++) bns[i]->sync = &bs;
@@ -141,8 +155,10 @@ static void test_group_cell_steps(const RunCtx *ctx) {
         }
     ok &= worst <= 1e-4f && worst_bn <= 1e-5f;
     if (ctx->rank == 0)
-        printf("     after 3 steps, every path: max |out_group - out_one| / max |out| %.2e; BN "
-               "running stats rel. %.2e\n", worst, worst_bn);
+        printf(
+            "     after 3 steps, every path: max |out_group - out_one| / max |out| %.2e; BN "
+            "running stats rel. %.2e\n",
+            worst, worst_bn);
     report(ctx, "mpi_group_cell_steps_equal_single_process", ok);
     par_sum_free(ps);
     par_group_free(g);
@@ -202,6 +218,7 @@ int main(int argc, char **argv) {
     test_streams_independent_of_ranks(&ctx);
     test_group_cell_steps(&ctx);
     test_counter(&ctx);
+    test_rank0_decides(&ctx);
     if (ctx.rank == 0) printf("mpi (%d ranks): %d passed, %d failed\n", ctx.nranks, passed, failed);
     par_finalize();
     return failed ? 1 : 0;
