@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/files.h"
+#include "io/h5lock.h"
 #include "io/potentials.h"
 #include "io/shard.h"
 #include "nas/arch.h"
@@ -165,7 +166,9 @@ static double *rate_unit(const RunCtx *ctx, const Config *cfg, const Space *sp, 
         tensor_ensure(be, &y, nb, out[0], out[1], out[2]);
         tensor_upload(be, &x, xb);
         tensor_upload(be, &y, yb);
+        int h5t = h5_main_yield();  // no HDF5 here: the reader's thread may read meanwhile
         rate_score_batch(be, &cell, st, &x, &y, res, res + u->npaths);
+        h5_main_resume(h5t);
         seen += nb, batches++;
     }
     shard_reader_free(r);

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/files.h"
+#include "io/h5lock.h"
 #include "io/teacher.h"
 #include "par/par.h"
 #include "tensor/ops.h"
@@ -205,6 +206,9 @@ static void log_start(const RunCtx *ctx, int argc, char **argv) {
     }
     log_info(ctx, "dna %s: %d rank(s) x %d thread(s), backend %s, dna %s (git %s)", line,
              ctx->nranks, omp_get_max_threads(), ctx->be->name, ctx->version, ctx->git_rev);
+    char h5[160];
+    h5_thread_mode(h5, sizeof h5);
+    log_debug(ctx, "%s", h5);
 }
 
 int runner_dispatch(RunCtx *ctx, const Commands *all, int argc, char **argv) {
