@@ -132,7 +132,7 @@ static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_pat
             double s = 0;
             for (int k = 0; k < b.nblocks; k++) {
                 int c = b.cell[(size_t)i * b.nblocks + k];
-                long code = b.code[(size_t)i * b.nblocks + k];
+                int64_t code = b.code[(size_t)i * b.nblocks + k];
                 DNA_CHECK(c < sp.block[k].ncells && code < pot.cell[k][c].npaths,
                           "rank a bench made in this run's space",
                           "rank: bench architecture %d is not in the space of '%s'", i + 1,
