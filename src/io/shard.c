@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,11 +192,42 @@ static void writer_rows(ShardWriter *w, int ds, long row, int rows, hid_t mtype,
     memset(w->done + (size_t)ds * (size_t)w->count + (size_t)row, 1, (size_t)rows);
 }
 
+// Float16 turns |x| >= 65520 into inf (65504 is its largest value; halfway up rounds away),
+// which training would later report as a diverging loss.
+enum { HALF_OVERFLOW = 65520 };
+
+// Fatal on a NaN or inf (either dtype: the features are broken) and, for float16, on a value
+// that would become inf; names the dataset, the sample and the largest value.
+static void check_finite(const ShardWriter *w, int slot, const char *name, long row, int rows,
+                         const float *data) {
+    size_t per = slot_elems(&w->spec, slot), n = per * (size_t)(rows > 0 ? rows : 0);
+    size_t bad = n, big_at = 0;
+    float big = 0;
+    for (size_t i = 0; i < n; i++) {
+        float a = fabsf(data[i]);
+        if (!isfinite(a)) {
+            if (bad == n) bad = i;
+        } else if (a > big) {
+            big = a, big_at = i;
+        }
+    }
+    DNA_CHECK(bad == n, "the features are not finite: check the teacher (rerun `dna teacher`)",
+              "shard '%s': %s of sample %ld holds %g", w->path, name,
+              w->first + row + (long)(bad / per), (double)data[bad < n ? bad : 0]);
+    DNA_CHECK(!w->spec.fp16 || big < HALF_OVERFLOW,
+              "set features.dtype = float32 ([features] dtype) and rerun `dna features`",
+              "shard '%s': %s (%s) holds %g (sample %ld), beyond float16's range: values of "
+              "magnitude >= %d would be stored as inf",
+              w->path, name, slot ? "a block's output" : "the input", (double)big,
+              w->first + row + (long)(big_at / per), HALF_OVERFLOW);
+}
+
 void shard_writer_put(ShardWriter *w, int slot, long row, int rows, const float *data) {
     DNA_CHECK(slot >= 0 && slot <= w->spec.nblocks, "slot 0 is /x, k is /block<k>",
               "shard '%s': slot %d out of range 0..%d", w->path, slot, w->spec.nblocks);
     char name[32];
     feat_name(name, sizeof name, slot);
+    check_finite(w, slot, name, row, rows, data);
     if (!w->spec.fp16) {
         writer_rows(w, slot, row, rows, H5T_NATIVE_FLOAT, data, name);
         return;

@@ -947,3 +947,50 @@ TEST(shard_h5_serialized_reads_equal) {
             "the serialised read (DNA_H5_SERIALIZE=1) failed or differed (status %d)", st);
     remove_dir(d);
 }
+
+// ---- float16 range (issue 17) ---------------------------------------------------------------
+
+typedef struct Put {
+    int fp16, slot;
+    float value;
+    char dir[64];
+} Put;
+
+// Writes 8 rows of slot p->slot with one element set to p->value (row 3), closes the file.
+static void put_value(void *arg) {
+    const Put *p = arg;
+    ShardSpec sp = test_spec(p->fp16, 4, 0);
+    char path[1024];
+    shard_path(path, sizeof path, p->dir, 0, 0);
+    ShardWriter *w = shard_writer_open(path, &sp, 8, 8, 16, NULL);
+    for (int slot = 0; slot <= sp.nblocks; slot++) {
+        size_t e = elems(&sp, slot);
+        float *buf = calloc(e * 8, sizeof(float));
+        if (slot == p->slot) buf[3 * e + 1] = p->value;
+        shard_writer_put(w, slot, 0, 8, buf);
+        free(buf);
+    }
+    int32_t lab[8] = {0};
+    shard_writer_put_meta(w, 0, 8, lab);
+    shard_writer_close(w);
+}
+
+TEST(shard_fp16_overflow_is_an_error) {
+    char *d = make_dir();
+    Put p = {.fp16 = 1, .slot = 2, .value = -70000.0f};
+    snprintf(p.dir, sizeof p.dir, "%s", d);
+    T_EXPECT_DEATH(put_value, &p,
+                   "/block2 (a block's output) holds 70000 (sample 11), beyond float16's range");
+    T_EXPECT_DEATH(put_value, &p, "fix: set features.dtype = float32");
+    p.slot = 0, p.value = 65520.0f;  // the first value that would round to inf
+    T_EXPECT_DEATH(put_value, &p, "/x (the input) holds 65520 (sample 11)");
+    p.value = 65519.0f;  // rounds to 65504: fine
+    put_value(&p);
+    p.value = NAN;
+    T_EXPECT_DEATH(put_value, &p, "/x of sample 11 holds nan");
+    p.fp16 = 0;
+    T_EXPECT_DEATH(put_value, &p, "/x of sample 11 holds nan");
+    p.value = 1e30f;  // float32 holds it
+    put_value(&p);
+    remove_dir(d);
+}
