@@ -24,15 +24,15 @@
 enum { STREAM_RANDOM = 500 };
 
 static void plot(const RunCtx *ctx, const char *csv, const char *png, const Arch *best) {
-    char body[2048];
+    char body[4096], q[2300];
     snprintf(body, sizeof body,
              "set datafile separator ','\nset key top right\nset grid\n"
              "set xlabel 'parameters of the standalone network'\n"
              "set ylabel 'predicted score (sum of block scores, lower is better)'\n"
              "set title 'score-vs-parameters frontier'\n"
-             "plot '%s' using 2:4 with linespoints pt 7 ps 0.6 title 'frontier', "
+             "plot %s using 2:4 with linespoints pt 7 ps 0.6 title 'frontier', "
              "'-' using 1:2 with points pt 9 ps 2.5 lc rgb 'red' title 'chosen'\n%ld,%.9g\ne",
-             csv, arch_params(best), best->score);
+             plot_str(q, sizeof q, csv), arch_params(best), best->score);
     if (plot_png(png, 900, 600, body))
         log_info(ctx,
                  "search: gnuplot (pngcairo) failed or is missing: %s not drawn "
