@@ -31,7 +31,7 @@ const Stage *runner_maker(const Commands *all, const char *file) {
 }
 
 int runner_args(RunCtx *ctx, const FlagKey *flags, int argc, char **argv, Config *cfg) {
-    static const FlagKey BACKEND = {"--backend", "run.backend"};  // config.ini records it
+    static const FlagKey BACKEND = {"--backend", "run.backend", NULL};  // config.ini records it
     const char *path = NULL;
     char **over = dna_calloc((size_t)argc + 1, sizeof(char *));
     char(*made)[1200] = dna_calloc((size_t)argc + 1, sizeof *made);
@@ -42,6 +42,7 @@ int runner_args(RunCtx *ctx, const FlagKey *flags, int argc, char **argv, Config
             if (!strcmp(argv[i], flags[j].flag)) f = &flags[j];
         if (!strcmp(argv[i], "--backend")) f = &BACKEND;
         if (f) {
+            DNA_CHECK(f->key, f->refused, "%s: %s is not accepted", argv[0], argv[i]);
             DNA_CHECK(i + 1 < argc, "give a value after the flag", "%s needs a value", argv[i]);
             snprintf(made[nover], sizeof made[nover], "%s=%s", f->key, argv[++i]);
             over[nover] = made[nover], nover++;
