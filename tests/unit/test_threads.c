@@ -1,4 +1,5 @@
-// The CPU backend with more OpenMP threads than its per-thread state serves (issue 17): the
+// Threads (issue 17). The MPI thread level dna needs (the check par_init makes), and the CPU
+// backend with more OpenMP threads than its per-thread state serves: the
 // convolution backward's per-thread weight-gradient partials (`part[CPU_MAX_THREADS]`) were
 // indexed by thread id before any limit was checked. cpu_nthreads() now caps the team, so the
 // results equal a one-thread run (up to the partials' summation order).
@@ -8,6 +9,21 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu.h"
 #include "harness.h"
+#include "par/par.h"
+
+static void level(void *arg) {
+    par_thread_level_check(*(int *)arg);
+}
+
+TEST(par_thread_level_below_funneled_is_fatal) {
+    int single = MPI_THREAD_SINGLE, funneled = MPI_THREAD_FUNNELED;
+    T_EXPECT_DEATH(level, &single,
+                   "the MPI library provides MPI_THREAD_SINGLE (0), dna needs "
+                   "MPI_THREAD_FUNNELED");
+    par_thread_level_check(funneled);  // returns
+    int multiple = MPI_THREAD_MULTIPLE;
+    par_thread_level_check(multiple);
+}
 
 // Forward, then backward (dx, and dw when asked) of a convolution: k 1 (GEMM), k 3 dense
 // (im2col), or k 3 depthwise (groups 3, 3 -> 3 channels; the direct kernels). Every region
