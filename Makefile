@@ -3,7 +3,7 @@
 # DEBUG=1 (-O0 -g), CUDA=1 (adds the CUDA backend and bin test_gpu; own build dir
 # build/cuda with its binaries in build/cuda/bin; CUDA_HOME picks the toolkit).
 CC      := mpicc
-PKGS    := hdf5 libcjson inih openblas
+PKGS    := hdf5 libcjson openblas
 ARCH    ?= -march=native
 # -fno-math-errno -fno-trapping-math change no result (we never read errno or FP flags) but
 # let GCC vectorise loops with compares, sqrt and rounding.

@@ -3,7 +3,7 @@
 # nothing when it is all there already. Used by both README commands and by .ci/run.
 set -euo pipefail
 PKGS=(build-essential pkg-config libopenblas-dev openmpi-bin libopenmpi-dev libhdf5-dev
-      hdf5-tools zlib1g-dev libinih-dev libcjson-dev dataset-fashion-mnist gnuplot-nox python3)
+      hdf5-tools zlib1g-dev libcjson-dev dataset-fashion-mnist gnuplot-nox python3)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

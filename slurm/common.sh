@@ -113,7 +113,7 @@ dna_cfg_value() {
         if [[ $a == "$sec.$key="* ]]; then v=${a#*=} found=1; fi
     done
     if [ $found = 0 ]; then
-        # inih: `key = value` or `key: value`, full-line comments ; and #, inline ` ;`
+        # as config.c reads it: `key = value` or `key: value`, full-line comments ; and #, inline ` ;`
         v=$(awk -v sec="$sec" -v key="$key" '
             /^[[:space:]]*[;#]/ { next }
             /^[[:space:]]*\[/ { s = $0; gsub(/^[[:space:]]*\[|\].*$/, "", s); next }

@@ -417,6 +417,45 @@ truncate -s 100000 "$out/two/dataset.h5"
 cli dataset_truncated 1 'dataset.h5' teacher "${tiny[@]}" run.name=two --force
 rm -rf "$out"
 
+echo "== reliability: threads and sizes"
+rel=$(mktemp -d)
+# sizes: a cell past 2^29 paths (rating's gather, the search's int candidates) is refused by
+# the space parser, so by `dna plan`, naming it; the largest 6-op cell (11 layers) passes
+cli plan_refuses_a_cell_past_the_path_limit 1 '\[space\] block3 cell 2 \(12x16, 6 ops\) has 2176782336 paths \(6\^12\), more than the 536870912 that rating and search can hold' plan inputs/tiny.cfg "space.block3=1x12 12x16"
+cli plan_refuses_a_space_past_the_path_limit 1 '\[space\] has 725594154 paths over all its cells, more than the 536870912' plan inputs/tiny.cfg space.block2=11x16 space.block3=11x16
+cli plan_accepts_the_largest_cell 0 'rating: 362797140 paths \(at most 536870912 per cell and in all\)' plan inputs/tiny.cfg space.block3=11x16
+# config lines of any length (libinih stopped at 200 bytes with a bare "syntax error"); a
+# value is still capped, with the file's line in the message
+{ printf '; %0400d\n' 0; cat inputs/tiny.cfg; } >"$rel/long.cfg"
+cli config_long_line 0 'architectures per block' plan "$rel/long.cfg"
+{ cat inputs/tiny.cfg; printf '[run]\nname = %0600d\n' 0; } >"$rel/toolong.cfg"
+cli config_value_too_long 1 'toolong.cfg:[0-9]+ \[run\]: run.name is longer than 511 characters' plan "$rel/toolong.cfg"
+# a run name with a quote: gnuplot runs without a shell and reads paths as string literals;
+# --max-macs sets the multiply-add budget, --max-flops is refused with a pointer to it
+rel_omp=$OMP_NUM_THREADS
+export OMP_NUM_THREADS=1
+relq=(inputs/tiny.cfg "run.out_dir=$rel" "run.name=q'uote")
+for s in data teacher features train rate; do ASAN_OPTIONS=$MPI_ASAN "$bin/dna" $s "${relq[@]}" >"$log" 2>&1 || { cat "$log"; break; }; done
+cli search_max_macs 0 'search: 10 best in top.csv' search "${relq[@]}" --max-macs 1e9
+check search_max_macs_recorded grep -Eq '"max_macs":[[:space:]]*1000000000' "$rel/q'uote/arch.json"
+check plot_with_a_quote_in_the_run_name bash -c "! command -v gnuplot >/dev/null || [ -s \"\$1/q'uote/frontier.png\" ]" _ "$rel"
+cli search_max_flops_refused 1 'fix: give --max-macs M: the budget in multiply-adds per image' search "${relq[@]}" --max-flops 2e6
+cli search_impossible_max_macs 1 'raise --max-params / --max-macs' search "${relq[@]}" --max-macs 10
+# DNA_H5_SERIALIZE=1 forces the locked HDF5 path (what a library without thread safety
+# gets): supernet training ends bitwise equal to the unlocked run, and -v says which path
+mkdir -p "$rel/ser" && cp -r "$rel/q'uote/dataset.h5" "$rel/q'uote/teacher.h5" "$rel/q'uote/features" "$rel/ser/"
+DNA_H5_SERIALIZE=1 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" -v train inputs/tiny.cfg "run.out_dir=$rel" run.name=ser >"$log" 2>&1
+h5_serialized_bitwise() {
+    grep -q 'debug: HDF5 .*calls serialised through one lock (DNA_H5_SERIALIZE)' "$log" || return 1
+    [ "$(ls "$rel/q'uote/ckpt/"*.h5 | wc -l)" = 6 ] || return 1
+    local f
+    for f in "$rel/q'uote/ckpt/"*.h5; do h5diff -q "$f" "$rel/ser/ckpt/$(basename "$f")" || return 1; done
+}
+check train_h5_serialized_bitwise h5_serialized_bitwise
+cli check_reports_hdf5_threads 0 'check: HDF5 [0-9.]+, (thread-safe build|not thread-safe): calls' check --steps 1
+export OMP_NUM_THREADS=$rel_omp
+rm -rf "$rel"
+
 echo "== GPU tests (build/cuda/bin/test_gpu from make CUDA=1; each op against the CPU backend)"
 if [ -x build/cuda/bin/test_gpu ]; then
     build/cuda/bin/test_gpu 2>&1 | tee "$log"; count

@@ -1,8 +1,8 @@
-// Config: the schema table, INI parsing through libinih, overrides, dump and hash.
+// Config: the schema table, INI parsing (our own reader: lines of any length), overrides,
+// dump and hash.
 #include "core/config.h"
 
 #include <errno.h>
-#include <ini.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -151,7 +151,7 @@ static const CfgKey KEYS[] = {
     K(search, max_params, "max_params", CK_F64, "100000", NULL,
       "parameter budget of the searched network (0 = none); --max-params overrides"),
     K(search, max_macs, "max_macs", CK_F64, "0", NULL,
-      "multiply-add budget per image (the paper's FLOPs; 0 = none); --max-flops overrides"),
+      "multiply-add budget per image (the paper's FLOPs; 0 = none); --max-macs overrides"),
     K(search, top, "top", CK_INT, "10", NULL, "architectures listed in top.csv; --top overrides"),
     K(search, random, "random", CK_INT, "3", NULL,
       "also draw N random architectures within the budgets and >= 90% of the searched one's "
@@ -255,19 +255,60 @@ static void set_key(Config *cfg, const char *section, const char *key, const cha
     }
 }
 
-typedef struct IniCtx {
-    Config *cfg;
-    const char *path;
-} IniCtx;
+// One line of an INI file, trimmed in place: "[section]", "key = value" (or "key: value"),
+// a comment (";" or "#" first, or " ;" inline), or blank. Lines of any length: getline.
+static char *trim(char *s) {
+    while (*s == ' ' || *s == '\t') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = 0;
+    return s;
+}
 
-static int on_ini(void *user, const char *section, const char *key, const char *value) {
-    IniCtx *c = user;
-    char where[CFG_STR + 32];
-    snprintf(where, sizeof where, "%s [%s]", c->path, section);
-    DNA_CHECK(section[0], "put every key under a [section]",
-              "%s: key '%s' outside any section (or after a malformed [section] line)", where, key);
-    set_key(c->cfg, section, key, value, where);
-    return 1;
+static void strip_inline_comment(char *s) {
+    for (char *p = s; *p; p++)
+        if (*p == ';' && p > s && (p[-1] == ' ' || p[-1] == '\t')) {
+            *p = 0;
+            return;
+        }
+}
+
+// Our own reader, not libinih: its line buffer is a build-time constant (200 bytes in
+// Debian's build), and a longer line, such as a deep teacher's stages, read as a bare syntax
+// error. Here a line may be as long as it likes; a value is still capped at CFG_STR - 1.
+static void parse_file(Config *cfg, const char *path, FILE *f) {
+    char *buf = NULL, section[CFG_STR] = "", where[CFG_STR + 64];
+    size_t cap = 0;
+    int lineno = 0;
+    for (ssize_t len; (len = getline(&buf, &cap, f)) >= 0;) {
+        lineno++;
+        char *line = buf;
+        if (lineno == 1 && !strncmp(line, "\xEF\xBB\xBF", 3)) line += 3;  // UTF-8 BOM
+        line = trim(line);
+        if (!*line || *line == ';' || *line == '#') continue;
+        if (*line == '[') {
+            char *end = strchr(line, ']');
+            DNA_CHECK(end && !end[1 + strspn(end + 1, " \t")] &&
+                          end - line - 1 < (ptrdiff_t)sizeof section,
+                      "write a section line as [name]", "%s:%d: '%s' is a malformed [section] line",
+                      path, lineno, line);
+            *end = 0;
+            snprintf(section, sizeof section, "%s", trim(line + 1));
+            continue;
+        }
+        strip_inline_comment(line);
+        char *eq = strpbrk(line, "=:");
+        DNA_CHECK(eq, "fix the syntax: [section] lines and key = value lines",
+                  "%s:%d: syntax error: '%s' is neither [section] nor key = value", path, lineno,
+                  line);
+        *eq = 0;
+        char *key = trim(line), *value = trim(eq + 1);
+        snprintf(where, sizeof where, "%s:%d [%s]", path, lineno, section);
+        DNA_CHECK(section[0], "put every key under a [section]",
+                  "%s:%d: key '%s' outside any section", path, lineno, key);
+        set_key(cfg, section, key, value, where);
+    }
+    free(buf);
 }
 
 void config_load(Config *cfg, const char *path, char **overrides, int noverrides) {
@@ -278,11 +319,8 @@ void config_load(Config *cfg, const char *path, char **overrides, int noverrides
         snprintf(cfg->path, sizeof cfg->path, "%s", path);
         FILE *f = fopen(path, "r");
         DNA_CHECK(f, "check the path of the config file", "cannot read config '%s'", path);
-        IniCtx c = {cfg, path};
-        int rc = ini_parse_file(f, on_ini, &c);
+        parse_file(cfg, path, f);
         fclose(f);
-        DNA_CHECK(rc == 0, "fix the syntax: [section] lines and key = value lines",
-                  "%s:%d: syntax error", path, rc);
     }
     for (int i = 0; i < noverrides; i++) {
         char buf[2 * CFG_STR], *dot, *eq;

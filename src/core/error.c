@@ -24,18 +24,35 @@ void dna_fatal_log(int fd) {
     hooks.log_fd = fd;
 }
 
+// Per thread: set by a helper thread on itself (see error.h).
+static _Thread_local struct {
+    DnaFatalCatch fn;
+    void *arg;
+} catcher;
+
+void dna_fatal_catch(DnaFatalCatch fn, void *arg) {
+    catcher.fn = fn;
+    catcher.arg = arg;
+}
+
 void dna_fatal(const char *file, int line, const char *hint, const char *fmt, ...) {
-    char msg[1024];
+    DnaError e = {.file = file, .line = line};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
     va_end(ap);
+    snprintf(e.hint, sizeof e.hint, "%s", hint ? hint : "");
+    dna_fatal_raise(&e, NULL);
+}
+
+void dna_fatal_raise(const DnaError *e, const char *where) {
+    if (catcher.fn) catcher.fn(e, catcher.arg);  // a helper thread: hands it over, ends
     int rank = hooks.rank ? hooks.rank() : -1;
-    char who[32] = "", text[1536];
+    char who[32] = "", text[1800];
     if (rank >= 0) snprintf(who, sizeof who, " (rank %d)", rank);
-    int n =
-        snprintf(text, sizeof text, "dna: error%s: %s\n  at %s:%d\n%s%s%s", who, msg, file, line,
-                 hint && hint[0] ? "  fix: " : "", hint ? hint : "", hint && hint[0] ? "\n" : "");
+    int n = snprintf(text, sizeof text, "dna: error%s: %s\n  at %s:%d%s%s\n%s%s%s", who, e->msg,
+                     e->file, e->line, where ? ", " : "", where ? where : "",
+                     e->hint[0] ? "  fix: " : "", e->hint, e->hint[0] ? "\n" : "");
     if (n > (int)sizeof text - 1) n = (int)sizeof text - 1;
     fflush(stdout);
     fputs(text, stderr);

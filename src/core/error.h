@@ -21,6 +21,22 @@ void dna_fatal_hooks(int (*rank)(void), void (*abort_job)(int code));
 // A file descriptor that receives every fatal message too (the stage's log); -1 stops it.
 void dna_fatal_log(int fd);
 
+// Helper threads may not end the job themselves: under MPI_THREAD_FUNNELED only the main
+// thread calls MPI, so MPI_Abort from a helper is not allowed. A helper installs a catcher
+// for its own thread; dna_fatal on that thread then hands the error to it (and never
+// returns: the catcher ends the thread), and the main thread raises it at its next sync
+// point with dna_fatal_raise. The catcher is per thread (_Thread_local), not process state.
+typedef struct DnaError {
+    char msg[1024], hint[512];
+    const char *file;  // a string literal (__FILE__)
+    int line;
+} DnaError;
+typedef void (*DnaFatalCatch)(const DnaError *e, void *arg);  // must not return
+void dna_fatal_catch(DnaFatalCatch fn, void *arg);            // this thread; NULL: none
+// Prints a recorded error (with `where`, e.g. "on the prefetch thread") and ends the job as
+// dna_fatal does (on a thread with a catcher: hands it to the catcher).
+_Noreturn void dna_fatal_raise(const DnaError *e, const char *where);
+
 // Allocation that cannot return NULL: out of memory is fatal with the size asked for.
 void *dna_malloc(size_t bytes);
 void *dna_calloc(size_t count, size_t size);

@@ -11,7 +11,7 @@ void bench_save_h5(const char *path, const Bench *b, const H5Prov *prov, const c
     h5_attr_str(f, "recipe_hash", recipe_hash, tmp);
     long d1[1] = {b->n}, d2[2] = {b->n, b->nblocks};
     h5_write(f, "cell", H5T_NATIVE_INT, b->cell, 2, d2, tmp);
-    h5_write(f, "code", H5T_NATIVE_LONG, b->code, 2, d2, tmp);
+    h5_write(f, "code", H5T_NATIVE_INT64, b->code, 2, d2, tmp);
     h5_write(f, "params", H5T_NATIVE_DOUBLE, b->params, 1, d1, tmp);
     h5_write(f, "macs", H5T_NATIVE_DOUBLE, b->macs, 1, d1, tmp);
     h5_write(f, "top1", H5T_NATIVE_DOUBLE, b->top1, 1, d1, tmp);
@@ -27,7 +27,7 @@ void bench_load(const char *path, Bench *b) {
     DNA_CHECK(n > 0 && nc == nk && nc % n == 0, "rerun `dna bench CFG`",
               "'%s': cell/code/params shapes do not match", path);
     bench_alloc(b, (int)n, (int)(nc / n));
-    for (size_t i = 0; i < nc; i++) b->cell[i] = (int)cell[i], b->code[i] = (long)code[i];
+    for (size_t i = 0; i < nc; i++) b->cell[i] = (int)cell[i], b->code[i] = (int64_t)code[i];
     memcpy(b->params, params, sizeof(double) * n);
     const char *rest[] = {"macs", "top1", "seconds"};
     double *dst[] = {b->macs, b->top1, b->seconds};

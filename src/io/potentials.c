@@ -22,7 +22,7 @@ void potentials_save(const char *path, const Potentials *p, const Space *sp, con
     for (int k = 0; k < p->nblocks; k++)
         for (int c = 0; c < p->ncells[k]; c++) {
             CellScores *cs = (CellScores *)&p->cell[k][c];
-            long n = cs->npaths;
+            long n = (long)cs->npaths;  // h5_write's dims
             for (int q = 0; q < 4; q++) {
                 snprintf(name, sizeof name, "block%d_cell%d_%s", k + 1, c + 1, QTY[q]);
                 h5_write(f, name, H5T_NATIVE_DOUBLE, *field(cs, q), 1, &n, tmp);
@@ -45,10 +45,10 @@ void potentials_save(const char *path, const Potentials *p, const Space *sp, con
         for (int c = 0; c < p->ncells[k]; c++) {
             const CellCfg *cc = &sp->block[k].cell[c];
             const CellScores *cs = &p->cell[k][c];
-            for (long i = 0; i < cs->npaths; i++) {
+            for (int64_t i = 0; i < cs->npaths; i++) {
                 int ops[CELL_MAX_LAYERS];
                 arch_decode_path(i, cc->layers, cc->nops, ops);
-                fprintf(o, "%d,%d,%d,%d,%ld,", k + 1, c + 1, cc->layers, cc->width, i);
+                fprintf(o, "%d,%d,%d,%d,%lld,", k + 1, c + 1, cc->layers, cc->width, (long long)i);
                 for (int l = 0; l < cc->layers; l++)
                     fprintf(o, "%se%dk%d", l ? "-" : "", cc->ops[ops[l]].expand, cc->ops[ops[l]].k);
                 fprintf(o, ",%.9g,%.9g,%.0f,%.0f\n", cs->score[i], cs->mse[i], cs->params[i],
@@ -75,9 +75,9 @@ void potentials_load(const char *path, const Space *sp, Potentials *p) {
                 snprintf(name, sizeof name, "block%d_cell%d_%s", k + 1, c + 1, QTY[q]);
                 size_t n;
                 *field(cs, q) = h5_read_f64(f, path, name, &n);
-                DNA_CHECK((long)n == cs->npaths, "rerun `dna rate` for this search space",
-                          "'%s': %s has %zu paths, the space's cell has %ld", path, name, n,
-                          cs->npaths);
+                DNA_CHECK((int64_t)n == cs->npaths, "rerun `dna rate` for this search space",
+                          "'%s': %s has %zu paths, the space's cell has %lld", path, name, n,
+                          (long long)cs->npaths);
             }
         }
     }

@@ -1,7 +1,9 @@
 // The prefetcher behind prefetch.h: one helper thread from the first start to free, two slots,
 // one mutex guarding every field below `mu`. The owner's fill runs without the lock; the
 // mutex hand-overs (fill done -> READY, stop -> idle, start -> active) order the owner's
-// memory between the two threads. Includes only src/core.
+// memory between the two threads. A fatal error in a fill is not the helper's to raise
+// (only the main thread may end an MPI job): the helper records it and exits, and the
+// consumer raises it at its next call (next, stop, start, free). Includes only src/core.
 #include "io/prefetch.h"
 
 #include <pthread.h>
@@ -29,10 +31,34 @@ struct Prefetch {
     int quit;
     int filling;  // a fill is in flight (its slot is FILLING)
     int fill_next, take_next, held;
+    int failed;  // the helper hit a fatal error (err) and exited
+    DnaError err;
 };
+
+// On the helper thread, from dna_fatal: records the error, wakes the consumer, ends the
+// thread. The prefetch mutex is not held during a fill, so taking it here cannot deadlock;
+// an owner that holds locks of its own in a fill releases them with pthread_cleanup_push.
+static void helper_failed(const DnaError *e, void *arg) {
+    Prefetch *p = arg;
+    pthread_mutex_lock(&p->mu);
+    if (!p->failed) p->err = *e;
+    p->failed = 1;
+    pthread_cond_broadcast(&p->ready);
+    pthread_mutex_unlock(&p->mu);
+    pthread_exit(NULL);
+}
+
+// Consumer side, with mu held: a recorded error ends the job here, on the main thread.
+static void raise_failed(Prefetch *p) {
+    if (!p->failed) return;
+    DnaError e = p->err;
+    pthread_mutex_unlock(&p->mu);
+    dna_fatal_raise(&e, "on the prefetch thread");
+}
 
 static void *helper(void *arg) {
     Prefetch *p = arg;
+    dna_fatal_catch(helper_failed, p);
     if (p->ops.thread_init) p->ops.thread_init(p->owner);
     pthread_mutex_lock(&p->mu);
     for (;;) {
@@ -72,8 +98,10 @@ Prefetch *prefetch_new(int nbatches, PrefetchOps ops, void *owner) {
 
 void prefetch_stop(Prefetch *p) {
     pthread_mutex_lock(&p->mu);
-    p->active = 0;                                            // no new fill starts ...
-    while (p->filling) pthread_cond_wait(&p->ready, &p->mu);  // ... the one in flight ends
+    p->active = 0;  // no new fill starts ...
+    while (p->filling && !p->failed)
+        pthread_cond_wait(&p->ready, &p->mu);  // ... one in flight ends
+    raise_failed(p);
     p->state[0] = p->state[1] = SLOT_FREE;
     p->held = -1;
     pthread_mutex_unlock(&p->mu);
@@ -98,6 +126,7 @@ void prefetch_start(Prefetch *p, int start_batch) {
 
 int prefetch_next(Prefetch *p) {
     pthread_mutex_lock(&p->mu);
+    raise_failed(p);
     if (p->held >= 0) {
         p->state[p->held] = SLOT_FREE;  // the consumer is done with it: the helper may refill
         p->held = -1;
@@ -108,7 +137,9 @@ int prefetch_next(Prefetch *p) {
         return -1;
     }
     int b = p->take_next, s = b & 1;
-    while (!(p->state[s] == SLOT_READY && p->batch[s] == b)) pthread_cond_wait(&p->ready, &p->mu);
+    while (!(p->state[s] == SLOT_READY && p->batch[s] == b) && !p->failed)
+        pthread_cond_wait(&p->ready, &p->mu);
+    raise_failed(p);
     p->state[s] = SLOT_HELD;
     p->held = s;
     p->take_next++;
@@ -123,10 +154,14 @@ void prefetch_free(Prefetch *p) {
         p->quit = 1;
         pthread_cond_broadcast(&p->work);
         pthread_mutex_unlock(&p->mu);
-        pthread_join(p->thread, NULL);  // a fill in flight ends first
+        pthread_join(p->thread, NULL);  // a fill in flight ends first (or failed)
     }
+    int failed = p->failed;  // the helper has ended: no lock needed
+    DnaError e = p->err;
     pthread_cond_destroy(&p->ready);
     pthread_cond_destroy(&p->work);
     pthread_mutex_destroy(&p->mu);
     free(p);
+    // An error of a batch nobody took is still an error; raised once everything is freed.
+    if (failed) dna_fatal_raise(&e, "on the prefetch thread");
 }

@@ -6,6 +6,9 @@
 
 // Fills slot (0 or 1) with batch `batch` on the helper thread. It may write the slot and the
 // owner's fill-side state; the consumer's side sees them once prefetch_next hands the slot over.
+// A fatal error in a fill (DNA_CHECK, H5_CHECK, dna_malloc) ends the helper thread, not the
+// job: the consumer's next call into the prefetcher (next, stop, start or free) raises it on
+// the calling (main) thread, with the fill's message and place. No MPI on the helper.
 typedef void (*PrefetchFill)(void *owner, int batch, int slot);
 
 typedef struct PrefetchOps {

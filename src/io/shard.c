@@ -7,11 +7,14 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/rng.h"
+#include "io/h5lock.h"
 #include "io/half.h"
 #include "io/prefetch.h"
 
@@ -190,11 +193,42 @@ static void writer_rows(ShardWriter *w, int ds, long row, int rows, hid_t mtype,
     memset(w->done + (size_t)ds * (size_t)w->count + (size_t)row, 1, (size_t)rows);
 }
 
+// Float16 turns |x| >= 65520 into inf (65504 is its largest value; halfway up rounds away),
+// which training would later report as a diverging loss.
+enum { HALF_OVERFLOW = 65520 };
+
+// Fatal on a NaN or inf (either dtype: the features are broken) and, for float16, on a value
+// that would become inf; names the dataset, the sample and the largest value.
+static void check_finite(const ShardWriter *w, int slot, const char *name, long row, int rows,
+                         const float *data) {
+    size_t per = slot_elems(&w->spec, slot), n = per * (size_t)(rows > 0 ? rows : 0);
+    size_t bad = n, big_at = 0;
+    float big = 0;
+    for (size_t i = 0; i < n; i++) {
+        float a = fabsf(data[i]);
+        if (!isfinite(a)) {
+            if (bad == n) bad = i;
+        } else if (a > big) {
+            big = a, big_at = i;
+        }
+    }
+    DNA_CHECK(bad == n, "the features are not finite: check the teacher (rerun `dna teacher`)",
+              "shard '%s': %s of sample %ld holds %g", w->path, name,
+              w->first + row + (long)(bad / per), (double)data[bad < n ? bad : 0]);
+    DNA_CHECK(!w->spec.fp16 || big < HALF_OVERFLOW,
+              "set features.dtype = float32 ([features] dtype) and rerun `dna features`",
+              "shard '%s': %s (%s) holds %g (sample %ld), beyond float16's range: values of "
+              "magnitude >= %d would be stored as inf",
+              w->path, name, slot ? "a block's output" : "the input", (double)big,
+              w->first + row + (long)(big_at / per), HALF_OVERFLOW);
+}
+
 void shard_writer_put(ShardWriter *w, int slot, long row, int rows, const float *data) {
     DNA_CHECK(slot >= 0 && slot <= w->spec.nblocks, "slot 0 is /x, k is /block<k>",
               "shard '%s': slot %d out of range 0..%d", w->path, slot, w->spec.nblocks);
     char name[32];
     feat_name(name, sizeof name, slot);
+    check_finite(w, slot, name, row, rows, data);
     if (!w->spec.fp16) {
         writer_rows(w, slot, row, rows, H5T_NATIVE_FLOAT, data, name);
         return;
@@ -545,6 +579,7 @@ static void alloc_slots(ShardReader *r) {
 ShardReader *shard_reader_open(const char *dir, const ShardReaderCfg *cfg, const int *expect_in,
                                const int *expect_out) {
     check_cfg(dir, cfg);
+    h5_main_hold();  // before the first helper exists (io/h5lock.h; a no-op when thread-safe)
     ShardReader *r = dna_calloc(1, sizeof *r);
     r->dir = strdup(dir);
     r->cfg = *cfg;
@@ -665,15 +700,18 @@ static const Chunk *chunk_get(ShardReader *r, long g) {
     long s0 = g * r->chunk, row = s0 - f->first, rows = chunk_rows(r, g);
     Chunk *c = dna_calloc(1, sizeof *c);
     c->x = dna_malloc((size_t)rows * r->ein * (size_t)f->esin);
-    read_rows(f->din, f->tin, row, rows, c->x, f->path);
-    if (f->dout >= 0) {
-        c->y = dna_malloc((size_t)rows * r->eout * (size_t)f->esout);
-        read_rows(f->dout, f->tout, row, rows, c->y, f->path);
-    }
+    if (f->dout >= 0) c->y = dna_malloc((size_t)rows * r->eout * (size_t)f->esout);
     c->lab = dna_malloc(sizeof(int32_t) * (size_t)rows);
-    read_rows(f->dlab, H5T_NATIVE_INT32, row, rows, c->lab, f->path);
     c->id = dna_malloc(sizeof(int64_t) * (size_t)rows);
+    // The helper's HDF5 calls, under the HDF5 lock when serialised; a fatal error inside ends
+    // the thread (io/prefetch.h), and the cleanup handler then releases the lock.
+    h5_helper_enter();
+    pthread_cleanup_push(h5_helper_leave_cb, NULL);
+    read_rows(f->din, f->tin, row, rows, c->x, f->path);
+    if (f->dout >= 0) read_rows(f->dout, f->tout, row, rows, c->y, f->path);
+    read_rows(f->dlab, H5T_NATIVE_INT32, row, rows, c->lab, f->path);
     read_rows(f->didx, H5T_NATIVE_INT64, row, rows, c->id, f->path);
+    pthread_cleanup_pop(1);
     for (long i = 0; i < rows; i++)
         DNA_CHECK(c->id[i] == s0 + i, REGEN, "'%s': /index row %ld holds %lld, expected %ld",
                   f->path, row + i, (long long)c->id[i], s0 + i);
@@ -722,12 +760,17 @@ static void fill_batch(void *owner, int b, int slot) {
 
 static void thread_init(void *owner) {
     (void)owner;
+    h5_helper_enter();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);  // error stacks are per thread; ours replace HDF5's
+    h5_helper_leave();
 }
 
-// Ends the running fill; the chunk cache is then the consumer's to empty.
+// Ends the running fill; the chunk cache is then the consumer's to empty. Every wait for the
+// helper lets it take the HDF5 lock (io/h5lock.h).
 static void stop_prefetch(ShardReader *r) {
+    int t = h5_main_yield();
     prefetch_stop(r->pf);
+    h5_main_resume(t);
     for (long g = 0; g < r->nch; g++) chunk_free(r, g);
 }
 
@@ -752,14 +795,18 @@ void shard_reader_start_epoch(ShardReader *r, int epoch, int start_batch) {
     r->wperm_win = -1;
     r->free_win = window_of(r, (long)start_batch * r->cfg.batch);
     r->epoch_live = 1;
+    int t = h5_main_yield();
     prefetch_start(r->pf, start_batch);
+    h5_main_resume(t);
 }
 
 int shard_reader_next(ShardReader *r, const float **x, const float **y, const int32_t **labels,
                       const int64_t **ids) {
     DNA_CHECK(r->epoch_live, "call shard_reader_start_epoch before shard_reader_next",
               "'%s': batch asked for before an epoch was started", r->dir);
+    int t = h5_main_yield();
     int i = prefetch_next(r->pf);
+    h5_main_resume(t);
     if (i < 0) return 0;
     const Slot *s = &r->slot[i];
     if (s->peak > r->peak_seen) r->peak_seen = s->peak;
@@ -772,7 +819,9 @@ int shard_reader_next(ShardReader *r, const float **x, const float **y, const in
 
 void shard_reader_free(ShardReader *r) {
     if (!r) return;
+    int t = h5_main_yield();
     prefetch_free(r->pf);  // a fill in flight ends; the chunk cache is then ours
+    h5_main_resume(t);
     for (long g = 0; g < r->nch; g++) chunk_free(r, g);
     for (int i = 0; i < r->nfiles; i++) {
         ShardFile *f = &r->files[i];

@@ -9,20 +9,23 @@
 
 #include "core/error.h"
 
-void arch_decode_path(long code, int layers, int nops, int *ops) {
+void arch_decode_path(int64_t code, int layers, int nops, int *ops) {
     for (int l = layers - 1; l >= 0; l--) ops[l] = (int)(code % nops), code /= nops;
 }
 
 void arch_from_choice(const Space *sp, const EffNetCfg *t, int in_hw, const int *cell,
-                      const long *code, Arch *a) {
+                      const int64_t *code, Arch *a) {
     *a = (Arch){.cin = t->cin, .in_hw = in_hw, .classes = t->classes, .stem = sp->stem,
                 .stem_stride = sp->stem_stride, .head = t->head, .nblocks = sp->nblocks,
                 .score = NAN};
     for (int k = 0; k < sp->nblocks; k++) {
         const CellCfg *c = &sp->block[k].cell[cell[k]];
         ArchBlock *b = &a->block[k];
-        *b = (ArchBlock){.cell = cell[k], .code = (int)code[k], .width = c->width,
-                         .depth = c->layers, .stride = c->stride};
+        *b = (ArchBlock){.cell = cell[k],
+                         .code = code[k],
+                         .width = c->width,
+                         .depth = c->layers,
+                         .stride = c->stride};
         int ops[CELL_MAX_LAYERS];
         arch_decode_path(code[k], c->layers, c->nops, ops);
         for (int l = 0; l < c->layers; l++) b->op[l] = c->ops[ops[l]];
@@ -65,7 +68,7 @@ long arch_macs(const Arch *a) {
     return effnet_macs(&c, a->in_hw);
 }
 
-void arch_block_cost(const CellCfg *cell, long code, int cin, int hw, long *params, long *macs) {
+void arch_block_cost(const CellCfg *cell, int64_t code, int cin, int hw, long *params, long *macs) {
     int ops[CELL_MAX_LAYERS];
     arch_decode_path(code, cell->layers, cell->nops, ops);
     *params = *macs = 0;
@@ -143,6 +146,18 @@ static int num(const cJSON *o, const char *key, const char *path, double lo, dou
     return (int)v->valuedouble;
 }
 
+// A path code: an integer in [0, 2^53) (exact in JSON's doubles); the cell's own bound is
+// checked where the space is known.
+static int64_t path_code(const cJSON *o, const char *path) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "path");
+    DNA_CHECK(
+        cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 0x1p53 &&
+            v->valuedouble == floor(v->valuedouble),
+        "write the architecture as doc/formats.md describes (or regenerate it with dna search)",
+        "'%s': 'path' is missing or not an integer in [0, 2^53)", path);
+    return (int64_t)v->valuedouble;
+}
+
 void arch_from_json(const char *json, const char *path, Arch *a) {
     cJSON *o = cJSON_Parse(json);
     DNA_CHECK(o, "check the file (it is not valid JSON)", "'%s' is not valid JSON", path);
@@ -165,7 +180,8 @@ void arch_from_json(const char *json, const char *path, Arch *a) {
     cJSON_ArrayForEach(b, bl) {
         ArchBlock *x = &a->block[a->nblocks++];
         *x = (ArchBlock){.cell = num(b, "cell", path, 1, SPACE_MAX_CELLS) - 1,
-                         .code = num(b, "path", path, 0, 2e9), .width = num(b, "width", path, 1, 1e5),
+                         .code = path_code(b, path),
+                         .width = num(b, "width", path, 1, 1e5),
                          .stride = num(b, "stride", path, 1, 2)};
         const cJSON *ls = cJSON_GetObjectItemCaseSensitive(b, "layers"), *l;
         DNA_CHECK(cJSON_IsArray(ls) && cJSON_GetArraySize(ls) >= 1 &&
@@ -206,7 +222,8 @@ char *arch_to_timm(const Arch *a) {
             fprintf(f, "%s'%s_r%d_k%d_s%d_e%d_c%d%s'", first ? "" : ", ", g->expand == 1 ? "ds" : "ir",
                     g->repeats, g->k, g->stride, g->expand, g->cout, se);
         }
-        fprintf(f, "],  # block %d: cell %d, path %d\n", k + 1, a->block[k].cell + 1, a->block[k].code);
+        fprintf(f, "],  # block %d: cell %d, path %lld\n", k + 1, a->block[k].cell + 1,
+                (long long)a->block[k].code);
     }
     fprintf(f, "]\n");
     fclose(f);

@@ -9,7 +9,8 @@
 #include "nas/space.h"
 
 typedef struct ArchBlock {
-    int cell, code;   // cell index in the block; path code (layer 0 most significant digit)
+    int cell;      // cell index in the block
+    int64_t code;  // path code (layer 0 most significant digit)
     int width, depth, stride;
     CellOp op[CELL_MAX_LAYERS];
 } ArchBlock;
@@ -26,9 +27,9 @@ typedef struct Arch {
 // The architecture of path `code` of cell `cell[k]` in every block k; head and classes from
 // the teacher.
 void arch_from_choice(const Space *sp, const EffNetCfg *teacher, int in_hw, const int *cell,
-                      const long *code, Arch *a);
+                      const int64_t *code, Arch *a);
 // The layer ops of path `code` in a cell of `layers` layers with `nops` candidates.
-void arch_decode_path(long code, int layers, int nops, int *ops);
+void arch_decode_path(int64_t code, int layers, int nops, int *ops);
 // The standalone network's config: one stage per run of identical layers; block k ends
 // after the stages of cell k.
 void arch_to_effnet(const Arch *a, EffNetCfg *cfg);
@@ -37,7 +38,7 @@ long arch_macs(const Arch *a);  // per image at in_hw: convolutions and linear l
 
 // Cost of one block's layers in the standalone network, read from input width `cin` at
 // resolution `hw` (the block's input size): what the search adds up per block.
-void arch_block_cost(const CellCfg *cell, long code, int cin, int hw, long *params, long *macs);
+void arch_block_cost(const CellCfg *cell, int64_t code, int cin, int hw, long *params, long *macs);
 // Cost outside the blocks: the stem (base) and the head reading width `last` (tail).
 void arch_base_cost(int cin, int stem, int stem_hw, long *params, long *macs);
 void arch_tail_cost(int last, int head, int classes, int hw, long *params, long *macs);

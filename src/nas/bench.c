@@ -13,7 +13,7 @@ enum { STREAM_BENCH_SAMPLE = 700, BENCH_POOL = 200 };
 void bench_alloc(Bench *b, int n, int nblocks) {
     *b = (Bench){.n = n, .nblocks = nblocks};
     b->cell = dna_calloc((size_t)n * nblocks, sizeof(int));
-    b->code = dna_calloc((size_t)n * nblocks, sizeof(long));
+    b->code = dna_calloc((size_t)n * nblocks, sizeof(int64_t));
     b->params = dna_calloc((size_t)n, sizeof(double));
     b->macs = dna_calloc((size_t)n, sizeof(double));
     b->top1 = dna_calloc((size_t)n, sizeof(double));
@@ -27,13 +27,12 @@ void bench_free(Bench *b) {
 }
 
 // One uniform draw over the space: per block, one (cell, path) of all its paths.
-static void draw(const Space *sp, Rng *r, int *cell, long *code) {
+static void draw(const Space *sp, Rng *r, int *cell, int64_t *code) {
     for (int k = 0; k < sp->nblocks; k++) {
         const SpaceBlock *b = &sp->block[k];
-        uint32_t u = rng_below(r, (uint32_t)space_block_paths(sp, k));
+        int64_t u = rng_below(r, (uint32_t)space_block_paths(sp, k));
         int c = 0;
-        while (u >= (uint32_t)cell_path_count(&b->cell[c]))
-            u -= (uint32_t)cell_path_count(&b->cell[c++]);
+        while (u >= cell_path_count(&b->cell[c])) u -= cell_path_count(&b->cell[c++]);
         cell[k] = c, code[k] = u;
     }
 }
@@ -41,12 +40,12 @@ static void draw(const Space *sp, Rng *r, int *cell, long *code) {
 void bench_sample(const Space *sp, const EffNetCfg *t, int in_hw, int n, uint64_t seed, Bench *b) {
     int B = sp->nblocks;
     for (int k = 0; k < B; k++)
-        DNA_CHECK(space_block_paths(sp, k) < 4294967296.0, "use fewer paths per block",
-                  "bench: block %d has %.3g paths, more than a 32-bit draw covers", k + 1,
-                  space_block_paths(sp, k));
+        DNA_CHECK(space_block_paths(sp, k) <= UINT32_MAX, "use fewer paths per block",
+                  "bench: block %d has %lld paths, more than a 32-bit draw covers", k + 1,
+                  (long long)space_block_paths(sp, k));
     long m = (long)n * BENCH_POOL;
     int *pc = dna_malloc(sizeof(int) * (size_t)m * B);
-    long *pk = dna_malloc(sizeof(long) * (size_t)m * B);
+    int64_t *pk = dna_malloc(sizeof(int64_t) * (size_t)m * B);
     double *pp = dna_malloc(sizeof(double) * (size_t)m), lo = INFINITY, hi = -INFINITY;
     char *used = dna_calloc((size_t)m, 1);
     Rng root = rng_new(seed), r = rng_split(&root, STREAM_BENCH_SAMPLE);
@@ -80,7 +79,7 @@ void bench_sample(const Space *sp, const EffNetCfg *t, int in_hw, int n, uint64_
                 !memcmp(pk + i * B, pk + pick * B, sizeof(long) * B))
                 used[i] = 1;
         memcpy(b->cell + (size_t)s * B, pc + pick * B, sizeof(int) * B);
-        memcpy(b->code + (size_t)s * B, pk + pick * B, sizeof(long) * B);
+        memcpy(b->code + (size_t)s * B, pk + pick * B, sizeof(int64_t) * B);
     }
     for (int s = 0; s < n; s++) {  // strata ascend, but the nearest-unused fallback may not
         Arch a;

@@ -12,7 +12,7 @@
 typedef struct Bench {
     int n, nblocks;
     int *cell;                               // [n * nblocks] cell index per block
-    long *code;                              // [n * nblocks] path code per block
+    int64_t *code;                           // [n * nblocks] path code per block
     double *params, *macs, *top1, *seconds;  // [n]; top1 NAN until trained
 } Bench;
 

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "core/checked.h"
 #include "core/error.h"
 
 CellCfg cell_cfg_default(int cin, int cout, int layers, int stride) {
@@ -80,9 +81,9 @@ void cell_path_params(Cell *c, const int *path, ParamList *l) {
     for (int i = 0; i < c->cfg.layers; i++) mbconv_params(cell_op(c, i, path[i]), l);
 }
 
-long cell_path_count(const CellCfg *cfg) {
-    long n = 1;
-    for (int i = 0; i < cfg->layers; i++) n *= cfg->nops;
+int64_t cell_path_count(const CellCfg *cfg) {
+    int64_t n = 1;
+    for (int i = 0; i < cfg->layers; i++) n = checked_mul_i64(n, cfg->nops, "a cell's path count");
     return n;
 }
 

@@ -4,6 +4,8 @@
 // parameters take part in a step. Activations are cached per layer position, not per op,
 // so memory does not grow with the number of candidates.
 #pragma once
+#include <stdint.h>
+
 #include "nn/mbconv.h"
 
 enum { CELL_MAX_OPS = 16, CELL_MAX_LAYERS = 16 };
@@ -45,7 +47,7 @@ const Tensor *cell_forward(const Backend *be, Cell *c, const int *path, const Te
 const Tensor *cell_backward(const Backend *be, Cell *c, const int *path, const Tensor *dy,
                             int need_dx);
 void cell_path_params(Cell *c, const int *path, ParamList *l);
-long cell_path_count(const CellCfg *cfg);  // nops^layers
+int64_t cell_path_count(const CellCfg *cfg);  // nops^layers (fatal on 64-bit overflow)
 // Everything a checkpoint holds: every parameter of the stem and of every op (fixed order),
 // and every batch norm (for its running statistics). Returns the BN count written to bns.
 void cell_all_params(Cell *c, ParamList *l);

@@ -6,7 +6,7 @@
 #include "nas/space.h"
 
 typedef struct CellScores {
-    long npaths;
+    int64_t npaths;
     double *score, *mse, *params, *macs;  // [npaths]
 } CellScores;
 

@@ -22,16 +22,23 @@ void problem_build(const Space *sp, const EffNetCfg *t, int in_hw, const Potenti
                 q->width[k][q->nw[k]++] = sp->block[k].cell[c].width;
     for (int k = 0; k < sp->nblocks; k++) {
         const SpaceBlock *b = &sp->block[k];
-        int n = 0, nin = k ? q->nw[k - 1] : 1;
-        for (int c = 0; c < b->ncells; c++) n += (int)pot->cell[k][c].npaths;
+        int nin = k ? q->nw[k - 1] : 1;
+        int64_t all = 0;
+        for (int c = 0; c < b->ncells; c++) all += pot->cell[k][c].npaths;
+        // The solvers index a block's candidates with int; the space parser's limit
+        // (SPACE_MAX_PATHS) keeps every block far below.
+        DNA_CHECK(all <= SPACE_MAX_PATHS, "use a smaller search space",
+                  "search: block %d has %lld candidate paths, more than %lld", k + 1,
+                  (long long)all, (long long)SPACE_MAX_PATHS);
+        int n = (int)all;
         q->cell[k] = dna_malloc(sizeof(int) * (size_t)n);
-        q->code[k] = dna_malloc(sizeof(long) * (size_t)n);
+        q->code[k] = dna_malloc(sizeof(int64_t) * (size_t)n);
         q->score[k] = dna_malloc(sizeof(double) * (size_t)n);
         q->out[k] = dna_malloc(sizeof(int) * (size_t)n);
         q->cost[k] = dna_malloc(sizeof(double) * (size_t)n * nin * 2);
         int j = 0;
         for (int c = 0; c < b->ncells; c++)
-            for (long i = 0; i < pot->cell[k][c].npaths; i++, j++) {
+            for (int64_t i = 0; i < pot->cell[k][c].npaths; i++, j++) {
                 q->cell[k][j] = c, q->code[k][j] = i, q->score[k][j] = pot->cell[k][c].score[i];
                 q->out[k][j] = width_index(q, k, b->cell[c].width);
                 for (int s = 0; s < nin; s++) {
@@ -75,7 +82,7 @@ void problem_free(SpaceProblem *q) {
 void problem_arch(const SpaceProblem *q, const Space *sp, const EffNetCfg *t, int in_hw,
                   const SearchArch *s, Arch *a) {
     int cell[SPACE_MAX_BLOCKS];
-    long code[SPACE_MAX_BLOCKS];
+    int64_t code[SPACE_MAX_BLOCKS];
     for (int k = 0; k < sp->nblocks; k++)
         cell[k] = q->cell[k][s->choice[k]], code[k] = q->code[k][s->choice[k]];
     arch_from_choice(sp, t, in_hw, cell, code, a);

@@ -12,7 +12,7 @@ typedef struct SpaceProblem {
     SearchBlock b[SPACE_MAX_BLOCKS];
     int nw[SPACE_MAX_BLOCKS], width[SPACE_MAX_BLOCKS][SPACE_MAX_CELLS];  // distinct widths
     int *cell[SPACE_MAX_BLOCKS];   // [ncand] candidate -> cell
-    long *code[SPACE_MAX_BLOCKS];  // [ncand] candidate -> path code
+    int64_t *code[SPACE_MAX_BLOCKS];  // [ncand] candidate -> path code
     double *score[SPACE_MAX_BLOCKS], *cost[SPACE_MAX_BLOCKS], *tail;
     int *out[SPACE_MAX_BLOCKS];
 } SpaceProblem;

@@ -5,22 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/error.h"
 
 struct RateStats {
     RateUnit unit;
-    int n, cap;
+    int64_t n, cap;  // nodes: about 1.2 x the unit's paths
     float **node;  // per node: [mean, var] of each BN of the node's op (the root: the stem's)
 };
 
-long rate_unit_paths(const CellCfg *c, RateUnit u) {
-    long n = 1;
-    for (int i = u.depth; i < c->layers; i++) n *= c->nops;
+int64_t rate_unit_paths(const CellCfg *c, RateUnit u) {
+    int64_t n = 1;
+    for (int i = u.depth; i < c->layers; i++)
+        n = checked_mul_i64(n, c->nops, "a rating unit's paths");
     return n;
 }
 
-long rate_unit_first(const CellCfg *c, RateUnit u) {
-    return u.prefix * rate_unit_paths(c, u);
+int64_t rate_unit_first(const CellCfg *c, RateUnit u) {
+    return checked_mul_i64(u.prefix, rate_unit_paths(c, u), "a rating unit's first path");
 }
 
 static int op_bns(MBConv *m, BatchNorm **b) {
@@ -51,7 +53,7 @@ static void save(const Backend *be, RateStats *s, BatchNorm **b, int n) {
     }
 }
 
-static void load(const Backend *be, const RateStats *s, int node, BatchNorm **b, int n) {
+static void load(const Backend *be, const RateStats *s, int64_t node, BatchNorm **b, int n) {
     const float *p = s->node[node];
     for (int i = 0; i < n; i++) {
         size_t c = tensor_numel(&b[i]->run_mean);
@@ -66,10 +68,11 @@ typedef struct Walk {
     const Backend *be;
     Cell *c;
     RateStats *s;
-    int pass, next;  // pass 1 or 2; next node to save or load
+    int pass;      // 1 or 2
+    int64_t next;  // next node to save or load
     const Tensor *y;
     double *rel, *sq;
-    long first, nodes;
+    int64_t first, nodes;
     int path[CELL_MAX_LAYERS];
 } Walk;
 
@@ -78,7 +81,7 @@ static void walk(Walk *w, int d, const Tensor *x) {
     RateUnit u = w->s->unit;
     int lo = 0, hi = cfg->nops;
     if (d < u.depth) {  // the unit's fixed prefix: one op at this layer
-        long p = u.prefix;
+        int64_t p = u.prefix;
         for (int i = u.depth - 1; i > d; i--) p /= cfg->nops;
         lo = (int)(p % cfg->nops), hi = lo + 1;
     }
@@ -99,9 +102,9 @@ static void walk(Walk *w, int d, const Tensor *x) {
         if (d + 1 < cfg->layers) {
             walk(w, d + 1, out);
         } else if (w->pass == 2) {
-            long code = 0;
+            int64_t code = 0;  // < the cell's path count: no overflow (checked at parse)
             for (int i = 0; i < cfg->layers; i++) code = code * cfg->nops + w->path[i];
-            long i = code - w->first;
+            int64_t i = code - w->first;
             w->rel[i] += w->be->rel_l1(out, w->y);
             w->sq[i] += w->be->mse(out, w->y, NULL) * (double)out->n;
         }
@@ -124,8 +127,8 @@ RateStats *rate_recalibrate(const Backend *be, Cell *c, RateUnit u, const Tensor
     return s;
 }
 
-long rate_score_batch(const Backend *be, Cell *c, const RateStats *s, const Tensor *x,
-                      const Tensor *y, double *rel, double *sq) {
+int64_t rate_score_batch(const Backend *be, Cell *c, const RateStats *s, const Tensor *x,
+                         const Tensor *y, double *rel, double *sq) {
     Walk w = {.be = be, .c = c, .s = (RateStats *)s, .pass = 2, .y = y, .rel = rel, .sq = sq,
               .first = rate_unit_first(&c->cfg, s->unit)};
     if (c->cfg.stem > 0) {
@@ -139,7 +142,7 @@ long rate_score_batch(const Backend *be, Cell *c, const RateStats *s, const Tens
 
 void rate_stats_free(RateStats *s) {
     if (!s) return;
-    for (int i = 0; i < s->n; i++) free(s->node[i]);
+    for (int64_t i = 0; i < s->n; i++) free(s->node[i]);
     free(s->node);
     free(s);
 }

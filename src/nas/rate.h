@@ -13,11 +13,11 @@
 // depth 0 is the whole cell. A path's code has layer 0 as its most significant digit.
 typedef struct RateUnit {
     int depth;
-    long prefix;
+    int64_t prefix;
 } RateUnit;
 
-long rate_unit_paths(const CellCfg *c, RateUnit u);  // nops^(layers - depth)
-long rate_unit_first(const CellCfg *c, RateUnit u);  // code of the unit's first path
+int64_t rate_unit_paths(const CellCfg *c, RateUnit u);  // nops^(layers - depth)
+int64_t rate_unit_first(const CellCfg *c, RateUnit u);  // code of the unit's first path
 
 typedef struct RateStats RateStats;
 // Pass 1 on the recalibration batch xr. Leaves the cell's running statistics changed.
@@ -25,6 +25,6 @@ RateStats *rate_recalibrate(const Backend *be, Cell *c, RateUnit u, const Tensor
 // Pass 2 on one batch (x, y): for every path i of the unit (i = code - first), adds the
 // batch's relative L1 (Eqn 7: mean|yhat - y| / std(y)) to rel[i] and its squared error sum
 // (MSE x samples) to sq[i]. Returns the nodes computed (for the benchmark).
-long rate_score_batch(const Backend *be, Cell *c, const RateStats *s, const Tensor *x,
-                      const Tensor *y, double *rel, double *sq);
+int64_t rate_score_batch(const Backend *be, Cell *c, const RateStats *s, const Tensor *x,
+                         const Tensor *y, double *rel, double *sq);
 void rate_stats_free(RateStats *s);

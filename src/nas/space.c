@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/error.h"
 
 static const char *cfg_file(const Config *cfg) {
@@ -47,6 +48,29 @@ static void parse_cells(const Config *cfg, int k, SpaceBlock *b, const CellCfg *
     }
 }
 
+// Refuses what rating and search cannot hold (SPACE_MAX_PATHS), before anything runs: the
+// cell that is too large, its path count and the limit.
+static void check_paths(const Config *cfg, const Space *sp) {
+    int64_t total = 0;
+    for (int k = 0; k < sp->nblocks; k++)
+        for (int c = 0; c < sp->block[k].ncells; c++) {
+            const CellCfg *cc = &sp->block[k].cell[c];
+            int64_t n = checked_pow_capped(cc->nops, cc->layers, SPACE_MAX_PATHS);
+            DNA_CHECK(n >= 0,
+                      "use fewer layers or ops in that cell (its paths are ops^layers), or split "
+                      "its layers over two blocks",
+                      "%s: [space] block%d cell %d (%dx%d, %d ops) has %.0f paths (%d^%d), more "
+                      "than the %lld that rating and search can hold",
+                      cfg_file(cfg), k + 1, c + 1, cc->layers, cc->width, cc->nops,
+                      pow(cc->nops, cc->layers), cc->nops, cc->layers, (long long)SPACE_MAX_PATHS);
+            total += n;  // <= 8 x 8 x 2^29: no overflow
+        }
+    DNA_CHECK(total <= SPACE_MAX_PATHS, "use fewer or smaller cells",
+              "%s: [space] has %lld paths over all its cells, more than the %lld that rating "
+              "can gather",
+              cfg_file(cfg), (long long)total, (long long)SPACE_MAX_PATHS);
+}
+
 void space_from_config(const Config *cfg, const EffNetCfg *t, int in_hw, Space *sp) {
     *sp = (Space){.stem = (int)cfg->space.stem, .stem_stride = t->stem_stride};
     DNA_CHECK(sp->stem > 0 && cfg->space.se >= 0 && cfg->space.se <= 1,
@@ -86,24 +110,26 @@ void space_from_config(const Config *cfg, const EffNetCfg *t, int in_hw, Space *
         proto.stride = stride;
         parse_cells(cfg, k, b, &proto);
     }
+    check_paths(cfg, sp);
 }
 
-double space_block_paths(const Space *sp, int k) {
-    double n = 0;
+int64_t space_block_paths(const Space *sp, int k) {
+    int64_t n = 0;
     for (int c = 0; c < sp->block[k].ncells; c++)
-        n += pow(sp->block[k].cell[c].nops, sp->block[k].cell[c].layers);
+        n = checked_add_i64(n, cell_path_count(&sp->block[k].cell[c]), "a block's paths");
     return n;
 }
 
 double space_total(const Space *sp) {
     double n = 1;
-    for (int k = 0; k < sp->nblocks; k++) n *= space_block_paths(sp, k);
+    for (int k = 0; k < sp->nblocks; k++) n *= (double)space_block_paths(sp, k);
     return n;
 }
 
-double space_total_paths(const Space *sp) {
-    double n = 0;
-    for (int k = 0; k < sp->nblocks; k++) n += space_block_paths(sp, k);
+int64_t space_total_paths(const Space *sp) {
+    int64_t n = 0;
+    for (int k = 0; k < sp->nblocks; k++)
+        n = checked_add_i64(n, space_block_paths(sp, k), "the space's paths");
     return n;
 }
 

@@ -8,6 +8,11 @@
 #include "nn/effnet.h"
 
 enum { SPACE_MAX_CELLS = 8 };
+// The most paths a cell, and the whole space, may have: rating gathers two doubles per path
+// to rank 0 in one MPI_Gatherv (int counts: 2 x 2^29 plus a value per unit stays below
+// INT_MAX), and the search indexes a block's candidates with int. At the limit rank 0 holds
+// 16 GiB of potentials (4 doubles per path). Checked when the space is parsed.
+#define SPACE_MAX_PATHS ((int64_t)1 << 29)
 
 typedef struct SpaceBlock {
     int ncells;
@@ -23,11 +28,13 @@ typedef struct Space {
 } Space;
 
 // Fatal, naming the config key, when the space does not fit the teacher: block count,
-// cell syntax, a resolution step other than 1 or 2 per block, unknown ops.
+// cell syntax, a resolution step other than 1 or 2 per block, unknown ops; and when a cell,
+// or the whole space, has more than SPACE_MAX_PATHS paths.
 void space_from_config(const Config *cfg, const EffNetCfg *teacher, int in_hw, Space *sp);
-double space_block_paths(const Space *sp, int k);  // sum over the block's cells of nops^layers
-double space_total(const Space *sp);               // product over blocks
-double space_total_paths(const Space *sp);         // sum over blocks (what rating scores)
+int64_t space_block_paths(const Space *sp, int k);  // sum over the block's cells of nops^layers
+// Product over blocks: the architectures, a figure for people (it outgrows 64 bits easily).
+double space_total(const Space *sp);
+int64_t space_total_paths(const Space *sp);  // sum over blocks (what rating scores)
 // Per sample, forward: the stem (block 1) plus each layer's MACs averaged over its ops,
 // which is the expected cost of a uniformly sampled path.
 double space_cell_macs(const Space *sp, int k, int c);

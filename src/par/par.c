@@ -3,6 +3,7 @@
 #include "par/par.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +17,44 @@ static int launched_by_mpi(void) {
            getenv("SLURM_PROCID");
 }
 
+// Process-wide by necessity: MPI is. The thread that initialised MPI is the only one that
+// may call it (MPI_THREAD_FUNNELED); the rank is kept for error messages from other threads.
+static struct {
+    pthread_t main;
+    int main_set, rank;
+} mpi_owner = {.rank = -1};
+
+static int on_main_thread(void) {
+    return !mpi_owner.main_set || pthread_equal(pthread_self(), mpi_owner.main);
+}
+
+static const char *thread_level_name(int level) {
+    return level == MPI_THREAD_SINGLE       ? "MPI_THREAD_SINGLE"
+           : level == MPI_THREAD_FUNNELED   ? "MPI_THREAD_FUNNELED"
+           : level == MPI_THREAD_SERIALIZED ? "MPI_THREAD_SERIALIZED"
+           : level == MPI_THREAD_MULTIPLE   ? "MPI_THREAD_MULTIPLE"
+                                            : "an unknown level";
+}
+
+void par_thread_level_check(int provided) {
+    DNA_CHECK(provided >= MPI_THREAD_FUNNELED,
+              "use an MPI library (module) built with thread support: Open MPI and MPICH "
+              "provide FUNNELED by default; check OMPI_MPI_THREAD_LEVEL or similar settings",
+              "the MPI library provides %s (%d), dna needs MPI_THREAD_FUNNELED: helper threads "
+              "read data while the main thread alone calls MPI",
+              thread_level_name(provided), provided);
+}
+
 void par_init(RunCtx *ctx, int *argc, char ***argv) {
+    mpi_owner.main = pthread_self();
+    mpi_owner.main_set = 1;
     dna_fatal_hooks(par_world_rank, par_abort);
     int provided = 0;
     MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
     MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
     MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &ctx->rank));
+    mpi_owner.rank = ctx->rank;
+    par_thread_level_check(provided);
     MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &ctx->nranks));
     MPI_Comm node;
     MPI_CHECK(
@@ -42,6 +75,7 @@ void par_finalize(void) {
 }
 
 int par_world_rank(void) {
+    if (!on_main_thread()) return mpi_owner.rank;  // no MPI call off the main thread
     int up = 0, down = 0, rank = -1;
     MPI_Initialized(&up);
     MPI_Finalized(&down);
@@ -50,6 +84,9 @@ int par_world_rank(void) {
 }
 
 void par_abort(int code) {
+    // Another thread (an OpenMP worker: helper threads hand their errors to the main thread)
+    // may not call MPI: it ends the process, and mpirun/srun end the other ranks.
+    if (!on_main_thread()) _exit(code);
     int up = 0, down = 0, size = 1;
     MPI_Initialized(&up);
     MPI_Finalized(&down);

@@ -21,7 +21,12 @@
         }                                                                                       \
     } while (0)
 
-void par_init(RunCtx *ctx, int *argc, char ***argv);  // fills rank, nranks, local_rank/size
+// Fills rank, nranks, local_rank/size; fatal when MPI cannot give MPI_THREAD_FUNNELED. The
+// calling thread becomes the only one that calls MPI: par_abort and par_world_rank on any
+// other thread do not (the process exits; the rank recorded here).
+void par_init(RunCtx *ctx, int *argc, char ***argv);
+// Fatal, naming the level, when `provided` (MPI_Init_thread's) is below MPI_THREAD_FUNNELED.
+void par_thread_level_check(int provided);
 void par_finalize(void);
 int par_world_rank(void);            // -1 when MPI is not initialised (for error messages)
 _Noreturn void par_abort(int code);  // MPI_Abort when MPI runs on several ranks, else exit

@@ -10,6 +10,7 @@
 #include "backend/backend.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "io/h5lock.h"
 #include "par/par.h"
 #include "stages/stages.h"
 #include "train/cell_step.h"
@@ -55,6 +56,9 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     Optim opt = optim_adam(0.005f, 0.0f);
     log_info(ctx, "check: cell_train, %d rank(s) x %d thread(s), batch %d, %d steps", ctx->nranks,
              omp_get_max_threads(), batch, steps);
+    char h5[160];
+    h5_thread_mode(h5, sizeof h5);
+    log_info(ctx, "check: %s", h5);
     Progress pr;
     progress_init(&pr, ctx, "check", "step", steps);
     pr.interval = 2.0;

@@ -16,6 +16,7 @@
 #include "core/timer.h"
 #include "io/files.h"
 #include "io/fingerprint.h"
+#include "io/h5lock.h"
 #include "io/shard.h"
 #include "par/par.h"
 #include "par/sched.h"
@@ -158,7 +159,9 @@ static TrainEvent run_epoch(const RunCtx *ctx, const Config *cfg, Cell *cell, in
         int p[CELL_MAX_LAYERS];
         sample_path(paths, tr->step, cell->cfg.layers, cell->cfg.nops, p);
         StepSync ss = {(float)nb / (float)cfg->train.batch, gsum};
+        int h5t = h5_main_yield();  // no HDF5 in a step: the reader's thread may read meanwhile
         double loss = cell_train_step(be, cell, p, xs, ys, dy, &opt, gsum ? &ss : NULL);
+        h5_main_resume(h5t);
         DNA_CHECK(isfinite(loss), "lower [train] lr / lr_first",
                   "block %d cell %d: loss became %g at step %lld", k + 1, c + 1, loss, tr->step);
         TrainEvent ev = trainer_step(tr, loss, opt.lr, wait);

@@ -32,8 +32,12 @@ static void print_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
         cfg->path[0] ? cfg->path : "defaults", t.cin, in_hw, in_hw, sp.nblocks, n_fit,
         cfg->train.epochs, n_fit / cfg->train.batch, cfg->train.batch);
     printf("architectures per block:");
-    for (int k = 0; k < sp.nblocks; k++) printf(" %.0f", space_block_paths(&sp, k));
-    printf("; in total %.3g\n\n", space_total(&sp));
+    for (int k = 0; k < sp.nblocks; k++) printf(" %lld", (long long)space_block_paths(&sp, k));
+    printf("; in total %.3g\n", space_total(&sp));
+    int64_t paths = space_total_paths(&sp);
+    printf(
+        "rating: %lld paths (at most %lld per cell and in all), potentials on rank 0 %.3g MB\n\n",
+        (long long)paths, (long long)SPACE_MAX_PATHS, 4.0 * 8.0 * (double)paths / 1e6);
     printf("%4s %5s %4s %6s %5s %6s %15s %15s %10s %10s %9s %9s %9s\n", "job", "block", "cell",
            "layers", "width", "stride", "input", "target", "paths", "GFLOP/step", "total PF",
            "mem MB", "shard MB");
@@ -54,9 +58,10 @@ static void print_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
             snprintf(in, sizeof in, "%dx%dx%d", b->in_c, b->in_hw, b->in_hw);
             snprintf(out, sizeof out, "%dx%dx%d", b->out_c, b->out_hw, b->out_hw);
             jobs[nj] = (SchedJob){.block = k, .cell = c, .cost = flop_step * (double)steps};
-            printf("%4d %5d %4d %6d %5d %6d %15s %15s %10.0f %10.3f %9.4f %9.0f %9.0f\n", nj, k + 1,
-                   c + 1, cc->layers, cc->width, cc->stride, in, out, pow(cc->nops, cc->layers),
-                   flop_step / 1e9, jobs[nj].cost / 1e15, mem / 1e6, shard / 1e6);
+            printf("%4d %5d %4d %6d %5d %6d %15s %15s %10lld %10.3f %9.4f %9.0f %9.0f\n", nj, k + 1,
+                   c + 1, cc->layers, cc->width, cc->stride, in, out,
+                   (long long)cell_path_count(cc), flop_step / 1e9, jobs[nj].cost / 1e15, mem / 1e6,
+                   shard / 1e6);
         }
     SchedPlan pl;
     sched_plan(jobs, nj, ranks, &pl);

@@ -132,7 +132,7 @@ static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_pat
             double s = 0;
             for (int k = 0; k < b.nblocks; k++) {
                 int c = b.cell[(size_t)i * b.nblocks + k];
-                long code = b.code[(size_t)i * b.nblocks + k];
+                int64_t code = b.code[(size_t)i * b.nblocks + k];
                 DNA_CHECK(c < sp.block[k].ncells && code < pot.cell[k][c].npaths,
                           "rank a bench made in this run's space",
                           "rank: bench architecture %d is not in the space of '%s'", i + 1,
@@ -148,14 +148,17 @@ static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_pat
 
 static void plot(const RunCtx *ctx, const char *csv, const char *png, const char *name, long n,
                  const double st[3]) {
-    char body[2048];
-    snprintf(
-        body, sizeof body,
-        "set datafile separator ','\nset key off\nset grid\n"
-        "set xlabel 'predicted score (%s; lower is better)'\nset ylabel 'test top-1 (%%)'\n"
-        "set title \"%s: %ld architectures, Kendall tau %.3f, Spearman rho %.3f, Pearson R %.3f\"\n"
-        "plot '%s' every ::1 using 2:($3*100) with points pt 7 ps 1.0 lc rgb '#1f77b4'\n",
-        name, name, n, st[0], st[1], st[2], csv);
+    char body[8192], xl[600], title[800], qx[1300], qt[1700], qc[2300];
+    snprintf(xl, sizeof xl, "predicted score (%s; lower is better)", name);
+    snprintf(title, sizeof title,
+             "%s: %ld architectures, Kendall tau %.3f, Spearman rho %.3f, Pearson R %.3f", name, n,
+             st[0], st[1], st[2]);
+    snprintf(body, sizeof body,
+             "set datafile separator ','\nset key off\nset grid\n"
+             "set xlabel %s\nset ylabel 'test top-1 (%%)'\nset title %s\n"
+             "plot %s every ::1 using 2:($3*100) with points pt 7 ps 1.0 lc rgb '#1f77b4'\n",
+             plot_str(qx, sizeof qx, xl), plot_str(qt, sizeof qt, title),
+             plot_str(qc, sizeof qc, csv));
     if (plot_png(png, 800, 600, body))
         log_info(ctx, "rank: gnuplot (pngcairo) failed or is missing: %s not drawn", png);
 }

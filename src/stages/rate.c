@@ -16,6 +16,7 @@
 #include "core/timer.h"
 #include "io/files.h"
 #include "io/fingerprint.h"
+#include "io/h5lock.h"
 #include "io/potentials.h"
 #include "io/shard.h"
 #include "nas/arch.h"
@@ -28,7 +29,7 @@ enum { STREAM_RATE = 300 };
 typedef struct Unit {
     int block, cell, rank;
     RateUnit u;
-    long npaths;
+    int64_t npaths;
     double cost;
 } Unit;
 
@@ -40,7 +41,7 @@ static Unit *make_units(const Space *sp, int nranks, int *n_out) {
         for (int c = 0; c < sp->block[k].ncells; c++)
             if (sp->block[k].cell[c].layers > maxl) maxl = sp->block[k].cell[c].layers;
     int depth = 1;
-    long n = 0;
+    int64_t n = 0;
     for (;; depth++) {
         n = 0;
         for (int k = 0; k < sp->nblocks; k++)
@@ -57,7 +58,7 @@ static Unit *make_units(const Space *sp, int nranks, int *n_out) {
         for (int c = 0; c < sp->block[k].ncells; c++) {
             const CellCfg *cc = &sp->block[k].cell[c];
             RateUnit r = {depth < cc->layers ? depth : cc->layers, 0};
-            long per = rate_unit_paths(cc, r), count = cell_path_count(cc) / per;
+            int64_t per = rate_unit_paths(cc, r), count = cell_path_count(cc) / per;
             for (r.prefix = 0; r.prefix < count; r.prefix++)
                 u[m++] = (Unit){.block = k,
                                 .cell = c,
@@ -88,8 +89,8 @@ static Unit *make_units(const Space *sp, int nranks, int *n_out) {
 
 static void unit_path(const Config *cfg, const Unit *u, char *buf, size_t n) {
     char name[96];
-    snprintf(name, sizeof name, "rate/block%d_cell%d_d%d_%ld.h5", u->block + 1, u->cell + 1,
-             u->u.depth, u->u.prefix);
+    snprintf(name, sizeof name, "rate/block%d_cell%d_d%d_%lld.h5", u->block + 1, u->cell + 1,
+             u->u.depth, (long long)u->u.prefix);
     config_run_path(cfg, name, buf, n);
 }
 
@@ -166,12 +167,14 @@ static double *rate_unit(const RunCtx *ctx, const Config *cfg, const Space *sp, 
         tensor_ensure(be, &y, nb, out[0], out[1], out[2]);
         tensor_upload(be, &x, xb);
         tensor_upload(be, &y, yb);
+        int h5t = h5_main_yield();  // no HDF5 here: the reader's thread may read meanwhile
         rate_score_batch(be, &cell, st, &x, &y, res, res + u->npaths);
+        h5_main_resume(h5t);
         seen += nb, batches++;
     }
     shard_reader_free(r);
     tensor_free(be, &x), tensor_free(be, &y);
-    for (long i = 0; i < u->npaths; i++)
+    for (int64_t i = 0; i < u->npaths; i++)
         res[i] /= (double)batches, res[u->npaths + i] /= (double)seen;
     rate_stats_free(st);
     cell_free(be, &cell);
@@ -207,7 +210,7 @@ static double *load_unit(const RunCtx *ctx, const Config *cfg, const Unit *u) {
     h5_close(f);
     DNA_CHECK((long)n1 == u->npaths && (long)n2 == u->npaths,
               "delete the run's rate/ directory: it belongs to another search space",
-              "'%s' holds %zu paths, expected %ld", path, n1, u->npaths);
+              "'%s' holds %zu paths, expected %lld", path, n1, (long long)u->npaths);
     double *res = dna_malloc(sizeof(double) * (size_t)(2 * n1));
     memcpy(res, s, sizeof(double) * n1), memcpy(res + n1, m, sizeof(double) * n1);
     free(s), free(m);
@@ -227,7 +230,7 @@ static void potentials_new(const Space *sp, Potentials *pot) {
             cs->mse = dna_malloc(sizeof(double) * (size_t)cs->npaths);
             cs->params = dna_malloc(sizeof(double) * (size_t)cs->npaths);
             cs->macs = dna_malloc(sizeof(double) * (size_t)cs->npaths);
-            for (long i = 0; i < cs->npaths; i++) {
+            for (int64_t i = 0; i < cs->npaths; i++) {
                 long pa, ma;
                 arch_block_cost(&b->cell[c], i, k ? b->in_c : sp->stem, b->cell_hw, &pa, &ma);
                 cs->params[i] = (double)pa, cs->macs[i] = (double)ma, cs->score[i] = NAN;
@@ -241,17 +244,18 @@ static void log_blocks(const RunCtx *ctx, const Space *sp, const Potentials *pot
     for (int k = 0; k < sp->nblocks; k++) {
         double lo = INFINITY, hi = -INFINITY;
         int bc = 0;
-        long bp = 0;
+        int64_t bp = 0;
         for (int c = 0; c < pot->ncells[k]; c++)
-            for (long i = 0; i < pot->cell[k][c].npaths; i++) {
+            for (int64_t i = 0; i < pot->cell[k][c].npaths; i++) {
                 double s = pot->cell[k][c].score[i];
                 DNA_CHECK(isfinite(s), "delete the run's rate/ directory and rerun",
-                          "block %d cell %d path %ld has no finite score", k + 1, c + 1, i);
+                          "block %d cell %d path %lld has no finite score", k + 1, c + 1,
+                          (long long)i);
                 if (s < lo) lo = s, bc = c, bp = i;
                 if (s > hi) hi = s;
             }
-        log_info(ctx, "rate: block %d: %.0f paths, score %.4f .. %.4f, best cell %d path %ld",
-                 k + 1, space_block_paths(sp, k), lo, hi, bc + 1, bp);
+        log_info(ctx, "rate: block %d: %lld paths, score %.4f .. %.4f, best cell %d path %lld",
+                 k + 1, (long long)space_block_paths(sp, k), lo, hi, bc + 1, (long long)bp);
     }
 }
 
@@ -264,7 +268,7 @@ static void write_potentials(const RunCtx *ctx, const Config *cfg, const Space *
     for (const double *q = all; q < all + total;) {
         const Unit *u = &units[(int)*q++];
         CellScores *cs = &pot.cell[u->block][u->cell];
-        long first = rate_unit_first(&sp->block[u->block].cell[u->cell], u->u);
+        int64_t first = rate_unit_first(&sp->block[u->block].cell[u->cell], u->u);
         memcpy(cs->score + first, q, sizeof(double) * (size_t)u->npaths);
         memcpy(cs->mse + first, q + u->npaths, sizeof(double) * (size_t)u->npaths);
         q += 2 * u->npaths;
@@ -285,7 +289,8 @@ static void rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     par_barrier();
     int nu;
     Unit *units = make_units(sp, ctx->nranks, &nu);
-    long mine = 0, send_n = 0, done = 0, resumed = 0;
+    long mine = 0, done = 0, resumed = 0;
+    int64_t send_n = 0;
     for (int i = 0; i < nu; i++)
         if (units[i].rank == ctx->rank) mine++, send_n += 1 + 2 * units[i].npaths;
     double *send = dna_malloc(sizeof(double) * (size_t)(send_n ? send_n : 1)), *p = send;
@@ -305,12 +310,14 @@ static void rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
         p += 2 * u->npaths;
         free(res);
         char extra[64];
-        snprintf(extra, sizeof extra, "b%d.c%d prefix %ld", u->block + 1, u->cell + 1, u->u.prefix);
+        snprintf(extra, sizeof extra, "b%d.c%d prefix %lld", u->block + 1, u->cell + 1,
+                 (long long)u->u.prefix);
         progress_update(&pr, ++done, extra);
     }
     double busy = timer_now() - t0, mam[3];
     par_minavgmax(busy, mam);
-    DNA_CHECK(send_n <= INT_MAX, "rate a smaller space per run", "%ld values to gather", send_n);
+    DNA_CHECK(send_n <= INT_MAX, "rate a smaller space per run", "%lld values to gather",
+              (long long)send_n);
     int total = 0;
     double *all = par_gatherv_f64(send, (int)send_n, &total);
     free(send);
@@ -337,7 +344,8 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     stage_space(ctx, cfg, &sp, NULL, NULL);
     double t0 = timer_now();
     rate_units(ctx, cfg, &sp);
-    log_info(ctx, "rate: %.3g paths rated in %.1f s", space_total_paths(&sp), timer_now() - t0);
+    log_info(ctx, "rate: %lld paths rated in %.1f s", (long long)space_total_paths(&sp),
+             timer_now() - t0);
     return STAGE_RAN;
 }
 

@@ -145,8 +145,9 @@ static int plot_loss(const Config *cfg, const char *dir, int nblocks) {
             }
             textout_commit(&out);
             free(l);
-            fprintf(g, "%s'%s' using 1:2 with lines lw 1.5 title 'cell %d'", drawn ? ", " : "", dat,
-                    c + 1);
+            char q[2300];
+            fprintf(g, "%s%s using 1:2 with lines lw 1.5 title 'cell %d'", drawn ? ", " : "",
+                    plot_str(q, sizeof q, dat), c + 1);
             drawn = any = 1;
         }
         fprintf(g, "%s\n", drawn ? "" : "NaN notitle");
@@ -160,7 +161,7 @@ static int plot_loss(const Config *cfg, const char *dir, int nblocks) {
 }
 
 static int plot_frontier(const Config *cfg, const char *dir, const Row *rows, int nrows) {
-    char csv[1100], png[1200], *body;
+    char csv[1100], png[1200], q[2300], *body;
     size_t len;
     config_run_path(cfg, "frontier.csv", csv, sizeof csv);
     if (!file_exists(csv) || !rows[0].have_arch) return 0;
@@ -170,9 +171,9 @@ static int plot_frontier(const Config *cfg, const char *dir, const Row *rows, in
             "set xlabel 'parameters of the standalone network'\n"
             "set ylabel 'predicted score (sum of block scores, lower is better)'\n"
             "set title 'score-vs-parameters frontier, the searched and the random networks'\n"
-            "plot '%s' using 2:4 with linespoints pt 7 ps 0.6 title 'frontier', "
+            "plot %s using 2:4 with linespoints pt 7 ps 0.6 title 'frontier', "
             "'-' using 1:2 with points pt 9 ps 2.5 lc rgb 'red' title 'searched'",
-            csv);
+            plot_str(q, sizeof q, csv));
     int nrand = 0;
     for (int i = 1; i < nrows; i++) nrand += rows[i].have_arch;
     if (nrand)

@@ -15,6 +15,7 @@
 #include "core/timer.h"
 #include "io/files.h"
 #include "io/fingerprint.h"
+#include "io/h5lock.h"
 #include "io/teacher.h"
 #include "par/par.h"
 #include "tensor/ops.h"
@@ -32,7 +33,7 @@ const Stage *runner_maker(const Commands *all, const char *file) {
 }
 
 int runner_args(RunCtx *ctx, const FlagKey *flags, int argc, char **argv, Config *cfg) {
-    static const FlagKey BACKEND = {"--backend", "run.backend"};  // config.ini records it
+    static const FlagKey BACKEND = {"--backend", "run.backend", NULL};  // config.ini records it
     const char *path = NULL;
     char **over = dna_calloc((size_t)argc + 1, sizeof(char *));
     char(*made)[1200] = dna_calloc((size_t)argc + 1, sizeof *made);
@@ -43,6 +44,7 @@ int runner_args(RunCtx *ctx, const FlagKey *flags, int argc, char **argv, Config
             if (!strcmp(argv[i], flags[j].flag)) f = &flags[j];
         if (!strcmp(argv[i], "--backend")) f = &BACKEND;
         if (f) {
+            DNA_CHECK(f->key, f->refused, "%s: %s is not accepted", argv[0], argv[i]);
             DNA_CHECK(i + 1 < argc, "give a value after the flag", "%s needs a value", argv[i]);
             snprintf(made[nover], sizeof made[nover], "%s=%s", f->key, argv[++i]);
             over[nover] = made[nover], nover++;
@@ -316,6 +318,9 @@ static void log_start(const RunCtx *ctx, int argc, char **argv) {
     }
     log_info(ctx, "dna %s: %d rank(s) x %d thread(s), backend %s, dna %s (git %s)", line,
              ctx->nranks, omp_get_max_threads(), ctx->be->name, ctx->version, ctx->git_rev);
+    char h5[160];
+    h5_thread_mode(h5, sizeof h5);
+    log_debug(ctx, "%s", h5);
 }
 
 int runner_dispatch(RunCtx *ctx, const Commands *all, int argc, char **argv) {

@@ -17,6 +17,7 @@ typedef int (*StageFn)(const RunCtx *ctx, const Config *cfg, int force);
 
 typedef struct FlagKey {
     const char *flag, *key;  // "--max-params" stands for "search.max_params=VALUE"
+    const char *refused;     // key NULL: the flag is an error, and this is its fix
 } FlagKey;
 
 typedef struct Stage Stage;

@@ -25,15 +25,15 @@
 enum { STREAM_RANDOM = 500 };
 
 static void plot(const RunCtx *ctx, const char *csv, const char *png, const Arch *best) {
-    char body[2048];
+    char body[4096], q[2300];
     snprintf(body, sizeof body,
              "set datafile separator ','\nset key top right\nset grid\n"
              "set xlabel 'parameters of the standalone network'\n"
              "set ylabel 'predicted score (sum of block scores, lower is better)'\n"
              "set title 'score-vs-parameters frontier'\n"
-             "plot '%s' using 2:4 with linespoints pt 7 ps 0.6 title 'frontier', "
+             "plot %s using 2:4 with linespoints pt 7 ps 0.6 title 'frontier', "
              "'-' using 1:2 with points pt 9 ps 2.5 lc rgb 'red' title 'chosen'\n%ld,%.9g\ne",
-             csv, arch_params(best), best->score);
+             plot_str(q, sizeof q, csv), arch_params(best), best->score);
     if (plot_png(png, 900, 600, body))
         log_info(ctx,
                  "search: gnuplot (pngcairo) failed or is missing: %s not drawn "
@@ -110,7 +110,7 @@ static void search(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
     double cheap[SEARCH_MAX_COST];
     search_cheapest(&q.p, cheap);
     DNA_CHECK(cheap[0] <= budget[0] && cheap[1] <= budget[1],
-              "raise --max-params / --max-flops ([search] max_params / max_macs)",
+              "raise --max-params / --max-macs ([search] max_params / max_macs)",
               "impossible constraint (max params %.0f, max multiply-adds %.0f): the cheapest "
               "architecture in this space has %.0f parameters and the cheapest %.0f multiply-adds",
               budget[0], budget[1], cheap[0], cheap[1]);
@@ -189,14 +189,20 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
 
 const Stage STAGE_SEARCH = {
     .name = "search",
-    .help = "best architecture under budgets (--max-params P --max-flops F --top K) -> arch.json",
+    .help = "best architecture under budgets (--max-params P --max-macs M --top K) -> arch.json",
     .run = run,
     .order = 6,
     .reads = {"teacher.h5", "potentials.h5"},
     .writes = "arch.json",
     .sections = "data teacher features space train rate search",
+    // --max-flops set multiply-adds until issue 17; "FLOPs" means MACs in some papers (DNA's,
+    // EfficientNet's) and 2 x MACs in others, so it is refused rather than guessed.
     .flags = {{"--max-params", "search.max_params"},
-              {"--max-flops", "search.max_macs"},
-              {"--top", "search.top"}},
+              {"--max-macs", "search.max_macs"},
+              {"--top", "search.top"},
+              {"--max-flops", NULL,
+               "give --max-macs M: the budget in multiply-adds per image (the DNA paper's and "
+               "EfficientNet's \"FLOPs\"; half of a FLOP count that counts multiplies and adds "
+               "apart)"}},
     .redo = 1,
 };

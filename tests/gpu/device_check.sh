@@ -45,13 +45,13 @@ echo "== dependencies"
 # Build dependencies from scripts/setup.sh (the dataset, gnuplot and hdf5-tools are not
 # needed to build and run the tests).
 PKGS=(build-essential pkg-config libopenblas-dev openmpi-bin libopenmpi-dev libhdf5-dev
-      zlib1g-dev libinih-dev libcjson-dev)
+      zlib1g-dev libcjson-dev)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 deps_ok() {
-    command -v mpicc >/dev/null && pkg-config --exists hdf5 libcjson inih openblas 2>/dev/null
+    command -v mpicc >/dev/null && pkg-config --exists hdf5 libcjson openblas 2>/dev/null
 }
 if [ ${#missing[@]} -eq 0 ] || deps_ok; then
     R[deps]="present"

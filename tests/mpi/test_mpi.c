@@ -2,6 +2,7 @@
 // single-process gradient, the one-sided work counter, and RNG streams that do not depend on which
 // rank draws them. Rank 0 prints one line per case and "mpi: N passed, N failed".
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,13 @@
 
 static int passed, failed;
 
+// Issue 17: MPI provides MPI_THREAD_FUNNELED (par_init checked it), and a helper thread gets
+// the rank for its error messages without calling MPI (the rank par_init recorded).
+static void *rank_on_helper(void *arg) {
+    *(int *)arg = par_world_rank();
+    return NULL;
+}
+
 static void report(const RunCtx *ctx, const char *name, int ok_local) {
     double v = ok_local ? 0.0 : 1.0;
     par_allreduce_sum_f64(&v, 1);  // a case passes only if it passed on every rank
@@ -23,6 +31,16 @@ static void report(const RunCtx *ctx, const char *name, int ok_local) {
     else
         failed++;
     if (ctx->rank == 0) printf("%s %s\n", v == 0.0 ? "ok  " : "FAIL", name);
+}
+
+static void test_threads(const RunCtx *ctx) {
+    int level = -1, r = -2;
+    MPI_Query_thread(&level);
+    pthread_t t;
+    pthread_create(&t, NULL, rank_on_helper, &r);
+    pthread_join(t, NULL);
+    report(ctx, "mpi_thread_level_and_rank_off_the_main_thread",
+           level >= MPI_THREAD_FUNNELED && r == ctx->rank);
 }
 
 static void test_allreduce(const RunCtx *ctx) {
@@ -219,6 +237,7 @@ int main(int argc, char **argv) {
     test_group_cell_steps(&ctx);
     test_counter(&ctx);
     test_rank0_decides(&ctx);
+    test_threads(&ctx);
     if (ctx.rank == 0) printf("mpi (%d ranks): %d passed, %d failed\n", ctx.nranks, passed, failed);
     par_finalize();
     return failed ? 1 : 0;

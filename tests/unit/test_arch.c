@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/checked.h"
 #include "core/config.h"
 #include "harness.h"
 #include "nas/arch.h"
 #include "nas/bench.h"
+#include "nas/rate.h"
 
 // EfficientNet-B0 written as an architecture: one block per stage.
 static Arch b0(void) {
@@ -146,4 +148,102 @@ TEST(bench_sample_spans_the_cost_range) {
     T_CHECK(lo <= (double)u[40] && hi >= (double)u[1960], "picks span %.0f..%.0f; uniform 2%%..98%%: %ld..%ld",
             lo, hi, u[40], u[1960]);
     bench_free(&a), bench_free(&b);
+}
+
+// ---- sizes (issue 17): 64-bit path counts and codes, checked products, the space's limit ---
+
+TEST(sizes_checked_products) {
+    T_CHECK(checked_mul_i64(6, 362797056, "x") == 2176782336LL, "6^12 computed wrong");
+    T_CHECK(checked_pow_capped(6, 11, SPACE_MAX_PATHS) == 362797056, "6^11 under the cap");
+    T_CHECK(checked_pow_capped(6, 12, SPACE_MAX_PATHS) == -1, "6^12 over the cap");
+    T_CHECK(checked_pow_capped(16, 16, INT64_MAX) == -1, "16^16 overflows 64 bits");
+    T_CHECK(checked_pow_capped(2, 29, SPACE_MAX_PATHS) == SPACE_MAX_PATHS, "the cap itself");
+    CellCfg c = cell_cfg_default(8, 16, 16, 1);  // 6 ops x 16 layers: 2.8e12 paths
+    T_CHECK(cell_path_count(&c) == 2821109907456LL, "6^16: %lld", (long long)cell_path_count(&c));
+}
+
+static void overflowing_count(void *arg) {
+    (void)arg;
+    CellCfg c = cell_cfg_default(8, 16, 16, 1);
+    c.nops = 16;  // 16^16 = 2^64
+    cell_path_count(&c);
+}
+
+TEST(sizes_path_count_overflow_is_fatal) {
+    T_EXPECT_DEATH(overflowing_count, NULL,
+                   "a cell's path count: 1152921504606846976 x 16 does "
+                   "not fit in 64 bits");
+}
+
+// Codes past 2^31 decode, cost and survive arch.json (they used to be cut to int).
+TEST(sizes_path_codes_are_64_bit) {
+    int ops[CELL_MAX_LAYERS];
+    arch_decode_path(2821109907455LL, 16, 6, ops);  // the last path of a 6^16 cell
+    for (int l = 0; l < 16; l++) T_CHECK(ops[l] == 5, "layer %d: op %d, want 5", l, ops[l]);
+    int64_t code = 3 * 470184984576LL + 7;  // 3 x 6^15 + 7: layer 0 op 3, ..., 1, 1 at the end
+    arch_decode_path(code, 16, 6, ops);
+    T_CHECK(ops[0] == 3 && ops[14] == 1 && ops[15] == 1 && ops[1] == 0, "digits of %lld",
+            (long long)code);
+    EffNetCfg t;
+    int in_hw;
+    Space sp;
+    default_space(&t, &in_hw, &sp);
+    for (int k = 0; k < sp.nblocks; k++) sp.block[k].cell[0].layers = 16;  // 6^16 paths each
+    int cell[SPACE_MAX_BLOCKS] = {0};
+    int64_t codes[SPACE_MAX_BLOCKS] = {code, 2821109907455LL, 5};
+    Arch a;
+    arch_from_choice(&sp, &t, in_hw, cell, codes, &a);
+    T_CHECK(a.block[0].code == code && a.block[1].code == 2821109907455LL, "codes cut: %lld %lld",
+            (long long)a.block[0].code, (long long)a.block[1].code);
+    T_CHECK(a.block[0].op[0].k == sp.block[0].cell[0].ops[3].k &&
+                a.block[0].op[0].expand == sp.block[0].cell[0].ops[3].expand,
+            "layer 0 of block 1 is not op 3");
+    char *json = arch_to_json(&a, NULL);
+    Arch b;
+    arch_from_json(json, "mem.json", &b);
+    T_CHECK(b.block[0].code == code, "arch.json: path %lld came back as %lld", (long long)code,
+            (long long)b.block[0].code);
+    free(json);
+    RateUnit u = {.depth = 1, .prefix = 5};
+    T_CHECK(rate_unit_paths(&sp.block[0].cell[0], u) == 470184984576LL &&
+                rate_unit_first(&sp.block[0].cell[0], u) == 5 * 470184984576LL,
+            "a rating unit of a 6^16 cell");
+}
+
+static Config cfg_with(const char *block3, const char *block2) {
+    Config cfg;
+    char b3[128], b2[128];
+    snprintf(b3, sizeof b3, "space.block3=%s", block3);
+    snprintf(b2, sizeof b2, "space.block2=%s", block2);
+    char *ov[2] = {b3, b2};
+    config_load(&cfg, NULL, ov, 2);
+    return cfg;
+}
+
+static void parse_space(void *arg) {
+    Config *cfg = arg;
+    EffNetCfg t;
+    effnet_cfg_from_config(cfg, 1, &t);
+    Space sp;
+    space_from_config(cfg, &t, (int)(cfg->data.image_size + 2 * cfg->data.pad), &sp);
+}
+
+// The parser refuses a cell past SPACE_MAX_PATHS (naming it, its count and the limit), and a
+// space whose cells add up past it; the largest accepted cell parses and counts exactly.
+TEST(sizes_space_limit) {
+    Config big = cfg_with("3x32 12x32", "3x32");
+    T_EXPECT_DEATH(parse_space, &big,
+                   "[space] block3 cell 2 (12x32, 6 ops) has 2176782336 paths (6^12), more than "
+                   "the 536870912 that rating and search can hold");
+    Config sum = cfg_with("11x32", "11x32");
+    T_EXPECT_DEATH(parse_space, &sum,
+                   "paths over all its cells, more than the 536870912 that "
+                   "rating can gather");
+    Config ok = cfg_with("11x32", "3x32");
+    EffNetCfg t;
+    effnet_cfg_from_config(&ok, 1, &t);
+    Space sp;
+    space_from_config(&ok, &t, (int)(ok.data.image_size + 2 * ok.data.pad), &sp);
+    T_CHECK(space_block_paths(&sp, 2) == 362797056, "block 3: %lld paths",
+            (long long)space_block_paths(&sp, 2));
 }

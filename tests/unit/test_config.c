@@ -77,9 +77,46 @@ TEST(config_errors_name_the_key) {
     T_EXPECT_DEATH(load_text, "[teachr]\nepochs = 3\n", "unknown section [teachr]");
     T_EXPECT_DEATH(load_text, "[teacher]\nepochs = 3.5\n", "teacher.epochs = '3.5' is not an integer");
     T_EXPECT_DEATH(load_text, "epochs = 3\n", "outside any section");
-    T_EXPECT_DEATH(load_text, "[teacher\nepochs = 3\n", "after a malformed [section] line");
+    T_EXPECT_DEATH(load_text, "[teacher\nepochs = 3\n",
+                   ":1: '[teacher' is a malformed [section] line");
     T_EXPECT_DEATH(load_text, "[teacher]\nepochs\n", "syntax error");
     T_EXPECT_DEATH(load_override, "teacher.optimizer=adam", "expected one of sgd|rmsprop");
     T_EXPECT_DEATH(load_override, "lr=0.1", "write overrides as section.key=value");
     T_EXPECT_DEATH(load_override, "teacher.lr=", "is not a number");
+}
+
+// Lines of any length (libinih stopped at 200 bytes with a bare "syntax error"; a deep
+// teacher's stages line is longer), and the rest of the syntax the reader accepts. A value is
+// still capped at CFG_STR - 1 characters, and messages name the file's line.
+TEST(config_long_lines_and_syntax) {
+    char stages[CFG_STR], text[4 * CFG_STR];
+    stages[0] = 0;
+    for (int i = 0; i < 15; i++)  // 15 x 27 characters: a 420-character line
+        strcat(stages, i ? " ir_r4_k5_s2_e6_c384_se0.25" : "ir_r4_k5_s2_e6_c384_se0.25");
+    snprintf(
+        text, sizeof text,
+        "\xEF\xBB\xBF; a comment\n# another\n\n  [teacher]  \n  stages = %s\nlr: 0.5 ; inline\n"
+        "[run]\nname = a;b\n",
+        stages);
+    char path[] = "/tmp/dna_cfg_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    write_file(path, text);
+    Config c;
+    config_load(&c, path, NULL, 0);
+    T_CHECK(!strcmp(c.teacher.stages, stages), "a %zu-character line: got '%s'", strlen(stages),
+            c.teacher.stages);
+    T_NEAR(c.teacher.fit.lr, 0.5, 0, 0, "key: value with an inline comment");
+    T_CHECK(!strcmp(c.run.name, "a;b"), "';' without a space before it is part of the value");
+    unlink(path);
+    // imagenet_b7.cfg's longest line (197 characters) and a value past CFG_STR.
+    Config b7;
+    config_load(&b7, "inputs/imagenet_b7.cfg", NULL, 0);
+    T_CHECK(strlen(b7.teacher.stages) > 150, "imagenet_b7.cfg's stages");
+    char *huge = malloc(3 * CFG_STR);
+    snprintf(huge, 3 * CFG_STR, "[teacher]\nlr = 0.1\nstages = %s %s\n", stages, stages);
+    T_EXPECT_DEATH(load_text, huge, ":3 [teacher]: teacher.stages is longer than 511 characters");
+    free(huge);
+    T_EXPECT_DEATH(load_text, "[teacher]\nlr = 0.1\nepochz = 3\n",
+                   ":3 [teacher]: unknown key 'epochz'");
 }

@@ -3,10 +3,13 @@
 // in flight; free while a fill runs; held slots stay intact under a slow consumer; a slow
 // filler makes next wait, not skip. The owner here is a toy: slots of ints, a fill log.
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "core/error.h"
 #include "harness.h"
 #include "io/prefetch.h"
 
@@ -230,4 +233,91 @@ static void bad_start(void *arg) {
 
 TEST(prefetch_rejects_a_start_past_the_end) {
     T_EXPECT_DEATH(bad_start, NULL, "start batch 4 outside 0..3");
+}
+
+// A fatal error in a fill (issue 17): the helper thread records it and exits; the job ends
+// on the consumer's (main) thread at its next call, with the fill's message and the note where
+// it happened. Without the hand-over the helper would end the process itself (MPI_Abort from a
+// thread that MPI_THREAD_FUNNELED does not allow).
+typedef struct FailOwner {
+    int data[2][LEN];
+    int fail_at;  // the batch whose fill fails
+    pthread_t main, failed_on;
+} FailOwner;
+
+static void failing_fill(void *owner, int batch, int slot) {
+    FailOwner *o = owner;
+    o->data[slot][0] = batch;
+    if (batch == o->fail_at) {
+        o->failed_on = pthread_self();
+        DNA_FAIL("fix the data", "fill of batch %d failed", batch);
+    }
+}
+
+static void consume_until_failure(void *arg) {
+    FailOwner o = {.fail_at = *(int *)arg, .main = pthread_self()};
+    Prefetch *p = prefetch_new(6, (PrefetchOps){.fill = failing_fill}, &o);
+    prefetch_start(p, 0);
+    for (int b = 0; b < 6; b++) {
+        int s = prefetch_next(p);  // the failing batch's next raises on this (main) thread
+        if (s < 0 || o.data[s][0] != b) _exit(3);
+    }
+    _exit(4);  // never reached: the error must stop the consumer
+}
+
+static void free_after_failure(void *arg) {
+    (void)arg;
+    FailOwner o = {.fail_at = 1};
+    Prefetch *p = prefetch_new(6, (PrefetchOps){.fill = failing_fill}, &o);
+    prefetch_start(p, 0);
+    prefetch_next(p);  // batch 0; batch 1's fill fails in the background
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    prefetch_free(p);  // an error nobody took a batch of is still raised
+    _exit(5);
+}
+
+TEST(prefetch_fill_error_is_raised_on_the_main_thread) {
+    int at = 2;
+    T_EXPECT_DEATH(consume_until_failure, &at, "fill of batch 2 failed");
+    T_EXPECT_DEATH(consume_until_failure, &at, "on the prefetch thread");
+    T_EXPECT_DEATH(consume_until_failure, &at, "fix: fix the data");
+    at = 0;
+    T_EXPECT_DEATH(consume_until_failure, &at, "fill of batch 0 failed");
+    T_EXPECT_DEATH(free_after_failure, NULL, "fill of batch 1 failed");
+}
+
+// In-process: the fatal on the helper does not end the process before the consumer raises
+// it; the consumer's dna_fatal runs on the thread that called prefetch_next (checked through a
+// catcher installed on the main thread, which a real run never does).
+static pthread_t raised_on;
+static void catch_on_main(const DnaError *e, void *arg) {
+    (void)e;
+    raised_on = pthread_self();
+    longjmp(*(jmp_buf *)arg, 1);
+}
+
+TEST(prefetch_fill_error_reaches_the_consumer_thread) {
+    FailOwner o = {.fail_at = 1};
+    Prefetch *p = prefetch_new(4, (PrefetchOps){.fill = failing_fill}, &o);
+    static jmp_buf jb;
+    volatile int got = 0;
+    if (setjmp(jb) == 0) {
+        dna_fatal_catch(catch_on_main, &jb);
+        prefetch_start(p, 0);
+        while (prefetch_next(p) >= 0) got++;
+        T_CHECK(0, "the failed fill was not raised (%d batches)", got);
+    }
+    dna_fatal_catch(NULL, NULL);
+    // Batch 0 may or may not be taken first: the error is raised at the first call after it.
+    T_CHECK(got <= 1, "%d batches before the failure, want at most 1", got);
+    T_CHECK(pthread_equal(raised_on, pthread_self()), "raised on another thread");
+    T_CHECK(!pthread_equal(o.failed_on, pthread_self()), "the fill ran on the main thread");
+    // The helper has exited; free joins it and raises the recorded error again.
+    if (setjmp(jb) == 0) {
+        dna_fatal_catch(catch_on_main, &jb);
+        prefetch_free(p);
+        T_CHECK(0, "free did not raise the recorded error");
+    }
+    dna_fatal_catch(NULL, NULL);
 }

@@ -2,16 +2,19 @@
 // trips, the reader's order (independent of how the split was cut into files and ranks),
 // data-parallel parts, resume, and the fatal messages for bad shard directories. Every case
 // works in its own mkdtemp directory under /tmp and removes it.
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/rng.h"
 #include "harness.h"
+#include "io/h5lock.h"
 #include "io/half.h"
 #include "io/shard.h"
 
@@ -834,5 +837,160 @@ TEST(shard_bad_last_batch_smaller_than_parts) {
     ShardSpec sp = test_spec(0, 4, 0);
     write_split(d, &sp, 26, 1, 100, 0);
     T_EXPECT_DEATH(bad_parts, d, "cannot give each of 3 parts a sample");
+    remove_dir(d);
+}
+
+// ---- threads (issue 17) ---------------------------------------------------------------------
+
+// A fill that fails on the prefetch thread (a middle /index row that the open's checks do not
+// see) ends the job from the main thread, with the fill's message.
+static void read_all(void *dir) {
+    ShardReaderCfg c = cfg_of(1, 4, 0, 1);
+    ShardReader *r = shard_reader_open(dir, &c, NULL, NULL);
+    shard_reader_start_epoch(r, 0, 0);
+    while (shard_reader_next(r, NULL, NULL, NULL, NULL) > 0) {
+    }
+    shard_reader_free(r);
+}
+
+TEST(shard_fill_error_is_raised_on_the_main_thread) {
+    char *d = make_dir();
+    ShardSpec sp = test_spec(0, 4, 0);
+    write_split(d, &sp, 24, 1, 100, 1);
+    char path[1024];
+    shard_path(path, sizeof path, d, 0, 0);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT), ds = H5Dopen2(f, "/index", H5P_DEFAULT);
+    int64_t ids[24];
+    H5Dread(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids);
+    ids[13] = 99;
+    H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids);
+    H5Dclose(ds);
+    H5Fclose(f);
+    T_EXPECT_DEATH(read_all, d, "/index row 13 holds 99, expected 13");
+    T_EXPECT_DEATH(read_all, d, "on the prefetch thread");
+    remove_dir(d);
+}
+
+// DNA_H5_SERIALIZE=1 forces the locked path (io/h5lock.h). The choice is made once per
+// process, so the case runs in a fresh copy of this binary with the variable set: it reads an
+// epoch while the main thread writes HDF5 files between batches, and must deliver the same
+// samples in the same order as the unlocked path here.
+static uint64_t seq_digest(const Seq *s, size_t ein) {
+    uint64_t h = 1469598103934665603ull;
+    const unsigned char *p[2] = {(const unsigned char *)s->ids, (const unsigned char *)s->x};
+    size_t n[2] = {sizeof(int64_t) * (size_t)s->n, sizeof(float) * ein * (size_t)s->n};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < n[k]; i++) h = (h ^ p[k][i]) * 1099511628211ull;
+    return h;
+}
+
+static Seq serial_epoch(const char *dir, int write_between) {
+    ShardReaderCfg c = cfg_of(1, 5, 1, 2);
+    ShardReader *r = shard_reader_open(dir, &c, NULL, NULL);
+    Seq s = {0};
+    long cap = shard_reader_samples(r);
+    s.ids = malloc(sizeof(int64_t) * (size_t)cap);
+    s.x = malloc(sizeof(float) * 48 * (size_t)cap);
+    shard_reader_start_epoch(r, 3, 0);
+    const float *x;
+    const int64_t *ids;
+    for (int m, b = 0; (m = shard_reader_next(r, &x, NULL, NULL, &ids)) > 0; b++) {
+        memcpy(s.ids + s.n, ids, sizeof(int64_t) * (size_t)m);
+        memcpy(s.x + (size_t)s.n * 48, x, sizeof(float) * 48 * (size_t)m);
+        s.n += m;
+        if (!write_between) continue;
+        char out[1100], tmp[1024];  // main-thread HDF5 while the helper fills the next batch
+        snprintf(out, sizeof out, "%s/side_%d.h5", dir, b);
+        hid_t f = h5_create_tmp(out, tmp);
+        long n = m;
+        h5_write(f, "ids", H5T_NATIVE_INT64, ids, 1, &n, tmp);
+        h5_commit(f, tmp, out);
+    }
+    shard_reader_free(r);
+    return s;
+}
+
+TEST(shard_h5_serialized_child) {  // runs only in the child the next case starts
+    const char *dir = getenv("DNA_TEST_SHARD_DIR"), *want = getenv("DNA_TEST_DIGEST");
+    if (!dir || !want) return;
+    T_CHECK(h5_serialized(), "DNA_H5_SERIALIZE=1 did not select the locked path");
+    Seq s = serial_epoch(dir, 1);
+    char got[32];
+    snprintf(got, sizeof got, "%016llx", (unsigned long long)seq_digest(&s, 48));
+    T_CHECK(!strcmp(got, want), "serialised epoch digest %s, unlocked %s", got, want);
+    check_once(&s, 40, "serialised");
+    seq_free(&s);
+}
+
+TEST(shard_h5_serialized_reads_equal) {
+    char *d = make_dir();
+    ShardSpec sp = test_spec(1, 4, 0);
+    write_split(d, &sp, 40, 2, 12, 1);
+    Seq s = serial_epoch(d, 0);
+    char digest[32];
+    snprintf(digest, sizeof digest, "%016llx", (unsigned long long)seq_digest(&s, 48));
+    seq_free(&s);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("DNA_H5_SERIALIZE", "1", 1);
+        setenv("DNA_TEST_SHARD_DIR", d, 1);
+        setenv("DNA_TEST_DIGEST", digest, 1);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);  // the child's own "ok" lines
+        execl("/proc/self/exe", "test_unit", "shard_h5_serialized_child", (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    T_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+            "the serialised read (DNA_H5_SERIALIZE=1) failed or differed (status %d)", st);
+    remove_dir(d);
+}
+
+// ---- float16 range (issue 17) ---------------------------------------------------------------
+
+typedef struct Put {
+    int fp16, slot;
+    float value;
+    char dir[64];
+} Put;
+
+// Writes 8 rows of slot p->slot with one element set to p->value (row 3), closes the file.
+static void put_value(void *arg) {
+    const Put *p = arg;
+    ShardSpec sp = test_spec(p->fp16, 4, 0);
+    char path[1024];
+    shard_path(path, sizeof path, p->dir, 0, 0);
+    ShardWriter *w = shard_writer_open(path, &sp, 8, 8, 16, NULL);
+    for (int slot = 0; slot <= sp.nblocks; slot++) {
+        size_t e = elems(&sp, slot);
+        float *buf = calloc(e * 8, sizeof(float));
+        if (slot == p->slot) buf[3 * e + 1] = p->value;
+        shard_writer_put(w, slot, 0, 8, buf);
+        free(buf);
+    }
+    int32_t lab[8] = {0};
+    shard_writer_put_meta(w, 0, 8, lab);
+    shard_writer_close(w);
+}
+
+TEST(shard_fp16_overflow_is_an_error) {
+    char *d = make_dir();
+    Put p = {.fp16 = 1, .slot = 2, .value = -70000.0f};
+    snprintf(p.dir, sizeof p.dir, "%s", d);
+    T_EXPECT_DEATH(put_value, &p,
+                   "/block2 (a block's output) holds 70000 (sample 11), beyond float16's range");
+    T_EXPECT_DEATH(put_value, &p, "fix: set features.dtype = float32");
+    p.slot = 0, p.value = 65520.0f;  // the first value that would round to inf
+    T_EXPECT_DEATH(put_value, &p, "/x (the input) holds 65520 (sample 11)");
+    p.value = 65519.0f;  // rounds to 65504: fine
+    put_value(&p);
+    p.value = NAN;
+    T_EXPECT_DEATH(put_value, &p, "/x of sample 11 holds nan");
+    p.fp16 = 0;
+    T_EXPECT_DEATH(put_value, &p, "/x of sample 11 holds nan");
+    p.value = 1e30f;  // float32 holds it
+    put_value(&p);
     remove_dir(d);
 }

@@ -65,6 +65,10 @@ static inline float cpu_act_grad(Act a, float z) {
 
 // per-thread scratch: grows, never shrinks; freed at exit by the backend
 float *cpu_scratch(int slot, size_t floats);
+// The most threads the backend's per-thread state (scratch, weight-gradient partials) serves.
+enum { CPU_MAX_THREADS = 256 };
+// Threads for a parallel region with per-thread state: OpenMP's count, at most CPU_MAX_THREADS
+// (a region started with num_threads(cpu_nthreads()) never has a thread id past the limit).
 int cpu_nthreads(void);
 
 // the ops of the table in cpu_backend.c: cpu_<name> for every line of tensor/ops.def

@@ -9,7 +9,7 @@
 #include "backend/cpu/cpu.h"
 #include "core/error.h"
 
-enum { MAX_THREADS = 256, SCRATCH_SLOTS = 4 };
+enum { MAX_THREADS = CPU_MAX_THREADS, SCRATCH_SLOTS = 4 };
 
 typedef struct {
     float *p;
@@ -39,7 +39,8 @@ float *cpu_scratch(int slot, size_t floats) {
 }
 
 int cpu_nthreads(void) {
-    return omp_get_max_threads();
+    int n = omp_get_max_threads();
+    return n < CPU_MAX_THREADS ? n : CPU_MAX_THREADS;
 }
 
 static void *cpu_alloc(size_t bytes) {

@@ -140,7 +140,7 @@ static void dw_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s) {
     DNA_CHECK(k <= 14, "use depthwise kernels of at most 14x14", "depthwise kernel %d too large",
               k);
     size_t len = dw_buf_len(H, W, k, s.stride, s.pad, y->w);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(cpu_nthreads())
     for (long nc = 0; nc < (long)x->n * C; nc++)
         dw_plane_conv(x->data + (size_t)nc * H * W, H, W, w->data + (size_t)(nc % C) * k * k, k,
                       s.stride, s.pad, y->data + (size_t)nc * y->h * y->w, y->h, y->w,
@@ -221,7 +221,7 @@ static void dw_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *d
               k);
     Phased d = phased_dims(H, W, k, st, s.pad, Wo);
     size_t plen = (size_t)st * d.Hp * d.Wq, glen = dw_buf_len(Ho, Wo, k, 1, k - 1 - s.pad, W);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(cpu_nthreads())
     for (int c = 0; c < C; c++) {
         float *buf = cpu_scratch(0, plen), *dbuf = cpu_scratch(1, plen), *base[14], *dbase[14];
         tap_bases(buf, &d, k, base);
@@ -262,6 +262,7 @@ static void pw_fwd(const Tensor *x, const Tensor *w, Tensor *y) {
 
 // Sums per-thread partial weight gradients (slot 3 of each thread's scratch) into dw.
 // part[t] is NULL for threads the runtime did not start (OMP_DYNAMIC, thread limits).
+// nt <= CPU_MAX_THREADS (cpu_nthreads), the size of part.
 static void reduce_partials(float **part, int nt, float *dw, size_t len) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < len; i++) {
@@ -275,10 +276,13 @@ static void reduce_partials(float **part, int nt, float *dw, size_t len) {
 static void pw_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *dx, Tensor *dw) {
     int Ci = x->c, Co = dy->c, HW = x->h * x->w, nt = cpu_nthreads();
     size_t wl = (size_t)Co * Ci;
-    float *part[256] = {0};
+    float *part[CPU_MAX_THREADS] = {0};
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num();
+        // num_threads(nt) bounds the team; checked before part[t] all the same
+        DNA_CHECK(t < CPU_MAX_THREADS, "set OMP_NUM_THREADS to at most 256",
+                  "conv backward: thread %d, at most %d", t, CPU_MAX_THREADS);
         float *pw = dw ? cpu_scratch(3, wl) : NULL;
         part[t] = pw;
         if (pw) memset(pw, 0, sizeof(float) * wl);
@@ -337,7 +341,7 @@ static void col2im(const float *col, int H, int W, int Cg, int k, int s, int p, 
 static void gen_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s) {
     int G = s.groups, Cg = x->c / G, Og = y->c / G, k = w->h, HoWo = y->h * y->w;
     int K = Cg * k * k;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(cpu_nthreads())
     for (int n = 0; n < x->n; n++) {
         float *col = cpu_scratch(0, (size_t)K * HoWo);
         for (int g = 0; g < G; g++) {
@@ -355,10 +359,13 @@ static void gen_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *
     int G = s.groups, Cg = x->c / G, Og = dy->c / G, k = w->h, HoWo = dy->h * dy->w;
     int K = Cg * k * k, nt = cpu_nthreads();
     size_t wl = tensor_numel(w), HW = (size_t)x->h * x->w;
-    float *part[256] = {0};
+    float *part[CPU_MAX_THREADS] = {0};
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num();
+        // num_threads(nt) bounds the team; checked before part[t] all the same
+        DNA_CHECK(t < CPU_MAX_THREADS, "set OMP_NUM_THREADS to at most 256",
+                  "conv backward: thread %d, at most %d", t, CPU_MAX_THREADS);
         float *pw = dw ? cpu_scratch(3, wl) : NULL;
         part[t] = pw;
         if (pw) memset(pw, 0, sizeof(float) * wl);

@@ -29,11 +29,11 @@ if [ $asan = 1 ]; then
 fi
 # shellcheck disable=SC2086
 mpicc -fopenmp $SAN $objs build/cuda/tests/gpu/*.o build/cuda/tests/ops/*.o "$W"/k/*.o \
-    "$W/emu_sched.o" "$W/mock_cuda.o" $(pkg-config --libs hdf5 libcjson inih openblas) -lz -lm -lstdc++ -o "$W/test_gpu_emu"
+    "$W/emu_sched.o" "$W/mock_cuda.o" $(pkg-config --libs hdf5 libcjson openblas) -lz -lm -lstdc++ -o "$W/test_gpu_emu"
 # the whole program on the emulated device too (tests/gpu/emu/pipeline.sh runs it)
 # shellcheck disable=SC2086
 mpicc -fopenmp $SAN build/cuda/src/main.o $objs "$W"/k/*.o "$W/emu_sched.o" "$W/mock_cuda.o" \
-    $(pkg-config --libs hdf5 libcjson inih openblas) -lz -lm -lstdc++ -o "$W/dna"
+    $(pkg-config --libs hdf5 libcjson openblas) -lz -lm -lstdc++ -o "$W/dna"
 filter=${1:-}
 # the pool test counts cudaMalloc calls, which exact-size allocation changes
 [ $asan = 1 ] && [ -z "$filter" ] &&
