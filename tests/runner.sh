@@ -32,8 +32,9 @@ run_suite() {  # run_suite TITLE LIMIT_S [--hide-ok] COMMAND...: suite, without 
     local title=$1 limit=$2 filter=(cat) rc t0=$SECONDS
     shift 2
     [ "$1" = --hide-ok ] && filter=(grep -vE '^ok ') && shift
-    # timeout signals COMMAND's whole process group: mpirun and the ranks, a stage's children
-    timeout --signal=TERM --kill-after="$SUITE_KILL_AFTER" "$limit" "$@" 2>&1 | tee "$log" | "${filter[@]}"
+    # timeout signals COMMAND's whole process group: mpirun and the ranks, a stage's children.
+    # That group is not the terminal's: stdin from /dev/null, so nothing stops on a tty read.
+    timeout --signal=TERM --kill-after="$SUITE_KILL_AFTER" "$limit" "$@" </dev/null 2>&1 | tee "$log" | "${filter[@]}"
     rc=${PIPESTATUS[0]}
     count "$title" "$rc" "$limit" $((SECONDS - t0))
 }
