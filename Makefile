@@ -96,6 +96,11 @@ $(BIN)/test_unit: $(UNIT_SRC:%.c=$(OBJ)/%.o) $(OBJ)/libdna.a
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# deliberate leaks for the runner's self-test (tests/run_selftest.sh)
+$(BIN)/test_leaks: $(OBJ)/tests/selftest/leaks.o $(OBJ)/tests/unit/harness.o $(OBJ)/libdna.a
+	@mkdir -p $(BIN)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(BIN)/test_mpi: $(OBJ)/tests/mpi/test_mpi.o $(OBJ)/libdna.a
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -104,7 +109,7 @@ $(BIN)/bench_%: $(OBJ)/tests/bench/bench_%.o $(OBJ)/libdna.a
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-test: $(BIN)/dna $(BIN)/test_unit $(BIN)/test_mpi
+test: $(BIN)/dna $(BIN)/test_unit $(BIN)/test_mpi $(BIN)/test_leaks
 	tests/run.sh $(BIN)
 
 bench: $(BENCH_SRC:tests/bench/%.c=$(BIN)/%)

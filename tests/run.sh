@@ -1,68 +1,44 @@
 #!/usr/bin/env bash
-# Runs every test that needs no GPU: the include direction of src/, unit tests, MPI tests on
-# 2 ranks, CLI smoke and pipeline stage tests, the slurm/ scripts on a local Slurm (skipped
-# where there is none).
-# Usage: tests/run.sh BIN_DIR. Prints a closing line "N passed, N failed, N skipped".
+# Runs every test that needs no GPU: the runner's self-test, the include direction of src/,
+# unit tests, MPI tests on 2 ranks, CLI smoke and pipeline stage tests, the GPU op tests where
+# `make CUDA=1` built them, the slurm/ scripts on a local Slurm (skipped where there is none).
+# Usage: tests/run.sh BIN_DIR. Prints a closing line "N passed, N failed, N skipped" and
+# exits non-zero when anything failed.
+#
+# It cannot be fooled (tests/runner.sh holds the machinery, tests/run_selftest.sh shows each
+# point): every suite runs under timeout(1), and one that times out, dies of a signal, exits
+# non-zero after "N passed, 0 failed" or prints no result line is a failure, named. The
+# sections written here in shell (smoke, plan, pipeline) are suites too: each is a function
+# that this script runs in a child of itself (`tests/run.sh BIN --section FUNCTION`) under
+# its time limit, so a hung stage fails the run instead of hanging it. `cli` checks the
+# exact exit code and the message. The last check: no test wrote into the checkout.
 set -u
 bin=${1:-bin}
+only=  # the section this process runs (set in the child that runs one section)
+[ "${2:-}" = --section ] && only=$3
 cd "$(dirname "$0")/.."
+self=$PWD/tests/run.sh
+source tests/runner.sh
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 # Tests run tiny tensors through many short parallel regions; spinning idle threads make
 # them crawl when the machine is busy with anything else.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-# Sanitizer builds: leaks are checked in the unit-test binary, which runs all library code
-# without MPI. Processes that initialise Open MPI (test_mpi, dna) are not leak-checked:
-# Open MPI's dlopen'ed components leave allocations behind at MPI_Finalize, and once
-# unloaded they cannot be suppressed by name. ASan's other checks and UBSan stay on.
-export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
-export ASAN_OPTIONS="detect_leaks=1"
-MPI_ASAN="detect_leaks=0"
 passed=0 failed=0 skipped=0
 log=$(mktemp)
+stamp=$(mktemp)
+trap 'rm -f "$log" "$stamp"' EXIT
+[ -n "$only" ] || checkout_snapshot . "$stamp"
 
-count() {  # parse "... N passed, N failed[, N skipped]" from the last lines of a suite
-    local line
-    line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-    if [ -z "$line" ]; then
-        echo "  (suite produced no result line: counted as 1 failure)"
-        failed=$((failed + 1))
-        return
-    fi
-    passed=$((passed + $(sed -E 's/(^|.* )([0-9]+) passed.*/\2/' <<<"$line")))
-    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
-    if grep -qE ' [0-9]+ skipped' <<<"$line"; then
-        skipped=$((skipped + $(sed -E 's/.* ([0-9]+) skipped.*/\1/' <<<"$line")))
-    fi
-}
+# suite TITLE LIMIT_S COMMAND...; the limits are generous (sanitizer build, a busy 2-core
+# machine): they catch a hang, not slowness
+suite "the runner itself (tests/run_selftest.sh)" 300 tests/run_selftest.sh "$bin"
+suite "include direction of src/ (tests/layers/check_includes.sh)" 120 tests/layers/check_includes.sh
+suite "unit tests" 1200 --hide-ok "$bin/test_unit"
+suite "MPI tests (mpirun -np 2)" 900 env ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 \
+    mpirun -np 2 -x ASAN_OPTIONS --oversubscribe --allow-run-as-root "$bin/test_mpi"
 
-echo "== include direction of src/ (tests/layers/check_includes.sh)"
-tests/layers/check_includes.sh 2>&1 | tee "$log"; count
-
-echo "== unit tests"
-"$bin/test_unit" 2>&1 | tee "$log" | grep -vE '^ok ' ; count
-
-echo "== MPI tests (mpirun -np 2)"
-ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 mpirun -np 2 -x ASAN_OPTIONS --oversubscribe --allow-run-as-root "$bin/test_mpi" 2>&1 | tee "$log"; count
-
+smoke_tests() {
 echo "== command-line smoke tests"
-: >"$log"
-cli() {  # cli NAME EXPECTED_EXIT GREP_PATTERN ARGS...
-    local name=$1 want=$2 pat=$3
-    shift 3
-    local out rc
-    out=$(ASAN_OPTIONS=$MPI_ASAN "$bin/dna" "$@" 2>&1)
-    rc=$?
-    if { [ "$want" = 0 ] && [ $rc -eq 0 ]; } || { [ "$want" != 0 ] && [ $rc -ne 0 ]; }; then
-        if grep -qE "$pat" <<<"$out"; then
-            echo "ok   $name"; passed=$((passed + 1)); return
-        fi
-    fi
-    echo "FAIL $name (exit $rc): $out"; failed=$((failed + 1))
-}
-check() {  # check NAME CONDITION-COMMAND...
-    local name=$1; shift
-    if "$@"; then echo "ok   $name"; passed=$((passed + 1)); else echo "FAIL $name"; cat "$log"; failed=$((failed + 1)); fi
-}
 cli cli_version 0 'dnafam [0-9]' version
 cli cli_help 0 'usage: dna' help
 cli cli_unknown_command 1 'unknown command .frobnicate.' frobnicate
@@ -70,7 +46,10 @@ cli cli_check_runs_a_cell 0 'check: cell_train' check --steps 2
 cli cli_backend_auto_is_cpu 0 'backend cpu \(OpenBLAS' version
 cli cli_backend_cuda_needs_build 1 'fix: rebuild with .make CUDA=1. \(binary build/cuda/bin/dna\)' version --backend cuda
 cli cli_backend_unknown 1 "fix: set run.backend \(or --backend\) to cpu, cuda or auto" check --backend gpu
+}
+section smoke_tests 600
 
+plan_tests() {
 echo "== plan"
 cli plan_default 0 'in total 1.03e\+08' plan inputs/fashion_mnist.cfg --ranks 2
 cli plan_imagenet_b7 0 'architectures per block: 288 1548 1548 2808 16848 6; in total 1.96e\+17' plan inputs/imagenet_b7.cfg --ranks 16
@@ -78,7 +57,10 @@ cli plan_groups 0 'one rank group per job' plan inputs/fashion_mnist.cfg --ranks
 cli plan_block_count 1 '\[space\] describes 2 blocks, the teacher has 3' plan inputs/fashion_mnist.cfg space.block3=
 cli plan_bad_stride 1 'block 1 goes from 16x16 to 4x4: a cell can only carry stride 1 or 2' plan inputs/fashion_mnist.cfg "teacher.blocks=2 3" space.block3=
 cli plan_bad_cell 1 "\[space\] block2: bad cell '3y32'" plan inputs/fashion_mnist.cfg "space.block2=2x32 3y32"
+}
+section plan_tests 600
 
+pipeline_tests() {
 echo "== pipeline stages on inputs/tiny.cfg"
 out=$(mktemp -d)
 mpi2() { ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 mpirun -np 2 -x ASAN_OPTIONS --oversubscribe --allow-run-as-root "$@"; }
@@ -416,7 +398,10 @@ cli shard_truncated 1 "(cannot open|not a valid|truncated).*$(basename "$shard")
 truncate -s 100000 "$out/two/dataset.h5"
 cli dataset_truncated 1 'dataset.h5' teacher "${tiny[@]}" run.name=two --force
 rm -rf "$out"
+}
+section pipeline_tests 5400
 
+reliability_sizes_tests() {
 echo "== reliability: threads and sizes"
 rel=$(mktemp -d)
 # sizes: a cell past 2^29 paths (rating's gather, the search's int candidates) is refused by
@@ -455,22 +440,34 @@ check train_h5_serialized_bitwise h5_serialized_bitwise
 cli check_reports_hdf5_threads 0 'check: HDF5 [0-9.]+, (thread-safe build|not thread-safe): calls' check --steps 1
 export OMP_NUM_THREADS=$rel_omp
 rm -rf "$rel"
+}
+section reliability_sizes_tests 1800
 
-echo "== GPU tests (build/cuda/bin/test_gpu from make CUDA=1; each op against the CPU backend)"
+gpu="GPU tests (build/cuda/bin/test_gpu from make CUDA=1; each op against the CPU backend)"
 if [ -x build/cuda/bin/test_gpu ]; then
-    build/cuda/bin/test_gpu 2>&1 | tee "$log"; count
+    suite "$gpu" 1800 build/cuda/bin/test_gpu
 else
+    echo "== $gpu"
     echo "skip gpu: build/cuda/bin/test_gpu not built (make CUDA=1 needs nvcc, cuDNN and cuBLAS)"
     skipped=$((skipped + 1))
 fi
 
-echo "== Slurm: slurm/ scripts on a local single-node Slurm (tests/slurm/test_slurm.sh)"
+slurm="Slurm: slurm/ scripts on a local single-node Slurm (tests/slurm/test_slurm.sh)"
 case $(cd "$bin" && pwd -P) in
     # it tests the job scripts, not the code: once, with the release binaries
-    */build/san/bin) echo "  (not run for the sanitizer build: run make test for it)" ;;
-    *) tests/slurm/test_slurm.sh "$bin" 2>&1 | tee "$log"; count ;;
+    */build/san/bin) echo "== $slurm"; echo "  (not run for the sanitizer build: run make test for it)" ;;
+    *) suite "$slurm" 2400 tests/slurm/test_slurm.sh "$bin" ;;
 esac
 
-rm -f "$log"
+echo "== the checkout after the tests"
+# a dev checkout may have local edits: what counts is that no test changed or added anything
+: >"$log"
+checkout_unchanged() {
+    local changes
+    changes=$(checkout_changes . "$stamp")
+    [ -z "$changes" ] || { echo "$changes" | head -20; echo "  (files edited by hand during the run count too)"; return 1; }
+}
+check no_test_writes_into_the_checkout checkout_unchanged
+
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

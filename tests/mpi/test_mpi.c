@@ -1,6 +1,7 @@
-// MPI tests, run under `mpirun -np 2`: collectives, data-parallel gradients equal to the
-// single-process gradient, the one-sided work counter, and RNG streams that do not depend on which
-// rank draws them. Rank 0 prints one line per case and "mpi: N passed, N failed".
+// MPI tests, run under `mpirun -np 2` (on any other rank count they fail at once):
+// collectives, data-parallel gradients equal to the single-process gradient, the one-sided
+// work counter, and RNG streams that do not depend on which rank draws them.
+// Rank 0 prints one line per case and "mpi (2 ranks): N passed, N failed".
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -231,6 +232,15 @@ static void test_counter(const RunCtx *ctx) {
 int main(int argc, char **argv) {
     RunCtx ctx = ctx_local(backend_cpu(), 1234);
     par_init(&ctx, &argc, &argv);
+    if (ctx.nranks != 2) {  // on 1 rank every case would pass without testing anything
+        if (ctx.rank == 0)
+            printf(
+                "FAIL mpi_two_ranks: run under mpirun -np 2, got %d rank(s)\n"
+                "mpi (%d ranks): 0 passed, 1 failed\n",
+                ctx.nranks, ctx.nranks);
+        par_finalize();
+        return 1;
+    }
     test_allreduce(&ctx);
     test_data_parallel_grad(&ctx);
     test_streams_independent_of_ranks(&ctx);
