@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "io/files.h"
+
 int plot_png(const char *png, int w, int h, const char *body) {
     char tmp[1200], gp[1200], cmd[1300];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d.png", png, (int)getpid());
@@ -22,8 +24,12 @@ int plot_png(const char *png, int w, int h, const char *body) {
     char line[256];
     int said = 0;
     while (p && fgets(line, sizeof line, p)) said = 1;  // warnings mean a wrong figure
-    int ok = p && pclose(p) == 0 && !said && rename(tmp, png) == 0;
+    int ok = p && pclose(p) == 0 && !said && access(tmp, F_OK) == 0;
     unlink(gp);
-    if (!ok) unlink(tmp);
-    return ok ? 0 : -1;
+    if (!ok) {
+        unlink(tmp);
+        return -1;
+    }
+    file_commit(tmp, png, NULL);
+    return 0;
 }

@@ -59,7 +59,10 @@ void par_abort(int code) {
         if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
         MPI_Finalize();
     }
-    exit(code);
+    // at once, as MPI_Abort ends the other ranks: no exit handlers, which would close (and
+    // flush) files left open by the failure, e.g. HDF5's, whose own close then crashes
+    fflush(stdout), fflush(stderr);
+    _exit(code);
 }
 
 void par_barrier(void) {

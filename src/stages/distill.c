@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/timer.h"
@@ -308,10 +309,17 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     stage_space(ctx, cfg, &sp, NULL, NULL);
     train_jobs(ctx, cfg, &sp);
     if (ctx->rank == 0) {
-        char path[1100];
+        char path[1100], prev[1200];
+        for (int k = 0; k < sp.nblocks; k++)  // every job is done: the generations before go
+            for (int c = 0; c < sp.block[k].ncells; c++) {
+                job_ckpt(cfg, k, c, path, sizeof path);
+                snprintf(prev, sizeof prev, "%s.prev", path);
+                unlink(prev);
+            }
         config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
-        FILE *f = fopen(path, "w");
-        DNA_CHECK(f && fclose(f) == 0, "check the disk", "cannot write '%s'", path);
+        TextOut out;
+        textout_open(&out, path);
+        textout_commit(&out);
     }
     par_barrier();
     return STAGE_RAN;

@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "core/timer.h"
+#include "io/ckpt.h"
 #include "io/files.h"
 #include "nas/arch.h"
 #include "nas/bench.h"
@@ -179,7 +180,7 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
         fprintf(f, "id,score,val_top1\n");
         for (int i = 0; i < bench.n; i++) fprintf(f, "%d,%.6f,%.6f\n", i + 1, 1.0 - acc[i], acc[i]);
         textout_commit(&out);
-        unlink(ckpt);  // spos.csv holds the result now
+        ckpt_remove(ckpt);  // spos.csv holds the result now
     }
     par_barrier();
     log_info(ctx,

@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/timer.h"
+#include "io/ckpt.h"
 #include "par/par.h"
 #include "train/ema.h"
 #include "train/loader.h"
@@ -362,5 +363,5 @@ double fit_teacher(const RunCtx *ctx, const Config *cfg, const Recipe *r, const 
 }
 
 void fit_done(const RunCtx *ctx, const Recipe *r) {
-    if (r->ckpt && ctx->rank == 0) unlink(r->ckpt);
+    if (r->ckpt && ctx->rank == 0) ckpt_remove(r->ckpt);
 }

@@ -97,9 +97,9 @@ void trainer_save(Trainer *t) {
 }
 
 // A checkpoint of other settings or another architecture is not this trainee's state.
-static int same_identity(const Trainer *t) {
+static int same_identity(const Trainer *t, const char *from) {
     if (!t->c.identity) return 1;
-    char *id = ckpt_identity(t->c.ckpt);
+    char *id = ckpt_identity(from);
     int same = !id || !strcmp(id, t->c.identity);
     if (!same && t->lead)
         log_warn(t->ctx,
@@ -110,10 +110,31 @@ static int same_identity(const Trainer *t) {
     return same;
 }
 
+// The checkpoint to resume from: the newest, or the one before when the newest cannot be
+// read. The lead then moves the damaged one aside ("<ckpt>.bad"), so that the next save does
+// not keep it as the previous generation; a member that looks later finds no newest and
+// takes the same one.
+static const char *resume_from(Trainer *t, char prev[1100]) {
+    int fell_back;
+    const char *from = ckpt_choose(t->c.ckpt, prev, &fell_back);
+    if (fell_back && t->lead) {
+        char bad[1200];
+        snprintf(bad, sizeof bad, "%s.bad", t->c.ckpt);
+        log_warn(t->ctx,
+                 "%s: checkpoint '%s' cannot be read (truncated or damaged): resuming from the "
+                 "previous one, '%s' (the damaged file is kept as '%s')",
+                 t->c.label, t->c.ckpt, prev, bad);
+        rename(t->c.ckpt, bad);
+    }
+    return from;
+}
+
 int trainer_resume(Trainer *t) {
-    if (!t->c.ckpt || !same_identity(t)) return 0;
+    char prev[1100];
+    const char *from = t->c.ckpt ? resume_from(t, prev) : NULL;
+    if (!from || !same_identity(t, from)) return 0;
     Ckpt c = ckpt_of(t);
-    if (!ckpt_load(t->c.ckpt, t->ctx->be, &c)) return 0;
+    if (!ckpt_load(from, t->ctx->be, &c)) return 0;
     if (c.row > 0 && c.members == t->size) {
         unpack_row(t, c.rows + (size_t)t->rank * (size_t)c.row);
     } else if (c.row > 0) {  // another team size: every member starts from the mean
@@ -246,7 +267,10 @@ void trainer_load_final(const char *path, const Backend *be, const ParamList *pa
     Ckpt c = ckpt_of(&t);
     c.cap_loss = c.cap_val = 0;
     c.loss = NULL, c.val = NULL;
-    DNA_CHECK(ckpt_load(path, be, &c) && c.done, "run `dna train CFG` to completion first",
+    char prev[1100];
+    int fell_back;
+    const char *from = ckpt_choose(path, prev, &fell_back);
+    DNA_CHECK(from && ckpt_load(from, be, &c) && c.done, "run `dna train CFG` to completion first",
               "no finished checkpoint '%s'", path);
     RunCtx one = ctx_local(be, 0);
     t.ctx = &one;
