@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <omp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,9 +193,23 @@ int runner_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const Stag
     if (st->checkpoints) par_signals_install();
     double t0 = timer_now();
     int rc = st->run(ctx, cfg, force);
-    if (st->checkpoints) par_signals_restore();
     if (rc == STAGE_RAN) record_time(ctx, cfg, st, timer_now() - t0);
+    if (st->checkpoints) {  // a signal after the stage's last look: the command stops too
+        if (par_stop_agreed() && rc != STAGE_STOPPED)
+            rc = stage_stopped(ctx, "%s: stopped by a signal after the stage ended", st->name);
+        par_signals_restore();
+    }
     return rc;
+}
+
+int stage_stopped(const RunCtx *ctx, const char *fmt, ...) {
+    char what[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    log_info(ctx, "%s; rerun the same command to resume (exit %d)", what, DNA_EXIT_REQUEUE);
+    return STAGE_STOPPED;
 }
 
 static void log_start(const RunCtx *ctx, int argc, char **argv) {
@@ -218,9 +233,9 @@ int runner_dispatch(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     config_run_path(&cfg, NULL, dir, sizeof dir);
     runner_open_logs(ctx, dir, st->name, st->metrics);
     log_start(ctx, argc, argv);
-    runner_stage(ctx, all, &cfg, st, force || st->redo);
+    int rc = runner_stage(ctx, all, &cfg, st, force || st->redo);
     runner_close_logs(ctx);
-    return 0;
+    return rc == STAGE_STOPPED ? DNA_EXIT_REQUEUE : 0;
 }
 
 void stage_space(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch, int *in_hw) {

@@ -56,9 +56,9 @@ static const ParamList *spos_step(void *net) {
 
 enum { SPOS_MAX_STATS = SPACE_MAX_BLOCKS * SPACE_MAX_CELLS * 2 * CELL_MAX_BNS + 2 };
 
-// Trains the supernet; ckpt gets the checkpoint's path.
-static void train(const RunCtx *ctx, const Config *cfg, const Dataset *d, OneShot *s, Rng *stage,
-                  char *ckpt, size_t n) {
+// Trains the supernet; ckpt gets the checkpoint's path. Returns 1 when stopped by a signal.
+static int train(const RunCtx *ctx, const Config *cfg, const Dataset *d, OneShot *s, Rng *stage,
+                 char *ckpt, size_t n) {
     SposNet net = {.s = s, .draws = rng_split(stage, STREAM_PATH)};
     ParamList all = {0};
     oneshot_all_params(s, &all);
@@ -85,9 +85,11 @@ static void train(const RunCtx *ctx, const Config *cfg, const Dataset *d, OneSho
              "spos: one-shot supernet, %zu params, on the supernet-training split, one "
              "uniform path per step (train top-1 below: of the sampled paths)",
              params_numel(&all));
-    fit_train(ctx, cfg, &r, d, d->mean, d->std, &m, 0, NULL, NULL);
+    int stopped = 0;
+    fit_train(ctx, cfg, &r, d, d->mean, d->std, &m, 0, NULL, &stopped);
     params_free(&all), params_free(&net.path);
     free(stats);
+    return stopped;
 }
 
 // Top-1 of the current path on the search split, after recalibrating its batch norms on xr.
@@ -169,7 +171,12 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     OneShot s;
     oneshot_init(ctx->be, &s, &sp, &teacher, (float)cfg->spos.fit.dropout, &init);
     double t0 = timer_now();
-    train(ctx, cfg, &d, &s, &stage, ckpt, sizeof ckpt);
+    if (train(ctx, cfg, &d, &s, &stage, ckpt, sizeof ckpt)) {
+        oneshot_free(ctx->be, &s);
+        bench_free(&bench);
+        dataset_free(&d);
+        return stage_stopped(ctx, "spos: stopped by a signal; checkpointed to '%s'", ckpt);
+    }
     double t_train = timer_now() - t0;
     double *acc = dna_malloc(sizeof(double) * (size_t)bench.n);
     t0 = timer_now();
