@@ -47,7 +47,7 @@ dna_banner() {
     echo "   nodes     ${SLURM_JOB_NODELIST:-?} (${SLURM_JOB_NUM_NODES:-?})"
     echo "   ranks     ${SLURM_NTASKS:-?}, cpus/rank ${SLURM_CPUS_PER_TASK:-1}, gpus/rank ${SLURM_GPUS_PER_TASK:-0}, OMP_NUM_THREADS $OMP_NUM_THREADS"
     echo "   binary    $DNA_BIN/dna, cwd $PWD"
-    echo "   started   $(date -Is)"
+    echo "   started   $(date -Is)${SLURM_RESTART_COUNT:+ (requeued $SLURM_RESTART_COUNT time(s))}"
 }
 
 # dna_srun ARGS...: `srun dna ARGS` on the job's tasks, one MPI rank each; returns dna's
@@ -65,6 +65,28 @@ dna_srun() {
     return $rc
 }
 
+# dna_job_exit RC: ends the job with dna's exit status RC, except 75 (DNA_EXIT_REQUEUE in
+# src/core/error.h: stopped by SIGTERM/SIGUSR1, everything done so far checkpointed), on
+# which the job requeues itself: it goes back to PENDING under the same id (after Slurm's
+# requeue delay, about 2 minutes), its dependants stay pending instead of being cancelled,
+# and the rerun continues from the checkpoints. At most DNA_MAX_REQUEUE times (default 20;
+# SLURM_RESTART_COUNT counts them): then the job ends with 75 (FAILED), so a stage that
+# cannot get anywhere does not loop forever.
+dna_job_exit() {
+    local rc=$1 n=${SLURM_RESTART_COUNT:-0} max=${DNA_MAX_REQUEUE:-20}
+    if [ "$rc" = 75 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
+        if [ "$n" -ge "$max" ]; then
+            echo "== not requeued: job $SLURM_JOB_ID was requeued $n time(s) already (DNA_MAX_REQUEUE=$max); submit the same chain again to continue" >&2
+        elif scontrol requeue "$SLURM_JOB_ID"; then
+            echo "== requeued job $SLURM_JOB_ID (requeue $((n + 1)) of at most $max): it continues from its checkpoints, the jobs after it wait for it"
+            exit 0
+        else
+            echo "== scontrol requeue $SLURM_JOB_ID failed (submitted with --no-requeue?): submit the same chain again to continue" >&2
+        fi
+    fi
+    exit "$rc"
+}
+
 # dna_stage_main: the body of stage.sbatch and stage_cpu.sbatch
 dna_stage_main() {
     : "${DNA_STAGE:?set DNA_STAGE (data, teacher, features, train, rate, search, retrain, report, run)}"
@@ -73,7 +95,7 @@ dna_stage_main() {
     dna_banner "$DNA_STAGE"
     local rc=0
     dna_srun "$DNA_STAGE" "$DNA_CFG" "${dna_args[@]}" || rc=$?
-    exit $rc
+    dna_job_exit $rc
 }
 
 # ---------------------------------------------------------------- submit side

@@ -22,6 +22,9 @@ Environment:
   DNA_LOG_DIR      where the job logs go (default <out_dir>/slurm-logs), one <job-name>-<id>.out per job
   DNA_SITE_SETUP   a file every job sources after the scripts' site set-up (modules, paths)
   DNA_ROOT         the checkout the jobs run (default: the one holding this script)
+  DNA_SIGNAL_LEAD  seconds before the time limit that teacher/train/rate/retrain get SIGUSR1
+                   (default 300): they checkpoint, exit 75 and the job requeues itself
+  DNA_MAX_REQUEUE  requeues per job at most (default 20); then the job fails with 75
 Prints "<job id> <stage>" per job, then the last job's id alone on the last line.
 USAGE
 }
@@ -44,8 +47,9 @@ for stage in data teacher features train rate search retrain report; do
         data | search | report) dna_size 1; opts+=("${dna_size_opts[@]}") ;;  # no MPI work to split
         *) if [ -n "$dna_ranks" ]; then dna_size "$dna_ranks"; opts+=("${dna_size_opts[@]}"); fi ;;
     esac
-    # the training stages checkpoint on SIGUSR1: ask for it before the time limit
-    case $stage in teacher | train | retrain) opts+=(--signal="USR1@${DNA_SIGNAL_LEAD:-300}") ;; esac
+    # the stages that checkpoint stop on SIGUSR1 (exit 75, and the job requeues itself): ask
+    # for it before the time limit
+    case $stage in teacher | train | rate | retrain) opts+=(--signal="USR1@${DNA_SIGNAL_LEAD:-300}") ;; esac
     [ -z "$prev" ] || opts+=(--dependency="afterok:$prev" --kill-on-invalid-dep=yes)
     if ! id=$(DNA_STAGE=$stage dna_sbatch "${opts[@]}" "${dna_sbatch_opts[@]}" "$script"); then
         # half a chain would run its first stages for nothing: take it back

@@ -55,8 +55,11 @@ array=${DNA_SWEEP_ARRAY:-0-$((DNA_SWEEP_TASKS - 1))}
 
 export DNA_CFG=$dna_cfg DNA_ARGS DNA_SWEEP_OUT=$out_dir
 DNA_ARGS=$(dna_quote_args "${dna_user_args[@]}")
+# SIGUSR1 before the time limit: `dna run` stops in a stage that checkpoints (exit 75) and
+# the task requeues itself (slurm/common.sh)
 sweep=$(dna_sbatch --array="$array" --job-name=dna-sweep --output="$logdir/%x-%A_%a.out" \
-    "${resources[@]}" "${run_size[@]}" "${dna_sbatch_opts[@]}" "$here/sweep.sbatch")
+    --signal="USR1@${DNA_SIGNAL_LEAD:-300}" "${resources[@]}" "${run_size[@]}" "${dna_sbatch_opts[@]}" \
+    "$here/sweep.sbatch")
 echo "$sweep sweep (array $array)"
 # one process: `dna rank` reads two potentials files
 if ! compare=$(DNA_SWEEP_COMPARE_JOB=1 dna_sbatch --job-name=dna-compare --output="$logdir/%x-%j.out" \

@@ -37,6 +37,9 @@ suite "unit tests" 1200 --hide-ok "$bin/test_unit"
 suite "MPI tests (mpirun -np 2)" 900 env ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 \
     mpirun -np 2 -x ASAN_OPTIONS --oversubscribe --allow-run-as-root "$bin/test_mpi"
 
+# a command on 2 ranks (the sections below run it)
+mpi2() { ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 mpirun -np 2 -x ASAN_OPTIONS --oversubscribe --allow-run-as-root "$@"; }
+
 smoke_tests() {
 echo "== command-line smoke tests"
 cli cli_version 0 'dnafam [0-9]' version
@@ -63,7 +66,6 @@ section plan_tests 600
 pipeline_tests() {
 echo "== pipeline stages on inputs/tiny.cfg"
 out=$(mktemp -d)
-mpi2() { ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 mpirun -np 2 -x ASAN_OPTIONS --oversubscribe --allow-run-as-root "$@"; }
 tiny=(inputs/tiny.cfg "run.out_dir=$out")
 cli stage_run_1rank 0 'run: stages data, teacher, features, train, rate, search, retrain, report complete' run "${tiny[@]}"
 cli stage_rerun_skips 0 'features/COMPLETE is complete; skipping' run "${tiny[@]}"
@@ -176,16 +178,19 @@ train_seed() {  # the loss curves compared (the config hash attribute differs)
     [ $? = 1 ]
 }
 check train_seed_reseeds_the_jobs_only train_seed
-# after `train` (here: every job already done) SIGTERM has its default action again: a
-# `dna run` signalled while rating stops at once instead of running on to the end
+# `dna run` signalled while rating (after `train`, whose jobs are all done here) stops after
+# the current batch, keeps the finished units and exits 75 (checkpointed: rerun to continue)
 copy_inputs sig
 cp -r "$out/tiny/ckpt" "$out/sig/" && rm "$out/sig/ckpt/COMPLETE"
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" run "${tiny[@]}" run.name=sig >"$log" 2>&1 &
 pid=$!
-for _ in $(seq 600); do grep -q 'train: .* rank busy time' "$log" && break; sleep 0.05; done
+for _ in $(seq 2400); do grep -q 'train: .* rank busy time' "$log" && break; sleep 0.05; done
 sleep 0.3  # rating the tiny space takes seconds
 kill -TERM $pid; wait $pid; rc=$?
-term_after_train() { [ $rc = 143 ] && grep -q 'is done .*skipping' "$log" && [ ! -e "$out/sig/potentials.h5" ]; }
+term_after_train() {
+    [ $rc = 75 ] && grep -q 'is done .*skipping' "$log" && [ ! -e "$out/sig/potentials.h5" ] &&
+        grep -q 'rate: stopped by a signal; the finished units are kept in rate/; rerun the same command to resume (exit 75)' "$log"
+}
 check run_sigterm_after_train_stops term_after_train
 copy_inputs kill
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=kill >"$log" 2>&1 &
@@ -210,7 +215,7 @@ ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=term >"$log" 2>&1 
 pid=$!
 for _ in $(seq 300); do ls "$out/term/ckpt/" 2>/dev/null | grep -q h5 && break; sleep 0.1; done
 kill -TERM $pid; wait $pid; rc=$?
-term_checkpointed() { [ $rc -ne 0 ] && grep -q 'stopped by a signal; every job checkpointed' "$log" && [ ! -e "$out/term/ckpt/COMPLETE" ]; }
+term_checkpointed() { [ $rc = 75 ] && grep -q 'stopped by a signal; every job checkpointed' "$log" && [ ! -e "$out/term/ckpt/COMPLETE" ]; }
 check train_sigterm_checkpoints term_checkpointed
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=term >"$log" 2>&1
 check train_sigterm_resume_bitwise same_ckpts term
@@ -266,7 +271,7 @@ for _ in $(seq 300); do [ -e "$out/tterm2/resume/teacher.h5" ] && break; sleep 0
 pkill -TERM -f "^$bin/dna teacher .*run.name=tterm2"  # to the ranks, as Slurm signals its tasks
 wait $pid; rc=$?
 teacher_stopped() {
-    [ $rc -ne 0 ] && grep -q 'teacher: stopped by a signal; checkpointed to' "$log" &&
+    [ $rc = 75 ] && grep -q 'teacher: stopped by a signal; checkpointed to' "$log" &&
         [ -e "$out/tterm2/resume/teacher.h5" ] && [ ! -e "$out/tterm2/teacher.h5" ] &&
         h5ls "$out/tterm2/resume/teacher.h5/rows" | grep -q '{2, '  # a row per rank
 }
@@ -442,6 +447,112 @@ export OMP_NUM_THREADS=$rel_omp
 rm -rf "$rel"
 }
 section reliability_sizes_tests 1800
+
+reliability_preemption_tests() {
+echo "== reliability: preemption and durability"
+# Every stage that checkpoints stops on SIGTERM or SIGUSR1 with exit 75 (checkpointed,
+# rerun/requeue to continue) and resumes bitwise; outputs are committed by fsync, rename,
+# fsync of the directory; checkpoints keep their previous generation and fall back to it;
+# a full disk is an error naming the file, and no output appears.
+rel=$(mktemp -d)
+rt=(inputs/tiny.cfg "run.out_dir=$rel")
+omp_saved=$OMP_NUM_THREADS
+export OMP_NUM_THREADS=1  # bitwise comparisons
+reldna() { ASAN_OPTIONS=$MPI_ASAN "$bin/dna" "$@"; }
+reldna run "${rt[@]}" >"$log" 2>&1  # the uninterrupted reference, and the inputs
+rel_inputs() { mkdir -p "$rel/$1" && cp -r "$rel/tiny/dataset.h5" "$rel/tiny/teacher.h5" "$rel/tiny/features" "$rel/$1/"; }
+same_rel_ckpts() {  # same_rel_ckpts RUN: every supernet checkpoint equal to the reference's
+    local f
+    [ "$(ls "$rel/tiny/ckpt/"*.h5 | wc -l)" = 6 ] || return 1
+    for f in "$rel/tiny/ckpt/"*.h5; do h5diff -q "$f" "$rel/$1/ckpt/${f##*/}" || return 1; done
+}
+rel_wait() { for _ in $(seq 600); do [ -n "$(ls $1 2>/dev/null)" ] && return 0; sleep 0.02; done; return 1; }
+# train on SIGUSR1 (Slurm's --signal): exit 75, then a rerun ends bitwise equal
+rel_inputs usr1
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${rt[@]}" run.name=usr1 >"$log" 2>&1 &
+pid=$!
+rel_wait "$rel/usr1/ckpt/*.h5"
+kill -USR1 $pid; wait $pid; rc=$?
+usr1_stopped() {
+    [ $rc = 75 ] && grep -q 'train: stopped by a signal; every job checkpointed; rerun the same command to resume (exit 75)' "$log"
+}
+check train_sigusr1_exits_75 usr1_stopped
+reldna train "${rt[@]}" run.name=usr1 >"$log" 2>&1
+check train_sigusr1_resume_bitwise same_rel_ckpts usr1
+# retrain (1 rank) and bench (2 ranks) stopped mid-training: exit 75, checkpoint kept
+fitq=(run.ckpt_minutes=0.0002 retrain.epochs=3 bench.epochs=3)
+mkdir -p "$rel/rt" && cp "$rel/tiny/dataset.h5" "$rel/rt/"
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" retrain "${rt[@]}" run.name=rt --arch "$rel/tiny/arch.json" "${fitq[@]}" >"$log" 2>&1 &
+pid=$!
+rel_wait "$rel/rt/resume/*.h5"
+kill -TERM $pid; wait $pid; rc=$?
+retrain_stopped() {
+    [ $rc = 75 ] && grep -q "retrain: .*arch.json stopped by a signal; checkpointed to '.*resume/retrain_arch.h5'; rerun the same command to resume (exit 75)" "$log" &&
+        [ -e "$rel/rt/resume/retrain_arch.h5" ] && [ ! -e "$rel/rt/retrain_arch.json" ]
+}
+check retrain_sigterm_exits_75 retrain_stopped
+mkdir -p "$rel/bt" && cp "$rel/tiny/dataset.h5" "$rel/tiny/teacher.h5" "$rel/bt/"
+mpi2 "$bin/dna" bench "${rt[@]}" run.name=bt --n 3 "${fitq[@]}" >"$log" 2>&1 &
+pid=$!
+rel_wait "$rel/bt/resume/bench_*.h5"
+pkill -TERM -f "^$bin/dna bench .*run.name=bt"  # to the ranks, as Slurm signals its tasks
+wait $pid; rc=$?
+bench_stopped() {
+    [ $rc = 75 ] && grep -q 'bench: stopped by a signal; [0-9]* result(s) kept, .*(exit 75)' "$log" &&
+        ls "$rel/bt/resume/" | grep -q '^bench_[0-9]*\.h5$' && [ ! -e "$rel/bt/bench.h5" ]
+}
+check bench_sigterm_2ranks_exits_75 bench_stopped
+# every commit: fsync of the file, rename, fsync of the directory (strace shows the order)
+if command -v strace >/dev/null; then
+    strace -f -y -qq -e trace=fsync,rename -o "$rel/strace" "$bin/dna" data "${rt[@]}" run.name=st >"$log" 2>&1
+    committed() {
+        local t="$rel/st/dataset.h5" a b c
+        a=$(grep -n "fsync([0-9]*<$t\.tmp\.[0-9]*>)" "$rel/strace" | cut -d: -f1 | head -1)
+        b=$(grep -n "rename(\"$t\.tmp\.[0-9]*\", \"$t\")" "$rel/strace" | cut -d: -f1 | head -1)
+        c=$(grep -n "fsync([0-9]*<$rel/st>)" "$rel/strace" | cut -d: -f1 | tail -1)
+        [ -n "$a" ] && [ -n "$b" ] && [ -n "$c" ] && [ "$a" -lt "$b" ] && [ "$b" -lt "$c" ]
+    }
+    check commit_fsync_rename_fsync_dir committed
+else
+    echo "skip commit_fsync_rename_fsync_dir: no strace"; skipped=$((skipped + 1))
+fi
+# the previous checkpoint generation: killed mid-run, the newest checkpoint truncated, the
+# rerun warns, resumes from <ckpt>.prev and still ends bitwise equal; .prev files go at the end
+rel_inputs prev
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${rt[@]}" run.name=prev >"$log" 2>&1 &
+pid=$!
+rel_wait "$rel/prev/ckpt/*.h5.prev"
+kill -9 $pid; wait $pid 2>/dev/null
+newest=$(ls "$rel/prev/ckpt/"*.h5.prev | head -1)
+newest=${newest%.prev}
+truncate -s 20000 "$newest"
+reldna train "${rt[@]}" run.name=prev >"$log" 2>&1
+prev_used() {
+    grep -q "warning: train b.\.c.: checkpoint '$newest' cannot be read (truncated or damaged): resuming from the previous one, '$newest.prev'" "$log" &&
+        same_rel_ckpts prev && [ -e "$newest.bad" ] && ! ls "$rel/prev/ckpt/" | grep -q '\.prev$'
+}
+check ckpt_truncated_falls_back_to_prev prev_used
+# a full disk (a file size limit: writes fail with EFBIG) while writing the feature shards:
+# the error names the shard, no shard and no features/COMPLETE appear; a rerun with room
+# removes the temporary file the failed run left
+mkdir -p "$rel/full" && cp "$rel/tiny/dataset.h5" "$rel/tiny/teacher.h5" "$rel/full/"
+ASAN_OPTIONS=$MPI_ASAN mpirun -np 1 --allow-run-as-root -x ASAN_OPTIONS bash -c \
+    "ulimit -f 1000; trap '' XFSZ; exec $bin/dna features ${rt[*]} run.name=full" >"$log" 2>&1
+rc=$?
+full_disk() {
+    local s="$rel/full/features/train/shard_0_0.h5"
+    [ $rc = 1 ] && grep -q "dna: error (rank 0): HDF5 call .* failed writing '$s\.tmp\.[0-9]*'" "$log" &&
+        grep -q 'fix: check the disk of the output (space, quota)' "$log" && [ ! -e "$s" ] &&
+        [ ! -e "$rel/full/features/COMPLETE" ] && ls "$rel/full/features/train/" | grep -q '^shard_0_0\.h5\.tmp\.'
+}
+check full_disk_names_file_commits_nothing full_disk
+reldna features "${rt[@]}" run.name=full >"$log" 2>&1
+stale_removed() { [ -e "$rel/full/features/COMPLETE" ] && [ -z "$(find "$rel/full" -name '*.tmp.*')" ]; }
+check stale_tmp_files_removed stale_removed
+export OMP_NUM_THREADS=$omp_saved
+rm -rf "$rel"
+}
+section reliability_preemption_tests 1800
 
 gpu="GPU tests (build/cuda/bin/test_gpu from make CUDA=1; each op against the CPU backend)"
 if [ -x build/cuda/bin/test_gpu ]; then

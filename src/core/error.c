@@ -61,8 +61,8 @@ void dna_fatal_raise(const DnaError *e, const char *where) {
         ssize_t w = write(hooks.log_fd, text, (size_t)n);
         (void)w;
     }
-    if (hooks.abort) hooks.abort(1);
-    exit(1);
+    if (hooks.abort) hooks.abort(DNA_EXIT_ERROR);
+    exit(DNA_EXIT_ERROR);
 }
 
 void *dna_malloc(size_t bytes) {

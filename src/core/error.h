@@ -6,6 +6,12 @@
 #pragma once
 #include <stddef.h>
 
+// Exit statuses of dna. A failure is DNA_EXIT_ERROR. DNA_EXIT_REQUEUE (EX_TEMPFAIL of
+// sysexits.h) means "stopped by SIGTERM/SIGUSR1 with everything done so far checkpointed:
+// run the same command again to continue"; slurm/common.sh requeues the job on it.
+#define DNA_EXIT_ERROR 1
+#define DNA_EXIT_REQUEUE 75
+
 _Noreturn void dna_fatal(const char *file, int line, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

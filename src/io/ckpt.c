@@ -59,7 +59,29 @@ void ckpt_save(const char *path, const Backend *be, const Ckpt *c, const H5Prov 
     for (int i = 0; i < 9; i++) h5_attr_i64(f, attr[i], v[i], tmp);
     if (c->identity) h5_attr_str(f, "identity", c->identity, tmp);
     if (prov) h5_attr_prov(f, prov, tmp);
-    h5_commit(f, tmp, path);
+    char prev[1100];
+    snprintf(prev, sizeof prev, "%s.prev", path);
+    h5_commit_prev(f, tmp, path, prev);
+}
+
+const char *ckpt_choose(const char *path, char prev[1100], int *fell_back) {
+    snprintf(prev, 1100, "%s.prev", path);
+    *fell_back = 0;
+    int has = access(path, F_OK) == 0, has_prev = access(prev, F_OK) == 0;
+    if (has && h5_readable(path)) return path;
+    if (!has && !has_prev) return NULL;
+    DNA_CHECK(has_prev && h5_readable(prev),
+              "delete both files to train afresh (they are truncated or damaged)",
+              "checkpoint '%s' cannot be read, nor its previous generation '%s'", path, prev);
+    *fell_back = 1;
+    return prev;
+}
+
+void ckpt_remove(const char *path) {
+    char prev[1100];
+    snprintf(prev, sizeof prev, "%s.prev", path);
+    unlink(path);
+    unlink(prev);
 }
 
 char *ckpt_identity(const char *path) {

@@ -31,7 +31,16 @@ typedef struct Ckpt {
     const char *identity;  // what the state belongs to (settings, architecture); NULL: none
 } Ckpt;
 
+// Writes path atomically and durably (h5_commit); the checkpoint it replaces is kept as
+// "<path>.prev", so a newest file damaged after the fact (a disk, a copy) leaves one to
+// resume from.
 void ckpt_save(const char *path, const Backend *be, const Ckpt *c, const H5Prov *prov);
+// The file to resume from: path when it can be read in full; else its previous generation
+// prev ("<path>.prev", set here) when that can, with *fell_back = 1; NULL when neither
+// exists. Fatal, naming both, when path exists and neither can be read.
+const char *ckpt_choose(const char *path, char prev[1100], int *fell_back);
+// Deletes a checkpoint and its previous generation (once the output holds the result).
+void ckpt_remove(const char *path);
 // 0 when the file does not exist; else loads everything into c and returns 1. Fatal, naming
 // the file and the fix, when it does not fit: another parameter list, tensor shape, row
 // length or random-stream size, or more progress than the caps hold.

@@ -1,8 +1,12 @@
 // Files (see files.h).
 #include "io/files.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,9 +22,73 @@ FILE *textout_open(TextOut *t, const char *path) {
 }
 
 void textout_commit(TextOut *t) {
-    DNA_CHECK(fclose(t->f) == 0 && rename(t->tmp, t->path) == 0, "check the disk (space, permissions)",
-              "cannot write '%s'", t->path);
+    int bad = ferror(t->f) || fclose(t->f) != 0, e = errno;
     t->f = NULL;
+    if (bad) unlink(t->tmp);
+    DNA_CHECK(!bad, "check the disk (space, quota, permissions)", "cannot write '%s': %s", t->path,
+              strerror(e));
+    file_commit(t->tmp, t->path, NULL);
+}
+
+// fsync of a file or a directory: 0, or -1 with errno. A filesystem that cannot sync a
+// directory (EINVAL) makes the rename as durable as it can.
+static int sync_path(const char *path, int dir) {
+    int fd = open(path, O_RDONLY | (dir ? O_DIRECTORY : 0));
+    if (fd < 0) return -1;
+    int rc = fsync(fd), e = errno;
+    close(fd);
+    if (rc != 0 && dir && (e == EINVAL || e == ENOTSUP)) rc = 0;
+    errno = e;
+    return rc;
+}
+
+// "<path>.tmp.<pid>[...]" files of processes of this host that no longer run.
+static void remove_stale(const char *dir, const char *base) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char pre[512], full[1400];
+    int np = snprintf(pre, sizeof pre, "%s.tmp.", base);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, pre, (size_t)np)) continue;
+        long pid = strtol(e->d_name + np, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+        unlink(full);
+    }
+    closedir(d);
+}
+
+void file_commit(const char *tmp, const char *path, const char *prev) {
+    const char *fix = "check the disk (space, quota, permissions)";
+    if (sync_path(tmp, 0) != 0) {
+        int e = errno;
+        unlink(tmp);
+        DNA_FAIL(fix, "cannot write '%s': fsync of '%s' failed: %s", path, tmp, strerror(e));
+    }
+    if (prev && access(path, F_OK) == 0) {  // a hard link keeps path in place meanwhile
+        unlink(prev);
+        DNA_CHECK(link(path, prev) == 0 || rename(path, prev) == 0, fix,
+                  "cannot keep '%s' as '%s': %s", path, prev, strerror(errno));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        DNA_FAIL(fix, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
+    }
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (slash == dir)
+        dir[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    DNA_CHECK(sync_path(dir, 1) == 0, fix, "cannot write '%s': fsync of its directory '%s': %s",
+              path, dir, strerror(errno));
+    remove_stale(dir, base);
 }
 
 char *text_read(const char *path) {

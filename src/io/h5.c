@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/files.h"
 #include "tensor/ops.h"  // the backend's name and library versions
 
 hid_t h5_open_read(const char *path) {
@@ -65,40 +66,85 @@ double *h5_read_f64(hid_t f, const char *path, const char *name, size_t *n) {
     return h5_read_as(f, path, name, H5T_NATIVE_DOUBLE, sizeof(double), n, NULL, NULL);
 }
 
+// H5Literate callback: reads every dataset in full; -1 stops at the first that fails.
+static herr_t read_dataset(hid_t g, const char *name, const H5L_info_t *info, void *op) {
+    (void)info, (void)op;
+    hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+    if (o < 0) return -1;
+    herr_t rc = 0;
+    if (H5Iget_type(o) == H5I_DATASET) {
+        hid_t s = H5Dget_space(o), t = H5Dget_type(o);
+        hssize_t n = s < 0 ? -1 : H5Sget_simple_extent_npoints(s);
+        size_t size = t < 0 ? 0 : H5Tget_size(t);
+        void *buf = n >= 0 && size > 0 ? malloc((size_t)n * size + 1) : NULL;
+        rc = buf && H5Dread(o, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0 ? 0 : -1;
+        free(buf);
+        if (t >= 0) H5Tclose(t);
+        if (s >= 0) H5Sclose(s);
+    }
+    H5Oclose(o);
+    return rc;
+}
+
+int h5_readable(const char *path) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (access(path, R_OK) != 0 || H5Fis_hdf5(path) <= 0) return 0;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return 0;
+    hsize_t at = 0;
+    herr_t rc = H5Literate(f, H5_INDEX_NAME, H5_ITER_NATIVE, &at, read_dataset, NULL);
+    H5Fclose(f);
+    return rc >= 0;
+}
+
 hid_t h5_create_tmp(const char *path, char tmp[1024]) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     snprintf(tmp, 1024, "%s.tmp.%d", path, (int)getpid());
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5_CHECK(fapl, tmp);
+    H5_CHECK(H5Pset_fclose_degree(fapl, H5F_CLOSE_SEMI), tmp);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     DNA_CHECK(f >= 0, "check that the output directory exists and is writable",
               "cannot create '%s'", tmp);
     return f;
 }
 
 void h5_commit(hid_t f, const char *tmp, const char *path) {
-    H5_CHECK(H5Fclose(f), tmp);
-    DNA_CHECK(rename(tmp, path) == 0, "check the output directory's permissions",
-              "cannot rename '%s' to '%s'", tmp, path);
+    h5_commit_prev(f, tmp, path, NULL);
+}
+
+void h5_commit_prev(hid_t f, const char *tmp, const char *path, const char *prev) {
+    // the file was created with H5F_CLOSE_SEMI: the close fails, instead of leaving the file
+    // open and unflushed, when one of its objects is still open
+    if (H5Fclose(f) < 0) {
+        unlink(tmp);
+        DNA_FAIL("check the disk (space, quota); a handle left open is a bug",
+                 "cannot write '%s': closing (flushing) '%s' failed", path, tmp);
+    }
+    file_commit(tmp, path, prev);
 }
 
 // n < 0: a scalar; else a 1-D array of n (also n = 1: a per-channel array stays an array).
 static void attr_write(hid_t obj, const char *name, hid_t type, int n, const void *v,
                        const char *path) {
-    if (H5Aexists(obj, name) > 0) H5_CHECK(H5Adelete(obj, name), path);
+    if (H5Aexists(obj, name) > 0) H5_WCHECK(H5Adelete(obj, name), path);
     hsize_t dim = (hsize_t)n;
     hid_t s = n < 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
-    H5_CHECK(s, path);
+    H5_WCHECK(s, path);
     hid_t a = H5Acreate2(obj, name, type, s, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(a, path);
-    H5_CHECK(H5Awrite(a, type, v), path);
-    H5Aclose(a);
-    H5Sclose(s);
+    H5_WCHECK(a, path);
+    H5_WCHECK(H5Awrite(a, type, v), path);
+    H5_WCHECK(H5Aclose(a), path);
+    H5_WCHECK(H5Sclose(s), path);
 }
 
 void h5_attr_str(hid_t obj, const char *name, const char *v, const char *path) {
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(v) + 1);
+    H5_WCHECK(t, path);
+    H5_WCHECK(H5Tset_size(t, strlen(v) + 1), path);
     attr_write(obj, name, t, -1, v, path);
-    H5Tclose(t);
+    H5_WCHECK(H5Tclose(t), path);
 }
 
 void h5_attr_i64(hid_t obj, const char *name, long long v, const char *path) {
@@ -183,15 +229,16 @@ void h5_write(hid_t f, const char *name, hid_t type, const void *buf, int ndim,
     hsize_t hd[8];
     for (int i = 0; i < ndim; i++) hd[i] = (hsize_t)dims[i];
     hid_t s = H5Screate_simple(ndim, hd, NULL);
-    H5_CHECK(s, path);
+    H5_WCHECK(s, path);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
+    H5_WCHECK(lcpl, path);
+    H5_WCHECK(H5Pset_create_intermediate_group(lcpl, 1), path);
     hid_t d = H5Dcreate2(f, name, type, s, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(d, path);
-    H5_CHECK(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), path);
-    H5Dclose(d);
-    H5Pclose(lcpl);
-    H5Sclose(s);
+    H5_WCHECK(d, path);
+    H5_WCHECK(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), path);
+    H5_WCHECK(H5Dclose(d), path);  // writes what HDF5 still held: a full disk shows here
+    H5_WCHECK(H5Pclose(lcpl), path);
+    H5_WCHECK(H5Sclose(s), path);
 }
 
 void h5_library_version(char *buf, size_t n) {

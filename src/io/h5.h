@@ -15,7 +15,18 @@
                       "HDF5 call %s failed on '%s'", #call, path);                           \
     } while (0)
 
+// The same on write paths: a failure there is most often a full disk or quota.
+#define H5_WCHECK(call, path)                                                            \
+    do {                                                                                 \
+        if ((call) < 0)                                                                  \
+            dna_fatal(__FILE__, __LINE__, "check the disk of the output (space, quota)", \
+                      "HDF5 call %s failed writing '%s'", #call, path);                  \
+    } while (0)
+
 hid_t h5_open_read(const char *path);  // fatal with the path when missing or not HDF5
+// 1 when path opens as HDF5 and every dataset of its root group reads in full (a truncated or
+// damaged file does not); never fatal.
+int h5_readable(const char *path);
 void h5_close(hid_t f);
 int h5_has(hid_t f, const char *name);
 void h5_library_version(char *buf, size_t n);  // "HDF5 1.14.0"
@@ -46,7 +57,10 @@ H5Prov h5_prov_of_run(const RunCtx *ctx, const Config *cfg, int format, char has
 // place only when complete (h5_commit), so a crash never leaves a half-written file that a
 // later stage would trust.
 hid_t h5_create_tmp(const char *path, char tmp[1024]);  // creates "<path>.tmp.<pid>"
-void h5_commit(hid_t f, const char *tmp, const char *path);  // closes, then renames
+// Closes (every object of the file must be closed: checked), then file_commit: fsync,
+// rename, fsync of the directory; a failure removes the temporary and is fatal.
+void h5_commit(hid_t f, const char *tmp, const char *path);
+void h5_commit_prev(hid_t f, const char *tmp, const char *path, const char *prev);  // keeps prev
 void h5_attr_str(hid_t obj, const char *name, const char *v, const char *path);
 void h5_attr_i64(hid_t obj, const char *name, long long v, const char *path);
 void h5_attr_f64(hid_t obj, const char *name, const double *v, int n, const char *path);

@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "io/files.h"
+
 extern char **environ;
 
 const char *plot_str(char *buf, size_t n, const char *s) {
@@ -64,8 +66,12 @@ int plot_png(const char *png, int w, int h, const char *body) {
         unlink(gp);
         return -1;
     }
-    int ok = run_gnuplot(gp) == 0 && rename(tmp, png) == 0;
+    int ok = run_gnuplot(gp) == 0 && access(tmp, F_OK) == 0;
     unlink(gp);
-    if (!ok) unlink(tmp);
-    return ok ? 0 : -1;
+    if (!ok) {
+        unlink(tmp);
+        return -1;
+    }
+    file_commit(tmp, png, NULL);
+    return 0;
 }

@@ -112,24 +112,24 @@ static hid_t writer_dataset(ShardWriter *w, const char *name, hid_t type, int nd
     memcpy(cdims, dims, sizeof dims);
     cdims[0] = (hsize_t)lmin(w->spec.chunk, w->count);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), dapl = H5Pcreate(H5P_DATASET_ACCESS);
-    H5_CHECK(H5Pset_chunk(dcpl, ndim, cdims), w->tmp);
+    H5_WCHECK(H5Pset_chunk(dcpl, ndim, cdims), w->tmp);
     // Every row gets written (checked at close), so HDF5 need not pre-fill chunks.
-    H5_CHECK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), w->tmp);
+    H5_WCHECK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), w->tmp);
     if (w->spec.deflate) {
-        H5_CHECK(H5Pset_shuffle(dcpl), w->tmp);  // bytes of equal significance together
-        H5_CHECK(H5Pset_deflate(dcpl, (unsigned)w->spec.deflate), w->tmp);
+        H5_WCHECK(H5Pset_shuffle(dcpl), w->tmp);  // bytes of equal significance together
+        H5_WCHECK(H5Pset_deflate(dcpl, (unsigned)w->spec.deflate), w->tmp);
     }
     // Puts rarely align with chunks: a cache of two chunks keeps a partly written chunk in
     // memory instead of compressing it once per put.
     size_t cache = 2 * row_bytes * cdims[0];
-    H5_CHECK(H5Pset_chunk_cache(dapl, 521, cache > (1u << 20) ? cache : (1u << 20), 1.0), w->tmp);
+    H5_WCHECK(H5Pset_chunk_cache(dapl, 521, cache > (1u << 20) ? cache : (1u << 20), 1.0), w->tmp);
     hid_t s = H5Screate_simple(ndim, dims, NULL);
-    H5_CHECK(s, w->tmp);
+    H5_WCHECK(s, w->tmp);
     hid_t d = H5Dcreate2(w->f, name, type, s, H5P_DEFAULT, dcpl, dapl);
-    H5_CHECK(d, w->tmp);
-    H5Sclose(s);
-    H5Pclose(dapl);
-    H5Pclose(dcpl);
+    H5_WCHECK(d, w->tmp);
+    H5_WCHECK(H5Sclose(s), w->tmp);
+    H5_WCHECK(H5Pclose(dapl), w->tmp);
+    H5_WCHECK(H5Pclose(dcpl), w->tmp);
     return d;
 }
 
@@ -187,9 +187,9 @@ static void writer_rows(ShardWriter *w, int ds, long row, int rows, hid_t mtype,
     if (rows == 0) return;
     hid_t fs, ms;
     select_rows(w->ds[ds], row, rows, &fs, &ms, w->tmp);
-    H5_CHECK(H5Dwrite(w->ds[ds], mtype, ms, fs, H5P_DEFAULT, buf), w->tmp);
-    H5Sclose(ms);
-    H5Sclose(fs);
+    H5_WCHECK(H5Dwrite(w->ds[ds], mtype, ms, fs, H5P_DEFAULT, buf), w->tmp);
+    H5_WCHECK(H5Sclose(ms), w->tmp);
+    H5_WCHECK(H5Sclose(fs), w->tmp);
     memset(w->done + (size_t)ds * (size_t)w->count + (size_t)row, 1, (size_t)rows);
 }
 
@@ -272,8 +272,10 @@ void shard_writer_close(ShardWriter *w) {
             "shard '%s': rows [%ld, %ld) of '%s' were never written (file rows 0..%ld)", w->path, a,
             b, name, w->count);
     }
-    for (int ds = 0; ds < K + 3; ds++) H5Dclose(w->ds[ds]);
-    H5Tclose(w->half);
+    // the chunk cache holds the last chunks until the close: a full disk fails here, and
+    // the file is then not renamed in
+    for (int ds = 0; ds < K + 3; ds++) H5_WCHECK(H5Dclose(w->ds[ds]), w->tmp);
+    H5_WCHECK(H5Tclose(w->half), w->tmp);
     h5_commit(w->f, w->tmp, w->path);
     free(w->scratch);
     free(w->done);

@@ -95,7 +95,10 @@ void par_abort(int code) {
         if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
         MPI_Finalize();
     }
-    exit(code);
+    // at once, as MPI_Abort ends the other ranks: no exit handlers, which would close (and
+    // flush) files left open by the failure, e.g. HDF5's, whose own close then crashes
+    fflush(stdout), fflush(stderr);
+    _exit(code);
 }
 
 void par_barrier(void) {
@@ -332,12 +335,14 @@ void par_minavgmax(double v, double out[3]) {
     out[1] /= size;
 }
 
-// The one piece of process-wide state: a signal handler can reach nothing else.
-static volatile sig_atomic_t stop_flag = 0;
+// The one piece of process-wide state: a signal handler can reach nothing else. `asked`
+// counts the stop signals received, `acted` how many of them the ranks agreed on
+// (par_stop_agreed), `last` is the latest one (re-raised by par_signals_restore).
+static volatile sig_atomic_t asked = 0, acted = 0, last = 0;
 
 static void on_stop_signal(int sig) {
-    (void)sig;
-    stop_flag = 1;
+    last = sig;
+    asked++;
 }
 
 void par_signals_install(void) {
@@ -351,13 +356,20 @@ void par_signals_install(void) {
 void par_signals_restore(void) {
     signal(SIGTERM, SIG_DFL);
     signal(SIGUSR1, SIG_DFL);
-    // a signal that came after the last poll was not acted on: act on it now, as if the
-    // handler had never been installed
-    if (stop_flag) stop_flag = 0, raise(SIGTERM);
+    // a signal that came after the ranks last agreed was not acted on: act on it now, as if
+    // the handler had never been installed (the signal that arrived, not another)
+    if (asked != acted) acted = asked, raise(last);
 }
 
 int par_stop_requested(void) {
-    return stop_flag != 0;
+    return asked != acted;
+}
+
+int par_stop_agreed(void) {
+    int seen = asked, flag = seen != acted;
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+    acted = seen;
+    return flag;
 }
 
 void par_library_version(char *buf, size_t n) {

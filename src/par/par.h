@@ -66,13 +66,18 @@ void par_sum_f32(ParSum *s, float *buf, size_t n);  // in place, buf in the back
 void par_sum_tensors(ParSum *s, Tensor *const *t, int n, int mean, double *extra);
 void par_sum_free(ParSum *s);  // collective; safe on NULL
 // SIGTERM and SIGUSR1 (what Slurm sends before preemption or the time limit) set a flag
-// that training loops poll between steps, so every rank checkpoints and exits cleanly.
-// Installed by the runner for the stages that checkpoint: the others have nothing to save,
-// so there the signals keep their default action (terminate) and a job is not left running
-// to its SIGKILL.
+// that training loops poll between steps, so every rank checkpoints and the command exits
+// with DNA_EXIT_REQUEUE. Installed by the runner for the stages that checkpoint: the others
+// have nothing to save, so there the signals keep their default action (terminate) and a
+// job is not left running to its SIGKILL.
 void par_signals_install(void);
-void par_signals_restore(void);  // default actions again; re-raises a signal not acted on
-int par_stop_requested(void);
+// Default actions again; a signal that came after the last par_stop_agreed is re-raised
+// (the one that arrived: SIGTERM or SIGUSR1), so it is never lost.
+void par_signals_restore(void);
+int par_stop_requested(void);  // this rank got a stop signal not yet agreed on
+// Collective over every rank: 1 on all when any rank got a stop signal since the last
+// call; those signals then count as acted on (par_signals_restore does not re-raise them).
+int par_stop_agreed(void);
 // Concatenates every rank's n values in rank order on rank 0 (MPI_Gatherv): returns a new
 // buffer there (its length in *total), NULL on the other ranks.
 double *par_gatherv_f64(const double *send, int n, int *total);

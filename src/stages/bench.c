@@ -212,8 +212,14 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     par_counter_free(ctr);
     double now[2] = {trained, stopped || par_stop_requested()};
     par_allreduce_sum_f64(now, 2);
-    DNA_CHECK(now[1] == 0, "rerun the same command to resume (results and checkpoints are kept)",
-              "bench: stopped by a signal");
+    if (now[1] != 0) {
+        dataset_free(&d);
+        bench_free(&b);
+        return stage_stopped(ctx,
+                             "bench: stopped by a signal; %.0f result(s) kept, the "
+                             "architectures in training checkpointed",
+                             now[0]);
+    }
     if (ctx->rank == 0) {
         for (int i = 0; i < n; i++) {
             char ap[1100], rp[1100], ahex[17];

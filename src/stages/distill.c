@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/timer.h"
@@ -261,7 +262,8 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
     return stopped;
 }
 
-static void train_jobs(const RunCtx *ctx, const Config *cfg, const Space *sp) {
+// Returns 1 on every rank when a stop signal stopped any job (all checkpointed).
+static int train_jobs(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     SchedJob jobs[SPACE_MAX_BLOCKS * SPACE_MAX_CELLS];
     int nj = 0;
     for (int k = 0; k < sp->nblocks; k++)
@@ -297,8 +299,12 @@ static void train_jobs(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     par_allreduce_sum_f64(&flag, 1);
     par_allreduce_sum_f64(secs, (size_t)nj);
     par_minavgmax(busy, mam);
-    DNA_CHECK(flag == 0, "rerun the same command to resume from the checkpoints",
-              "train: stopped by a signal; every job checkpointed");
+    if (flag != 0) {
+        par_sum_free(gsum);
+        par_group_free(g);
+        sched_free(&pl);
+        return 1;
+    }
     for (int j = 0; j < nj; j++)
         log_info(ctx, "train: job %d (block %d cell %d) on rank %d%s: %.1f s", j, jobs[j].block + 1,
                  jobs[j].cell + 1, pl.rank_of_job[j], pl.group_size[j] > 1 ? " and its group" : "",
@@ -308,15 +314,23 @@ static void train_jobs(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     par_sum_free(gsum);
     par_group_free(g);
     sched_free(&pl);
+    return 0;
 }
 
 static int run(const RunCtx *ctx, const Config *cfg, int force) {
     (void)force;  // the runner removed ckpt/ already
     Space sp;
     stage_space(ctx, cfg, &sp, NULL, NULL);
-    train_jobs(ctx, cfg, &sp);
+    if (train_jobs(ctx, cfg, &sp))
+        return stage_stopped(ctx, "train: stopped by a signal; every job checkpointed");
     if (ctx->rank == 0) {
-        char path[1100];
+        char path[1100], prev[1200];
+        for (int k = 0; k < sp.nblocks; k++)  // every job is done: the generations before go
+            for (int c = 0; c < sp.block[k].ncells; c++) {
+                job_ckpt(cfg, k, c, path, sizeof path);
+                snprintf(prev, sizeof prev, "%s.prev", path);
+                unlink(prev);
+            }
         config_run_path(cfg, "ckpt/COMPLETE", path, sizeof path);
         TextOut out;
         fp_write_text(textout_open(&out, path), ctx->fingerprint, ctx->fingerprint_keys, NULL);

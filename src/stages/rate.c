@@ -136,7 +136,8 @@ static float *recal_batch(const Config *cfg, const SpaceBlock *b, int k, int *n)
     return copy;
 }
 
-// Rates one unit: returns rel[npaths] then mse[npaths] in one buffer.
+// Rates one unit: returns rel[npaths] then mse[npaths] in one buffer; NULL when a stop
+// signal came (the unit is abandoned: a rerun rates it again).
 static double *rate_unit(const RunCtx *ctx, const Config *cfg, const Space *sp, const Unit *u) {
     const Backend *be = ctx->be;
     const SpaceBlock *b = &sp->block[u->block];
@@ -161,7 +162,9 @@ static double *rate_unit(const RunCtx *ctx, const Config *cfg, const Space *sp, 
     const float *xb, *yb;
     const int32_t *lab;
     const int64_t *ids;
-    for (int nb; seen < limit && (nb = shard_reader_next(r, &xb, &yb, &lab, &ids)) > 0;) {
+    int stop = 0;
+    for (int nb; seen < limit && !(stop = par_stop_requested()) &&
+                 (nb = shard_reader_next(r, &xb, &yb, &lab, &ids)) > 0;) {
         if (nb > limit - seen) nb = (int)(limit - seen);
         tensor_ensure(be, &x, nb, in[0], in[1], in[2]);
         tensor_ensure(be, &y, nb, out[0], out[1], out[2]);
@@ -178,6 +181,7 @@ static double *rate_unit(const RunCtx *ctx, const Config *cfg, const Space *sp, 
         res[i] /= (double)batches, res[u->npaths + i] /= (double)seen;
     rate_stats_free(st);
     cell_free(be, &cell);
+    if (stop) free(res), res = NULL;
     return res;
 }
 
@@ -282,7 +286,8 @@ static void write_potentials(const RunCtx *ctx, const Config *cfg, const Space *
 }
 
 // Rates this rank's units (or reads those an earlier run finished), gathers all to rank 0.
-static void rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
+// Returns 1 on every rank when a stop signal stopped any rank (its finished units are kept).
+static int rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     char dir[1100];
     config_run_path(cfg, "rate", dir, sizeof dir);
     if (ctx->rank == 0) make_dirs(dir);
@@ -297,14 +302,16 @@ static void rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     Progress pr;
     progress_init(&pr, ctx, "rate", "unit", mine);
     double t0 = timer_now();
+    int stopped = 0;
     for (int i = 0; i < nu; i++) {
         const Unit *u = &units[i];
         if (u->rank != ctx->rank) continue;
         double *res = load_unit(ctx, cfg, u);
         if (res)
             resumed++;
-        else
-            save_unit(ctx, cfg, u, res = rate_unit(ctx, cfg, sp, u));
+        else if ((res = rate_unit(ctx, cfg, sp, u)))
+            save_unit(ctx, cfg, u, res);
+        if ((stopped = !res)) break;
         *p++ = i;
         memcpy(p, res, sizeof(double) * (size_t)(2 * u->npaths));
         p += 2 * u->npaths;
@@ -316,6 +323,12 @@ static void rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     }
     double busy = timer_now() - t0, mam[3];
     par_minavgmax(busy, mam);
+    double flag = stopped;
+    par_allreduce_sum_f64(&flag, 1);
+    if (flag != 0) {
+        free(send), free(units);
+        return 1;
+    }
     DNA_CHECK(send_n <= INT_MAX, "rate a smaller space per run", "%lld values to gather",
               (long long)send_n);
     int total = 0;
@@ -333,6 +346,7 @@ static void rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     free(all);
     free(units);
     par_barrier();
+    return 0;
 }
 
 static int run(const RunCtx *ctx, const Config *cfg, int force) {
@@ -343,7 +357,9 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     Space sp;
     stage_space(ctx, cfg, &sp, NULL, NULL);
     double t0 = timer_now();
-    rate_units(ctx, cfg, &sp);
+    if (rate_units(ctx, cfg, &sp))
+        return stage_stopped(ctx,
+                             "rate: stopped by a signal; the finished units are kept in rate/");
     log_info(ctx, "rate: %lld paths rated in %.1f s", (long long)space_total_paths(&sp),
              timer_now() - t0);
     return STAGE_RAN;
@@ -358,4 +374,5 @@ const Stage STAGE_RATE = {
     .writes = "potentials.h5",
     .partial = "rate",
     .sections = "data teacher features space train rate",
+    .checkpoints = 1,  // its finished units: a stop signal ends it after the current batch
 };

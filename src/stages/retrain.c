@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/timer.h"
 #include "io/arch.h"
+#include "io/ckpt.h"
 #include "io/files.h"
 #include "io/fingerprint.h"
 #include "io/teacher.h"
@@ -102,14 +103,22 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
     Recipe r = recipe_retrain(cfg);
     char ckpt[1100], job[1200], *name = strrchr(stem, '/');
     stage_resume_path(ctx, cfg, name ? name + 1 : stem, ckpt, sizeof ckpt);
-    if (force && ctx->rank == 0) unlink(ckpt);  // --force: from scratch
+    if (force && ctx->rank == 0) ckpt_remove(ckpt);  // --force: from scratch
     par_barrier();
     snprintf(job, sizeof job, "%s arch %s", name ? name + 1 : stem, digest);
     char *id = stage_identity(ctx, job);
     r.ckpt = ckpt, r.identity = id, r.job = name ? name + 1 : stem;
     double *top1 = dna_calloc((size_t)r.fit->epochs, sizeof(double)), t0 = timer_now();
-    fit_teacher(ctx, cfg, &r, &d, &t, top1, NULL);
+    int stopped = 0;
+    fit_teacher(ctx, cfg, &r, &d, &t, top1, &stopped);
     double secs = timer_now() - t0;
+    if (stopped) {
+        free(top1);
+        teacher_free(ctx->be, &t);
+        dataset_free(&d);
+        return stage_stopped(ctx, "retrain: %s stopped by a signal; checkpointed to '%s'",
+                             arch_path, ckpt);
+    }
     if (ctx->rank == 0) {
         char hex[17];
         H5Prov prov = h5_prov_of_run(ctx, cfg, TEACHER_FORMAT, hex);
@@ -152,14 +161,14 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     char path[1100];
     if (cfg->retrain.arch[0]) return retrain_one(ctx, cfg, cfg->retrain.arch, force);
     config_run_path(cfg, "arch.json", path, sizeof path);
-    int ran = retrain_one(ctx, cfg, path, force) == STAGE_RAN;
-    for (long i = 1; i <= cfg->search.random; i++) {
+    int rc = retrain_one(ctx, cfg, path, force), ran = rc == STAGE_RAN;
+    for (long i = 1; i <= cfg->search.random && rc != STAGE_STOPPED; i++) {
         char name[64];
         snprintf(name, sizeof name, "random_%ld.json", i);
         config_run_path(cfg, name, path, sizeof path);
-        ran |= retrain_one(ctx, cfg, path, force) == STAGE_RAN;
+        ran |= (rc = retrain_one(ctx, cfg, path, force)) == STAGE_RAN;
     }
-    return ran ? STAGE_RAN : STAGE_SKIPPED;
+    return rc == STAGE_STOPPED ? rc : ran ? STAGE_RAN : STAGE_SKIPPED;
 }
 
 const Stage STAGE_RETRAIN = {

@@ -26,7 +26,11 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
         if (!st) break;
         runner_open_logs(ctx, dir, st->name, st->metrics);
         log_info(ctx, "run: stage %d, %s", order, st->name);
-        runner_stage(ctx, all, &cfg, st, 0);
+        if (runner_stage(ctx, all, &cfg, st, 0) == STAGE_STOPPED) {  // the stages done are kept
+            runner_close_logs(ctx);
+            runner_unlock(ctx);
+            return DNA_EXIT_REQUEUE;
+        }
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", order > 1 ? ", " : "",
                  st->name);
     }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <omp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,15 +253,18 @@ static int skip(const RunCtx *ctx, const Config *cfg, const Stage *st) {
     return state == 1;
 }
 
-// --force: the stage's partial work goes (checkpoints, units, shards), so it starts afresh.
+// --force: the stage's partial work goes (checkpoints with their previous generation, units,
+// shards), so it starts afresh.
 static void clear_partial(const RunCtx *ctx, const Config *cfg, const Stage *st) {
     if (ctx->rank == 0 && st->partial) {
-        char path[1100];
+        char path[1100], prev[1200];
         config_run_path(cfg, st->partial, path, sizeof path);
-        if (file_exists(path)) {
-            log_info(ctx, "%s: --force: removing %s", st->name, path);
-            remove_tree(path);
-        }
+        snprintf(prev, sizeof prev, "%s.prev", path);
+        for (const char *p = path; p; p = p == path ? prev : NULL)
+            if (file_exists(p)) {
+                log_info(ctx, "%s: --force: removing %s", st->name, p);
+                remove_tree(p);
+            }
     }
     par_barrier();
 }
@@ -295,8 +299,12 @@ static int run_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const 
     if (st->checkpoints) par_signals_install();
     double t0 = timer_now();
     int rc = st->run(ctx, cfg, force);
-    if (st->checkpoints) par_signals_restore();
     if (rc == STAGE_RAN) record_time(ctx, cfg, st, timer_now() - t0);
+    if (st->checkpoints) {  // a signal after the stage's last look: the command stops too
+        if (par_stop_agreed() && rc != STAGE_STOPPED)
+            rc = stage_stopped(ctx, "%s: stopped by a signal after the stage ended", st->name);
+        par_signals_restore();
+    }
     return rc;
 }
 
@@ -308,6 +316,16 @@ int runner_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const Stag
     ctx->fingerprint = ctx->fingerprint_keys = NULL;
     fp_free(&fp);
     return rc;
+}
+
+int stage_stopped(const RunCtx *ctx, const char *fmt, ...) {
+    char what[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    log_info(ctx, "%s; rerun the same command to resume (exit %d)", what, DNA_EXIT_REQUEUE);
+    return STAGE_STOPPED;
 }
 
 static void log_start(const RunCtx *ctx, int argc, char **argv) {
@@ -334,10 +352,10 @@ int runner_dispatch(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     config_run_path(&cfg, NULL, dir, sizeof dir);
     runner_open_logs(ctx, dir, st->name, st->metrics);
     log_start(ctx, argc, argv);
-    runner_stage(ctx, all, &cfg, st, force || st->redo);
+    int rc = runner_stage(ctx, all, &cfg, st, force || st->redo);
     runner_close_logs(ctx);
     runner_unlock(ctx);
-    return 0;
+    return rc == STAGE_STOPPED ? DNA_EXIT_REQUEUE : 0;
 }
 
 void stage_space(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch, int *in_hw) {

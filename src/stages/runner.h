@@ -11,8 +11,9 @@
 #include "nas/space.h"
 #include "nn/effnet.h"
 
-// What a pipeline stage's function returns.
-enum { STAGE_RAN = 0, STAGE_SKIPPED = 1 };
+// What a pipeline stage's function returns. STAGE_STOPPED: a stop signal came, every rank
+// agreed and checkpointed; the command exits with DNA_EXIT_REQUEUE (stage_stopped says so).
+enum { STAGE_RAN = 0, STAGE_SKIPPED = 1, STAGE_STOPPED = 2 };
 typedef int (*StageFn)(const RunCtx *ctx, const Config *cfg, int force);
 
 typedef struct FlagKey {
@@ -59,13 +60,16 @@ void runner_unlock(RunCtx *ctx);  // the command is over: releases the run lock
 // creating log/: the log lines and fatal errors go there too. runner_close_logs ends that.
 void runner_open_logs(RunCtx *ctx, const char *run_dir, const char *name, int metrics);
 void runner_close_logs(RunCtx *ctx);
-// Runs one pipeline stage as described above; returns STAGE_RAN or STAGE_SKIPPED. Rank 0
+// Runs one pipeline stage as described above; returns STAGE_RAN, STAGE_SKIPPED or
+// STAGE_STOPPED (also when a stop signal came after the stage's last look at it). Rank 0
 // makes every decision (skip, inputs present) and the other ranks follow it. The stage's
 // fingerprint (the keys of its sections and its inputs' fingerprints) is in ctx while it
 // runs, and its output records it; an output of another fingerprint is an error naming the
 // changed keys, and --force first removes the stage's partial work.
-
 int runner_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const Stage *st, int force);
+// Logs (rank 0) "<what>; rerun the same command to resume (exit 75)" and returns
+// STAGE_STOPPED: what a stage that stopped on a signal returns, on every rank.
+int stage_stopped(const RunCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // The command of `name`, or NULL.
 const Stage *runner_find(const Commands *all, const char *name);
 // The stage whose output is `file` (run-relative), or NULL.

@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "core/timer.h"
+#include "io/ckpt.h"
 #include "io/files.h"
 #include "io/fingerprint.h"
 #include "nas/arch.h"
@@ -56,9 +57,9 @@ static const ParamList *spos_step(void *net) {
 
 enum { SPOS_MAX_STATS = SPACE_MAX_BLOCKS * SPACE_MAX_CELLS * 2 * CELL_MAX_BNS + 2 };
 
-// Trains the supernet; ckpt gets the checkpoint's path.
-static void train(const RunCtx *ctx, const Config *cfg, const Dataset *d, OneShot *s, Rng *stage,
-                  char *ckpt, size_t n) {
+// Trains the supernet; ckpt gets the checkpoint's path. Returns 1 when stopped by a signal.
+static int train(const RunCtx *ctx, const Config *cfg, const Dataset *d, OneShot *s, Rng *stage,
+                 char *ckpt, size_t n) {
     SposNet net = {.s = s, .draws = rng_split(stage, STREAM_PATH)};
     ParamList all = {0};
     oneshot_all_params(s, &all);
@@ -84,10 +85,12 @@ static void train(const RunCtx *ctx, const Config *cfg, const Dataset *d, OneSho
              "spos: one-shot supernet, %zu params, on the supernet-training split, one "
              "uniform path per step (train top-1 below: of the sampled paths)",
              params_numel(&all));
-    fit_train(ctx, cfg, &r, d, d->mean, d->std, &m, 0, NULL, NULL);
+    int stopped = 0;
+    fit_train(ctx, cfg, &r, d, d->mean, d->std, &m, 0, NULL, &stopped);
     free(id);
     params_free(&all), params_free(&net.path);
     free(stats);
+    return stopped;
 }
 
 // Top-1 of the current path on the search split, after recalibrating its batch norms on xr.
@@ -169,7 +172,12 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     OneShot s;
     oneshot_init(ctx->be, &s, &sp, &teacher, (float)cfg->spos.fit.dropout, &init);
     double t0 = timer_now();
-    train(ctx, cfg, &d, &s, &stage, ckpt, sizeof ckpt);
+    if (train(ctx, cfg, &d, &s, &stage, ckpt, sizeof ckpt)) {
+        oneshot_free(ctx->be, &s);
+        bench_free(&bench);
+        dataset_free(&d);
+        return stage_stopped(ctx, "spos: stopped by a signal; checkpointed to '%s'", ckpt);
+    }
     double t_train = timer_now() - t0;
     double *acc = dna_malloc(sizeof(double) * (size_t)bench.n);
     t0 = timer_now();
@@ -184,7 +192,7 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
         fprintf(f, "id,score,val_top1\n");
         for (int i = 0; i < bench.n; i++) fprintf(f, "%d,%.6f,%.6f\n", i + 1, 1.0 - acc[i], acc[i]);
         textout_commit(&out);
-        unlink(ckpt);  // spos.csv holds the result now
+        ckpt_remove(ckpt);  // spos.csv holds the result now
     }
     par_barrier();
     log_info(ctx,

@@ -49,8 +49,14 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
         char *id = stage_identity(ctx, "teacher");
         stage_resume_path(ctx, cfg, "teacher", path, sizeof path);
         r.ckpt = path, r.identity = id;
-        fit_teacher(ctx, cfg, &r, &d, &t, NULL, NULL);
+        int stopped = 0;
+        fit_teacher(ctx, cfg, &r, &d, &t, NULL, &stopped);
         free(id);
+        if (stopped) {
+            teacher_free(ctx->be, &t);
+            dataset_free(&d);
+            return stage_stopped(ctx, "teacher: stopped by a signal; checkpointed to '%s'", path);
+        }
         log_info(ctx, "teacher: test top-1 %.2f%% after %ld epochs, %.1f s", 100.0 * t.top1,
                  cfg->teacher.fit.epochs, timer_now() - t0);
     }

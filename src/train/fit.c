@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/timer.h"
+#include "io/ckpt.h"
 #include "par/par.h"
 #include "train/ema.h"
 #include "train/loader.h"
@@ -338,10 +339,7 @@ double fit_train(const RunCtx *ctx, const Config *cfg, const Recipe *r, const Da
     }
     if (top1 && eval) memcpy(top1, f.tr.val, sizeof(double) * (size_t)f.tr.nval);
     fit_close(&f);
-    if (stop && !stopped)
-        DNA_FAIL("rerun the same command to resume from the checkpoint",
-                 "%s: stopped by a signal; checkpointed to '%s'", r->label, r->ckpt);
-    if (stopped) *stopped = stop;
+    *stopped = stop;
     return eval ? last : NAN;
 }
 
@@ -362,5 +360,5 @@ double fit_teacher(const RunCtx *ctx, const Config *cfg, const Recipe *r, const 
 }
 
 void fit_done(const RunCtx *ctx, const Recipe *r) {
-    if (r->ckpt && ctx->rank == 0) unlink(r->ckpt);
+    if (r->ckpt && ctx->rank == 0) ckpt_remove(r->ckpt);
 }

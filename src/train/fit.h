@@ -50,7 +50,7 @@ Optim recipe_optim(const RecipeCfg *fit);  // SGD (Nesterov) or RMSprop as fit s
 // Trains m with recipe r on d's images normalised by mean/std, data-parallel over ctx's
 // ranks. With `eval`, evaluates test top-1 after every epoch into top1[epoch] (top1 may be
 // NULL) and returns the last; else returns NAN. A stop signal checkpoints, then sets
-// *stopped, or, with stopped NULL, ends the job with an error that says how to resume.
+// *stopped on every rank (the caller returns STAGE_STOPPED; rerun to resume).
 double fit_train(const RunCtx *ctx, const Config *cfg, const Recipe *r, const Dataset *d,
                  const double *mean, const double *std, Model *m, int eval, double *top1,
                  int *stopped);

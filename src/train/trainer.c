@@ -97,15 +97,29 @@ void trainer_save(Trainer *t) {
     t->t_ckpt = timer_now();
 }
 
-// The team lead decides whether there is a checkpoint to resume, and every member follows:
-// members that saw different files would otherwise take different paths through collectives.
-// One of other settings or another network is not this trainee's state: an error naming
-// what changed.
-static int checkpoint_to_resume(Trainer *t) {
-    int flag = 0;
+// Which checkpoint to resume, if any: the newest, or the one before when the newest cannot
+// be read (the lead then moves the damaged one aside, "<ckpt>.bad", so that the next save
+// does not keep it as the previous generation). The team lead decides and every member
+// follows: members that saw different files would otherwise take different paths through
+// collectives. One of other settings or another network is not this trainee's state: an
+// error naming what changed.
+static const char *checkpoint_to_resume(Trainer *t, char prev[1100]) {
+    int which = 0;  // 0 none, 1 the newest, 2 the previous generation
+    snprintf(prev, 1100, "%s.prev", t->c.ckpt);
     if (t->lead) {
-        char *id = ckpt_identity(t->c.ckpt);
-        flag = id != NULL;
+        int fell_back = 0;
+        const char *from = ckpt_choose(t->c.ckpt, prev, &fell_back);
+        which = !from ? 0 : fell_back ? 2 : 1;
+        if (fell_back) {
+            char bad[1200];
+            snprintf(bad, sizeof bad, "%s.bad", t->c.ckpt);
+            log_warn(t->ctx,
+                     "%s: checkpoint '%s' cannot be read (truncated or damaged): resuming from "
+                     "the previous one, '%s' (the damaged file is kept as '%s')",
+                     t->c.label, t->c.ckpt, prev, bad);
+            rename(t->c.ckpt, bad);
+        }
+        char *id = from ? ckpt_identity(from) : NULL;
         if (id && t->c.identity && strcmp(id, t->c.identity)) {
             char diff[1500];
             if (id[0])
@@ -115,22 +129,23 @@ static int checkpoint_to_resume(Trainer *t) {
             DNA_FAIL(
                 "rerun the stage with --force to start it afresh, or set run.name=NEW for a "
                 "new run",
-                "%s: checkpoint '%s' was saved with other settings: %s", t->c.label, t->c.ckpt,
-                diff);
+                "%s: checkpoint '%s' was saved with other settings: %s", t->c.label, from, diff);
         }
         free(id);
     }
-    if (!t->c.solo) par_group_or(t->c.team, &flag, 1);
-    return flag;
+    if (!t->c.solo) par_group_or(t->c.team, &which, 1);
+    return which == 0 ? NULL : which == 2 ? prev : t->c.ckpt;
 }
 
 int trainer_resume(Trainer *t) {
-    if (!t->c.ckpt || !checkpoint_to_resume(t)) return 0;
+    char prev[1100];
+    const char *from = t->c.ckpt ? checkpoint_to_resume(t, prev) : NULL;
+    if (!from) return 0;
     Ckpt c = ckpt_of(t);
-    DNA_CHECK(ckpt_load(t->c.ckpt, t->ctx->be, &c),
+    DNA_CHECK(ckpt_load(from, t->ctx->be, &c),
               "make run.out_dir a filesystem every node sees the same way",
               "%s: checkpoint '%s' exists for the team's first rank but not on rank %d", t->c.label,
-              t->c.ckpt, t->ctx->rank);
+              from, t->ctx->rank);
     if (c.row > 0 && c.members == t->size) {
         unpack_row(t, c.rows + (size_t)t->rank * (size_t)c.row);
     } else if (c.row > 0) {  // another team size: every member starts from the mean
@@ -263,7 +278,10 @@ void trainer_load_final(const char *path, const Backend *be, const ParamList *pa
     Ckpt c = ckpt_of(&t);
     c.cap_loss = c.cap_val = 0;
     c.loss = NULL, c.val = NULL;
-    DNA_CHECK(ckpt_load(path, be, &c) && c.done, "run `dna train CFG` to completion first",
+    char prev[1100];
+    int fell_back;
+    const char *from = ckpt_choose(path, prev, &fell_back);
+    DNA_CHECK(from && ckpt_load(from, be, &c) && c.done, "run `dna train CFG` to completion first",
               "no finished checkpoint '%s'", path);
     RunCtx one = ctx_local(be, 0);
     t.ctx = &one;

@@ -4,10 +4,13 @@
 // Rank 0 prints one line per case and "mpi (2 ranks): N passed, N failed".
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "core/log.h"
@@ -229,6 +232,32 @@ static void test_counter(const RunCtx *ctx) {
     report(ctx, "counter_hands_out_each_value_once", ok && mine == K);
 }
 
+// Stop signals: one rank's SIGUSR1 is every rank's stop once they agree, and is then acted
+// on (no re-raise at restore); a signal that came after the agreement is re-raised as
+// itself (SIGUSR1 stays SIGUSR1: a child process dies of it).
+static void test_stop_signals(const RunCtx *ctx) {
+    par_signals_install();
+    if (ctx->rank == 1 || ctx->nranks == 1) raise(SIGUSR1);
+    int mine = par_stop_requested() == (ctx->rank == 1 || ctx->nranks == 1);
+    int agreed = par_stop_agreed(), after = par_stop_requested();
+    par_signals_restore();  // acted on: no re-raise, this process lives on
+    int died_of = 0;
+    if (ctx->rank == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            par_signals_install();
+            raise(SIGUSR1);
+            par_signals_restore();
+            _exit(0);
+        }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        died_of = WIFSIGNALED(st) ? WTERMSIG(st) : -1;
+    }
+    report(ctx, "stop_signals_agreed_and_reraised_as_themselves",
+           mine && agreed == 1 && after == 0 && (ctx->rank != 0 || died_of == SIGUSR1));
+}
+
 int main(int argc, char **argv) {
     RunCtx ctx = ctx_local(backend_cpu(), 1234);
     par_init(&ctx, &argc, &argv);
@@ -248,6 +277,7 @@ int main(int argc, char **argv) {
     test_counter(&ctx);
     test_rank0_decides(&ctx);
     test_threads(&ctx);
+    test_stop_signals(&ctx);
     if (ctx.rank == 0) printf("mpi (%d ranks): %d passed, %d failed\n", ctx.nranks, passed, failed);
     par_finalize();
     return failed ? 1 : 0;

@@ -2,9 +2,11 @@
 # tests/slurm/test_slurm.sh BIN_DIR — the slurm/ scripts on a real single-node Slurm
 # (slurm-local.sh: Slurm 22.05, munge, PMIx): the tiny pipeline as a chain of CPU jobs on
 # 2 ranks, a chain whose first stage fails (its dependants are cancelled, never run), a
-# resubmitted chain (every stage skips itself), and the seed x fraction sweep (the task ->
-# run mapping of all 9 tasks, a held array of 9, and 2 tasks run for real with the compare
-# job after them). Prints "ok   NAME" / "FAIL NAME ..." / "skip NAME: why" per check and
+# resubmitted chain (every stage skips itself), the seed x fraction sweep (the task -> run
+# mapping of all 9 tasks, a held array of 9, and 2 tasks run for real with the compare job
+# after them), and preemption: a chain whose train job reaches its time limit mid-run, stops
+# on Slurm's SIGUSR1 (exit 75), requeues itself, resumes and completes bitwise equal to an
+# uninterrupted training, the rest of the chain after it; the requeue guard (DNA_MAX_REQUEUE). Prints "ok   NAME" / "FAIL NAME ..." / "skip NAME: why" per check and
 # ends with "N passed, N failed, N skipped".
 #
 # Needs root and $SLURM_LOCAL (default /work/shared/tools/slurm-local.sh); without them, or
@@ -13,14 +15,14 @@
 # SLURM_LOCAL_CPUS=4 (2-rank jobs side by side on a 2-core runner) and LEAVES IT RUNNING
 # (`slurm-local.sh stop` stops it). It cancels only the jobs it submitted.
 # DNA_SLURM_TEST_TIMEOUT: seconds to wait for all the jobs, from the first submission
-# (default 300);
+# (default 600: the preempted train job waits about 2 minutes in Slurm's requeue delay);
 # DNA_SLURM_TEST_KEEP=1 keeps the outputs and job logs (the directory is printed).
 set -euo pipefail
 bin=$(cd "${1:-bin}" && pwd)
 cd "$(dirname "$0")/../.."
 root=$PWD
 slurm_local=${SLURM_LOCAL:-/work/shared/tools/slurm-local.sh}
-timeout=${DNA_SLURM_TEST_TIMEOUT:-300}
+timeout=${DNA_SLURM_TEST_TIMEOUT:-600}
 passed=0 failed=0 skipped=0
 t0=$SECONDS
 
@@ -81,7 +83,7 @@ export DNA_SBATCH_OPTS="--cpus-per-task=1 --time=10"
 unset DNA_LOG_DIR DNA_SWEEP_ARRAY DNA_ROOT DNA_BIN
 logs=$tmp/slurm-logs
 stages=(data teacher features train rate search retrain report)
-chain_pipeline=() chain_failing=() chain_resubmitted=()
+chain_pipeline=() chain_failing=() chain_resubmitted=() chain_preempt=()
 
 # ---------------------------------------------------------------- job states
 # Each poll records every job's last seen state: a finished job's record disappears from
@@ -205,6 +207,30 @@ held_sweep() {
 if why=$(held_sweep); then ok slurm_sweep_array_of_9; else fail slurm_sweep_array_of_9 "$why"; fi
 # (held_sweep ran in a subshell: its ids are cancelled already)
 
+# the end of a job outside Slurm, with stand-ins for srun (dna's exit status: STUB_RC, 75 =
+# stopped and checkpointed) and scontrol (records its arguments): 75 requeues the job, which
+# ends 0; a job requeued DNA_MAX_REQUEUE times already is not, and ends 75; any other status
+# passes through without a requeue
+requeue_guard() {
+    local stub=$tmp/stub out rc
+    mkdir -p "$stub"
+    printf '#!/bin/sh\nexit ${STUB_RC:-75}\n' >"$stub/srun"
+    printf '#!/bin/sh\necho "$@" >>%s/calls\n' "$stub" >"$stub/scontrol"
+    chmod +x "$stub/srun" "$stub/scontrol"
+    job() { env PATH="$stub:$PATH" SLURM_JOB_ID=4242 DNA_STAGE=train DNA_CFG=inputs/tiny.cfg DNA_ROOT="$root" "$@" bash slurm/stage_cpu.sbatch 2>&1; }
+    out=$(job STUB_RC=75) && [ "$(cat "$stub/calls")" = "requeue 4242" ] &&
+        grep -q '^== requeued job 4242 (requeue 1 of at most 20)' <<<"$out" || { echo "75: $out"; return 1; }
+    out=$(job STUB_RC=75 SLURM_RESTART_COUNT=3 DNA_MAX_REQUEUE=3)
+    rc=$?
+    [ $rc = 75 ] && [ "$(wc -l <"$stub/calls")" = 1 ] &&
+        grep -q 'not requeued: job 4242 was requeued 3 time(s) already (DNA_MAX_REQUEUE=3)' <<<"$out" ||
+        { echo "past the limit (exit $rc): $out"; return 1; }
+    out=$(job STUB_RC=1)
+    rc=$?
+    [ $rc = 1 ] && [ "$(wc -l <"$stub/calls")" = 1 ] || { echo "exit 1 (exit $rc): $out"; return 1; }
+}
+if why=$(requeue_guard); then ok slurm_requeue_on_75_and_guard; else fail slurm_requeue_on_75_and_guard "$why"; fi
+
 # ---------------------------------------------------------------- jobs that run
 # All submitted at once so they overlap: the tiny pipeline on 2 ranks, a chain whose first
 # stage fails (an unknown config key), and 2 tasks of the sweep with the compare job.
@@ -214,6 +240,45 @@ sweep_out=$(DNA_SWEEP_ARRAY=0-1 slurm/sweep.sh inputs/tiny.cfg --cpu --ranks 2 r
 sweep_arr=$(awk '$2 == "sweep" { print $1 }' <<<"$sweep_out")
 sweep_cmp=$(awk '$2 == "compare" { print $1 }' <<<"$sweep_out")
 ours+=(${sweep_arr:+"$sweep_arr"} ${sweep_cmp:+"$sweep_cmp"})
+
+# ---------------------------------------------------------------- preemption
+# A chain whose train job has a 1-minute limit and asks for SIGUSR1 20 s before it. Slurm
+# looks every 30 s and sends the signal at the first look with at most lead + 30 s left: 10
+# to 40 s into the job, while it trains (train.epochs=20: over a minute on 2 ranks). Every
+# rank checkpoints, dna exits 75 and the job requeues itself (its dependants stay pending).
+# The other jobs get 10 minutes (on a busy machine they too could meet the signal: correct,
+# but 2 more minutes). Slurm holds a requeued job about 2 minutes; meanwhile the test gives
+# the train job a longer limit, so that its rerun ends in one go instead of being stopped
+# again every minute, and trains the same supernet uninterrupted outside Slurm to compare.
+preempt_args=(run.out_dir="$tmp" run.name=preempt train.epochs=20)
+opts_saved=$DNA_SBATCH_OPTS
+export DNA_SBATCH_OPTS="--cpus-per-task=1 --time=1" DNA_SIGNAL_LEAD=20
+submit_chain preempt inputs/tiny.cfg --cpu --ranks 2 "${preempt_args[@]}"
+export DNA_SBATCH_OPTS=$opts_saved
+unset DNA_SIGNAL_LEAD
+for i in 0 1 2 4 5 6 7; do
+    [ -z "${chain_preempt[i]:-}" ] || scontrol update JobId="${chain_preempt[i]}" TimeLimit=10 || true
+done
+preempt_requeued() {  # the train job of the chain was requeued (0), or ended without (1)
+    local id=${chain_preempt[3]:-} line
+    [ -n "$id" ] || return 1
+    while [ $((SECONDS - t_jobs)) -lt "$timeout" ]; do
+        line=$(scontrol -o show job "$id" 2>/dev/null)
+        [[ $line =~ Restarts=[1-9] ]] && return 0
+        [[ $line =~ JobState=(COMPLETED|FAILED|CANCELLED|TIMEOUT) ]] && return 1
+        sleep 2
+    done
+    return 1
+}
+preempt_ok=0
+if preempt_requeued; then
+    preempt_ok=1
+    scontrol update JobId="${chain_preempt[3]}" TimeLimit=10
+    mkdir -p "$tmp/preempt_ref"
+    cp -r "$tmp/preempt/dataset.h5" "$tmp/preempt/teacher.h5" "$tmp/preempt/features" "$tmp/preempt_ref/"
+    OMP_NUM_THREADS=1 mpirun -np 2 --oversubscribe --allow-run-as-root "$bin/dna" train inputs/tiny.cfg \
+        "${preempt_args[@]}" run.name=preempt_ref >"$tmp/preempt_ref.log" 2>&1 || true
+fi
 
 # the pipeline: every job completed, on 2 MPI ranks, outputs and logs in place
 wait_jobs "${chain_pipeline[@]}" || true
@@ -290,6 +355,26 @@ sweep_ran() {
         [ -s "$tmp/rank_compare_seed0_frac100_vs_seed0_frac80.csv" ] || { echo "$f:"; cat "$f"; return 1; }
 }
 if why=$(sweep_ran); then ok slurm_sweep_2_tasks_and_compare; else fail slurm_sweep_2_tasks_and_compare "$why"; fi
+
+# the preempted chain: train stopped on the signal (exit 75), was requeued, resumed from its
+# checkpoints and completed; every later stage ran; the supernet equals the uninterrupted one
+wait_jobs "${chain_preempt[@]}" || true
+preempted() {
+    local id=${chain_preempt[3]} f
+    [ $preempt_ok = 1 ] || { echo "train job $id was not requeued (${state[$id]:-?}, ${reason[$id]:-?})"; tail -8 "$logs/dna-train-$id.out"; return 1; }
+    all_completed "${chain_preempt[@]}" || return 1
+    f=$logs/dna-train-$id.out
+    grep -q 'train: stopped by a signal; every job checkpointed; rerun the same command to resume (exit 75)' "$f" &&
+        grep -q '^== dna train ended .*exit status 75$' "$f" && grep -q '^   started .* (requeued 1 time(s))$' "$f" &&
+        grep -q 'train: block [0-9] cell [0-9] resumes at epoch' "$f" && grep -q '^== dna train ended .*exit status 0$' "$f" ||
+        { echo "$f:"; grep -E '^==|stopped|resumes|started' "$f"; return 1; }
+    [ -s "$tmp/preempt/report.md" ] && [ -s "$tmp/preempt/retrain.json" ] || { echo "no report.md or retrain.json"; return 1; }
+    [ "$(ls "$tmp/preempt_ref/ckpt/"*.h5 2>/dev/null | wc -l)" = 6 ] || { echo "reference:"; tail -5 "$tmp/preempt_ref.log"; return 1; }
+    for f in "$tmp/preempt_ref/ckpt/"*.h5; do
+        h5diff -q "$f" "$tmp/preempt/ckpt/${f##*/}" || { echo "${f##*/} differs from the uninterrupted run's"; return 1; }
+    done
+}
+if why=$(preempted); then ok slurm_time_limit_requeue_resume_bitwise; else fail slurm_time_limit_requeue_resume_bitwise "$why"; fi
 
 echo "   (slurm tests: $((SECONDS - t0)) s; Slurm left running)"
 echo "$passed passed, $failed failed, $skipped skipped"
