@@ -2,6 +2,8 @@
 // stack printing is switched off: our message replaces it.
 #include "io/h5.h"
 
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,26 +32,48 @@ int h5_has(hid_t f, const char *name) {
     return H5Lexists(f, name, H5P_DEFAULT) > 0;
 }
 
-void *h5_read_as(hid_t f, const char *path, const char *name, hid_t type, size_t elem,
-                     size_t *n, int *ndim, long dims[8]) {
-    DNA_CHECK(h5_has(f, name), "the file was written by another version or stage; regenerate it",
-              "'%s' has no dataset '%s'", path, name);
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    H5_CHECK(d, path);
+// The shape of open dataset d; the element count, fatal when it overflows.
+static size_t dataset_shape(hid_t d, const char *path, const char *name, int *ndim, long dims[8]) {
     hid_t s = H5Dget_space(d);
     H5_CHECK(s, path);
     hsize_t hd[8];
     int nd = H5Sget_simple_extent_ndims(s);
     DNA_CHECK(nd >= 0 && nd <= 8, "", "'%s': dataset '%s' has rank %d", path, name, nd);
     H5_CHECK(H5Sget_simple_extent_dims(s, hd, NULL), path);
+    H5Sclose(s);
     size_t count = 1;
     for (int i = 0; i < nd; i++) {
+        DNA_CHECK(hd[i] <= (hsize_t)LONG_MAX && (hd[i] == 0 || count <= (SIZE_MAX >> 4) / hd[i]),
+                  "the file is corrupt: delete it and rerun the stage that writes it",
+                  "'%s': dataset '%s' claims an impossible size (dimension %d is %llu)", path, name,
+                  i, (unsigned long long)hd[i]);
         count *= hd[i];
         if (dims) dims[i] = (long)hd[i];
     }
+    if (ndim) *ndim = nd;
+    return count;
+}
+
+size_t h5_count(hid_t f, const char *path, const char *name, int *ndim, long dims[8]) {
+    DNA_CHECK(h5_has(f, name), "the file was written by another version or stage; regenerate it",
+              "'%s' has no dataset '%s'", path, name);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    H5_CHECK(d, path);
+    size_t count = dataset_shape(d, path, name, ndim, dims);
+    H5Dclose(d);
+    return count;
+}
+
+void *h5_read_as(hid_t f, const char *path, const char *name, hid_t type, size_t elem, size_t *n,
+                 int *ndim, long dims[8]) {
+    DNA_CHECK(h5_has(f, name), "the file was written by another version or stage; regenerate it",
+              "'%s' has no dataset '%s'", path, name);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    H5_CHECK(d, path);
+    int nd;
+    size_t count = dataset_shape(d, path, name, &nd, dims);
     void *buf = dna_malloc((count ? count : 1) * elem);
     H5_CHECK(H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), path);
-    H5Sclose(s);
     H5Dclose(d);
     if (n) *n = count;
     if (ndim) *ndim = nd;
