@@ -353,6 +353,10 @@ static hid_t open_dataset(hid_t f, const char *path, const char *name, int rank,
               nd, rank);
     H5Sget_simple_extent_dims(s, dims, NULL);
     H5Sclose(s);
+    size_t count = 1;  // saturated: the callers bound the dims only later
+    for (int i = 0; i < rank; i++)
+        count = dims[i] && count > SIZE_MAX / dims[i] ? SIZE_MAX : count * dims[i];
+    h5_check_written(d, count, path, name);
     return d;
 }
 
