@@ -386,6 +386,13 @@ truncate -s 100000 "$out/two/dataset.h5"
 cli dataset_truncated 1 'dataset.h5' teacher "${tiny[@]}" run.name=two --force
 rm -rf "$out"
 
+echo "== fuzz (tests/fuzz/run.sh)"
+case $(cd "$bin" && pwd -P) in
+    # the fuzz targets are built with ASan and UBSan themselves: once, in the release pass
+    */build/san/bin) echo "  (not run for the sanitizer build: run make test for it)" ;;
+    *) tests/fuzz/run.sh 2>&1 | tee "$log"; count ;;
+esac
+
 echo "== GPU tests (build/cuda/bin/test_gpu from make CUDA=1; each op against the CPU backend)"
 if [ -x build/cuda/bin/test_gpu ]; then
     build/cuda/bin/test_gpu 2>&1 | tee "$log"; count
