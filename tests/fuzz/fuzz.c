@@ -159,7 +159,8 @@ long long fz_i64(FuzzIn *in, long long usual) {
     uint8_t k = fz_u8(in);
     if (k < 200) return usual;
     if (k < 230) return edge[k % (sizeof edge / sizeof *edge)];
-    if (k < 245) return usual + (long long)(int8_t)fz_u8(in);
+    if (k < 245)  // near the usual value, wrapping (usual may itself be an edge value)
+        return (long long)((uint64_t)usual + (uint64_t)(long long)(int8_t)fz_u8(in));
     return (long long)((uint64_t)fz_u32(in) << 32 | fz_u32(in));
 }
 
