@@ -5,9 +5,11 @@
 # out-of-memory or fewer inputs than asked fails the target; its input is kept under
 # build/fuzz/artifacts/. New inputs go to a scratch directory, never into the checkout.
 # Usage: tests/fuzz/run.sh [BIN_DIR]   (default build/fuzz/bin, built with `make fuzz` here)
+#        FUZZ_TARGETS="fuzz_idx fuzz_csv" tests/fuzz/run.sh   only those
 #        FUZZ_SECONDS=180 tests/fuzz/run.sh   the long run: each target for that many seconds,
-#        in restarts of at most 10 s that keep a growing corpus in build/fuzz/corpus/<target>
-#        (the error paths leak by design: dna_fatal ends the process in the program).
+#        in restarts of at most 10 s and 20,000 inputs that keep a growing corpus in
+#        build/fuzz/corpus/<target> (the error paths leak by design: dna_fatal ends the
+#        process in the program).
 # Prints "ok   fuzz_<target> ..." / "FAIL ..." per target and "N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/../.."
@@ -15,7 +17,7 @@ bin=${1:-build/fuzz/bin}
 runs=${FUZZ_RUNS:-2000}
 max_seconds=${FUZZ_MAX_SECONDS:-60}
 long=${FUZZ_SECONDS:-0}
-targets=$(ls tests/fuzz/fuzz_*.c | sed 's|.*/\(fuzz_.*\)\.c|\1|')
+targets=${FUZZ_TARGETS:-$(ls tests/fuzz/fuzz_*.c | sed 's|.*/\(fuzz_.*\)\.c|\1|')}
 passed=0 failed=0 skipped=0
 
 skip_all() {
@@ -76,7 +78,7 @@ for t in $targets; do
         while [ $rc -eq 0 ]; do
             left=$((long - ($(date +%s) - start)))
             [ $left -le 0 ] && break
-            run_one "$t" "$dir" -1 $((left < 10 ? left : 10))
+            run_one "$t" "$dir" 20000 $((left < 10 ? left : 10))
             total=$((total + n))
         done
     else
