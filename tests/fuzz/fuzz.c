@@ -60,7 +60,9 @@ void fuzz_init(void) {
     // dna_fatal prints through stderr's FILE; libFuzzer and the sanitizers write fd 2 directly.
     FILE *null = fopen("/dev/null", "w");
     if (null) stderr = null;
-    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    // run.sh names a directory it removes afterwards: libFuzzer's exits do not all run atexit
+    const char *base = getenv("FUZZ_SCRATCH");
+    if (!base || !base[0]) base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     snprintf(fz.dir, sizeof fz.dir, "%s/dnafuzz.%d", base, (int)getpid());
     mkdir(fz.dir, 0700);
     atexit(remove_scratch);

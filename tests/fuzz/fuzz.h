@@ -10,7 +10,8 @@
 #include <stdint.h>
 
 // Once per process: hooks, HDF5's error printing off, stderr's FILE silenced (sanitizer and
-// libFuzzer reports still go to fd 2), a scratch directory unique to this process.
+// libFuzzer reports still go to fd 2), a scratch directory unique to this process (under
+// $FUZZ_SCRATCH when set, else /dev/shm or /tmp).
 void fuzz_init(void);
 // "<scratch>/<name>" into buf.
 void fuzz_path(char *buf, size_t n, const char *name);

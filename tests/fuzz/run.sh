@@ -56,7 +56,7 @@ mkdir -p build/fuzz/artifacts
 # run_one TARGET SCRATCH RUNS SECONDS: one libFuzzer process; sets n (inputs run) and rc
 run_one() {
     local t=$1 dir=$2 r=$3 s=$4 log=$2/log
-    "$bin/$t" -runs="$r" -max_total_time="$s" -timeout=10 -rss_limit_mb=3072 -malloc_limit_mb=2048 \
+    FUZZ_SCRATCH=$dir "$bin/$t" -runs="$r" -max_total_time="$s" -timeout=10 -rss_limit_mb=3072 -malloc_limit_mb=2048 \
         -max_len=8192 -detect_leaks=0 -print_final_stats=1 -artifact_prefix="$dir/" \
         "$dir/corpus" "tests/fuzz/corpus/${t#fuzz_}" >"$log" 2>&1
     rc=$?
@@ -68,7 +68,7 @@ for t in $targets; do
     if [ ! -x "$bin/$t" ]; then
         echo "FAIL $t: $bin/$t not built"; failed=$((failed + 1)); continue
     fi
-    dir=$(mktemp -d)
+    dir=$(mktemp -d -p "$([ -w /dev/shm ] && echo /dev/shm || echo /tmp)")  # the targets' files too
     mkdir -p "$dir/corpus"
     start=$(date +%s)
     total=0 rc=0
