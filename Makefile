@@ -1,7 +1,8 @@
 # dnafam build. `make` builds bin/dna (CPU backend); `make test` builds and runs every test;
-# `make bench` runs the benchmarks. Toggles: SANITIZE=1 (ASan+UBSan, own build dir),
-# DEBUG=1 (-O0 -g), CUDA=1 (adds the CUDA backend and bin test_gpu; own build dir
-# build/cuda with its binaries in build/cuda/bin; CUDA_HOME picks the toolkit).
+# `make bench` runs the benchmarks; `make fuzz` builds the fuzz targets (tests/fuzz, clang).
+# Toggles: SANITIZE=1 (ASan+UBSan, own build dir), DEBUG=1 (-O0 -g), CUDA=1 (adds the CUDA
+# backend and bin test_gpu; own build dir build/cuda with its binaries in build/cuda/bin;
+# CUDA_HOME picks the toolkit).
 CC      := mpicc
 PKGS    := hdf5 libcjson openblas
 ARCH    ?= -march=native
@@ -108,6 +109,34 @@ $(BIN)/test_mpi: $(OBJ)/tests/mpi/test_mpi.o $(OBJ)/libdna.a
 $(BIN)/bench_%: $(OBJ)/tests/bench/bench_%.o $(OBJ)/libdna.a
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# make fuzz: the libFuzzer targets of tests/fuzz (one per reader of outside data), built with
+# clang, ASan and UBSan in their own tree build/fuzz; the library is instrumented for coverage
+# (fuzzer-no-link), each target links libFuzzer's main. tests/fuzz/run.sh runs them.
+FUZZ_CC     ?= clang
+FUZZ_OBJ    := build/fuzz
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp $(ARCH) -O1 -g -fno-omit-frame-pointer \
+               -Wno-pass-failed -Wno-missing-field-initializers $(FUZZ_SAN) -Isrc -Itests/fuzz $(shell mpicc -showme:compile 2>/dev/null) \
+               $(shell pkg-config --cflags $(PKGS))
+FUZZ_LDLIBS := $(shell mpicc -showme:link 2>/dev/null) $(LDLIBS)
+FUZZ_LIB    := $(LIB_SRC:%.c=$(FUZZ_OBJ)/%.o)
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_OBJ)/bin/%)
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BIN)
+
+$(FUZZ_OBJ)/%.o: %.c Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_OBJ)/libdna.a: $(FUZZ_LIB)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_OBJ)/bin/fuzz_%: $(FUZZ_OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)/tests/fuzz/fuzz.o $(FUZZ_OBJ)/libdna.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -fopenmp $(FUZZ_SAN) -fsanitize=fuzzer $^ $(FUZZ_LDLIBS) -o $@
 
 test: $(BIN)/dna $(BIN)/test_unit $(BIN)/test_mpi $(BIN)/test_leaks
 	tests/run.sh $(BIN)

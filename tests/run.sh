@@ -554,6 +554,13 @@ rm -rf "$rel"
 }
 section reliability_preemption_tests 1800
 
+fuzz="fuzz targets (tests/fuzz/run.sh: every reader of outside data, libFuzzer)"
+case $(cd "$bin" && pwd -P) in
+    # the fuzz targets are built with ASan and UBSan themselves: once, in the release pass
+    */build/san/bin) echo "== $fuzz"; echo "  (not run for the sanitizer build: run make test for it)" ;;
+    *) suite "$fuzz" 900 tests/fuzz/run.sh ;;
+esac
+
 gpu="GPU tests (build/cuda/bin/test_gpu from make CUDA=1; each op against the CPU backend)"
 if [ -x build/cuda/bin/test_gpu ]; then
     suite "$gpu" 1800 build/cuda/bin/test_gpu

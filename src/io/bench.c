@@ -1,6 +1,7 @@
 // bench.h5 files (see bench.h).
 #include "io/bench.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,23 +22,39 @@ void bench_save_h5(const char *path, const Bench *b, const H5Prov *prov, const c
 
 void bench_load(const char *path, Bench *b) {
     hid_t f = h5_open_read(path);
-    size_t n = 0, nc = 0, nk = 0, nx;
-    double *cell = h5_read_f64(f, path, "cell", &nc), *code = h5_read_f64(f, path, "code", &nk);
-    double *params = h5_read_f64(f, path, "params", &n);
-    DNA_CHECK(n > 0 && nc == nk && nc % n == 0, "rerun `dna bench CFG`",
-              "'%s': cell/code/params shapes do not match", path);
-    bench_alloc(b, (int)n, (int)(nc / n));
-    for (size_t i = 0; i < nc; i++) b->cell[i] = (int)cell[i], b->code[i] = (int64_t)code[i];
-    memcpy(b->params, params, sizeof(double) * n);
+    // Shapes first, then the values: nothing is allocated for a size the file merely claims.
+    size_t n = h5_count(f, path, "params", NULL, NULL), nc = h5_count(f, path, "cell", NULL, NULL),
+           nk = h5_count(f, path, "code", NULL, NULL);
+    DNA_CHECK(n > 0 && n <= INT_MAX && nc == nk && nc % n == 0 && nc / n >= 1 &&
+                  nc / n <= SPACE_MAX_BLOCKS,
+              "rerun `dna bench CFG`",
+              "'%s': cell/code/params shapes do not match (%zu, %zu and %zu values; 1..%d blocks)",
+              path, nc, nk, n, SPACE_MAX_BLOCKS);
     const char *rest[] = {"macs", "top1", "seconds"};
-    double *dst[] = {b->macs, b->top1, b->seconds};
     for (int q = 0; q < 3; q++) {
-        double *v = h5_read_f64(f, path, rest[q], &nx);
+        size_t nx = h5_count(f, path, rest[q], NULL, NULL);
         DNA_CHECK(nx == n, "rerun `dna bench CFG`", "'%s': %s has %zu values, params %zu", path,
                   rest[q], nx, n);
+    }
+    double *cell = h5_read_f64(f, path, "cell", NULL), *code = h5_read_f64(f, path, "code", NULL);
+    bench_alloc(b, (int)n, (int)(nc / n));
+    // Cell indices and path codes index the space: whole, in range, checked before the cast.
+    for (size_t i = 0; i < nc; i++) {
+        DNA_CHECK(cell[i] >= 0 && cell[i] < SPACE_MAX_CELLS && cell[i] == (int)cell[i] &&
+                      code[i] >= 0 && code[i] <= 0x1p53 && code[i] == (double)(int64_t)code[i],
+                  "rerun `dna bench CFG`",
+                  "'%s': architecture %zu, block %zu: cell %g, path %g are not a cell index "
+                  "(0..%d) and a path code",
+                  path, i / (nc / n) + 1, i % (nc / n) + 1, cell[i], code[i], SPACE_MAX_CELLS - 1);
+        b->cell[i] = (int)cell[i], b->code[i] = (int64_t)code[i];
+    }
+    free(cell), free(code);
+    const char *all[] = {"params", "macs", "top1", "seconds"};
+    double *dst[] = {b->params, b->macs, b->top1, b->seconds};
+    for (int q = 0; q < 4; q++) {
+        double *v = h5_read_f64(f, path, all[q], NULL);
         memcpy(dst[q], v, sizeof(double) * n);
         free(v);
     }
-    free(cell), free(code), free(params);
     h5_close(f);
 }

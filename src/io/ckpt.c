@@ -4,12 +4,15 @@
 // optimizer never allocated it), so a resumed step sees exactly what the live one did.
 #include "io/ckpt.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static const char *const FIX = "the checkpoint belongs to another run or search space: delete it";
+// More team members than any run has ranks: a row count beyond it is damage, not a team.
+enum { CKPT_MAX_MEMBERS = 1 << 20 };
 
 static void put(hid_t f, const char *tmp, const Backend *be, const char *name, const Tensor *t) {
     long n = (long)tensor_numel(t);
@@ -19,11 +22,16 @@ static void put(hid_t f, const char *tmp, const Backend *be, const char *name, c
     free(h);
 }
 
+// Checks dataset `name` holds `want` values before reading it: a damaged file may claim any
+// size, and nothing is allocated for a size the caller does not expect.
+static void expect_count(hid_t f, const char *path, const char *name, size_t want) {
+    size_t n = h5_count(f, path, name, NULL, NULL);
+    DNA_CHECK(n == want, FIX, "'%s': '%s' has %zu values, expected %zu", path, name, n, want);
+}
+
 static void get(hid_t f, const char *path, const Backend *be, const char *name, Tensor *t) {
-    size_t n;
-    float *h = h5_read_f32(f, path, name, &n, NULL, NULL);
-    DNA_CHECK(n == tensor_numel(t), FIX, "'%s': '%s' has %zu values, expected %zu", path, name, n,
-              tensor_numel(t));
+    expect_count(f, path, name, tensor_numel(t));
+    float *h = h5_read_f32(f, path, name, NULL, NULL, NULL);
     tensor_upload(be, t, h);
     free(h);
 }
@@ -97,13 +105,14 @@ static void load_params(hid_t f, const char *path, const Backend *be, const Para
     DNA_CHECK(h5_read_attr_i64(f, "nparams", path) == pl->n, FIX,
               "'%s' holds another network (its parameter count differs)", path);
     if (!pl->n) return;
-    size_t n;
-    float *steps = h5_read_f32(f, path, "steps", &n, NULL, NULL);
-    DNA_CHECK((int)n == pl->n, FIX, "'%s': bad 'steps'", path);
+    expect_count(f, path, "steps", (size_t)pl->n);
+    double *steps = h5_read_f64(f, path, "steps", NULL);
     char name[64];
     for (int i = 0; i < pl->n; i++) {
         Param *p = pl->p[i];
         snprintf(name, sizeof name, "p%d.w", i), get(f, path, be, name, &p->w);
+        DNA_CHECK(steps[i] >= 0 && steps[i] <= INT_MAX && steps[i] == (int)steps[i], FIX,
+                  "'%s': 'steps'[%d] = %g is not a step count", path, i, steps[i]);
         p->step = (int)steps[i];
         Tensor *st[2] = {&p->m, &p->v};
         for (int s = 0; s < 2; s++) {
@@ -120,12 +129,14 @@ static void load_rows(hid_t f, const char *path, Ckpt *c) {
     c->rows = NULL;
     if (c->row == 0) return;
     DNA_CHECK(h5_has(f, "rows"), FIX, "'%s' has no per-rank rows", path);
-    size_t n;
     int nd;
     long dims[8];
-    c->rows = h5_read_as(f, path, "rows", H5T_NATIVE_DOUBLE, sizeof(double), &n, &nd, dims);
+    h5_count(f, path, "rows", &nd, dims);
     DNA_CHECK(nd == 2 && dims[1] == c->row, FIX, "'%s': rows of %ld values, expected %ld", path,
               nd == 2 ? dims[1] : -1L, c->row);
+    DNA_CHECK(dims[0] >= 1 && dims[0] <= CKPT_MAX_MEMBERS, FIX,
+              "'%s': rows of %ld team members, expected 1..%d", path, dims[0], CKPT_MAX_MEMBERS);
+    c->rows = h5_read_as(f, path, "rows", H5T_NATIVE_DOUBLE, sizeof(double), NULL, NULL, NULL);
     c->members = (int)dims[0];
 }
 
@@ -140,10 +151,10 @@ int ckpt_load(const char *path, const Backend *be, Ckpt *c) {
         snprintf(name, sizeof name, "shared%d", i), get(f, path, be, name, c->shared[i]);
     load_rows(f, path, c);
     if (c->rng_bytes) {
-        size_t n;
-        void *b = h5_read_as(f, path, "rng", H5T_NATIVE_UCHAR, 1, &n, NULL, NULL);
+        size_t n = h5_count(f, path, "rng", NULL, NULL);
         DNA_CHECK(n == c->rng_bytes, FIX, "'%s': random streams of %zu bytes, expected %zu", path,
                   n, c->rng_bytes);
+        void *b = h5_read_as(f, path, "rng", H5T_NATIVE_UCHAR, 1, NULL, NULL, NULL);
         memcpy(c->rng, b, n);
         free(b);
     }
@@ -152,24 +163,27 @@ int ckpt_load(const char *path, const Backend *be, Ckpt *c) {
     c->step = h5_read_attr_i64(f, "step", path);
     c->done = h5_read_attr_i64(f, "done", path);
     c->nval = h5_read_attr_i64(f, "nval", path);
+    DNA_CHECK(c->epoch >= 0 && c->cursor >= 0 && c->step >= 0 && c->nval >= 0 &&
+                  (c->done == 0 || c->done == 1),
+              FIX,
+              "'%s': progress epoch %lld, cursor %lld, step %lld, done %lld, nval %lld: "
+              "expected counts >= 0 and done 0 or 1",
+              path, c->epoch, c->cursor, c->step, c->done, c->nval);
     c->nloss = c->loss ? c->step : 0;
     DNA_CHECK(c->nloss <= c->cap_loss && (!c->val || c->nval <= c->cap_val),
               "the checkpoint belongs to a longer run: delete it or raise the epochs",
               "'%s' is at step %lld, epoch %lld; this run has %lld steps in %lld epochs", path,
               c->step, c->nval, c->cap_loss, c->cap_val);
-    size_t n;
     if (c->loss && c->nloss > 0) {
-        float *l = h5_read_f32(f, path, "loss", &n, NULL, NULL);
-        DNA_CHECK((long long)n == c->nloss, FIX, "'%s': 'loss' holds %zu values, expected %lld",
-                  path, n, c->nloss);
-        memcpy(c->loss, l, sizeof(float) * n);
+        expect_count(f, path, "loss", (size_t)c->nloss);
+        float *l = h5_read_f32(f, path, "loss", NULL, NULL, NULL);
+        memcpy(c->loss, l, sizeof(float) * (size_t)c->nloss);
         free(l);
     }
     if (c->val && c->nval > 0) {
-        double *v = h5_read_f64(f, path, "val", &n);
-        DNA_CHECK((long long)n == c->nval, FIX, "'%s': 'val' holds %zu values, expected %lld", path,
-                  n, c->nval);
-        memcpy(c->val, v, sizeof(double) * n);
+        expect_count(f, path, "val", (size_t)c->nval);
+        double *v = h5_read_f64(f, path, "val", NULL);
+        memcpy(c->val, v, sizeof(double) * (size_t)c->nval);
         free(v);
     }
     h5_close(f);

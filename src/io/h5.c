@@ -2,6 +2,8 @@
 // stack printing is switched off: our message replaces it.
 #include "io/h5.h"
 
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,26 +33,90 @@ int h5_has(hid_t f, const char *name) {
     return H5Lexists(f, name, H5P_DEFAULT) > 0;
 }
 
-void *h5_read_as(hid_t f, const char *path, const char *name, hid_t type, size_t elem,
-                     size_t *n, int *ndim, long dims[8]) {
-    DNA_CHECK(h5_has(f, name), "the file was written by another version or stage; regenerate it",
-              "'%s' has no dataset '%s'", path, name);
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    H5_CHECK(d, path);
+// The shape of open dataset d; the element count, fatal when it overflows.
+static size_t dataset_shape(hid_t d, const char *path, const char *name, int *ndim, long dims[8]) {
     hid_t s = H5Dget_space(d);
     H5_CHECK(s, path);
     hsize_t hd[8];
     int nd = H5Sget_simple_extent_ndims(s);
     DNA_CHECK(nd >= 0 && nd <= 8, "", "'%s': dataset '%s' has rank %d", path, name, nd);
     H5_CHECK(H5Sget_simple_extent_dims(s, hd, NULL), path);
+    H5Sclose(s);
     size_t count = 1;
     for (int i = 0; i < nd; i++) {
+        DNA_CHECK(hd[i] <= (hsize_t)LONG_MAX && (hd[i] == 0 || count <= (SIZE_MAX >> 4) / hd[i]),
+                  "the file is corrupt: delete it and rerun the stage that writes it",
+                  "'%s': dataset '%s' claims an impossible size (dimension %d is %llu)", path, name,
+                  i, (unsigned long long)hd[i]);
         count *= hd[i];
         if (dims) dims[i] = (long)hd[i];
     }
+    if (ndim) *ndim = nd;
+    return count;
+}
+
+// Chunked: every chunk of the shape is stored (H5Dget_space_status compares byte counts,
+// which edge chunks and compression make differ). Contiguous: the storage is allocated.
+// Compact data lives in the header; virtual and external layouts are not checked.
+static int all_written(hid_t d, const char *path) {
+    hid_t dcpl = H5Dget_create_plist(d);
+    H5_CHECK(dcpl, path);
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    int ok = 1;
+    if (layout == H5D_CHUNKED) {
+        hsize_t dims[H5S_MAX_RANK], cd[H5S_MAX_RANK], want = 1, got = 0;
+        int nd = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
+        hid_t s = H5Dget_space(d);
+        H5_CHECK(s, path);
+        DNA_CHECK(nd >= 0 && H5Sget_simple_extent_dims(s, dims, NULL) == nd,
+                  "the file is damaged: delete it and rerun the stage that writes it",
+                  "'%s': a dataset's chunk shape does not match its rank", path);
+        for (int i = 0; i < nd; i++) {  // chunks in the shape, saturated
+            hsize_t n = cd[i] ? dims[i] / cd[i] + (dims[i] % cd[i] != 0) : 0;
+            want = n && want > (hsize_t)-1 / n ? (hsize_t)-1 : want * n;
+        }
+        H5_CHECK(H5Dget_num_chunks(d, s, &got), path);  // HDF5 1.10 refuses H5S_ALL here
+        H5Sclose(s);
+        ok = got == want;
+    } else if (layout == H5D_CONTIGUOUS) {
+        H5D_space_status_t st;
+        H5_CHECK(H5Dget_space_status(d, &st), path);
+        ok = st == H5D_SPACE_STATUS_ALLOCATED;
+    }
+    H5Pclose(dcpl);
+    return ok;
+}
+
+void h5_check_written(hid_t d, size_t count, const char *path, const char *name) {
+    if (count == 0) return;  // an empty dataset has no storage to allocate
+    DNA_CHECK(all_written(d, path),
+              "the file is incomplete or damaged: delete it and rerun the stage (or the tool) "
+              "that writes it",
+              "'%s': dataset '%s' was not completely written (%zu values claimed)", path, name,
+              count);
+}
+
+size_t h5_count(hid_t f, const char *path, const char *name, int *ndim, long dims[8]) {
+    DNA_CHECK(h5_has(f, name), "the file was written by another version or stage; regenerate it",
+              "'%s' has no dataset '%s'", path, name);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    H5_CHECK(d, path);
+    size_t count = dataset_shape(d, path, name, ndim, dims);
+    H5Dclose(d);
+    return count;
+}
+
+void *h5_read_as(hid_t f, const char *path, const char *name, hid_t type, size_t elem, size_t *n,
+                 int *ndim, long dims[8]) {
+    DNA_CHECK(h5_has(f, name), "the file was written by another version or stage; regenerate it",
+              "'%s' has no dataset '%s'", path, name);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    H5_CHECK(d, path);
+    int nd;
+    size_t count = dataset_shape(d, path, name, &nd, dims);
+    h5_check_written(d, count, path, name);
     void *buf = dna_malloc((count ? count : 1) * elem);
     H5_CHECK(H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), path);
-    H5Sclose(s);
     H5Dclose(d);
     if (n) *n = count;
     if (ndim) *ndim = nd;

@@ -34,6 +34,14 @@ void h5_library_version(char *buf, size_t n);  // "HDF5 1.14.0"
 // dims (up to 8) the shape when not NULL. Fatal when missing.
 float *h5_read_f32(hid_t f, const char *path, const char *name, size_t *n, int *ndim, long dims[8]);
 double *h5_read_f64(hid_t f, const char *path, const char *name, size_t *n);  // the same, float64
+// Element count (and rank and shape, when not NULL) of dataset `name` without reading it;
+// fatal when missing. Readers that know the size to expect check it before h5_read_*
+// allocates what the file claims (a damaged file may claim terabytes).
+size_t h5_count(hid_t f, const char *path, const char *name, int *ndim, long dims[8]);
+// Fatal, naming the file and dataset, when open dataset d (of `count` elements) has storage
+// that was never written: its values would be HDF5's fill value, and a damaged file can
+// claim a shape of terabytes that way at no cost on disk. h5_read_* check it themselves.
+void h5_check_written(hid_t d, size_t count, const char *path, const char *name);
 // Any type: `type` is the HDF5 memory type, elem its size in bytes.
 void *h5_read_as(hid_t f, const char *path, const char *name, hid_t type, size_t elem, size_t *n,
                  int *ndim, long dims[8]);

@@ -215,6 +215,7 @@ int32_t *import_read_index(hid_t f, const char *path, const char *name, long *n)
     int nd = dataset_dims(d, path, name, dims);
     DNA_CHECK(nd == 1, GENERIC_HINT, "'%s': %s has rank %d, expected 1", path, name, nd);
     DNA_CHECK(dims[0] <= INT_MAX, GENERIC_HINT, "'%s': %s is too long", path, name);
+    h5_check_written(d, dims[0], path, name);
     // Read as 64-bit so that no value is silently clipped by HDF5's conversion to int32.
     long long *wide = dna_malloc(dims[0] * sizeof *wide);
     H5_CHECK(H5Dread(d, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, wide), path);
@@ -232,6 +233,7 @@ int32_t *import_read_index(hid_t f, const char *path, const char *name, long *n)
 }
 
 Split hdf5_split_read(const char *path, const char *group) {
+    char name[256];
     hid_t f = h5_open_read(path);
     hid_t d = open_dataset(f, path, group, "images");
     hid_t t = H5Dget_type(d);
@@ -249,10 +251,11 @@ Split hdf5_split_read(const char *path, const char *group) {
                   w >= 1 && w <= 65535,
               GENERIC_HINT, "'%s': /%s/images has an empty or oversized shape", path, group);
     Split s = {.n = (int)dims[0], .c = (int)c, .h = (int)h, .w = (int)w};
+    snprintf(name, sizeof name, "/%s/images", group);
+    h5_check_written(d, (size_t)s.n * c * h * w, path, name);
     s.images = dna_malloc((size_t)s.n * c * h * w);
     H5_CHECK(H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, s.images), path);
     H5Dclose(d);
-    char name[256];
     snprintf(name, sizeof name, "/%s/labels", group);
     long nl;
     s.labels = import_read_index(f, path, name, &nl);

@@ -62,9 +62,10 @@ void potentials_save(const char *path, const Potentials *p, const Space *sp, con
 void potentials_load(const char *path, const Space *sp, Potentials *p) {
     hid_t f = h5_open_read(path);
     memset(p, 0, sizeof *p);
-    p->nblocks = (int)h5_read_attr_i64(f, "nblocks", path);
-    DNA_CHECK(p->nblocks == sp->nblocks, "rerun `dna rate` for this search space",
-              "'%s' rates %d blocks, the space has %d", path, p->nblocks, sp->nblocks);
+    long long nblocks = h5_read_attr_i64(f, "nblocks", path);
+    DNA_CHECK(nblocks == sp->nblocks, "rerun `dna rate` for this search space",
+              "'%s' rates %lld blocks, the space has %d", path, nblocks, sp->nblocks);
+    p->nblocks = sp->nblocks;
     char name[64];
     for (int k = 0; k < p->nblocks; k++) {
         p->ncells[k] = sp->block[k].ncells;
@@ -73,11 +74,11 @@ void potentials_load(const char *path, const Space *sp, Potentials *p) {
             cs->npaths = cell_path_count(&sp->block[k].cell[c]);
             for (int q = 0; q < 4; q++) {
                 snprintf(name, sizeof name, "block%d_cell%d_%s", k + 1, c + 1, QTY[q]);
-                size_t n;
-                *field(cs, q) = h5_read_f64(f, path, name, &n);
+                size_t n = h5_count(f, path, name, NULL, NULL);  // checked before it is read
                 DNA_CHECK((int64_t)n == cs->npaths, "rerun `dna rate` for this search space",
                           "'%s': %s has %zu paths, the space's cell has %lld", path, name, n,
                           (long long)cs->npaths);
+                *field(cs, q) = h5_read_f64(f, path, name, NULL);
             }
         }
     }

@@ -390,6 +390,10 @@ static hid_t open_dataset(hid_t f, const char *path, const char *name, int rank,
               nd, rank);
     H5Sget_simple_extent_dims(s, dims, NULL);
     H5Sclose(s);
+    size_t count = 1;  // saturated: the callers bound the dims only later
+    for (int i = 0; i < rank; i++)
+        count = dims[i] && count > SIZE_MAX / dims[i] ? SIZE_MAX : count * dims[i];
+    h5_check_written(d, count, path, name);
     return d;
 }
 
@@ -400,6 +404,14 @@ static hid_t open_feature(ShardReader *r, ShardFile *sf, const char *name, int r
     hsize_t d[4];
     hid_t ds = open_dataset(sf->f, sf->path, name, 4, d);
     *es = float_size(ds, sf->path, name, mtype);
+    // Batches are allocated from the sample shape: bounded before anything is computed from it.
+    const hsize_t M = SHARD_MAX_SAMPLE;
+    DNA_CHECK(d[1] >= 1 && d[2] >= 1 && d[3] >= 1 && d[1] <= M && d[2] <= M && d[3] <= M &&
+                  d[1] * d[2] <= M && d[1] * d[2] * d[3] <= M,
+              REGEN,
+              "'%s': dataset '%s' has sample shape [%llu,%llu,%llu], expected at most %d values",
+              sf->path, name, (unsigned long long)d[1], (unsigned long long)d[2],
+              (unsigned long long)d[3], SHARD_MAX_SAMPLE);
     int got[3] = {(int)d[1], (int)d[2], (int)d[3]};
     if (expect)
         DNA_CHECK(!memcmp(got, expect, sizeof got),
@@ -434,6 +446,42 @@ static long attr_same(ShardReader *r, ShardFile *sf, const char *name, long ref)
     return v;
 }
 
+// /labels and /index are read as int32 and int64 on the prefetch thread: a type HDF5 cannot
+// convert must fail here, on the caller's thread, naming the file.
+static void integer_dataset(hid_t d, const char *path, const char *name) {
+    hid_t t = H5Dget_type(d);
+    H5_CHECK(t, path);
+    H5T_class_t c = H5Tget_class(t);
+    H5Tclose(t);
+    DNA_CHECK(c == H5T_INTEGER, REGEN, "'%s': dataset '%s' has dtype %s, expected integer", path,
+              name, type_class_name(c));
+}
+
+// Every id of the file, read in pieces: contiguous from a chunk-aligned first id inside the
+// split. Checked at open, so the prefetch thread never meets a bad id.
+static void check_ids(ShardReader *r, ShardFile *sf) {
+    enum { PIECE = 4096 };
+    int64_t *ids = dna_malloc(sizeof *ids * PIECE);
+    read_rows(sf->didx, H5T_NATIVE_INT64, 0, 1, ids, sf->path);
+    sf->first = (long)ids[0];
+    // first in [0, N) and n <= N < INT_MAX: first + n cannot overflow
+    DNA_CHECK(
+        ids[0] >= 0 && ids[0] < r->N && sf->first % r->chunk == 0 && sf->first + sf->n <= r->N,
+        REGEN,
+        "'%s': /index starts at %lld over %ld rows; expected a multiple of chunk %ld with "
+        "the rows inside split_total %ld",
+        sf->path, (long long)ids[0], sf->n, r->chunk, r->N);
+    for (long at = 0; at < sf->n; at += PIECE) {
+        long rows = lmin(PIECE, sf->n - at);
+        read_rows(sf->didx, H5T_NATIVE_INT64, at, rows, ids, sf->path);
+        for (long i = 0; i < rows; i++)
+            DNA_CHECK(ids[i] == sf->first + at + i, REGEN,
+                      "'%s': /index row %ld holds %lld, expected %ld (contiguous ids)", sf->path,
+                      at + i, (long long)ids[i], sf->first + at + i);
+    }
+    free(ids);
+}
+
 static void file_open(ShardReader *r, ShardFile *sf) {
     sf->f = h5_open_read(sf->path);
     long fmt = (long)h5_read_attr_i64(sf->f, "format_version", sf->path);
@@ -442,10 +490,13 @@ static void file_open(ShardReader *r, ShardFile *sf) {
     r->N = attr_same(r, sf, "split_total", r->N);
     r->chunk = attr_same(r, sf, "chunk", r->chunk);
     long K = r->nblocks = attr_same(r, sf, "nblocks", r->nblocks);
-    DNA_CHECK(r->N >= 1 && r->chunk >= 1 && K >= 1 && K <= SHARD_MAX_BLOCKS, REGEN,
-              "'%s': split_total %ld, chunk %ld, nblocks %ld: expected positive values, at most "
-              "%d blocks",
-              sf->path, r->N, r->chunk, K, SHARD_MAX_BLOCKS);
+    // Bounded here, before any size is computed from them (sums of ids, buffers of a chunk).
+    DNA_CHECK(r->N >= 1 && r->N < INT_MAX && r->chunk >= 1 && r->chunk <= SHARD_MAX_CHUNK &&
+                  K >= 1 && K <= SHARD_MAX_BLOCKS,
+              REGEN,
+              "'%s': split_total %ld, chunk %ld, nblocks %ld: expected split_total 1..%d, chunk "
+              "1..%d, nblocks 1..%d",
+              sf->path, r->N, r->chunk, K, INT_MAX - 1, SHARD_MAX_CHUNK, SHARD_MAX_BLOCKS);
     int b = r->cfg.block;
     DNA_CHECK(b <= K, "pick a block the teacher has, or re-extract features with more blocks",
               "'%s' holds blocks 1..%ld, block %d was asked for", sf->path, K, b);
@@ -465,14 +516,11 @@ static void file_open(ShardReader *r, ShardFile *sf) {
     sf->didx = open_dataset(sf->f, sf->path, "/index", 1, d);
     DNA_CHECK((long)d[0] == sf->n, REGEN, "'%s': /index has %ld rows, expected %ld", sf->path,
               (long)d[0], sf->n);
-    int64_t ends[2];
-    read_rows(sf->didx, H5T_NATIVE_INT64, 0, 1, &ends[0], sf->path);
-    read_rows(sf->didx, H5T_NATIVE_INT64, sf->n - 1, 1, &ends[1], sf->path);
-    sf->first = (long)ends[0];
-    DNA_CHECK(sf->n > 0 && ends[1] == ends[0] + sf->n - 1 && sf->first % r->chunk == 0, REGEN,
-              "'%s': /index runs %lld..%lld over %ld rows; expected contiguous ids starting at "
-              "a multiple of chunk %ld",
-              sf->path, (long long)ends[0], (long long)ends[1], sf->n, r->chunk);
+    integer_dataset(sf->dlab, sf->path, "/labels");
+    integer_dataset(sf->didx, sf->path, "/index");
+    DNA_CHECK(sf->n > 0 && sf->n <= r->N, REGEN, "'%s' has %ld rows, expected 1..%ld (split_total)",
+              sf->path, sf->n, r->N);
+    check_ids(r, sf);
 }
 
 static int cmp_str(const void *a, const void *b) {

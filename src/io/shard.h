@@ -8,7 +8,11 @@
 
 #include "io/h5.h"
 
-enum { SHARD_MAX_BLOCKS = 8, SHARD_FORMAT = 1 };
+// Limits a file's claims must stay within: samples per chunk (a chunk is read whole) and
+// values per sample (batches are allocated from it; EfficientNet-B7's largest map at 600x600
+// input holds 1.1M).
+enum { SHARD_MAX_BLOCKS = 8, SHARD_FORMAT = 1, SHARD_MAX_CHUNK = 1 << 20 };
+enum { SHARD_MAX_SAMPLE = 1 << 24 };
 
 // The splits a run's features/ holds, one directory each: the supernet-training split, the
 // search split (rating) and test (validation).

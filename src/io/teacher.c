@@ -29,10 +29,12 @@ void teacher_load(const Backend *be, const char *path, Teacher *t) {
         "the file is not a teacher written by dna or tools/export_torchvision_efficientnet.py",
         "'%s': %s", path, err);
     free(arch);
-    *t = (Teacher){.in_hw = (int)h5_read_attr_i64(f, "in_hw", path), .top1 = -1};
-    DNA_CHECK(t->in_hw > 0 && c.cin <= 4, "regenerate the teacher file",
-              "'%s': input %dx%d with %d channels is not supported", path, t->in_hw, t->in_hw,
-              c.cin);
+    long long in_hw = h5_read_attr_i64(f, "in_hw", path);
+    DNA_CHECK(in_hw >= 1 && in_hw <= TEACHER_MAX_HW && c.cin <= 4, "regenerate the teacher file",
+              "'%s': input %lldx%lld with %d channels is not supported (at most %dx%d, 4 "
+              "channels)",
+              path, in_hw, in_hw, c.cin, TEACHER_MAX_HW, TEACHER_MAX_HW);
+    *t = (Teacher){.in_hw = (int)in_hw, .top1 = -1};
     h5_read_attr_f64(f, "mean", t->mean, c.cin, path);
     h5_read_attr_f64(f, "std", t->std, c.cin, path);
     if (h5_has_attr(f, "top1")) h5_read_attr_f64(f, "top1", &t->top1, 1, path);

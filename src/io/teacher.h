@@ -8,7 +8,7 @@
 #include "io/h5.h"
 #include "nn/effnet.h"
 
-enum { TEACHER_FORMAT = 1 };
+enum { TEACHER_FORMAT = 1, TEACHER_MAX_HW = 8192 };  // largest input side a file may claim
 
 typedef struct Teacher {
     EffNet net;

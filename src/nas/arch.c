@@ -197,6 +197,15 @@ void arch_from_json(const char *json, const char *path, Arch *a) {
     const cJSON *sc = tot ? cJSON_GetObjectItemCaseSensitive(tot, "score") : NULL;
     if (cJSON_IsNumber(sc)) a->score = sc->valuedouble;
     cJSON_Delete(o);
+    // The network it describes within the limits of effnet.h: each field in range can still
+    // add up to more parameters than fit in memory, or multiply-adds beyond a long.
+    EffNetCfg c;
+    char err[256];
+    arch_to_effnet(a, &c);
+    DNA_CHECK(
+        effnet_cfg_validate(&c, err, sizeof err) == 0,
+        "write the architecture as doc/formats.md describes (or regenerate it with dna search)",
+        "'%s' describes a network this program cannot build: %s", path, err);
 }
 
 char *arch_to_timm(const Arch *a) {

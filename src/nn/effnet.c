@@ -3,6 +3,9 @@
 #include "nn/effnet.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,8 @@ static int parse_stage(const char *tok, StageCfg *s, char *err, size_t n) {
             s->se_ratio = strtof(f + 2, &end);
         } else {
             long v = strtol(f + 1, &end, 10);
+            if (v < INT_MIN || v > INT_MAX)
+                return fail(err, n, "stage '%s': field '%s' is out of range", tok, f);
             switch (f[0]) {
                 case 'r': s->repeats = (int)v; break;
                 case 'k': s->k = (int)v; break;
@@ -65,20 +70,44 @@ int effnet_parse_stages(const char *spec, EffNetCfg *cfg, char *err, size_t errl
     return rc;
 }
 
+static int width_ok(int w) {
+    return w >= 1 && w <= EFFNET_MAX_WIDTH;
+}
+
 int effnet_cfg_validate(const EffNetCfg *c, char *err, size_t n) {
-    if (c->cin <= 0 || c->stem <= 0 || c->stem_stride < 1 || c->head <= 0 || c->classes < 2)
-        return fail(err, n, "cin, stem, head must be positive, stem_stride >= 1, classes >= 2");
-    if (c->dropout < 0.0f || c->dropout >= 1.0f) return fail(err, n, "dropout must be in [0, 1)");
-    if (c->bn_eps <= 0.0f) return fail(err, n, "bn_eps must be positive");
+    if (c->cin < 1 || c->cin > 64 || !width_ok(c->stem) || c->stem_stride < 1 ||
+        c->stem_stride > 8 || !width_ok(c->head) || c->classes < 2 || c->classes > 1 << 24)
+        return fail(err, n,
+                    "needs cin in 1..64, stem and head widths in 1..%d, stem_stride in 1..8, "
+                    "classes in 2..%d",
+                    EFFNET_MAX_WIDTH, 1 << 24);
+    // negated comparisons: NaN fails them
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return fail(err, n, "dropout must be in [0, 1)");
+    if (!(c->bn_eps > 0.0f && c->bn_eps < 1.0f)) return fail(err, n, "bn_eps must be in (0, 1)");
+    if (!(c->bn_momentum >= 0.0f && c->bn_momentum <= 1.0f))
+        return fail(err, n, "bn_momentum must be in [0, 1]");
+    if (c->nstages < 1 || c->nstages > EFFNET_MAX_STAGES)
+        return fail(err, n, "give 1 to %d stages", EFFNET_MAX_STAGES);
+    int layers = 0;
     for (int s = 0; s < c->nstages; s++) {
         const StageCfg *g = &c->stage[s];
-        if (g->repeats < 1 || g->k % 2 == 0 || g->stride < 1 || g->stride > 2 || g->expand < 1 ||
-            g->se_ratio < 0.0f || g->se_ratio > 1.0f)
+        if (g->repeats < 1 || g->repeats > EFFNET_MAX_LAYERS || g->k < 1 ||
+            g->k > EFFNET_MAX_KERNEL || g->k % 2 == 0 || g->stride < 1 || g->stride > 2 ||
+            g->expand < 1 || g->expand > EFFNET_MAX_EXPAND || !width_ok(g->cout) ||
+            !(g->se_ratio >= 0.0f && g->se_ratio <= 1.0f))
             return fail(err, n,
-                        "stage %d: needs repeats >= 1, an odd kernel, stride 1 or 2, expansion "
-                        ">= 1, se in [0, 1]",
-                        s);
+                        "stage %d: needs repeats >= 1, an odd kernel up to %d, stride 1 or 2, "
+                        "expansion 1..%d, width 1..%d, se in [0, 1]",
+                        s, EFFNET_MAX_KERNEL, EFFNET_MAX_EXPAND, EFFNET_MAX_WIDTH);
+        layers += g->repeats;  // at most 32 x 2048: no overflow
     }
+    if (layers > EFFNET_MAX_LAYERS)
+        return fail(err, n, "%d layers, at most %d are supported", layers, EFFNET_MAX_LAYERS);
+    long params = effnet_param_count(c);  // widths are bounded: this cannot overflow
+    if (params > EFFNET_MAX_PARAMS)
+        return fail(err, n, "%ld parameters, more than the %ld supported", params,
+                    EFFNET_MAX_PARAMS);
     if (c->nblocks < 1 || c->nblocks > EFFNET_MAX_BLOCKS)
         return fail(err, n, "give 1 to %d block boundaries", EFFNET_MAX_BLOCKS);
     for (int k = 0; k < c->nblocks; k++) {
@@ -139,6 +168,12 @@ int effnet_cfg_from_json(const char *json, EffNetCfg *c, char *err, size_t n) {
     const cJSON *be = cJSON_GetObjectItemCaseSensitive(o, "block_end");
     if (!rc && (!cJSON_IsArray(st) || !cJSON_IsArray(be)))
         rc = fail(err, n, "architecture JSON needs arrays 'stages' and 'block_end'");
+    // The integer fields are whole and within int before the cast (undefined beyond it); the
+    // float ones finite. effnet_cfg_validate checks the ranges that matter.
+    for (int i = 0; i < 8 && !rc; i++)
+        if (!isfinite(v[i]) || (i < 5 && (v[i] != floor(v[i]) || fabs(v[i]) > INT_MAX)) ||
+            fabs(v[i]) > FLT_MAX)
+            rc = fail(err, n, "architecture JSON: '%s' = %g is out of range", keys[i], v[i]);
     if (!rc) {
         c->cin = (int)v[0], c->stem = (int)v[1], c->stem_stride = (int)v[2], c->head = (int)v[3];
         c->classes = (int)v[4], c->dropout = (float)v[5], c->bn_eps = (float)v[6];

@@ -8,6 +8,14 @@
 
 #define EFFNET_MAX_STAGES 32
 #define EFFNET_MAX_BLOCKS 8
+// Limits an architecture must stay within (effnet_cfg_validate): beyond them a config or a
+// file is damaged, and counting or building the network would overflow or exhaust memory.
+// EfficientNet-B7 has 66M parameters, widths up to 2560 and 55 layers.
+#define EFFNET_MAX_LAYERS (EFFNET_MAX_STAGES * 64)
+#define EFFNET_MAX_WIDTH 65536
+#define EFFNET_MAX_EXPAND 64
+#define EFFNET_MAX_KERNEL 31
+#define EFFNET_MAX_PARAMS 1000000000L
 
 typedef struct StageCfg {
     int repeats, k, stride, expand, cout;
@@ -30,7 +38,8 @@ typedef struct EffNetCfg {
 // (r repeats, k kernel, s stride of the first layer, e expansion, c width, se ratio).
 // Returns 0 on success, else writes a message naming the bad token into err.
 int effnet_parse_stages(const char *spec, EffNetCfg *cfg, char *err, size_t errlen);
-// Checks ranges and block boundaries; returns 0 or writes a message.
+// Checks ranges (NaN included), the limits above and block boundaries; returns 0 or writes a
+// message.
 int effnet_cfg_validate(const EffNetCfg *cfg, char *err, size_t errlen);
 // The teacher's architecture from the config's [teacher] section (and [data] classes) for
 // images of `cin` channels; fatal naming the file and key on errors.

@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "io/bench.h"
+#include "io/csvcol.h"
 #include "io/files.h"
 #include "io/plot.h"
 #include "io/potentials.h"
@@ -29,90 +30,20 @@ typedef struct RankArgs {
     const char *out;         // output path without extension, or NULL: <run>/rank_<name>
 } RankArgs;
 
-enum { RANK_FORMAT = 1, RANK_BOOTSTRAP = 2000, RANK_ID = 64 };
-
-typedef struct Column {
-    long n;
-    char (*id)[RANK_ID];
-    double *v;
-} Column;
-
-static void column_free(Column *c) {
-    free(c->id), free(c->v);
-    *c = (Column){0};
-}
-
-// Splits a CSV line in place at commas (no quoting: ids and numbers only need none).
-static int split(char *line, char **field, int max) {
-    int n = 0;
-    for (char *p = line; n < max;) {
-        field[n++] = p;
-        char *comma = strchr(p, ',');
-        if (!comma) break;
-        *comma = 0, p = comma + 1;
-    }
-    for (int i = 0; i < n; i++) {  // trim
-        while (*field[i] == ' ') field[i]++;
-        for (char *e = field[i] + strlen(field[i]);
-             e > field[i] && (e[-1] == ' ' || e[-1] == '\r');)
-            *--e = 0;
-    }
-    return n;
-}
-
-// Column `col` of a CSV with a header row, keyed by its "id" column.
-static void csv_column(const char *path, const char *col, Column *out) {
-    char *text = text_read(path);
-    DNA_CHECK(text, "give an existing CSV file", "rank: cannot read '%s'", path);
-    *out = (Column){0};
-    long cap = 0, lineno = 0;
-    int icol = -1, iid = -1;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *f[64];
-        int nf = split(line, f, 64);
-        if (++lineno == 1) {
-            for (int i = 0; i < nf; i++) {
-                if (!strcmp(f[i], "id")) iid = i;
-                if (!strcmp(f[i], col)) icol = i;
-            }
-            DNA_CHECK(iid >= 0 && icol >= 0,
-                      "give the CSV a header row with columns id and the one named",
-                      "rank: '%s' has no column 'id' and '%s' in its header", path, col);
-            continue;
-        }
-        if (nf == 1 && !f[0][0]) continue;
-        DNA_CHECK(nf > icol && nf > iid, "give every row all the header's columns",
-                  "rank: '%s' line %ld has %d fields", path, lineno, nf);
-        char *end;
-        double v = strtod(f[icol], &end);
-        DNA_CHECK(end != f[icol] && !*end && isfinite(v), "give a finite number",
-                  "rank: '%s' line %ld: %s = '%s' is not a number", path, lineno, col, f[icol]);
-        if (out->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            out->id = realloc(out->id, sizeof *out->id * (size_t)cap);
-            out->v = realloc(out->v, sizeof(double) * (size_t)cap);
-            DNA_CHECK(out->id && out->v, "", "rank: out of memory reading '%s'", path);
-        }
-        snprintf(out->id[out->n], RANK_ID, "%s", f[iid]);
-        out->v[out->n++] = v;
-    }
-    free(text);
-    DNA_CHECK(out->n >= 3, "give at least 3 rows", "rank: '%s' has %ld rows of data", path, out->n);
-}
+enum { RANK_FORMAT = 1, RANK_BOOTSTRAP = 2000, RANK_ID = CSV_ID };
 
 // Truth (top-1) and DNA's predicted scores of the run's bench, in id order.
-static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_path, Column *truth,
-                       Column *score) {
+static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_path, CsvColumn *truth,
+                       CsvColumn *score) {
     char path[1100];
     config_run_path(cfg, "bench.h5", path, sizeof path);
     DNA_CHECK(file_exists(path), "run `dna bench CFG` first (or give --truth CSV)",
               "rank: no bench '%s'", path);
     Bench b;
     bench_load(path, &b);
-    *truth = (Column){.n = b.n,
-                      .id = dna_calloc((size_t)b.n, RANK_ID),
-                      .v = dna_calloc((size_t)b.n, sizeof(double))};
+    *truth = (CsvColumn){.n = b.n,
+                         .id = dna_calloc((size_t)b.n, RANK_ID),
+                         .v = dna_calloc((size_t)b.n, sizeof(double))};
     for (int i = 0; i < b.n; i++) {
         snprintf(truth->id[i], RANK_ID, "%d", i + 1);
         truth->v[i] = b.top1[i];
@@ -124,9 +55,9 @@ static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_pat
                   "rank: '%s' has %d blocks, the space %d", path, b.nblocks, sp.nblocks);
         Potentials pot;
         potentials_load(pot_path, &sp, &pot);
-        *score = (Column){.n = b.n,
-                          .id = dna_calloc((size_t)b.n, RANK_ID),
-                          .v = dna_calloc((size_t)b.n, sizeof(double))};
+        *score = (CsvColumn){.n = b.n,
+                             .id = dna_calloc((size_t)b.n, RANK_ID),
+                             .v = dna_calloc((size_t)b.n, sizeof(double))};
         for (int i = 0; i < b.n; i++) {
             snprintf(score->id[i], RANK_ID, "%d", i + 1);
             double s = 0;
@@ -172,18 +103,18 @@ static void rank_run(const RunCtx *ctx, const RankArgs *a) {
     char pot[1100], prefix[1100], src_s[1200], src_t[1100];
     if (a->cfg) config_run_path(a->cfg, "potentials.h5", pot, sizeof pot);
     if (a->potentials) snprintf(pot, sizeof pot, "%s", a->potentials);
-    Column truth = {0}, score = {0}, unused = {0};
+    CsvColumn truth = {0}, score = {0}, unused = {0};
     if (!a->truth || !a->scores)
         from_bench(ctx, a->cfg, pot, a->truth ? &unused : &truth, a->scores ? NULL : &score);
-    column_free(&unused);
+    csv_column_free(&unused);
     if (a->truth) {
-        csv_column(a->truth, "top1", &truth);
+        csv_column_read(a->truth, "top1", &truth);
         snprintf(src_t, sizeof src_t, "%s", a->truth);
     } else {
         config_run_path(a->cfg, "bench.h5", src_t, sizeof src_t);
     }
     if (a->scores) {
-        csv_column(a->scores, "score", &score);
+        csv_column_read(a->scores, "score", &score);
         snprintf(src_s, sizeof src_s, "%s", a->scores);
     } else {
         snprintf(src_s, sizeof src_s, "sum of block path scores in %s", pot);
@@ -243,7 +174,7 @@ static void rank_run(const RunCtx *ctx, const RankArgs *a) {
     log_plain(ctx, "  Pearson R    %6.3f  [%6.3f, %6.3f]", st[2], ci[2][0], ci[2][1]);
     log_info(ctx, "rank %s -> %s, %s, %s", a->name, csv, js, png);
     free(x), free(s);
-    column_free(&truth), column_free(&score);
+    csv_column_free(&truth), csv_column_free(&score);
 }
 
 // rank: --compare RUN_A RUN_B (two runs' path ratings), or a rating against a bench:

@@ -99,6 +99,23 @@ TEST(arch_block_costs_add_up) {
     }
 }
 
+static void load_json(void *json) {
+    Arch a;
+    arch_from_json(json, "big.json", &a);
+}
+
+// Every field within its range, the network beyond the limits: its multiply-adds overflowed
+// a long (found by tests/fuzz/fuzz_arch; tests/fuzz/corpus/arch/regress-macs-overflow.json).
+TEST(arch_json_beyond_the_limits_is_refused) {
+    T_EXPECT_DEATH(load_json,
+                   "{\"format\":\"dnafam-arch\",\"in_channels\":64,\"image_size\":4096,"
+                   "\"classes\":1000000,\"stem\":4096,\"stem_stride\":1,\"head\":100000,"
+                   "\"se_ratio\":1,\"blocks\":[{\"cell\":1,\"path\":0,\"width\":100000,"
+                   "\"stride\":1,\"layers\":[{\"kernel\":15,\"expansion\":16},"
+                   "{\"kernel\":13,\"expansion\":16}]}]}",
+                   "'big.json' describes a network this program cannot build");
+}
+
 static int cmp_long(const void *a, const void *b) {
     long x = *(const long *)a, y = *(const long *)b;
     return (x > y) - (x < y);

@@ -4,8 +4,9 @@
 // parsing, validation and JSON, counts and timm's state names, a whole-network gradient
 // check, and teacher.h5 save/load: the round trip and the errors a wrong file must give.
 #include <dirent.h>
-#include <math.h>
 #include <ftw.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,9 @@
 #include "gradcheck.h"
 #include "harness.h"
 #include "io/h5.h"
+#include "io/teacher.h"
 #include "nn/effnet.h"
 #include "train/ema.h"
-#include "io/teacher.h"
 
 static const char *const REF_PATH = "tests/ref/effnet_ref.h5";
 
@@ -268,13 +269,30 @@ TEST(effnet_cfg_validate_rejects) {
         T_CHECK(effnet_cfg_validate(&c, err, sizeof err) != 0 && strstr(err, blocks[i].msg),
                 "block case %u: '%s', want '%s'", i, err, blocks[i].msg);
     }
-    EffNetCfg c[6];
-    for (int i = 0; i < 6; i++) c[i] = base;
+    // NaN, widths, kernels and repeats beyond the limits (found by tests/fuzz/fuzz_teacher):
+    // they overflowed the layer count, cast NaN to int or asked for terabytes
+    enum { NCASE = 13 };
+    EffNetCfg c[NCASE];
+    for (int i = 0; i < NCASE; i++) c[i] = base;
     c[0].stage[1].k = 4, c[1].stage[1].stride = 3, c[2].stage[0].repeats = 0;
     c[3].classes = 1, c[4].dropout = 1.0f, c[5].bn_eps = 0.0f;
-    const char *msg[6] = {"stage 1: needs", "stage 1: needs", "stage 0: needs",
-                          "classes >= 2",   "dropout",        "bn_eps"};
-    for (int i = 0; i < 6; i++) {
+    c[6].dropout = NAN, c[7].stage[0].se_ratio = NAN, c[8].stage[1].cout = EFFNET_MAX_WIDTH + 1;
+    c[9].stage[0].repeats = INT_MAX, c[10].stage[0].k = 33, c[11].head = 0;
+    c[12].stage[0].cout = c[12].stage[1].cout = EFFNET_MAX_WIDTH, c[12].stage[1].expand = 8;
+    const char *msg[NCASE] = {"stage 1: needs",
+                              "stage 1: needs",
+                              "stage 0: needs",
+                              "classes in 2..",
+                              "dropout",
+                              "bn_eps",
+                              "dropout",
+                              "stage 0: needs",
+                              "stage 1: needs",
+                              "stage 0: needs",
+                              "stage 0: needs",
+                              "head widths",
+                              "parameters, more than"};
+    for (int i = 0; i < NCASE; i++) {
         err[0] = 0;
         T_CHECK(effnet_cfg_validate(&c[i], err, sizeof err) != 0 && strstr(err, msg[i]),
                 "case %d: '%s', want '%s'", i, err, msg[i]);
@@ -321,6 +339,15 @@ TEST(effnet_json_round_trip) {
         {"{\"in_chans\":3,\"stem\":8,\"stem_stride\":2,\"head\":16,\"classes\":10,\"dropout\":0,"
          "\"bn_eps\":1e-5,\"bn_momentum\":0.1,\"stages\":[\"ir_c8\"],\"block_end\":[0]}",
          "needs a kernel"},
+        // beyond int before the cast (tests/fuzz/corpus/teacher/regress-json-int-overflow)
+        {"{\"in_chans\":3,\"stem\":9.3e18,\"stem_stride\":2,\"head\":16,\"classes\":10,"
+         "\"dropout\":0,\"bn_eps\":1e-5,\"bn_momentum\":0.1,\"stages\":[\"ir_k3_c8\"],"
+         "\"block_end\":[0]}",
+         "'stem' = 9.3e+18 is out of range"},
+        {"{\"in_chans\":3,\"stem\":8,\"stem_stride\":2,\"head\":16,\"classes\":10,\"dropout\":0,"
+         "\"bn_eps\":1e-5,\"bn_momentum\":0.1,\"stages\":[\"ir_r99999999999_k3_c8\"],"
+         "\"block_end\":[0]}",
+         "field 'r99999999999' is out of range"},
     };
     for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
