@@ -373,6 +373,7 @@ fpr=("${tiny[@]}" run.name=fp)
 cli fp_fix_names_force_and_run_name 1 'fix: .dna teacher inputs/tiny.cfg ... --force. redoes the stage with the new settings .*, or set run.name=NEW' teacher "${fpr[@]}" teacher.epochs=2
 cp "$out/other.json" "$out/fp/arch.json"  # (search_impossible left none)
 cli fp_retrain_result 1 'retrain: .*/fp/retrain.json was made with other settings: retrain.epochs 1 -> 2$' retrain "${fpr[@]}" retrain.epochs=2
+cli fp_bench_result 1 'bench: .*/tiny/bench/result_00[1-4].json was made with other settings: bench.epochs 1 -> 2$' bench "${tiny[@]}" run.name=tiny --n 4 bench.epochs=2
 rm "$out/fp/potentials.h5"
 cli fp_rate_unit 1 'rate: .*/fp/rate/block[0-9]_cell[0-9]_.*\.h5 was made with other settings: rate.limit [0-9]+ -> 7$' rate "${fpr[@]}" rate.limit=7
 cli fp_force_clears_partial 0 'rate: --force: removing .*/fp/rate' rate "${fpr[@]}" --force
