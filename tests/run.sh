@@ -389,7 +389,7 @@ same_shards() {  # the digests of every split read back: the same whichever plan
         [ -n "$a" ] && [ "$a" = "$b" ]
 }
 check shards_2ranks_same_digests same_shards
-"$bin/dna" data "${fpr[@]}" data.limit_test=400 --force >"$log" 2>&1
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" data "${fpr[@]}" data.limit_test=400 --force >"$log" 2>&1
 cli fp_input_changed 1 'teacher: .* data.limit_test 500 -> 400.*input dataset.h5 [0-9a-f]{16} -> [0-9a-f]{16}' teacher "${fpr[@]}" data.limit_test=400
 history() { [ "$(grep -c '^; ==== ' "$out/fp/config.ini")" -ge 8 ] && grep -q '^; ==== [0-9T:Z-]*  dna data inputs/tiny.cfg .* data.limit_test=400 --force$' "$out/fp/config.ini"; }
 check config_ini_history history
