@@ -110,7 +110,8 @@ check() {  # check NAME CONDITION-COMMAND...
 
 # checkout_snapshot DIR STAMP: records DIR's `git status --porcelain` in STAMP (whose mtime
 # marks the start); checkout_changes DIR STAMP: prints what changed in DIR since: its git
-# status, and every file or folder written since (ignored ones too, outside .git)
+# status, and every file or folder written since (ignored ones too, outside .git and build/,
+# where the build writes: the fuzz targets are built by their suite)
 checkout_snapshot() {
     git -C "$1" status --porcelain --untracked-files=all >"$2"
 }
@@ -118,5 +119,6 @@ checkout_changes() {
     local now
     now=$(git -C "$1" status --porcelain --untracked-files=all)
     [ "$now" = "$(cat "$2")" ] || diff <(cat "$2") <(echo "$now") | sed -n 's/^[<>] /git status: /p'
-    (cd "$1" && find . -path ./.git -prune -o -newer "$2" -print | sed 's|^\./|written: |')
+    (cd "$1" && find . \( -path ./.git -o -path ./build \) -prune -o -newer "$2" -print |
+        sed 's|^\./|written: |')
 }
