@@ -69,6 +69,12 @@ int runner_args(RunCtx *ctx, const FlagKey *flags, int argc, char **argv, Config
     return force;
 }
 
+// "2026-12-02T07:41:12Z": when a lock was taken, a command run, a stage finished.
+static void utc_now(char when[32]) {
+    time_t now = time(NULL);
+    strftime(when, 32, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+}
+
 // The run lock (<run>/.lock): a POSIX record lock, which the kernel (and an NFS lock
 // manager) drops when its holder dies, so a lock is only ever held by a live command. The
 // file says who holds it; runner_unlock empties it, so a holder named in a file whose lock
@@ -102,9 +108,8 @@ static void lock_run(RunCtx *ctx, const char *dir) {
     ctx->lock_fd = fd;
     char line[512];
     const char *job = getenv("SLURM_JOB_ID");
-    time_t now = time(NULL);
     char when[32];
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    utc_now(when);
     int n = snprintf(line, sizeof line, "host %s pid %d slurm_job %s since %s\n", host,
                      (int)getpid(), job ? job : "-", when);
     DNA_CHECK(ftruncate(fd, 0) == 0 && pwrite(fd, line, (size_t)n, 0) == n,
@@ -134,8 +139,7 @@ void runner_prepare(RunCtx *ctx, const Config *cfg, int argc, char **argv) {
         lock_run(ctx, dir);
         config_run_path(cfg, "config.ini", path, sizeof path);
         config_hash(cfg, hash);
-        time_t now = time(NULL);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+        utc_now(when);
         char *buf = NULL;
         size_t n = 0;
         FILE *f = open_memstream(&buf, &n);
@@ -186,8 +190,7 @@ static void record_time(const RunCtx *ctx, const Config *cfg, const Stage *st, d
     if (ctx->rank != 0) return;
     char path[1100], when[32], line[512];
     config_run_path(cfg, "stages.csv", path, sizeof path);
-    time_t now = time(NULL);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    utc_now(when);
     int n = 0;
     if (!file_exists(path))
         n = snprintf(line, sizeof line,
