@@ -244,13 +244,14 @@ ours+=(${sweep_arr:+"$sweep_arr"} ${sweep_cmp:+"$sweep_cmp"})
 # ---------------------------------------------------------------- preemption
 # A chain whose train job has a 1-minute limit and asks for SIGUSR1 20 s before it. Slurm
 # looks every 30 s and sends the signal at the first look with at most lead + 30 s left: 10
-# to 40 s into the job, while it trains (train.epochs=20: over a minute on 2 ranks). Every
+# to 40 s into the job, while it trains (train.epochs=60: about 110 s on 2 ranks here, and
+# 20 epochs, 37 s on a quiet runner, once finished before the signal came). Every
 # rank checkpoints, dna exits 75 and the job requeues itself (its dependants stay pending).
 # The other jobs get 10 minutes (on a busy machine they too could meet the signal: correct,
 # but 2 more minutes). Slurm holds a requeued job about 2 minutes; meanwhile the test gives
 # the train job a longer limit, so that its rerun ends in one go instead of being stopped
 # again every minute, and trains the same supernet uninterrupted outside Slurm to compare.
-preempt_args=(run.out_dir="$tmp" run.name=preempt train.epochs=20)
+preempt_args=(run.out_dir="$tmp" run.name=preempt train.epochs=60)
 opts_saved=$DNA_SBATCH_OPTS
 export DNA_SBATCH_OPTS="--cpus-per-task=1 --time=1" DNA_SIGNAL_LEAD=20
 submit_chain preempt inputs/tiny.cfg --cpu --ranks 2 "${preempt_args[@]}"
