@@ -6,8 +6,12 @@
 # mapping of all 9 tasks, a held array of 9, and 2 tasks run for real with the compare job
 # after them), and preemption: a chain whose train job reaches its time limit mid-run, stops
 # on Slurm's SIGUSR1 (exit 75), requeues itself, resumes and completes bitwise equal to an
-# uninterrupted training, the rest of the chain after it; the requeue guard (DNA_MAX_REQUEUE). Prints "ok   NAME" / "FAIL NAME ..." / "skip NAME: why" per check and
-# ends with "N passed, N failed, N skipped".
+# uninterrupted training, the rest of the chain after it; the requeue guard (DNA_MAX_REQUEUE);
+# DNA+ generations: `--generations 2` held (8 + 7 + 1 jobs, each afterok the one before,
+# plus.generation=2 on generation 2's; --generations 1 is the plain chain; a bad G is
+# refused) and a real 2-generation chain (gen2/ searched and retrained, the root report's
+# generations table; skipped where this dna has no [plus] keys). Prints "ok   NAME" /
+# "FAIL NAME ..." / "skip NAME: why" per check and ends with "N passed, N failed, N skipped".
 #
 # Needs root and $SLURM_LOCAL (default /work/shared/tools/slurm-local.sh); without them, or
 # when `slurm-local.sh start` fails, it skips. A Slurm that already answers is used as it is
@@ -59,6 +63,7 @@ cpus=$(sinfo -h -o %c 2>/dev/null | sort -n | tail -1)
 [ "${cpus:-0}" -ge 2 ] || skip_all "the Slurm node has ${cpus:-no} CPUs; 2-rank jobs need 2"
 
 ok() { echo "ok   $1"; passed=$((passed + 1)); }
+skip() { echo "skip $1: $2"; skipped=$((skipped + 1)); }
 fail() {  # fail NAME WHY [LOG...]: the why, then the tail of each log given
     local name=$1 why=$2 f
     shift 2
@@ -207,6 +212,65 @@ held_sweep() {
 if why=$(held_sweep); then ok slurm_sweep_array_of_9; else fail slurm_sweep_array_of_9 "$why"; fi
 # (held_sweep ran in a subshell: its ids are cancelled already)
 
+# DNA+, held: --generations 2 submits generation 1's 8 jobs, generation 2's 7 (no data;
+# plus.generation=2, job names dna-g2-STAGE) and the root report, each afterok the one
+# before, every one with plus.generations=2. An sbatch in front of the real one records
+# each job's stage and DNA_ARGS (or, with FAKE_ID, answers for it: nothing submitted).
+# --generations 1 submits exactly the plain chain; a bad G is refused, nothing submitted.
+plus_held() {
+    local rec=$tmp/plus-sbatch out a b c i k line g args
+    local -a ids=() got=() want=() names=() info=() pipe=(slurm/pipeline.sh inputs/tiny.cfg --cpu --ranks 2)
+    mkdir -p "$rec"
+    cat >"$rec/sbatch" <<EOF
+#!/bin/bash
+printf '%s|%s\n' "\$DNA_STAGE" "\$DNA_ARGS" >>"$rec/calls"
+[ -z "\${FAKE_ID:-}" ] || { echo "\$FAKE_ID"; exit 0; }
+exec $(command -v sbatch) "\$@"
+EOF
+    chmod +x "$rec/sbatch"
+    for k in "${stages[@]}"; do want+=("$k 1") names+=("dna-$k"); done
+    for k in "${stages[@]:1}"; do want+=("$k 2") names+=("dna-g2-$k"); done
+    want+=("report all") names+=(dna-report-all)
+    out=$(PATH=$rec:$PATH DNA_SBATCH_OPTS="$DNA_SBATCH_OPTS --hold" "${pipe[@]}" --generations 2 \
+        run.out_dir="$tmp/held" run.name=plus 2>&1) || { echo "pipeline.sh: $out"; return 1; }
+    while read -r a b c; do
+        if [ -n "$b" ]; then ids+=("$a") got+=("$b $c"); fi
+    done <<<"$out"
+    for i in "${!ids[@]}"; do info+=("$(scontrol -o show job "${ids[i]}" 2>&1)"); done
+    [ ${#ids[@]} = 0 ] || scancel "${ids[@]}" 2>/dev/null
+    [ "$(printf '%s,' "${got[@]}")" = "$(printf '%s,' "${want[@]}")" ] && [ "$(tail -1 <<<"$out")" = "${ids[15]}" ] ||
+        { echo "unexpected output: $out"; return 1; }
+    for i in "${!ids[@]}"; do
+        line=${info[i]} g=${want[i]#* } args="run.out_dir=$tmp/held run.name=plus plus.generations=2 "
+        [ "$g" != 2 ] || args+="plus.generation=2 "
+        grep -q "JobName=${names[i]} " <<<"$line" && grep -q "JobState=PENDING Reason=JobHeldUser " <<<"$line" ||
+            { echo "job $i: $line"; return 1; }
+        case ${want[i]%% *} in data | search | report) k=1 ;; *) k=2 ;; esac
+        grep -q "NumTasks=$k " <<<"$line" || { echo "job $i not $k task(s): $line"; return 1; }
+        if [ "$i" = 0 ]; then k="Dependency=(null) "; else k="Dependency=afterok:${ids[i - 1]}("; fi
+        grep -qF "$k" <<<"$line" || { echo "job $i not $k...: $line"; return 1; }
+        [ "$(sed -n "$((i + 1))p" "$rec/calls")" = "${want[i]%% *}|$args" ] ||
+            { echo "job $i: $(sed -n "$((i + 1))p" "$rec/calls"), not ${want[i]%% *}|$args"; return 1; }
+    done
+    # --generations 1: the plain chain, the same jobs and table, no plus.* keys
+    rm "$rec/calls"
+    a=$(FAKE_ID=7 PATH=$rec:$PATH "${pipe[@]}" run.out_dir="$tmp/held" 2>&1) && mv "$rec/calls" "$rec/calls.plain" &&
+        b=$(FAKE_ID=7 PATH=$rec:$PATH "${pipe[@]}" --generations=1 run.out_dir="$tmp/held" 2>&1) &&
+        [ "$a" = "$b" ] && cmp -s "$rec/calls" "$rec/calls.plain" && [ "$(wc -l <"$rec/calls")" = 8 ] &&
+        ! grep -q plus "$rec/calls" || { echo "--generations=1: $b"; cat "$rec/calls"; return 1; }
+    rm "$rec/calls"
+    for g in 0 17 x; do
+        out=$(FAKE_ID=7 PATH=$rec:$PATH "${pipe[@]}" --generations "$g" 2>&1) && { echo "G=$g accepted"; return 1; }
+        [ $? = 2 ] && [ "$out" = "pipeline.sh: --generations '$g' is not a number from 1 to 16" ] || { echo "G=$g: $out"; return 1; }
+    done
+    out=$(FAKE_ID=7 PATH=$rec:$PATH "${pipe[@]}" --generations 2>&1) && { echo "no G accepted"; return 1; }
+    [ $? = 2 ] && [ "$out" = "pipeline.sh: --generations needs a number" ] || { echo "no G: $out"; return 1; }
+    out=$(FAKE_ID=7 PATH=$rec:$PATH "${pipe[@]}" --generations 2 plus.generation=2 2>&1) && { echo "plus.generation accepted"; return 1; }
+    [ $? = 2 ] && grep -q "each job's generation is set by --generations" <<<"$out" || { echo "plus.generation=2: $out"; return 1; }
+    [ ! -e "$rec/calls" ] || { echo "submitted after an error:"; cat "$rec/calls"; return 1; }
+}
+if why=$(plus_held); then ok slurm_plus_generations_held; else fail slurm_plus_generations_held "$why"; fi
+
 # the end of a job outside Slurm, with stand-ins for srun (dna's exit status: STUB_RC, 75 =
 # stopped and checkpointed) and scontrol (records its arguments): 75 requeues the job, which
 # ends 0; a job requeued DNA_MAX_REQUEUE times already is not, and ends 75; any other status
@@ -233,7 +297,15 @@ if why=$(requeue_guard); then ok slurm_requeue_on_75_and_guard; else fail slurm_
 
 # ---------------------------------------------------------------- jobs that run
 # All submitted at once so they overlap: the tiny pipeline on 2 ranks, a chain whose first
-# stage fails (an unknown config key), and 2 tasks of the sweep with the compare job.
+# stage fails (an unknown config key), 2 tasks of the sweep with the compare job, and the
+# tiny pipeline for 2 DNA+ generations (16 jobs: the longest chain, so it goes first).
+plus_c=0 chain_plus=() plus_out=""
+if "$bin/dna" help config 2>/dev/null | grep -q '^\[plus\]'; then
+    plus_c=1
+    plus_out=$(slurm/pipeline.sh inputs/tiny.cfg --cpu --ranks 2 --generations 2 run.out_dir="$tmp" run.name=plus 2>&1) || true
+    read -ra chain_plus <<<"$(awk 'NF == 3 { printf "%s ", $1 }' <<<"$plus_out")"
+    ours+=("${chain_plus[@]}")
+fi
 submit_chain pipeline inputs/tiny.cfg --cpu --ranks 2 run.out_dir="$tmp"
 submit_chain failing inputs/tiny.cfg --cpu --ranks 2 run.out_dir="$tmp" run.name=bad teacher.epochz=3
 sweep_out=$(DNA_SWEEP_ARRAY=0-1 slurm/sweep.sh inputs/tiny.cfg --cpu --ranks 2 run.out_dir="$tmp" 2>&1) || true
@@ -376,6 +448,34 @@ preempted() {
     done
 }
 if why=$(preempted); then ok slurm_time_limit_requeue_resume_bitwise; else fail slurm_time_limit_requeue_resume_bitwise "$why"; fi
+
+# DNA+: both generations' chains and the root report completed, generation 2 searched and
+# retrained in gen2/ on generation 2's arguments, the root report tables the generations
+wait_jobs "${chain_plus[@]}" || true
+plus_ran() {
+    local i f r=$tmp/plus
+    [ ${#chain_plus[@]} = 16 ] || { echo "pipeline.sh: $plus_out"; return 1; }
+    all_completed "${chain_plus[@]}" || return 1
+    for f in gen2/arch.json gen2/retrain.json report.md; do [ -s "$r/$f" ] || { echo "no $r/$f"; return 1; }; done
+    for i in 8 9 10 11 12 13 14; do
+        f=$logs/dna-g2-${stages[i - 7]}-${chain_plus[i]}.out
+        grep -q "command   .*/dna ${stages[i - 7]} inputs/tiny.cfg run.out_dir=$tmp run.name=plus plus.generations=2 plus.generation=2\$" "$f" &&
+            grep -q "^== dna ${stages[i - 7]} ended .*exit status 0\$" "$f" || { echo "$f:"; tail -5 "$f"; return 1; }
+    done
+    f=$logs/dna-report-all-${chain_plus[15]}.out
+    grep -q "command   .*/dna report inputs/tiny.cfg run.out_dir=$tmp run.name=plus plus.generations=2\$" "$f" || { echo "$f:"; tail -5 "$f"; return 1; }
+    grep -q '^## DNA+ generations' "$r/report.md" && sed -n '/^## DNA+ generations/,/^## [^D]/p' "$r/report.md" | grep -qE '^\| *2 *\|' ||
+        { echo "$r/report.md:"; sed -n '/^## DNA+/,$p' "$r/report.md" | head -20; return 1; }
+}
+if [ $plus_c = 0 ]; then
+    skip slurm_plus_2_generations "this dna has no [plus] config keys (DNA+ not built)"
+elif why=$(plus_ran); then
+    ok slurm_plus_2_generations
+else
+    plus_logs=()
+    for f in "$logs"/dna-g2-*.out "$logs"/dna-report-all-*.out; do [ -e "$f" ] && plus_logs+=("$f"); done
+    fail slurm_plus_2_generations "$why" "${plus_logs[@]}"
+fi
 
 echo "   (slurm tests: $((SECONDS - t0)) s; Slurm left running)"
 echo "$passed passed, $failed failed, $skipped skipped"
