@@ -14,6 +14,7 @@ extern const Stage STAGE_RATE;      // rate.c      potentials.h5
 extern const Stage STAGE_SEARCH;    // search.c    arch.json
 extern const Stage STAGE_EXPORT;    // export.c    timm arch_def
 extern const Stage STAGE_RETRAIN;   // retrain.c   retrain.json
+extern const Stage STAGE_PLUS;      // plus.c      DNA+ generations gen<m>/
 extern const Stage STAGE_REPORT;    // report.c    report.md, run.json
 extern const Stage STAGE_BENCH;     // bench.c     bench.h5
 extern const Stage STAGE_SPOS;      // spos.c      spos.csv
