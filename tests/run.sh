@@ -49,6 +49,26 @@ cli cli_check_runs_a_cell 0 'check: cell_train' check --steps 2
 cli cli_backend_auto_is_cpu 0 'backend cpu \(OpenBLAS' version
 cli cli_backend_cuda_needs_build 1 'fix: rebuild with .make CUDA=1. \(binary build/cuda/bin/dna\)' version --backend cuda
 cli cli_backend_unknown 1 "fix: set run.backend \(or --backend\) to cpu, cuda or auto" check --backend gpu
+# dna scale: torchvision's B0 x B2's coefficients has torchvision's B2 parameter count (both
+# from tests/ref/make_effnet_scaling_ref.py); a bad --width is named and writes nothing
+sc=$(mktemp -d)
+b0=tests/ref/efficientnet_b0.arch.json
+cli scale_b0_to_b2 0 "scale: $b0 \(5,288,548 params, 386M MACs\) x width 1.1 depth 1.2 -> " scale $b0 --width 1.1 --depth 1.2 -o "$sc/b2.json"
+scaled_is_b2() {
+    python3 - "$sc/b2.json" tests/ref/effnet_scaling_ref.json <<'PY'
+import json, sys
+got = json.load(open(sys.argv[1]))
+ref = {m["name"]: m["params"] for m in json.load(open(sys.argv[2]))["models"]}
+assert got["totals"]["params"] == ref["efficientnet_b2"], (got["totals"], ref)
+assert got["provenance"]["width"] == 1.1 and got["provenance"]["depth"] == 1.2, got["provenance"]
+PY
+}
+check scale_b2_params_as_torchvision scaled_is_b2
+cli scale_bad_width_zero 1 "scale: --width '0' is not a number in \(0, 8\]" scale $b0 --width 0 --depth 1.2 -o "$sc/bad.json"
+cli scale_bad_width_negative 1 "scale: --width '-1' is not a number in \(0, 8\]" scale $b0 --width -1 --depth 1.2 -o "$sc/bad.json"
+cli scale_bad_width_text 1 "scale: --width 'abc' is not a number in \(0, 8\]" scale $b0 --width abc --depth 1.2 -o "$sc/bad.json"
+check scale_bad_width_writes_nothing test ! -e "$sc/bad.json"
+rm -rf "$sc"
 }
 section smoke_tests 600
 
