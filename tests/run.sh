@@ -597,6 +597,7 @@ plus_ran() {
         [ -s "$r/report/generations.png" ] && grep -q 'of every DNA+ generation complete' "$log"
 }
 check plus_two_generations_2ranks plus_ran
+cli plus_plan_sizes_generation_2 0 "generation 2 \(gen2/\): teacher = generation 1's searched network x width 1.1, depth 1.2: [0-9]+ params" plan "${pt[@]}"
 mpi2 "$bin/dna" run "${pt[@]}" >"$log" 2>&1
 plus_skipped() {  # 7 stages of generation 1 and 6 of generation 2, retrain 3 networks each
     [ "$(grep -c 'is complete; skipping' "$log")" = 17 ] && ! grep -q 'epoch 1/' "$log" ||

@@ -292,9 +292,9 @@ void plus_report(const RunCtx *ctx, const Config *cfg, const char *dir, FILE *f)
             cfg->plus.stop);
     for (long m = 1; m <= n; m++) {
         const GenRow *r = &rows[m - 1];
-        double w = 1, d = 1;
-        if (m > 1) plus_coef(cfg, m, &w, &d);
-        fprintf(f, "| %ld | %s%.3g, %.3g%s |", m, m > 1 ? "" : "(", w, d, m > 1 ? "" : ": given)");
+        double w, d;
+        if (m > 1) plus_coef(cfg, m, &w, &d), fprintf(f, "| %ld | %.3g, %.3g |", m, w, d);
+        else fprintf(f, "| 1 | the given teacher |");
         cell(f, " %.0f |", r->t_params, 1);
         cell(f, " %.2fM |", r->t_macs, 1e-6);
         cell(f, " %.2f%% |", r->t_top1, 100);
