@@ -49,6 +49,26 @@ cli cli_check_runs_a_cell 0 'check: cell_train' check --steps 2
 cli cli_backend_auto_is_cpu 0 'backend cpu \(OpenBLAS' version
 cli cli_backend_cuda_needs_build 1 'fix: rebuild with .make CUDA=1. \(binary build/cuda/bin/dna\)' version --backend cuda
 cli cli_backend_unknown 1 "fix: set run.backend \(or --backend\) to cpu, cuda or auto" check --backend gpu
+# dna scale: torchvision's B0 x B2's coefficients has torchvision's B2 parameter count (both
+# from tests/ref/make_effnet_scaling_ref.py); a bad --width is named and writes nothing
+sc=$(mktemp -d)
+b0=tests/ref/efficientnet_b0.arch.json
+cli scale_b0_to_b2 0 "scale: $b0 \(5,288,548 params, 386M MACs\) x width 1.1 depth 1.2 -> " scale $b0 --width 1.1 --depth 1.2 -o "$sc/b2.json"
+scaled_is_b2() {
+    python3 - "$sc/b2.json" tests/ref/effnet_scaling_ref.json <<'PY'
+import json, sys
+got = json.load(open(sys.argv[1]))
+ref = {m["name"]: m["params"] for m in json.load(open(sys.argv[2]))["models"]}
+assert got["totals"]["params"] == ref["efficientnet_b2"], (got["totals"], ref)
+assert got["provenance"]["width"] == 1.1 and got["provenance"]["depth"] == 1.2, got["provenance"]
+PY
+}
+check scale_b2_params_as_torchvision scaled_is_b2
+cli scale_bad_width_zero 1 "scale: --width '0' is not a number in \(0, 8\]" scale $b0 --width 0 --depth 1.2 -o "$sc/bad.json"
+cli scale_bad_width_negative 1 "scale: --width '-1' is not a number in \(0, 8\]" scale $b0 --width -1 --depth 1.2 -o "$sc/bad.json"
+cli scale_bad_width_text 1 "scale: --width 'abc' is not a number in \(0, 8\]" scale $b0 --width abc --depth 1.2 -o "$sc/bad.json"
+check scale_bad_width_writes_nothing test ! -e "$sc/bad.json"
+rm -rf "$sc"
 }
 section smoke_tests 600
 
@@ -559,6 +579,59 @@ export OMP_NUM_THREADS=$omp_saved
 rm -rf "$rel"
 }
 section reliability_preemption_tests 1800
+
+plus_tests() {
+echo "== DNA+: generations"
+# 2 generations of the tiny run on 2 ranks: generation 2 trains generation 1's searched
+# network, scaled, as its teacher, and searches again in gen2/; the report has a row per
+# generation; a rerun skips everything; bad [plus] keys are errors naming them; a run killed
+# (SIGKILL) in generation 2's train and rerun ends bitwise equal to an uninterrupted one.
+pl=$(mktemp -d)
+pt=(inputs/tiny.cfg "run.out_dir=$pl" plus.generations=2)
+mpi2 "$bin/dna" run "${pt[@]}" >"$log" 2>&1
+plus_ran() {
+    local r=$pl/tiny
+    [ -s "$r/gen2/arch.json" ] && [ -s "$r/gen2/retrain.json" ] && [ ! -e "$r/gen2/dataset.h5" ] &&
+        grep -q "teacher: generation 2: '$r/arch.json' scaled x width 1.1, depth 1.2: [0-9]* -> [0-9]* params" "$r/gen2/log/teacher.log" &&
+        grep -q '^## DNA+ generations' "$r/report.md" && grep -qE '^\| 2 \| 1.1, 1.2 \| [0-9]+ \|.*\| -?0\.[0-9]{3}; ' "$r/report.md" &&
+        [ -s "$r/report/generations.png" ] && grep -q 'of every DNA+ generation complete' "$log"
+}
+check plus_two_generations_2ranks plus_ran
+cli plus_plan_sizes_generation_2 0 "generation 2 \(gen2/\): teacher = generation 1's searched network x width 1.1, depth 1.2: [0-9]+ params" plan "${pt[@]}"
+mpi2 "$bin/dna" run "${pt[@]}" >"$log" 2>&1
+plus_skipped() {  # 7 stages of generation 1 and 6 of generation 2, retrain 3 networks each
+    [ "$(grep -c 'is complete; skipping' "$log")" = 17 ] && ! grep -q 'epoch 1/' "$log" ||
+        { grep -c 'is complete; skipping' "$log"; grep 'epoch 1/' "$log"; return 1; }
+}
+check plus_rerun_skips_every_stage plus_skipped
+cli plus_bad_generations 1 'plus.generations = 17 is out of range' plan inputs/tiny.cfg plus.generations=17
+cli plus_bad_width 1 "plus.width = '1.1 x': not a list of numbers in \(0, 8\]" plan inputs/tiny.cfg plus.generations=2 "plus.width=1.1 x"
+cli plus_width_count 1 'the count is neither 1 nor plus.generations - 1' plan inputs/tiny.cfg plus.generations=2 "plus.width=1.1 1.2"
+cli plus_needs_generation_1 1 "plus: generation 1 has no searched network" plus inputs/tiny.cfg "run.out_dir=$pl" run.name=none plus.generations=2
+# killed in generation 2's train: the reference and the killed run of generation 2 on 1
+# process, 1 thread, from the same generation 1 (the 2-rank run's). Not in the sanitizer
+# pass: it tests resuming, which the preemption tests cover there, and costs minutes.
+case $(cd "$bin" && pwd -P) in */build/san/bin) echo "  (generation 2 killed and resumed: release pass only)"; rm -rf "$pl"; return ;; esac
+for r in ref kill; do cp -r "$pl/tiny" "$pl/$r" && rm -rf "$pl/$r/gen2"; done
+ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 "$bin/dna" run "${pt[@]}" run.name=ref >"$log" 2>&1
+ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 "$bin/dna" run "${pt[@]}" run.name=kill >"$log" 2>&1 &
+pid=$!  # dna itself: a function or subshell here would take the SIGKILL in its place
+for _ in $(seq 6000); do [ -n "$(ls "$pl/kill/gen2/ckpt/"*.h5 2>/dev/null)" ] && break; sleep 0.02; done
+kill -KILL $pid; wait $pid
+ASAN_OPTIONS=$MPI_ASAN OMP_NUM_THREADS=1 "$bin/dna" run "${pt[@]}" run.name=kill >"$log" 2>&1
+plus_resumed() {
+    local f n=0
+    grep -q 'train: block [0-9] cell [0-9] resumes at epoch' "$pl/kill/gen2/log/train.log" || { echo "no resume in gen2/log/train.log"; return 1; }
+    for f in "$pl/ref/gen2/ckpt/"*.h5 "$pl/ref/gen2/potentials.h5" "$pl/ref/gen2/teacher.h5"; do
+        h5diff -q "$f" "$pl/kill/gen2/${f#"$pl/ref/gen2/"}" || { echo "${f#"$pl/ref/"} differs"; return 1; }
+        n=$((n + 1))
+    done
+    [ $n -ge 4 ] && diff <(grep -o '"path": [0-9]*' "$pl/ref/gen2/arch.json") <(grep -o '"path": [0-9]*' "$pl/kill/gen2/arch.json")
+}
+check plus_killed_in_gen2_train_resumes_bitwise plus_resumed
+rm -rf "$pl"
+}
+section plus_tests 1800
 
 fuzz="fuzz targets (tests/fuzz/run.sh: every reader of outside data, libFuzzer)"
 case $(cd "$bin" && pwd -P) in

@@ -171,6 +171,30 @@ static const CfgKey KEYS[] = {
 
     K(spos, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
     RECIPE_KEYS(spos, "0", "training epochs (0: as many as [train] epochs, the DNA supernet's)"),
+
+    K(plus, generations, "generations", CK_INT, "1", NULL,
+      "DNA+ generations `dna run` and `dna plus` run, 1..16 (1: plain DNA); generation m >= 2 "
+      "retrains generation m-1's searched network, scaled, as its teacher, in <run>/gen<m>/"),
+    K_OP(plus, generation, "generation", CK_INT, "1",
+         "the generation a single stage command works on (`dna train CFG plus.generation=2`)"),
+    K(plus, phi, "phi", CK_F64, "1", NULL,
+      "compound-scaling coefficient per generation: depth alpha^phi, width beta^phi"),
+    K(plus, alpha, "alpha", CK_F64, "1.2", NULL, "depth base of the compound scaling"),
+    K(plus, beta, "beta", CK_F64, "1.1", NULL, "width base of the compound scaling"),
+    K(plus, width, "width", CK_STR, "", NULL,
+      "width multipliers instead of beta^phi: one for every generation, or one per generation "
+      "2..G"),
+    K(plus, depth, "depth", CK_STR, "", NULL,
+      "depth multipliers instead of alpha^phi: one, or one per generation 2..G"),
+    K(plus, stop, "stop", CK_STR, "none", "none|top1|tau",
+      "end early: top1 = after a generation whose retrained top-1 gains less than min_gain "
+      "points on the previous one; tau = after one whose path ratings agree with the previous "
+      "generation's at Kendall tau >= max_tau (mean over blocks)"),
+    K(plus, min_gain, "min_gain", CK_F64, "0", NULL, "stop = top1: the gain in points a generation must make"),
+    K(plus, max_tau, "max_tau", CK_F64, "0.9", NULL, "stop = tau: the agreement that counts as a plateau"),
+    K(plus, teacher_resolution, "teacher_resolution", CK_STR, "student", "student|scaled",
+      "the input size the scaled teachers train at: the students' (the paper distilled at the "
+      "students' size); scaled is not implemented"),
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
@@ -424,7 +448,13 @@ void config_help(FILE *f) {
 }
 
 void config_run_path(const Config *cfg, const char *file, char *buf, size_t n) {
-    if (file)
+    if (cfg->plus.generation > 1 && !(file && !strcmp(file, "dataset.h5"))) {
+        if (file)
+            snprintf(buf, n, "%s/%s/gen%ld/%s", cfg->run.out_dir, cfg->run.name,
+                     cfg->plus.generation, file);
+        else
+            snprintf(buf, n, "%s/%s/gen%ld", cfg->run.out_dir, cfg->run.name, cfg->plus.generation);
+    } else if (file)
         snprintf(buf, n, "%s/%s/%s", cfg->run.out_dir, cfg->run.name, file);
     else
         snprintf(buf, n, "%s/%s", cfg->run.out_dir, cfg->run.name);

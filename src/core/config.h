@@ -89,6 +89,18 @@ typedef struct FeaturesCfg {
     long chunk, shard_samples, deflate, batch;
 } FeaturesCfg;
 
+// DNA+ (doc/guide.md §DNA+): generation m >= 2 takes generation m-1's searched network,
+// scaled, retrained from scratch, as its teacher, and searches again in <run>/gen<m>/.
+typedef struct PlusCfg {
+    long generations;  // how many generations `dna run` and `dna plus` run (1 = plain DNA)
+    long generation;   // the generation a single stage command works on (1 = the run's root)
+    double phi, alpha, beta;     // compound scaling: depth alpha^phi, width beta^phi
+    char width[CFG_STR], depth[CFG_STR];  // explicit multipliers: one, or one per generation 2..G
+    char stop[CFG_STR];          // none | top1 | tau
+    double min_gain, max_tau;    // the stop rules' thresholds
+    char teacher_resolution[CFG_STR];
+} PlusCfg;
+
 typedef struct Config {
     char path[CFG_STR];  // the file it was read from
     RunCfg run;
@@ -102,6 +114,7 @@ typedef struct Config {
     RetrainCfg retrain;
     BenchCfg bench;
     SposCfg spos;
+    PlusCfg plus;
 } Config;
 
 // Defaults, then the file (may be NULL: defaults only), then overrides "section.key=value".
@@ -114,5 +127,7 @@ void config_hash(const Config *cfg, char hex[17]);
 // teacher"), one "section.key = value" line each (the keys of a fingerprint, io/fingerprint.h).
 void config_keys(const Config *cfg, const char *sections, FILE *f);
 void config_help(FILE *f);  // every key with its default and help line
-// Joins run.out_dir and run.name (and an optional file name below it) into buf.
+// Joins run.out_dir and run.name (and an optional file name below it) into buf; from
+// plus.generation 2 on, the generation's directory <run>/gen<m>, except for dataset.h5, which
+// every generation shares with the first.
 void config_run_path(const Config *cfg, const char *file, char *buf, size_t n);

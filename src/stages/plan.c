@@ -6,9 +6,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/arch.h"
+#include "io/files.h"
+#include "nas/scale.h"
 #include "nas/space.h"
 #include "par/sched.h"
+#include "stages/plus.h"
 #include "stages/stages.h"
+
+// DNA+: generations 2..G repeat the jobs above on a teacher scaled from the previous
+// generation's search, which is known only once that search ran: its size is shown where the
+// run directory already holds it.
+static void print_generations(const Config *cfg, int njobs, long n_fit) {
+    if (cfg->plus.generations < 2) return;
+    printf("\nDNA+: %ld generations; each of 2..%ld trains its own teacher, then the same %d jobs "
+           "(their input and target widths are that teacher's):\n",
+           cfg->plus.generations, cfg->plus.generations, njobs);
+    for (long m = 2; m <= cfg->plus.generations; m++) {
+        double w, d;
+        plus_coef(cfg, m, &w, &d);
+        Config prev = plus_at(cfg, m - 1);
+        char path[1100];
+        config_run_path(&prev, "arch.json", path, sizeof path);
+        printf("  generation %ld (gen%ld/): teacher = generation %ld's searched network x width "
+               "%.3g, depth %.3g",
+               m, m, m - 1, w, d);
+        if (file_exists(path)) {
+            Arch a, s;
+            arch_load(path, &a);
+            arch_scale(&a, (ScaleCoef){.width = w, .depth = d}, &s);
+            double macs = (double)arch_macs(&s);
+            printf(": %ld params, %.3g MMACs/img, %.3g PF to train %ld epochs\n", arch_params(&s),
+                   macs / 1e6, 6.0 * macs * (double)n_fit * (double)cfg->teacher.fit.epochs / 1e15,
+                   cfg->teacher.fit.epochs);
+        } else {
+            printf(" (its size is known once '%s' exists)\n", path);
+        }
+    }
+}
 
 static void print_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
     (void)ctx;
@@ -79,6 +114,7 @@ static void print_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
     }
     printf("load balance (max/mean rank load): %.3f\n", pl.balance);
     sched_free(&pl);
+    print_generations(cfg, nj, n_fit);
 }
 
 // [CFG] [section.key=value ...] [--ranks R] (R: this run's rank count)

@@ -26,6 +26,7 @@
 #include "io/plot.h"
 #include "io/teacher.h"
 #include "par/par.h"
+#include "stages/plus.h"
 #include "stages/stages.h"
 #include "tensor/ops.h"
 
@@ -462,6 +463,7 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
             cfg->run.name, cfg->path[0] ? cfg->path : "built-in defaults", hash, cfg->run.seed,
             ctx->version, ctx->git_rev, when);
     results_table(f, cfg, tp, rows, nrows);
+    plus_report(ctx, cfg, dir, f);
     times_table(f, st, nst);
     fprintf(f, "## Figures\n\n");
     fprintf(f, have_loss ? "Per-job distillation loss (training MSE per step, moving mean over 2%% "

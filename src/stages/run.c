@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/timer.h"
+#include "stages/plus.h"
 #include "stages/stages.h"
 
 static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
@@ -34,9 +35,14 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", order > 1 ? ", " : "",
                  st->name);
     }
+    if (cfg.plus.generations > 1 && plus_run(ctx, all, &cfg) == STAGE_STOPPED) {
+        runner_close_logs(ctx);
+        runner_unlock(ctx);
+        return DNA_EXIT_REQUEUE;
+    }
     runner_open_logs(ctx, dir, "run", 0);
-    log_info(ctx, "run: stages %s complete in %s (%.1f s); see %s/report.md", names, dir,
-             timer_now() - t0, dir);
+    log_info(ctx, "run: stages %s%s complete in %s (%.1f s); see %s/report.md", names,
+             cfg.plus.generations > 1 ? " of every DNA+ generation" : "", dir, timer_now() - t0, dir);
     runner_close_logs(ctx);
     runner_unlock(ctx);
     return 0;

@@ -19,6 +19,7 @@
 #include "io/h5lock.h"
 #include "io/teacher.h"
 #include "par/par.h"
+#include "stages/plus.h"
 #include "tensor/ops.h"
 
 const Stage *runner_find(const Commands *all, const char *name) {
@@ -63,6 +64,7 @@ int runner_args(RunCtx *ctx, const FlagKey *flags, int argc, char **argv, Config
         }
     }
     config_load(cfg, path, over, nover);
+    plus_check(cfg);
     free(over), free(made);
     ctx->seed = (uint64_t)cfg->run.seed;
     backend_use(ctx, cfg->run.backend);
@@ -210,6 +212,7 @@ static void stage_fingerprint(const RunCtx *ctx, const Config *cfg, const Stage 
         size_t n = 0;
         FILE *f = open_memstream(&keys, &n);
         config_keys(cfg, st->sections ? st->sections : "", f);
+        if (st->keys) st->keys(cfg, f);
         for (int i = 0; i < 4 && st->reads[i]; i++) {
             char path[1100], hex[17];
             config_run_path(cfg, st->reads[i], path, sizeof path);
@@ -312,6 +315,12 @@ static int run_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const 
 }
 
 int runner_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const Stage *st, int force) {
+    char why[512];
+    if (cfg->plus.generation > 1 && plus_ended_before(ctx, cfg, cfg->plus.generation, why, sizeof why)) {
+        log_info(ctx, "plus: generation %ld is not run (%s): %s has nothing to do", cfg->plus.generation,
+                 why, st->name);
+        return STAGE_SKIPPED;
+    }
     Fingerprint fp;
     stage_fingerprint(ctx, cfg, st, &fp);
     ctx->fingerprint = fp.hex, ctx->fingerprint_keys = fp.keys;

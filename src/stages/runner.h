@@ -37,6 +37,7 @@ struct Stage {
     const char *writes;    // its output: when it exists the stage is complete
     const char *partial;   // what exists while it is partly done (`dna status`)
     const char *sections;  // config sections its output depends on: "data teacher"
+    void (*keys)(const Config *cfg, FILE *f);  // more fingerprint lines (may be NULL)
     FlagKey flags[4];
     int decides;      // the stage decides itself whether to skip (the runner never skips it)
     int redo;         // run on its own (not by `dna run`) it always redoes its work

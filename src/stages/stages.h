@@ -13,7 +13,9 @@ extern const Stage STAGE_TRAIN;     // distill.c   ckpt/
 extern const Stage STAGE_RATE;      // rate.c      potentials.h5
 extern const Stage STAGE_SEARCH;    // search.c    arch.json
 extern const Stage STAGE_EXPORT;    // export.c    timm arch_def
+extern const Stage STAGE_SCALE;     // scale.c     a scaled arch.json
 extern const Stage STAGE_RETRAIN;   // retrain.c   retrain.json
+extern const Stage STAGE_PLUS;      // plus.c      DNA+ generations gen<m>/
 extern const Stage STAGE_REPORT;    // report.c    report.md, run.json
 extern const Stage STAGE_BENCH;     // bench.c     bench.h5
 extern const Stage STAGE_SPOS;      // spos.c      spos.csv

@@ -8,8 +8,13 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "io/arch.h"
+#include "io/files.h"
+#include "io/fingerprint.h"
+#include "nas/scale.h"
 #include "core/timer.h"
 #include "par/par.h"
+#include "stages/plus.h"
 #include "stages/stages.h"
 #include "train/fit.h"
 
@@ -28,6 +33,72 @@ static void import(const RunCtx *ctx, const Config *cfg, const Dataset *d, Teach
     log_info(ctx, "teacher: imported %s, test top-1 %.2f%%", cfg->teacher.import, 100.0 * t->top1);
 }
 
+// DNA+: generation m's teacher is generation m-1's searched network, scaled; the file it
+// comes from and the multipliers are part of the teacher's fingerprint.
+static void prev_arch_path(const Config *cfg, char *buf, size_t n) {
+    Config prev = plus_at(cfg, cfg->plus.generation - 1);
+    config_run_path(&prev, "arch.json", buf, n);
+}
+
+static void plus_keys(const Config *cfg, FILE *f) {
+    if (cfg->plus.generation < 2) return;
+    char path[1100], hex[17];
+    double w, d;
+    plus_coef(cfg, cfg->plus.generation, &w, &d);
+    prev_arch_path(cfg, path, sizeof path);
+    fp_read_hex(path, hex);
+    fprintf(f, "plus.generation = %ld\nscaled width = %.17g\nscaled depth = %.17g\n"
+            "input generation %ld arch.json = %s\n",
+            cfg->plus.generation, w, d, cfg->plus.generation - 1, hex);
+}
+
+// The architecture of generation m's teacher: generation m-1's arch.json scaled. Its blocks
+// must meet the students' spatial sizes, i.e. the previous teacher's block maps, which the
+// space's strides were resolved against.
+static void scaled_arch(const RunCtx *ctx, const Config *cfg, int in_hw, EffNetCfg *out) {
+    long m = cfg->plus.generation;
+    char path[1100], tpath[1100];
+    prev_arch_path(cfg, path, sizeof path);
+    DNA_CHECK(file_exists(path),
+              "run generation m-1 to its search first (`dna plus CFG` runs the generations in order)",
+              "teacher: generation %ld needs generation %ld's searched network '%s'", m, m - 1, path);
+    Arch a, s;
+    arch_load(path, &a);
+    double w, d;
+    plus_coef(cfg, m, &w, &d);
+    arch_scale(&a, (ScaleCoef){.width = w, .depth = d}, &s);
+    arch_to_effnet(&s, out);
+    out->dropout = (float)cfg->teacher.fit.dropout;
+    out->bn_eps = (float)cfg->teacher.bn_eps, out->bn_momentum = (float)cfg->teacher.bn_momentum;
+    char err[256];
+    DNA_CHECK(!effnet_cfg_validate(out, err, sizeof err), "scale it less (plus.width, plus.depth)",
+              "teacher: generation %ld's scaled network: %s", m, err);
+    Config prev = plus_at(cfg, m - 1);
+    config_run_path(&prev, "teacher.h5", tpath, sizeof tpath);
+    EffNetCfg pt;
+    int prev_hw;
+    Space sp;
+    stage_space(ctx, &prev, &sp, &pt, &prev_hw);
+    DNA_CHECK(a.in_hw == in_hw && prev_hw == in_hw && s.nblocks == sp.nblocks,
+              "search generation m-1 in this run's space (an arch.json from another space cannot "
+              "teach it)",
+              "teacher: generation %ld: '%s' has %d blocks at input %d; the space has %d blocks, "
+              "the students' input is %d",
+              m, path, s.nblocks, a.in_hw, sp.nblocks, in_hw);
+    int c0[EFFNET_MAX_BLOCKS], h0[EFFNET_MAX_BLOCKS], c1[EFFNET_MAX_BLOCKS], h1[EFFNET_MAX_BLOCKS];
+    effnet_block_shapes(&pt, in_hw, c0, h0);
+    effnet_block_shapes(out, in_hw, c1, h1);
+    for (int k = 0; k < sp.nblocks; k++)
+        DNA_CHECK(h0[k] == h1[k], "search generation m-1 in this run's space",
+                  "teacher: generation %ld's scaled teacher ends block %d at %dx%d, the students' "
+                  "block %d at %dx%d (the strides of '%s' do not match the space)",
+                  m, k + 1, h1[k], h1[k], k + 1, h0[k], h0[k], path);
+    log_info(ctx,
+             "teacher: generation %ld: '%s' scaled x width %.3g, depth %.3g: %ld -> %ld params, "
+             "block widths %d..%d",
+             m, path, w, d, arch_params(&a), effnet_param_count(out), c1[0], c1[sp.nblocks - 1]);
+}
+
 static int run(const RunCtx *ctx, const Config *cfg, int force) {
     (void)force;
     char path[1100], hash[17];
@@ -36,12 +107,13 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     Teacher t;
     double t0 = timer_now();
     Recipe r = recipe_teacher(cfg);
-    if (cfg->teacher.import[0]) {
+    if (cfg->teacher.import[0] && cfg->plus.generation < 2) {
         import(ctx, cfg, &d, &t);
     } else {
         EffNetCfg arch;
-        effnet_cfg_from_config(cfg, d.train.c, &arch);
         t = (Teacher){.in_hw = d.train.h + 2 * (int)cfg->data.pad};
+        if (cfg->plus.generation > 1) scaled_arch(ctx, cfg, t.in_hw, &arch);
+        else effnet_cfg_from_config(cfg, d.train.c, &arch);
         memcpy(t.mean, d.mean, sizeof t.mean);
         memcpy(t.std, d.std, sizeof t.std);
         Rng root = rng_new(ctx->seed), init = rng_split(&root, STREAM_TEACHER_INIT);
@@ -80,6 +152,7 @@ const Stage STAGE_TEACHER = {
     .writes = "teacher.h5",
     .partial = "resume/teacher.h5",
     .sections = "data teacher",
+    .keys = plus_keys,
     .checkpoints = 1,
     .metrics = 1,
 };
