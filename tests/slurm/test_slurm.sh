@@ -19,14 +19,15 @@
 # SLURM_LOCAL_CPUS=4 (2-rank jobs side by side on a 2-core runner) and LEAVES IT RUNNING
 # (`slurm-local.sh stop` stops it). It cancels only the jobs it submitted.
 # DNA_SLURM_TEST_TIMEOUT: seconds to wait for all the jobs, from the first submission
-# (default 600: the preempted train job waits about 2 minutes in Slurm's requeue delay);
+# (default 900: the preempted train job waits about 2 minutes in Slurm's requeue delay, and
+# the 16 jobs of the 2-generation chain share the node's 4 CPUs with the others);
 # DNA_SLURM_TEST_KEEP=1 keeps the outputs and job logs (the directory is printed).
 set -euo pipefail
 bin=$(cd "${1:-bin}" && pwd)
 cd "$(dirname "$0")/../.."
 root=$PWD
 slurm_local=${SLURM_LOCAL:-/work/shared/tools/slurm-local.sh}
-timeout=${DNA_SLURM_TEST_TIMEOUT:-600}
+timeout=${DNA_SLURM_TEST_TIMEOUT:-900}
 passed=0 failed=0 skipped=0
 t0=$SECONDS
 
@@ -41,8 +42,10 @@ skip_all() {
 
 tmp=$(mktemp -d /tmp/dna-slurm-test.XXXXXX)
 ours=()  # every job id submitted here: cancelled (by id) if still queued when the test ends
+ref_pid=""  # the uninterrupted reference training (preemption), in the background
 cleanup() {
     local id
+    [ -z "$ref_pid" ] || kill "$ref_pid" 2>/dev/null || true
     for id in "${ours[@]}"; do
         squeue -h -j "$id" -o %i 2>/dev/null | grep -q . && scancel "$id" 2>/dev/null
     done
@@ -322,7 +325,8 @@ ours+=(${sweep_arr:+"$sweep_arr"} ${sweep_cmp:+"$sweep_cmp"})
 # The other jobs get 10 minutes (on a busy machine they too could meet the signal: correct,
 # but 2 more minutes). Slurm holds a requeued job about 2 minutes; meanwhile the test gives
 # the train job a longer limit, so that its rerun ends in one go instead of being stopped
-# again every minute, and trains the same supernet uninterrupted outside Slurm to compare.
+# again every minute, and trains the same supernet uninterrupted outside Slurm to compare
+# (in the background: the jobs' states are polled meanwhile).
 preempt_args=(run.out_dir="$tmp" run.name=preempt train.epochs=60)
 opts_saved=$DNA_SBATCH_OPTS
 export DNA_SBATCH_OPTS="--cpus-per-task=1 --time=1" DNA_SIGNAL_LEAD=20
@@ -336,6 +340,7 @@ preempt_requeued() {  # the train job of the chain was requeued (0), or ended wi
     local id=${chain_preempt[3]:-} line
     [ -n "$id" ] || return 1
     while [ $((SECONDS - t_jobs)) -lt "$timeout" ]; do
+        poll  # the other jobs' states meanwhile: finished ones are forgotten after MinJobAge
         line=$(scontrol -o show job "$id" 2>/dev/null)
         [[ $line =~ Restarts=[1-9] ]] && return 0
         [[ $line =~ JobState=(COMPLETED|FAILED|CANCELLED|TIMEOUT) ]] && return 1
@@ -350,7 +355,8 @@ if preempt_requeued; then
     mkdir -p "$tmp/preempt_ref"
     cp -r "$tmp/preempt/dataset.h5" "$tmp/preempt/teacher.h5" "$tmp/preempt/features" "$tmp/preempt_ref/"
     OMP_NUM_THREADS=1 mpirun -np 2 --oversubscribe --allow-run-as-root "$bin/dna" train inputs/tiny.cfg \
-        "${preempt_args[@]}" run.name=preempt_ref >"$tmp/preempt_ref.log" 2>&1 || true
+        "${preempt_args[@]}" run.name=preempt_ref >"$tmp/preempt_ref.log" 2>&1 &
+    ref_pid=$!
 fi
 
 # the pipeline: every job completed, on 2 MPI ranks, outputs and logs in place
@@ -432,6 +438,8 @@ if why=$(sweep_ran); then ok slurm_sweep_2_tasks_and_compare; else fail slurm_sw
 # the preempted chain: train stopped on the signal (exit 75), was requeued, resumed from its
 # checkpoints and completed; every later stage ran; the supernet equals the uninterrupted one
 wait_jobs "${chain_preempt[@]}" || true
+[ -z "$ref_pid" ] || wait "$ref_pid" || true
+ref_pid=""
 preempted() {
     local id=${chain_preempt[3]} f
     [ $preempt_ok = 1 ] || { echo "train job $id was not requeued (${state[$id]:-?}, ${reason[$id]:-?})"; tail -8 "$logs/dna-train-$id.out"; return 1; }
@@ -464,8 +472,10 @@ plus_ran() {
     done
     f=$logs/dna-report-all-${chain_plus[15]}.out
     grep -q "command   .*/dna report inputs/tiny.cfg run.out_dir=$tmp run.name=plus plus.generations=2\$" "$f" || { echo "$f:"; tail -5 "$f"; return 1; }
-    grep -q '^## DNA+ generations' "$r/report.md" && sed -n '/^## DNA+ generations/,/^## [^D]/p' "$r/report.md" | grep -qE '^\| *2 *\|' ||
-        { echo "$r/report.md:"; sed -n '/^## DNA+/,$p' "$r/report.md" | head -20; return 1; }
+    # the generations table: a row per generation, generation 2's with its retrained top-1
+    f=$(awk '/^## / { p = ($0 == "## DNA+ generations") } p' "$r/report.md")
+    grep -qE '^\| 1 \| ' <<<"$f" && grep -qE '^\| 2 \| .*\| [0-9.]+% \| [^|]+ \|$' <<<"$f" ||
+        { echo "$r/report.md:"; grep -A8 '^## DNA+' "$r/report.md"; return 1; }
 }
 if [ $plus_c = 0 ]; then
     skip slurm_plus_2_generations "this dna has no [plus] config keys (DNA+ not built)"
