@@ -604,6 +604,14 @@ plus_skipped() {  # 7 stages of generation 1 and 6 of generation 2, retrain 3 ne
         { grep -c 'is complete; skipping' "$log"; grep 'epoch 1/' "$log"; return 1; }
 }
 check plus_rerun_skips_every_stage plus_skipped
+# the stop rules, on the 2 generations there: a third is not run when generation 2 gained
+# less than 100 points, or when its ratings agree with generation 1's at tau >= -1
+cli plus_stop_top1 0 'plus: generations end before 3: generation 2 retrained to [0-9.]+%, [-+][0-9.]+ points on generation 1 \(plus.min_gain 100\)' \
+    run "${pt[@]}" plus.generations=3 plus.stop=top1 plus.min_gain=100
+cli plus_stop_tau 0 "plus: generations end before 3: generation 2's path ratings agree with generation 1's at mean tau -?[0-9.]+ \(plus.max_tau -1\)" \
+    run "${pt[@]}" plus.generations=3 plus.stop=tau plus.max_tau=-1
+cli plus_stopped_generation_stage_exits_0 0 'plus: generation 3 is not run \(generation 2 retrained .*\): train has nothing to do' \
+    train "${pt[@]}" plus.generations=3 plus.generation=3 plus.stop=top1 plus.min_gain=100
 cli plus_bad_generations 1 'plus.generations = 17 is out of range' plan inputs/tiny.cfg plus.generations=17
 cli plus_bad_width 1 "plus.width = '1.1 x': not a list of numbers in \(0, 8\]" plan inputs/tiny.cfg plus.generations=2 "plus.width=1.1 x"
 cli plus_width_count 1 'the count is neither 1 nor plus.generations - 1' plan inputs/tiny.cfg plus.generations=2 "plus.width=1.1 1.2"
