@@ -597,6 +597,18 @@ plus_ran() {
         [ -s "$r/report/generations.png" ] && grep -q 'of every DNA+ generation complete' "$log"
 }
 check plus_two_generations_2ranks plus_ran
+# the bench (generation 1's) is the truth of every generation's rating: rank generation 2,
+# and the report's table shows both generations' tau against it
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" bench "${pt[@]}" --n 4 >"$log" 2>&1
+cli plus_rank_generation_2_against_the_bench 0 'rank dna: 4 architectures; -score vs top-1' rank "${pt[@]}" plus.generation=2
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" rank "${pt[@]}" >"$log" 2>&1
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" report "${pt[@]}" >"$log" 2>&1
+plus_report_tau_bench() {
+    grep -q "\"scores\": \"sum of block path scores in $pl/tiny/gen2/potentials.h5\"" "$pl/tiny/gen2/rank_dna.json" &&
+        grep -q "\"truth\": \"$pl/tiny/bench.h5\"" "$pl/tiny/gen2/rank_dna.json" && grep -qE '^\| 2 \| 1.1, 1.2 \|( [^|]+ \|){7} -?[01]\.[0-9]{3} \| -?0\.[0-9]{3}; ' "$pl/tiny/report.md" ||
+        { grep '^| [12] |' "$pl/tiny/report.md"; return 1; }
+}
+check plus_report_tau_against_the_bench plus_report_tau_bench
 cli plus_plan_sizes_generation_2 0 "generation 2 \(gen2/\): teacher = generation 1's searched network x width 1.1, depth 1.2: [0-9]+ params" plan "${pt[@]}"
 mpi2 "$bin/dna" run "${pt[@]}" >"$log" 2>&1
 plus_skipped() {  # 7 stages of generation 1 and 6 of generation 2, retrain 3 networks each

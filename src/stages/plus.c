@@ -235,7 +235,7 @@ const Stage STAGE_PLUS = {
 // ---------------------------------------------------------------- report
 
 typedef struct GenRow {
-    double t_params, t_macs, t_top1, params, macs, score, top1, tau;
+    double t_params, t_macs, t_top1, params, macs, score, top1, tau, tau_bench;
     double tau_block[SPACE_MAX_BLOCKS];
     int nblocks;
 } GenRow;
@@ -244,7 +244,7 @@ static void gen_row(const RunCtx *ctx, const Config *cfg, long m, GenRow *r) {
     Config g = plus_at(cfg, m);
     char path[1100];
     *r = (GenRow){.t_params = NAN, .t_macs = NAN, .t_top1 = NAN, .params = NAN, .macs = NAN,
-                  .score = NAN, .top1 = NAN, .tau = NAN};
+                  .score = NAN, .top1 = NAN, .tau = NAN, .tau_bench = NAN};
     config_run_path(&g, "teacher.h5", path, sizeof path);
     if (file_exists(path)) {
         Teacher t;
@@ -261,6 +261,13 @@ static void gen_row(const RunCtx *ctx, const Config *cfg, long m, GenRow *r) {
         r->params = (double)arch_params(&a), r->macs = (double)arch_macs(&a), r->score = a.score;
     }
     r->top1 = retrained_top1(cfg, m);
+    config_run_path(&g, "rank_dna.json", path, sizeof path);
+    char *txt = text_read(path);
+    cJSON *o = txt ? cJSON_Parse(txt) : NULL, *k = o ? cJSON_GetObjectItem(o, "kendall_tau") : NULL;
+    const cJSON *v = k ? cJSON_GetObjectItem(k, "value") : NULL;
+    if (cJSON_IsNumber(v)) r->tau_bench = v->valuedouble;
+    cJSON_Delete(o);
+    free(txt);
     if (m > 1) r->tau = plus_tau(ctx, cfg, m - 1, m, r->tau_block, &r->nblocks);
 }
 
@@ -284,11 +291,12 @@ void plus_report(const RunCtx *ctx, const Config *cfg, const char *dir, FILE *f)
             "## DNA+ generations\n\n"
             "Generation 1 is this run; generation m >= 2 (`gen<m>/`) trained generation m-1's "
             "searched network, scaled, as its teacher, then searched again (plus.stop = %s). "
-            "τ: Kendall's τ of every path's rating against the previous generation's, per "
-            "block.\n\n"
+            "τ vs bench: Kendall's τ of the generation's predicted scores against the bench's "
+            "true top-1 (`dna rank CFG plus.generation=M`, when a bench exists); τ vs previous: "
+            "of every path's rating against the previous generation's, per block.\n\n"
             "| generation | scaling (width, depth) | teacher params | teacher MACs | teacher top-1 | "
-            "searched params | searched MACs | predicted score | retrained top-1 | τ vs previous "
-            "(mean; per block) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+            "searched params | searched MACs | predicted score | retrained top-1 | τ vs bench | "
+            "τ vs previous (mean; per block) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
             cfg->plus.stop);
     for (long m = 1; m <= n; m++) {
         const GenRow *r = &rows[m - 1];
@@ -302,6 +310,7 @@ void plus_report(const RunCtx *ctx, const Config *cfg, const char *dir, FILE *f)
         cell(f, " %.2fM |", r->macs, 1e-6);
         cell(f, " %.4f |", r->score, 1);
         cell(f, " %.2f%% |", r->top1, 100);
+        cell(f, " %.3f |", r->tau_bench, 1);
         if (r->nblocks) {
             fprintf(f, " %.3f;", r->tau);
             for (int k = 0; k < r->nblocks; k++) fprintf(f, " %.3f", r->tau_block[k]);
