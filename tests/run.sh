@@ -418,6 +418,7 @@ ASAN_OPTIONS=$MPI_ASAN "$bin/dna" teacher "${tiny[@]}" run.name=lk teacher.epoch
 lpid=$!
 for _ in $(seq 600); do grep -q "pid $lpid " "$out/lk/.lock" 2>/dev/null && break; sleep 0.05; done
 cli lock_held_fails 1 "run directory .*/lk. is in use by another dna command: host [^ ]+ pid $lpid slurm_job - since " data "${tiny[@]}" run.name=lk
+cli lock_held_covers_generations 1 "run directory .*/lk. is in use by another dna command: host [^ ]+ pid $lpid " train "${tiny[@]}" run.name=lk plus.generations=2 plus.generation=2
 kill -9 $lpid; wait $lpid 2>/dev/null
 cli lock_dead_taken_over 0 "warning: run lock: took over .*, left by process $lpid, which ended without releasing it" data "${tiny[@]}" run.name=lk
 cli lock_released_at_end 0 'dataset.h5 is complete; skipping' data "${tiny[@]}" run.name=lk
