@@ -625,6 +625,10 @@ cli plus_stop_tau 0 "plus: generations end before 3: generation 2's path ratings
     run "${pt[@]}" plus.generations=3 plus.stop=tau plus.max_tau=-1
 cli plus_stopped_generation_stage_exits_0 0 'plus: generation 3 is not run \(generation 2 retrained .*\): train has nothing to do' \
     train "${pt[@]}" plus.generations=3 plus.generation=3 plus.stop=top1 plus.min_gain=100
+mkdir -p "$pl/bad" && cp "$pl/tiny/dataset.h5" "$pl/tiny/teacher.h5" "$pl/bad/" &&
+    sed '0,/"stride":[[:space:]]*2/s//"stride": 1/' "$pl/tiny/arch.json" >"$pl/bad/arch.json"
+cli plus_scaled_teacher_strides_mismatch 1 "teacher: generation 2's scaled teacher ends block 2 at 16x16, the students' block 2 at 8x8 \(the strides of '.*/bad/arch.json' do not match the space\)" \
+    teacher "${pt[@]}" run.name=bad plus.generation=2
 cli plus_bad_generations 1 'plus.generations = 17 is out of range' plan inputs/tiny.cfg plus.generations=17
 cli plus_bad_width 1 "plus.width = '1.1 x': not a list of numbers in \(0, 8\]" plan inputs/tiny.cfg plus.generations=2 "plus.width=1.1 x"
 cli plus_width_count 1 'the count is neither 1 nor plus.generations - 1' plan inputs/tiny.cfg plus.generations=2 "plus.width=1.1 1.2"

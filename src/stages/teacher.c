@@ -1,18 +1,19 @@
 // `dna teacher`: the teacher (teacher.h5): built from [teacher] and trained with labels on
 // the supernet-training split, data-parallel over the ranks (src/train/fit.c), checkpointed
 // to <run>/resume/teacher.h5 so that a long training spans allocations; or imported from a
-// teacher file (teacher.import) and evaluated.
+// teacher file (teacher.import) and evaluated. In DNA+ generation m >= 2 it is generation
+// m-1's searched network, scaled (src/nas/scale.h), trained with the same recipe.
 #include "io/teacher.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "core/timer.h"
 #include "io/arch.h"
 #include "io/files.h"
 #include "io/fingerprint.h"
 #include "nas/scale.h"
-#include "core/timer.h"
 #include "par/par.h"
 #include "stages/plus.h"
 #include "stages/stages.h"
@@ -57,7 +58,7 @@ static void plus_keys(const Config *cfg, FILE *f) {
 // space's strides were resolved against.
 static void scaled_arch(const RunCtx *ctx, const Config *cfg, int in_hw, EffNetCfg *out) {
     long m = cfg->plus.generation;
-    char path[1100], tpath[1100];
+    char path[1100];
     prev_arch_path(cfg, path, sizeof path);
     DNA_CHECK(file_exists(path),
               "run generation m-1 to its search first (`dna plus CFG` runs the generations in order)",
@@ -74,7 +75,6 @@ static void scaled_arch(const RunCtx *ctx, const Config *cfg, int in_hw, EffNetC
     DNA_CHECK(!effnet_cfg_validate(out, err, sizeof err), "scale it less (plus.width, plus.depth)",
               "teacher: generation %ld's scaled network: %s", m, err);
     Config prev = plus_at(cfg, m - 1);
-    config_run_path(&prev, "teacher.h5", tpath, sizeof tpath);
     EffNetCfg pt;
     int prev_hw;
     Space sp;
