@@ -319,9 +319,10 @@ static int run_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const 
 
 int runner_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const Stage *st, int force) {
     char why[512];
-    if (cfg->plus.generation > 1 && plus_ended_before(ctx, cfg, cfg->plus.generation, why, sizeof why)) {
-        log_info(ctx, "plus: generation %ld is not run (%s): %s has nothing to do", cfg->plus.generation,
-                 why, st->name);
+    if (cfg->plus.generation > 1 &&
+        plus_ended_before(ctx, cfg, cfg->plus.generation, why, sizeof why)) {
+        log_info(ctx, "plus: generation %ld is not run (%s): %s has nothing to do",
+                 cfg->plus.generation, why, st->name);
         return STAGE_SKIPPED;
     }
     Fingerprint fp;

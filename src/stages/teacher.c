@@ -48,7 +48,8 @@ static void plus_keys(const Config *cfg, FILE *f) {
     plus_coef(cfg, cfg->plus.generation, &w, &d);
     prev_arch_path(cfg, path, sizeof path);
     fp_read_hex(path, hex);
-    fprintf(f, "plus.generation = %ld\nscaled width = %.17g\nscaled depth = %.17g\n"
+    fprintf(f,
+            "plus.generation = %ld\nscaled width = %.17g\nscaled depth = %.17g\n"
             "input generation %ld arch.json = %s\n",
             cfg->plus.generation, w, d, cfg->plus.generation - 1, hex);
 }
@@ -60,9 +61,10 @@ static void scaled_arch(const RunCtx *ctx, const Config *cfg, int in_hw, EffNetC
     long m = cfg->plus.generation;
     char path[1100];
     prev_arch_path(cfg, path, sizeof path);
-    DNA_CHECK(file_exists(path),
-              "run generation m-1 to its search first (`dna plus CFG` runs the generations in order)",
-              "teacher: generation %ld needs generation %ld's searched network '%s'", m, m - 1, path);
+    DNA_CHECK(
+        file_exists(path),
+        "run generation m-1 to its search first (`dna plus CFG` runs the generations in order)",
+        "teacher: generation %ld needs generation %ld's searched network '%s'", m, m - 1, path);
     Arch a, s;
     arch_load(path, &a);
     double w, d;
@@ -112,8 +114,10 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     } else {
         EffNetCfg arch;
         t = (Teacher){.in_hw = d.train.h + 2 * (int)cfg->data.pad};
-        if (cfg->plus.generation > 1) scaled_arch(ctx, cfg, t.in_hw, &arch);
-        else effnet_cfg_from_config(cfg, d.train.c, &arch);
+        if (cfg->plus.generation > 1)
+            scaled_arch(ctx, cfg, t.in_hw, &arch);
+        else
+            effnet_cfg_from_config(cfg, d.train.c, &arch);
         memcpy(t.mean, d.mean, sizeof t.mean);
         memcpy(t.std, d.std, sizeof t.std);
         Rng root = rng_new(ctx->seed), init = rng_split(&root, STREAM_TEACHER_INIT);
