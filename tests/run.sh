@@ -418,6 +418,7 @@ ASAN_OPTIONS=$MPI_ASAN "$bin/dna" teacher "${tiny[@]}" run.name=lk teacher.epoch
 lpid=$!
 for _ in $(seq 600); do grep -q "pid $lpid " "$out/lk/.lock" 2>/dev/null && break; sleep 0.05; done
 cli lock_held_fails 1 "run directory .*/lk. is in use by another dna command: host [^ ]+ pid $lpid slurm_job - since " data "${tiny[@]}" run.name=lk
+cli lock_held_covers_generations 1 "run directory .*/lk. is in use by another dna command: host [^ ]+ pid $lpid " train "${tiny[@]}" run.name=lk plus.generations=2 plus.generation=2
 kill -9 $lpid; wait $lpid 2>/dev/null
 cli lock_dead_taken_over 0 "warning: run lock: took over .*, left by process $lpid, which ended without releasing it" data "${tiny[@]}" run.name=lk
 cli lock_released_at_end 0 'dataset.h5 is complete; skipping' data "${tiny[@]}" run.name=lk
@@ -597,6 +598,18 @@ plus_ran() {
         [ -s "$r/report/generations.png" ] && grep -q 'of every DNA+ generation complete' "$log"
 }
 check plus_two_generations_2ranks plus_ran
+# the bench (generation 1's) is the truth of every generation's rating: rank generation 2,
+# and the report's table shows both generations' tau against it
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" bench "${pt[@]}" --n 4 >"$log" 2>&1
+cli plus_rank_generation_2_against_the_bench 0 'rank dna: 4 architectures; -score vs top-1' rank "${pt[@]}" plus.generation=2
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" rank "${pt[@]}" >"$log" 2>&1
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" report "${pt[@]}" >"$log" 2>&1
+plus_report_tau_bench() {
+    grep -q "\"scores\": \"sum of block path scores in $pl/tiny/gen2/potentials.h5\"" "$pl/tiny/gen2/rank_dna.json" &&
+        grep -q "\"truth\": \"$pl/tiny/bench.h5\"" "$pl/tiny/gen2/rank_dna.json" && grep -qE '^\| 2 \| 1.1, 1.2 \|( [^|]+ \|){7} -?[01]\.[0-9]{3} \| -?0\.[0-9]{3}; ' "$pl/tiny/report.md" ||
+        { grep '^| [12] |' "$pl/tiny/report.md"; return 1; }
+}
+check plus_report_tau_against_the_bench plus_report_tau_bench
 cli plus_plan_sizes_generation_2 0 "generation 2 \(gen2/\): teacher = generation 1's searched network x width 1.1, depth 1.2: [0-9]+ params" plan "${pt[@]}"
 mpi2 "$bin/dna" run "${pt[@]}" >"$log" 2>&1
 plus_skipped() {  # 7 stages of generation 1 and 6 of generation 2, retrain 3 networks each
@@ -604,6 +617,18 @@ plus_skipped() {  # 7 stages of generation 1 and 6 of generation 2, retrain 3 ne
         { grep -c 'is complete; skipping' "$log"; grep 'epoch 1/' "$log"; return 1; }
 }
 check plus_rerun_skips_every_stage plus_skipped
+# the stop rules, on the 2 generations there: a third is not run when generation 2 gained
+# less than 100 points, or when its ratings agree with generation 1's at tau >= -1
+cli plus_stop_top1 0 'plus: generations end before 3: generation 2 retrained to [0-9.]+%, [-+][0-9.]+ points on generation 1 \(plus.min_gain 100\)' \
+    run "${pt[@]}" plus.generations=3 plus.stop=top1 plus.min_gain=100
+cli plus_stop_tau 0 "plus: generations end before 3: generation 2's path ratings agree with generation 1's at mean tau -?[0-9.]+ \(plus.max_tau -1\)" \
+    run "${pt[@]}" plus.generations=3 plus.stop=tau plus.max_tau=-1
+cli plus_stopped_generation_stage_exits_0 0 'plus: generation 3 is not run \(generation 2 retrained .*\): train has nothing to do' \
+    train "${pt[@]}" plus.generations=3 plus.generation=3 plus.stop=top1 plus.min_gain=100
+mkdir -p "$pl/bad" && cp "$pl/tiny/dataset.h5" "$pl/tiny/teacher.h5" "$pl/bad/" &&
+    sed '0,/"stride":[[:space:]]*2/s//"stride": 1/' "$pl/tiny/arch.json" >"$pl/bad/arch.json"
+cli plus_scaled_teacher_strides_mismatch 1 "teacher: generation 2's scaled teacher ends block 2 at 16x16, the students' block 2 at 8x8 \(the strides of '.*/bad/arch.json' do not match the space\)" \
+    teacher "${pt[@]}" run.name=bad plus.generation=2
 cli plus_bad_generations 1 'plus.generations = 17 is out of range' plan inputs/tiny.cfg plus.generations=17
 cli plus_bad_width 1 "plus.width = '1.1 x': not a list of numbers in \(0, 8\]" plan inputs/tiny.cfg plus.generations=2 "plus.width=1.1 x"
 cli plus_width_count 1 'the count is neither 1 nor plus.generations - 1' plan inputs/tiny.cfg plus.generations=2 "plus.width=1.1 1.2"

@@ -190,8 +190,10 @@ static const CfgKey KEYS[] = {
       "end early: top1 = after a generation whose retrained top-1 gains less than min_gain "
       "points on the previous one; tau = after one whose path ratings agree with the previous "
       "generation's at Kendall tau >= max_tau (mean over blocks)"),
-    K(plus, min_gain, "min_gain", CK_F64, "0", NULL, "stop = top1: the gain in points a generation must make"),
-    K(plus, max_tau, "max_tau", CK_F64, "0.9", NULL, "stop = tau: the agreement that counts as a plateau"),
+    K(plus, min_gain, "min_gain", CK_F64, "0", NULL,
+      "stop = top1: the gain in points a generation must make"),
+    K(plus, max_tau, "max_tau", CK_F64, "0.9", NULL,
+      "stop = tau: the agreement that counts as a plateau"),
     K(plus, teacher_resolution, "teacher_resolution", CK_STR, "student", "student|scaled",
       "the input size the scaled teachers train at: the students' (the paper distilled at the "
       "students' size); scaled is not implemented"),

@@ -92,12 +92,12 @@ typedef struct FeaturesCfg {
 // DNA+ (doc/guide.md §DNA+): generation m >= 2 takes generation m-1's searched network,
 // scaled, retrained from scratch, as its teacher, and searches again in <run>/gen<m>/.
 typedef struct PlusCfg {
-    long generations;  // how many generations `dna run` and `dna plus` run (1 = plain DNA)
-    long generation;   // the generation a single stage command works on (1 = the run's root)
-    double phi, alpha, beta;     // compound scaling: depth alpha^phi, width beta^phi
+    long generations;         // how many generations `dna run` and `dna plus` run (1 = plain DNA)
+    long generation;          // the generation a single stage command works on (1 = the run's root)
+    double phi, alpha, beta;  // compound scaling: depth alpha^phi, width beta^phi
     char width[CFG_STR], depth[CFG_STR];  // explicit multipliers: one, or one per generation 2..G
-    char stop[CFG_STR];          // none | top1 | tau
-    double min_gain, max_tau;    // the stop rules' thresholds
+    char stop[CFG_STR];                   // none | top1 | tau
+    double min_gain, max_tau;             // the stop rules' thresholds
     char teacher_resolution[CFG_STR];
 } PlusCfg;
 

@@ -19,18 +19,20 @@
 // run directory already holds it.
 static void print_generations(const Config *cfg, int njobs, long n_fit) {
     if (cfg->plus.generations < 2) return;
-    printf("\nDNA+: %ld generations; each of 2..%ld trains its own teacher, then the same %d jobs "
-           "(their input and target widths are that teacher's):\n",
-           cfg->plus.generations, cfg->plus.generations, njobs);
+    printf(
+        "\nDNA+: %ld generations; each of 2..%ld trains its own teacher, then the same %d jobs "
+        "(their input and target widths are that teacher's):\n",
+        cfg->plus.generations, cfg->plus.generations, njobs);
     for (long m = 2; m <= cfg->plus.generations; m++) {
         double w, d;
         plus_coef(cfg, m, &w, &d);
         Config prev = plus_at(cfg, m - 1);
         char path[1100];
         config_run_path(&prev, "arch.json", path, sizeof path);
-        printf("  generation %ld (gen%ld/): teacher = generation %ld's searched network x width "
-               "%.3g, depth %.3g",
-               m, m, m - 1, w, d);
+        printf(
+            "  generation %ld (gen%ld/): teacher = generation %ld's searched network x width "
+            "%.3g, depth %.3g",
+            m, m, m - 1, w, d);
         if (file_exists(path)) {
             Arch a, s;
             arch_load(path, &a);

@@ -41,7 +41,8 @@ static void check_list(const Config *cfg, const char *key, const char *s) {
               "give one multiplier in (0, 8] for every generation, or one per generation 2..G "
               "(or leave it empty for alpha^phi / beta^phi)",
               "plus.%s = '%s': %s", key, s,
-              n < 0 ? "not a list of numbers in (0, 8]" : "the count is neither 1 nor plus.generations - 1");
+              n < 0 ? "not a list of numbers in (0, 8]"
+                    : "the count is neither 1 nor plus.generations - 1");
 }
 
 void plus_check(const Config *cfg) {
@@ -144,9 +145,12 @@ static int ended_after(const RunCtx *ctx, const Config *cfg, long j, char *why, 
         double a = retrained_top1(cfg, j - 1), b = retrained_top1(cfg, j);
         DNA_CHECK(isfinite(a) && isfinite(b),
                   "run the earlier generations' retrain first (`dna plus CFG` runs them in order)",
-                  "plus.stop = top1 needs the retrained top-1 of generations %ld and %ld", j - 1, j);
-        snprintf(why, n, "generation %ld retrained to %.2f%%, %+.2f points on generation %ld (plus.min_gain %g)",
-                 j, 100 * b, 100 * (b - a), j - 1, p->min_gain);
+                  "plus.stop = top1 needs the retrained top-1 of generations %ld and %ld", j - 1,
+                  j);
+        snprintf(
+            why, n,
+            "generation %ld retrained to %.2f%%, %+.2f points on generation %ld (plus.min_gain %g)",
+            j, 100 * b, 100 * (b - a), j - 1, p->min_gain);
         return 100 * (b - a) < p->min_gain;
     }
     if (!strcmp(p->stop, "tau")) {
@@ -156,7 +160,9 @@ static int ended_after(const RunCtx *ctx, const Config *cfg, long j, char *why, 
         DNA_CHECK(isfinite(t) || nb > 0,
                   "run the earlier generations' rate first (`dna plus CFG` runs them in order)",
                   "plus.stop = tau needs the path ratings of generations %ld and %ld", j - 1, j);
-        snprintf(why, n, "generation %ld's path ratings agree with generation %ld's at mean tau %.3f (plus.max_tau %g)",
+        snprintf(why, n,
+                 "generation %ld's path ratings agree with generation %ld's at mean tau %.3f "
+                 "(plus.max_tau %g)",
                  j, j - 1, t, p->max_tau);
         return t >= p->max_tau;
     }
@@ -217,7 +223,9 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     config_run_path(&cfg, NULL, dir, sizeof dir);
     config_run_path(&cfg, "arch.json", arch, sizeof arch);
     runner_open_logs(ctx, dir, "plus", 0);
-    DNA_CHECK(file_exists(arch), "run generation 1 first: `dna run CFG` (with plus.generations it runs every generation)",
+    DNA_CHECK(par_bcast_int(ctx->rank == 0 && file_exists(arch)),  // rank 0 decides
+              "run generation 1 first: `dna run CFG` (with plus.generations it runs every "
+              "generation)",
               "plus: generation 1 has no searched network '%s'", arch);
     int rc = plus_run(ctx, all, &cfg);
     runner_close_logs(ctx);
@@ -227,15 +235,16 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
 
 const Stage STAGE_PLUS = {
     .name = "plus",
-    .help = "DNA+: generations 2..plus.generations (scaled teacher, train, rate, search, "
-            "retrain) in <run>/gen<m>/, after generation 1",
+    .help =
+        "DNA+: generations 2..plus.generations (scaled teacher, train, rate, search, "
+        "retrain) in <run>/gen<m>/, after generation 1",
     .command = command,
 };
 
 // ---------------------------------------------------------------- report
 
 typedef struct GenRow {
-    double t_params, t_macs, t_top1, params, macs, score, top1, tau;
+    double t_params, t_macs, t_top1, params, macs, score, top1, tau, tau_bench;
     double tau_block[SPACE_MAX_BLOCKS];
     int nblocks;
 } GenRow;
@@ -243,8 +252,15 @@ typedef struct GenRow {
 static void gen_row(const RunCtx *ctx, const Config *cfg, long m, GenRow *r) {
     Config g = plus_at(cfg, m);
     char path[1100];
-    *r = (GenRow){.t_params = NAN, .t_macs = NAN, .t_top1 = NAN, .params = NAN, .macs = NAN,
-                  .score = NAN, .top1 = NAN, .tau = NAN};
+    *r = (GenRow){.t_params = NAN,
+                  .t_macs = NAN,
+                  .t_top1 = NAN,
+                  .params = NAN,
+                  .macs = NAN,
+                  .score = NAN,
+                  .top1 = NAN,
+                  .tau = NAN,
+                  .tau_bench = NAN};
     config_run_path(&g, "teacher.h5", path, sizeof path);
     if (file_exists(path)) {
         Teacher t;
@@ -261,12 +277,21 @@ static void gen_row(const RunCtx *ctx, const Config *cfg, long m, GenRow *r) {
         r->params = (double)arch_params(&a), r->macs = (double)arch_macs(&a), r->score = a.score;
     }
     r->top1 = retrained_top1(cfg, m);
+    config_run_path(&g, "rank_dna.json", path, sizeof path);
+    char *txt = text_read(path);
+    cJSON *o = txt ? cJSON_Parse(txt) : NULL, *k = o ? cJSON_GetObjectItem(o, "kendall_tau") : NULL;
+    const cJSON *v = k ? cJSON_GetObjectItem(k, "value") : NULL;
+    if (cJSON_IsNumber(v)) r->tau_bench = v->valuedouble;
+    cJSON_Delete(o);
+    free(txt);
     if (m > 1) r->tau = plus_tau(ctx, cfg, m - 1, m, r->tau_block, &r->nblocks);
 }
 
 static void cell(FILE *f, const char *fmt, double v, double scale) {
-    if (isfinite(v)) fprintf(f, fmt, v * scale);
-    else fprintf(f, " – |");
+    if (isfinite(v))
+        fprintf(f, fmt, v * scale);
+    else
+        fprintf(f, " – |");
 }
 
 void plus_report(const RunCtx *ctx, const Config *cfg, const char *dir, FILE *f) {
@@ -280,21 +305,26 @@ void plus_report(const RunCtx *ctx, const Config *cfg, const char *dir, FILE *f)
     if (n < 2 && cfg->plus.generations < 2) return;
     GenRow rows[PLUS_MAX_GENERATIONS];
     for (long m = 1; m <= n; m++) gen_row(ctx, &root, m, &rows[m - 1]);
-    fprintf(f,
-            "## DNA+ generations\n\n"
-            "Generation 1 is this run; generation m >= 2 (`gen<m>/`) trained generation m-1's "
-            "searched network, scaled, as its teacher, then searched again (plus.stop = %s). "
-            "τ: Kendall's τ of every path's rating against the previous generation's, per "
-            "block.\n\n"
-            "| generation | scaling (width, depth) | teacher params | teacher MACs | teacher top-1 | "
-            "searched params | searched MACs | predicted score | retrained top-1 | τ vs previous "
-            "(mean; per block) |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
-            cfg->plus.stop);
+    fprintf(
+        f,
+        "## DNA+ generations\n\n"
+        "Generation 1 is this run; generation m >= 2 (`gen<m>/`) trained generation m-1's "
+        "searched network, scaled, as its teacher, then searched again (plus.stop = %s). "
+        "τ vs bench: Kendall's τ of the generation's predicted scores against the bench's "
+        "true top-1 (`dna rank CFG plus.generation=M`, when a bench exists); τ vs previous: "
+        "of every path's rating against the previous generation's, per block.\n\n"
+        "| generation | scaling (width, depth) | teacher params | teacher MACs | teacher top-1 | "
+        "searched params | searched MACs | predicted score | retrained top-1 | τ vs bench | "
+        "τ vs previous (mean; per block) "
+        "|\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        cfg->plus.stop);
     for (long m = 1; m <= n; m++) {
         const GenRow *r = &rows[m - 1];
         double w, d;
-        if (m > 1) plus_coef(cfg, m, &w, &d), fprintf(f, "| %ld | %.3g, %.3g |", m, w, d);
-        else fprintf(f, "| 1 | the given teacher |");
+        if (m > 1)
+            plus_coef(cfg, m, &w, &d), fprintf(f, "| %ld | %.3g, %.3g |", m, w, d);
+        else
+            fprintf(f, "| 1 | the given teacher |");
         cell(f, " %.0f |", r->t_params, 1);
         cell(f, " %.2fM |", r->t_macs, 1e-6);
         cell(f, " %.2f%% |", r->t_top1, 100);
@@ -302,6 +332,7 @@ void plus_report(const RunCtx *ctx, const Config *cfg, const char *dir, FILE *f)
         cell(f, " %.2fM |", r->macs, 1e-6);
         cell(f, " %.4f |", r->score, 1);
         cell(f, " %.2f%% |", r->top1, 100);
+        cell(f, " %.3f |", r->tau_bench, 1);
         if (r->nblocks) {
             fprintf(f, " %.3f;", r->tau);
             for (int k = 0; k < r->nblocks; k++) fprintf(f, " %.3f", r->tau_block[k]);

@@ -19,6 +19,7 @@
 #include "io/plot.h"
 #include "io/potentials.h"
 #include "nas/rankstat.h"
+#include "stages/plus.h"
 #include "stages/stages.h"
 
 typedef struct RankArgs {
@@ -32,11 +33,18 @@ typedef struct RankArgs {
 
 enum { RANK_FORMAT = 1, RANK_BOOTSTRAP = 2000, RANK_ID = CSV_ID };
 
+// The run's bench.h5: generation 1's, the truth for every DNA+ generation's ratings (the
+// bench's networks are trained from scratch, whatever the teacher).
+static void bench_path(const Config *cfg, char *buf, size_t n) {
+    Config root = plus_at(cfg, 1);
+    config_run_path(&root, "bench.h5", buf, n);
+}
+
 // Truth (top-1) and DNA's predicted scores of the run's bench, in id order.
 static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_path, CsvColumn *truth,
                        CsvColumn *score) {
     char path[1100];
-    config_run_path(cfg, "bench.h5", path, sizeof path);
+    bench_path(cfg, path, sizeof path);
     DNA_CHECK(file_exists(path), "run `dna bench CFG` first (or give --truth CSV)",
               "rank: no bench '%s'", path);
     Bench b;
@@ -111,7 +119,7 @@ static void rank_run(const RunCtx *ctx, const RankArgs *a) {
         csv_column_read(a->truth, "top1", &truth);
         snprintf(src_t, sizeof src_t, "%s", a->truth);
     } else {
-        config_run_path(a->cfg, "bench.h5", src_t, sizeof src_t);
+        bench_path(a->cfg, src_t, sizeof src_t);
     }
     if (a->scores) {
         csv_column_read(a->scores, "score", &score);

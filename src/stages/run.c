@@ -42,7 +42,8 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     }
     runner_open_logs(ctx, dir, "run", 0);
     log_info(ctx, "run: stages %s%s complete in %s (%.1f s); see %s/report.md", names,
-             cfg.plus.generations > 1 ? " of every DNA+ generation" : "", dir, timer_now() - t0, dir);
+             cfg.plus.generations > 1 ? " of every DNA+ generation" : "", dir, timer_now() - t0,
+             dir);
     runner_close_logs(ctx);
     runner_unlock(ctx);
     return 0;

@@ -135,10 +135,13 @@ void runner_unlock(RunCtx *ctx) {
 
 void runner_prepare(RunCtx *ctx, const Config *cfg, int argc, char **argv) {
     if (ctx->rank == 0) {
-        char dir[1024], path[1100], hash[17], when[32];
+        char dir[1024], root[1024], path[1100], hash[17], when[32];
         config_run_path(cfg, NULL, dir, sizeof dir);
         make_dirs(dir);
-        lock_run(ctx, dir);
+        // a DNA+ generation's stage takes the run's lock: `dna run` works on every generation
+        Config first = plus_at(cfg, 1);
+        config_run_path(&first, NULL, root, sizeof root);
+        lock_run(ctx, root);
         config_run_path(cfg, "config.ini", path, sizeof path);
         config_hash(cfg, hash);
         utc_now(when);
@@ -316,9 +319,10 @@ static int run_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const 
 
 int runner_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const Stage *st, int force) {
     char why[512];
-    if (cfg->plus.generation > 1 && plus_ended_before(ctx, cfg, cfg->plus.generation, why, sizeof why)) {
-        log_info(ctx, "plus: generation %ld is not run (%s): %s has nothing to do", cfg->plus.generation,
-                 why, st->name);
+    if (cfg->plus.generation > 1 &&
+        plus_ended_before(ctx, cfg, cfg->plus.generation, why, sizeof why)) {
+        log_info(ctx, "plus: generation %ld is not run (%s): %s has nothing to do",
+                 cfg->plus.generation, why, st->name);
         return STAGE_SKIPPED;
     }
     Fingerprint fp;

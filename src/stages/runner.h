@@ -53,8 +53,10 @@ int runner_dispatch(RunCtx *ctx, const Commands *all, int argc, char **argv);
 // flags; without CFG the defaults hold. Sets ctx's seed and backend. Returns --force.
 int runner_args(RunCtx *ctx, const FlagKey *flags, int argc, char **argv, Config *cfg);
 // Creates the run directory (rank 0), takes the run lock (<run>/.lock, held until the process
-// ends; fatal, naming the holder, when another command holds it) and appends this invocation
-// (time, command line, hash, effective config) to config.ini; all ranks return after that.
+// ends; fatal, naming the holder, when another command holds it; a DNA+ generation's command
+// takes the run's, as `dna run` covers every generation) and appends this invocation (time,
+// command line, hash, effective config) to config.ini of its directory; all ranks return
+// after that.
 void runner_prepare(RunCtx *ctx, const Config *cfg, int argc, char **argv);
 void runner_unlock(RunCtx *ctx);  // the command is over: releases the run lock
 // Opens <run_dir>/log/<name>.log (and .jsonl with metrics) for appending on every rank,

@@ -1,18 +1,19 @@
 // `dna teacher`: the teacher (teacher.h5): built from [teacher] and trained with labels on
 // the supernet-training split, data-parallel over the ranks (src/train/fit.c), checkpointed
 // to <run>/resume/teacher.h5 so that a long training spans allocations; or imported from a
-// teacher file (teacher.import) and evaluated.
+// teacher file (teacher.import) and evaluated. In DNA+ generation m >= 2 it is generation
+// m-1's searched network, scaled (src/nas/scale.h), trained with the same recipe.
 #include "io/teacher.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "core/timer.h"
 #include "io/arch.h"
 #include "io/files.h"
 #include "io/fingerprint.h"
 #include "nas/scale.h"
-#include "core/timer.h"
 #include "par/par.h"
 #include "stages/plus.h"
 #include "stages/stages.h"
@@ -47,7 +48,8 @@ static void plus_keys(const Config *cfg, FILE *f) {
     plus_coef(cfg, cfg->plus.generation, &w, &d);
     prev_arch_path(cfg, path, sizeof path);
     fp_read_hex(path, hex);
-    fprintf(f, "plus.generation = %ld\nscaled width = %.17g\nscaled depth = %.17g\n"
+    fprintf(f,
+            "plus.generation = %ld\nscaled width = %.17g\nscaled depth = %.17g\n"
             "input generation %ld arch.json = %s\n",
             cfg->plus.generation, w, d, cfg->plus.generation - 1, hex);
 }
@@ -57,11 +59,12 @@ static void plus_keys(const Config *cfg, FILE *f) {
 // space's strides were resolved against.
 static void scaled_arch(const RunCtx *ctx, const Config *cfg, int in_hw, EffNetCfg *out) {
     long m = cfg->plus.generation;
-    char path[1100], tpath[1100];
+    char path[1100];
     prev_arch_path(cfg, path, sizeof path);
-    DNA_CHECK(file_exists(path),
-              "run generation m-1 to its search first (`dna plus CFG` runs the generations in order)",
-              "teacher: generation %ld needs generation %ld's searched network '%s'", m, m - 1, path);
+    DNA_CHECK(
+        file_exists(path),
+        "run generation m-1 to its search first (`dna plus CFG` runs the generations in order)",
+        "teacher: generation %ld needs generation %ld's searched network '%s'", m, m - 1, path);
     Arch a, s;
     arch_load(path, &a);
     double w, d;
@@ -74,7 +77,6 @@ static void scaled_arch(const RunCtx *ctx, const Config *cfg, int in_hw, EffNetC
     DNA_CHECK(!effnet_cfg_validate(out, err, sizeof err), "scale it less (plus.width, plus.depth)",
               "teacher: generation %ld's scaled network: %s", m, err);
     Config prev = plus_at(cfg, m - 1);
-    config_run_path(&prev, "teacher.h5", tpath, sizeof tpath);
     EffNetCfg pt;
     int prev_hw;
     Space sp;
@@ -112,8 +114,10 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     } else {
         EffNetCfg arch;
         t = (Teacher){.in_hw = d.train.h + 2 * (int)cfg->data.pad};
-        if (cfg->plus.generation > 1) scaled_arch(ctx, cfg, t.in_hw, &arch);
-        else effnet_cfg_from_config(cfg, d.train.c, &arch);
+        if (cfg->plus.generation > 1)
+            scaled_arch(ctx, cfg, t.in_hw, &arch);
+        else
+            effnet_cfg_from_config(cfg, d.train.c, &arch);
         memcpy(t.mean, d.mean, sizeof t.mean);
         memcpy(t.std, d.std, sizeof t.std);
         Rng root = rng_new(ctx->seed), init = rng_split(&root, STREAM_TEACHER_INIT);
