@@ -1,15 +1,14 @@
-// CPU linear layers via CBLAS. Each thread takes a block of rows (of the batch, or of the
-// weight for dW), so no partial sums are needed.
+// CPU linear layers via CBLAS. Each GEMM computes one row (of the batch, or of the weight for
+// dW), and the threads share the rows: a row's result never depends on how many rows a call
+// held. OpenBLAS picks its kernel by the matrix shape (on AVX-512 a small-matrix kernel sums
+// in another order), so calls over a thread's block of rows made the values depend on the
+// thread count and on the batch's split over ranks (1 rank x 2 threads and 2 ranks x 1
+// thread wrote different feature shards). The layers are small (SE, classifier): one GEMM
+// per row costs nothing that shows.
 #include <cblas.h>
-#include <omp.h>
 
 #include "backend/cpu/cpu.h"
 #include "core/error.h"
-
-static void rows_of(int total, int *lo, int *hi) {
-    int nt = omp_get_num_threads(), t = omp_get_thread_num();
-    *lo = (int)((long)total * t / nt), *hi = (int)((long)total * (t + 1) / nt);
-}
 
 void cpu_linear_fwd(const Tensor *x, const Tensor *w, const float *b, Tensor *y) {
     int N = x->n, Ni = x->c * x->h * x->w, No = w->n;
@@ -17,43 +16,37 @@ void cpu_linear_fwd(const Tensor *x, const Tensor *w, const float *b, Tensor *y)
               "check the layer widths in the configuration",
               "linear shapes do not match: x [%d,%d] w [%d,%d] y [%d,%d]", N, Ni, w->n,
               w->c * w->h * w->w, y->n, y->c * y->h * y->w);
-#pragma omp parallel
-    {
-        int lo, hi;
-        rows_of(N, &lo, &hi);
-        if (hi > lo) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, No, Ni, 1.0f,
-                        x->data + (size_t)lo * Ni, Ni, w->data, Ni, 0.0f, y->data + (size_t)lo * No,
-                        No);
-            if (b)
-                for (int n = lo; n < hi; n++)
-                    for (int o = 0; o < No; o++) y->data[(size_t)n * No + o] += b[o];
-        }
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        float *yn = y->data + (size_t)n * No;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, No, Ni, 1.0f,
+                    x->data + (size_t)n * Ni, Ni, w->data, Ni, 0.0f, yn, No);
+        if (b)
+            for (int o = 0; o < No; o++) yn[o] += b[o];
     }
 }
 
 void cpu_linear_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *dx, Tensor *dw,
                     float *db) {
     int N = x->n, Ni = x->c * x->h * x->w, No = w->n;
-#pragma omp parallel
-    {
-        int lo, hi;
-        if (dx) {
-            rows_of(N, &lo, &hi);
-            if (hi > lo)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, Ni, No, 1.0f,
-                            dy->data + (size_t)lo * No, No, w->data, Ni, 0.0f,
-                            dx->data + (size_t)lo * Ni, Ni);
-        }
-        rows_of(No, &lo, &hi);
-        if (dw && hi > lo)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, Ni, N, 1.0f,
-                        dy->data + lo, No, x->data, Ni, 1.0f, dw->data + (size_t)lo * Ni, Ni);
-        if (db)
-            for (int o = lo; o < hi; o++) {
+    if (dx) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, Ni, No, 1.0f,
+                        dy->data + (size_t)n * No, No, w->data, Ni, 0.0f,
+                        dx->data + (size_t)n * Ni, Ni);
+    }
+    if (dw || db) {
+#pragma omp parallel for schedule(static)
+        for (int o = 0; o < No; o++) {
+            if (dw)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 1, Ni, N, 1.0f,
+                            dy->data + o, No, x->data, Ni, 1.0f, dw->data + (size_t)o * Ni, Ni);
+            if (db) {
                 float s = 0.0f;
                 for (int n = 0; n < N; n++) s += dy->data[(size_t)n * No + o];
                 db[o] += s;
             }
+        }
     }
 }
