@@ -194,9 +194,7 @@ int plus_run(RunCtx *ctx, const Commands *all, const Config *cfg) {
         if (ctx->rank == 0) make_dirs(dir);
         par_barrier();
         for (int order = 2;; order++) {  // data (order 1) is generation 1's, shared
-            const Stage *st = NULL;
-            for (int i = 0; i < all->n && !st; i++)
-                if (all->stage[i]->order == order) st = all->stage[i];
+            const Stage *st = runner_at(all, order);
             if (!st) break;
             runner_open_logs(ctx, dir, st->name, st->metrics);
             log_info(ctx, "plus: generation %ld, stage %s", m, st->name);

@@ -21,9 +21,7 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     config_run_path(&cfg, NULL, dir, sizeof dir);
     double t0 = timer_now();
     for (int order = 1;; order++) {
-        const Stage *st = NULL;
-        for (int i = 0; i < all->n && !st; i++)
-            if (all->stage[i]->order == order) st = all->stage[i];
+        const Stage *st = runner_at(all, order);
         if (!st) break;
         runner_open_logs(ctx, dir, st->name, st->metrics);
         log_info(ctx, "run: stage %d, %s", order, st->name);

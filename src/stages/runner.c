@@ -28,6 +28,12 @@ const Stage *runner_find(const Commands *all, const char *name) {
     return NULL;
 }
 
+const Stage *runner_at(const Commands *all, int order) {
+    for (int i = 0; i < all->n; i++)
+        if (all->stage[i]->order == order) return all->stage[i];
+    return NULL;
+}
+
 const Stage *runner_maker(const Commands *all, const char *file) {
     for (int i = 0; i < all->n; i++)
         if (all->stage[i]->writes && !strcmp(all->stage[i]->writes, file)) return all->stage[i];

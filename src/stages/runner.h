@@ -75,6 +75,8 @@ int runner_stage(RunCtx *ctx, const Commands *all, const Config *cfg, const Stag
 int stage_stopped(const RunCtx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // The command of `name`, or NULL.
 const Stage *runner_find(const Commands *all, const char *name);
+// The pipeline stage at place `order` of `dna run` (1, 2, ...), or NULL past the last.
+const Stage *runner_at(const Commands *all, int order);
 // The stage whose output is `file` (run-relative), or NULL.
 const Stage *runner_maker(const Commands *all, const char *file);
 
