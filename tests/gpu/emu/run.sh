@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs test_gpu on a machine without a GPU: kernels/*.cu compiled as C++ for the CPU (one
-# fiber per CUDA thread), the CUDA runtime, cuDNN and cuBLAS replaced by host stand-ins
-# (mock_cuda.c, NCCL by MPI), everything else the objects of `make CUDA=1`. It checks the kernels'
-# indexing, reductions, barriers and the backend's sequencing against the CPU backend; it
+# fiber per CUDA thread), the CUDA runtime, cuDNN, cuBLAS and NCCL replaced by host
+# stand-ins (tests/gpu/emu/mock_*.c; NCCL by MPI), everything else the objects of
+# `make CUDA=1`. It checks the kernels' indexing, reductions, barriers and the backend's
+# sequencing against the CPU backend; it
 # says nothing about cuDNN, cuBLAS or speed. --asan adds AddressSanitizer to the kernels
 # with exact-size allocations (slow: minutes).
 # Usage: tests/gpu/emu/run.sh [--asan] [TEST_FILTER]   (after make CUDA=1)
@@ -20,7 +21,9 @@ SAN=""
 CXXF="-std=c++17 -O2 -march=native -Wno-unused-parameter -I$W/k -I$CUDA_HOME/include $SAN"
 for f in "$W"/k/*.cpp; do g++ $CXXF -c "$f" -o "${f%.cpp}.o"; done
 g++ $CXXF -c tests/gpu/emu/emu_sched.cpp -o "$W/emu_sched.o"
-mpicc -std=c11 -O2 -I"$CUDA_HOME/include" $SAN -c tests/gpu/emu/mock_cuda.c -o "$W/mock_cuda.o"
+for m in tests/gpu/emu/mock_*.c; do
+    mpicc -std=c11 -O2 -Wall -Wextra -I"$CUDA_HOME/include" $SAN -c "$m" -o "$W/$(basename "$m" .c).o"
+done
 objs=$(find build/cuda/src -name '*.o' ! -name main.o)
 if [ $asan = 1 ]; then
     gcc -std=c11 -O1 -Isrc -Ikernels -I"$CUDA_HOME/include" $SAN -c tests/gpu/emu/pool_exact.c \
@@ -29,10 +32,10 @@ if [ $asan = 1 ]; then
 fi
 # shellcheck disable=SC2086
 mpicc -fopenmp $SAN $objs build/cuda/tests/gpu/*.o build/cuda/tests/ops/*.o "$W"/k/*.o \
-    "$W/emu_sched.o" "$W/mock_cuda.o" $(pkg-config --libs hdf5 libcjson openblas) -lz -lm -lstdc++ -o "$W/test_gpu_emu"
+    "$W/emu_sched.o" "$W"/mock_*.o $(pkg-config --libs hdf5 libcjson openblas) -lz -lm -lstdc++ -o "$W/test_gpu_emu"
 # the whole program on the emulated device too (tests/gpu/emu/pipeline.sh runs it)
 # shellcheck disable=SC2086
-mpicc -fopenmp $SAN build/cuda/src/main.o $objs "$W"/k/*.o "$W/emu_sched.o" "$W/mock_cuda.o" \
+mpicc -fopenmp $SAN build/cuda/src/main.o $objs "$W"/k/*.o "$W/emu_sched.o" "$W"/mock_*.o \
     $(pkg-config --libs hdf5 libcjson openblas) -lz -lm -lstdc++ -o "$W/dna"
 filter=${1:-}
 # the pool test counts cudaMalloc calls, which exact-size allocation changes
