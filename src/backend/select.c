@@ -39,6 +39,7 @@ void backend_use(RunCtx *ctx, const char *name) {
     int first = ctx->device != device || !ctx->be || strcmp(ctx->be->name, "cuda");
     ctx->be = backend_cuda(device);
     ctx->device = device;
+    cuda_conv_ctx(ctx);
     if (!first) return;
     log_info(ctx, "backend cuda: %d rank(s) on rank 0's node, %d visible device(s); %s",
              ctx->local_size, ndev, ctx->be->lib_version());

@@ -23,8 +23,8 @@ typedef struct CfgKey {
 
 #define K(sec, field, key, kind, def, choices, help) \
     { #sec, key, kind, offsetof(Config, sec.field), def, choices, help, 0 }
-#define K_OP(sec, field, key, kind, def, help) \
-    { #sec, key, kind, offsetof(Config, sec.field), def, NULL, help, 1 }
+#define K_OP(sec, field, key, kind, def, choices, help) \
+    { #sec, key, kind, offsetof(Config, sec.field), def, choices, help, 1 }
 
 // The training-recipe keys of [teacher], [retrain], [bench] and [spos] (all but dropout,
 // which sits with the architecture keys); only the epoch count's default and help differ.
@@ -64,10 +64,14 @@ static const CfgKey KEYS[] = {
     K(run, backend, "backend", CK_STR, "auto", "auto|cpu|cuda",
       "where tensors live: auto = cuda when built with CUDA=1 and a GPU is visible, else cpu; "
       "--backend overrides"),
-    K_OP(run, ckpt_minutes, "ckpt_minutes", CK_F64, "10",
+    K_OP(run, ckpt_minutes, "ckpt_minutes", CK_F64, "10", NULL,
          "training loops checkpoint at least this often (minutes) and at every epoch's end"),
-    K_OP(run, metrics_every, "metrics_every", CK_INT, "50",
+    K_OP(run, metrics_every, "metrics_every", CK_INT, "50", NULL,
          "training loops add a line to log/<stage>.jsonl every N steps (0: at epoch ends only)"),
+    K_OP(run, strict_determinism, "strict_determinism", CK_INT, "0", "0|1",
+         "1: GPU convolutions take deterministic cuDNN algorithms only (beyond the workspace "
+         "limit if need be) and a shape without one is an error, not a warning (the CPU backend "
+         "is deterministic by construction)"),
 
     K(data, source, "source", CK_STR, "idx", "idx|cifar10|hdf5", "dataset format"),
     K(data, path, "path", CK_STR, "/usr/share/datasets/fashion-mnist", NULL,
@@ -175,7 +179,7 @@ static const CfgKey KEYS[] = {
     K(plus, generations, "generations", CK_INT, "1", NULL,
       "DNA+ generations `dna run` and `dna plus` run, 1..16 (1: plain DNA); generation m >= 2 "
       "retrains generation m-1's searched network, scaled, as its teacher, in <run>/gen<m>/"),
-    K_OP(plus, generation, "generation", CK_INT, "1",
+    K_OP(plus, generation, "generation", CK_INT, "1", NULL,
          "the generation a single stage command works on (`dna train CFG plus.generation=2`)"),
     K(plus, phi, "phi", CK_F64, "1", NULL,
       "compound-scaling coefficient per generation: depth alpha^phi, width beta^phi"),

@@ -11,8 +11,9 @@
 typedef struct RunCfg {
     char name[CFG_STR], out_dir[CFG_STR], backend[CFG_STR];
     long seed;
-    double ckpt_minutes;  // training loops checkpoint at least this often
-    long metrics_every;   // steps between metrics lines (0: epoch ends only)
+    double ckpt_minutes;      // training loops checkpoint at least this often
+    long metrics_every;       // steps between metrics lines (0: epoch ends only)
+    long strict_determinism;  // 1: a nondeterministic cuDNN algorithm is an error (backend.h)
 } RunCfg;
 
 typedef struct DataCfg {

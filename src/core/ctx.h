@@ -22,6 +22,8 @@ typedef struct RunCtx {
     // The fingerprint of the stage running (io/fingerprint.h): every output it writes records
     // it. NULL outside a pipeline stage.
     const char *fingerprint, *fingerprint_keys;
+    // [run] strict_determinism, which the CUDA backend's convolutions follow (backend_use).
+    int strict_determinism;
 } RunCtx;
 
 // A context for a single process without MPI (tests, tools).

@@ -73,6 +73,7 @@ int runner_args(RunCtx *ctx, const FlagKey *flags, int argc, char **argv, Config
     plus_check(cfg);
     free(over), free(made);
     ctx->seed = (uint64_t)cfg->run.seed;
+    ctx->strict_determinism = (int)cfg->run.strict_determinism;
     backend_use(ctx, cfg->run.backend);
     return force;
 }

@@ -120,3 +120,20 @@ TEST(config_long_lines_and_syntax) {
     T_EXPECT_DEATH(load_text, "[teacher]\nlr = 0.1\nepochz = 3\n",
                    ":3 [teacher]: unknown key 'epochz'");
 }
+
+// [run] strict_determinism: 0 or 1, default 0, and not hashed (it changes no result that
+// completes: it only turns the CUDA backend's nondeterminism warning into an error).
+TEST(config_strict_determinism) {
+    Config c;
+    config_load(&c, NULL, NULL, 0);
+    T_CHECK(c.run.strict_determinism == 0, "default 0");
+    char h0[17], h1[17];
+    config_hash(&c, h0);
+    char o[] = "run.strict_determinism=1", *over[] = {o};
+    config_load(&c, NULL, over, 1);
+    config_hash(&c, h1);
+    T_CHECK(c.run.strict_determinism == 1 && !strcmp(h0, h1), "1, same hash (%s, %s)", h0, h1);
+    T_EXPECT_DEATH(load_override, "run.strict_determinism=2",
+                   "run.strict_determinism = '2'; expected one of 0|1");
+    T_EXPECT_DEATH(load_override, "run.strict_determinism=yes", "is not an integer");
+}

@@ -2,6 +2,7 @@
 // one GPU, with cuDNN convolutions, cuBLAS GEMMs and the kernels of kernels/. Tensors it
 // allocates live on the device; move data with tensor_upload / tensor_download.
 #pragma once
+#include "core/ctx.h"
 #include "tensor/ops.h"
 
 // The backend on CUDA device `device` (an index among the visible ones), set up on first
@@ -9,5 +10,10 @@
 // one stream in call order and return before the GPU finishes, except those whose result
 // the host reads (download, the losses): those wait for it.
 const Backend *backend_cuda(int device);
+// The run context the convolutions follow ([run] strict_determinism) and warn through (rank
+// prefix, the stage's log) when cuDNN has no deterministic algorithm for a shape. It must
+// outlive the backend's use: backend_use passes the process's own. NULL (the default): not
+// strict, warnings to stderr.
+void cuda_conv_ctx(const RunCtx *ctx);
 // Devices visible to this process; 0 (not an error) without a device or driver.
 int cuda_device_count(void);

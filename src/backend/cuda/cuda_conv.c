@@ -3,13 +3,16 @@
 // hash table for the life of the process). Algorithms come from cuDNN's heuristics, not
 // from timing them (cudnnFind*): timings vary from run to run and rank to rank, and so would
 // the choice and the rounding of results. Deterministic algorithms and FMA math only (no
-// TF32), as the CPU backend computes in FP32.
+// TF32), as the CPU backend computes in FP32; where cuDNN has no deterministic one, a warning
+// or, under [run] strict_determinism, an error (choose).
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/log.h"
 
 typedef struct ConvKey {  // ints only, no padding: hashed and compared as bytes
     int n, ci, h, w, co, k, stride, pad, groups;
@@ -26,8 +29,13 @@ typedef struct ConvPlan {
     size_t fwd_ws, data_ws, filter_ws;  // workspace bytes of the chosen algorithms
 } ConvPlan;
 
-// Workspace an algorithm may need: fixed, so that the choice does not depend on free memory.
+// Workspace an algorithm may need: fixed, so that the choice does not depend on free memory
+// (only a deterministic algorithm that strict_determinism asks for may exceed it: choose).
 static const size_t WS_LIMIT = (size_t)512 << 20;
+
+// The run context warnings go through and whose strict_determinism is followed (cuda_conv_ctx);
+// NULL: plain stderr, not strict.
+static const RunCtx *run;
 
 // Plans by shape: one table per process, like the backend's context.
 static struct {
@@ -92,33 +100,85 @@ static ConvPlan *plan_for(const Tensor *x, const Tensor *w, const Tensor *y, Con
     return plans.slot[i] = plan_new(&k);
 }
 
-// Index of the first usable result (cuDNN sorts them by expected speed): succeeded,
-// deterministic, no tensor-op (TF32) math, within the workspace limit; failing that, the
-// first nondeterministic one (atomics: sums in varying order); -1 if none.
-#define DEFINE_PICK(name, Perf)                                              \
-    static int name##_if(const Perf *perf, int n, size_t lim, int det) {     \
-        for (int i = 0; i < n; i++)                                          \
-            if (perf[i].status == CUDNN_STATUS_SUCCESS &&                    \
-                (!det || perf[i].determinism == CUDNN_DETERMINISTIC) &&      \
-                perf[i].mathType != CUDNN_TENSOR_OP_MATH &&                  \
-                perf[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION && \
-                perf[i].memory <= lim)                                       \
-                return i;                                                    \
-        return -1;                                                           \
-    }                                                                        \
-    static int name(const Perf *perf, int n, size_t lim) {                   \
-        int i = name##_if(perf, n, lim, 1);                                  \
-        return i >= 0 ? i : name##_if(perf, n, lim, 0);                      \
+// One result of cuDNN's heuristics, whichever direction it is for.
+typedef struct Algo {
+    int algo, usable, det;  // usable: succeeded, FP32 math (no TF32 tensor ops)
+    size_t memory;          // workspace bytes
+} Algo;
+
+#define ALGOS(perf, n, a)                                                              \
+    for (int i_ = 0; i_ < (n); i_++) {                                                 \
+        (a)[i_].algo = (int)(perf)[i_].algo;                                           \
+        (a)[i_].usable = (perf)[i_].status == CUDNN_STATUS_SUCCESS &&                  \
+                         (perf)[i_].mathType != CUDNN_TENSOR_OP_MATH &&                \
+                         (perf)[i_].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION; \
+        (a)[i_].det = (perf)[i_].determinism == CUDNN_DETERMINISTIC;                   \
+        (a)[i_].memory = (perf)[i_].memory;                                            \
     }
-DEFINE_PICK(pick_fwd, cudnnConvolutionFwdAlgoPerf_t)
-DEFINE_PICK(pick_data, cudnnConvolutionBwdDataAlgoPerf_t)
-DEFINE_PICK(pick_filter, cudnnConvolutionBwdFilterAlgoPerf_t)
+
+static size_t mib(size_t bytes) {  // rounded up: just over the limit must not read as it
+    return (bytes + ((size_t)1 << 20) - 1) >> 20;
+}
+
+static void shape_text(const ConvPlan *p, char *buf, size_t n) {
+    const ConvKey *k = &p->key;
+    snprintf(buf, n, "x [%d,%d,%d,%d] co %d k %d stride %d pad %d groups %d", k->n, k->ci, k->h,
+             k->w, k->co, k->k, k->stride, k->pad, k->groups);
+}
+
+// The index of one direction's algorithm among cuDNN's results (sorted by expected speed), -1
+// if none:
+// - the first deterministic one within WS_LIMIT;
+// - failing that, under [run] strict_determinism, the deterministic one needing the least
+//   workspace beyond the limit (the run asked for reproducibility over memory; a failed
+//   allocation is reported as such), and an error if there is none;
+// - otherwise the first nondeterministic one within the limit (atomics: sums in varying order,
+//   so the last bits differ from run to run), with a warning: once per plan and direction, as
+//   a plan is made once per shape; and if there is none, the deterministic one beyond it.
+// The limit is not raised by default: it bounds the scratch whatever the GPU's memory.
+static int choose(const ConvPlan *p, const char *dir, const Algo *a, int n) {
+    int det = -1, big = -1, nondet = -1;
+    for (int i = n - 1; i >= 0; i--) {  // backwards: the first of each kind wins
+        if (!a[i].usable) continue;
+        if (a[i].det && a[i].memory <= WS_LIMIT) det = i;
+        if (!a[i].det && a[i].memory <= WS_LIMIT) nondet = i;
+        if (a[i].det && a[i].memory > WS_LIMIT && (big < 0 || a[i].memory <= a[big].memory))
+            big = i;
+    }
+    if (det >= 0) return det;
+    char shape[160], over[96] = "";
+    shape_text(p, shape, sizeof shape);
+    if (big >= 0)
+        snprintf(over, sizeof over, " (algorithm %d is, with %zu MiB)", a[big].algo,
+                 mib(a[big].memory));
+    if (run && run->strict_determinism) {
+        DNA_CHECK(big >= 0,
+                  "set [run] strict_determinism = 0 to run this shape nondeterministically "
+                  "(results then differ in the last bits from run to run), or report the shape",
+                  "conv2d %s %s: cuDNN offers no deterministic FP32 algorithm and [run] "
+                  "strict_determinism = 1",
+                  dir, shape);
+        log_warn(run,
+                 "conv2d %s %s: no deterministic FP32 algorithm within the %zu MiB workspace "
+                 "limit; [run] strict_determinism = 1 takes algorithm %d, with %zu MiB",
+                 dir, shape, mib(WS_LIMIT), a[big].algo, mib(a[big].memory));
+        return big;
+    }
+    if (nondet < 0) return big;
+    log_warn(run,
+             "conv2d %s %s: no deterministic FP32 cuDNN algorithm within the %zu MiB workspace "
+             "limit%s; using nondeterministic algorithm %d, so results may differ in the last "
+             "bits from run to run. Fix: set [run] strict_determinism = 1 to %s",
+             dir, shape, mib(WS_LIMIT), big >= 0 ? over : " (nor beyond it)", a[nondet].algo,
+             big >= 0 ? "take the deterministic one" : "make this an error");
+    return nondet;
+}
 
 static void no_algorithm(const ConvPlan *p, const char *dir) {
-    const ConvKey *k = &p->key;
-    DNA_FAIL("cuDNN offers no FP32 algorithm for this shape; report it",
-             "conv2d %s: x [%d,%d,%d,%d] co %d k %d stride %d pad %d groups %d", dir, k->n, k->ci,
-             k->h, k->w, k->co, k->k, k->stride, k->pad, k->groups);
+    char shape[160];
+    shape_text(p, shape, sizeof shape);
+    DNA_FAIL("cuDNN offers no FP32 algorithm for this shape; report it", "conv2d %s: %s", dir,
+             shape);
 }
 
 // The three algorithms from cuDNN's heuristics: a function of the shape and the GPU only,
@@ -126,27 +186,35 @@ static void no_algorithm(const ConvPlan *p, const char *dir) {
 static void choose_algorithms(ConvPlan *p) {
     CudaCtx *g = cuda_ctx();
     int n = 0, b;
+    Algo a[16];
     cudnnConvolutionFwdAlgoPerf_t pf[16];
     CUDNN_CHECK(
         cudnnGetConvolutionForwardAlgorithm_v7(g->cudnn, p->x, p->w, p->conv, p->y, 16, &n, pf));
-    if ((b = pick_fwd(pf, n, WS_LIMIT)) < 0) no_algorithm(p, "forward");
+    ALGOS(pf, n, a);
+    if ((b = choose(p, "forward", a, n)) < 0) no_algorithm(p, "forward");
     p->fwd = pf[b].algo;
     CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(g->cudnn, p->x, p->w, p->conv, p->y, p->fwd,
                                                         &p->fwd_ws));
     cudnnConvolutionBwdDataAlgoPerf_t pd[16];
     CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(g->cudnn, p->w, p->y, p->conv, p->x, 16,
                                                             &n, pd));
-    if ((b = pick_data(pd, n, WS_LIMIT)) < 0) no_algorithm(p, "backward data");
+    ALGOS(pd, n, a);
+    if ((b = choose(p, "backward data", a, n)) < 0) no_algorithm(p, "backward data");
     p->data = pd[b].algo;
     CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(g->cudnn, p->w, p->y, p->conv, p->x,
                                                              p->data, &p->data_ws));
     cudnnConvolutionBwdFilterAlgoPerf_t pw[16];
     CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(g->cudnn, p->x, p->y, p->conv, p->w,
                                                               16, &n, pw));
-    if ((b = pick_filter(pw, n, WS_LIMIT)) < 0) no_algorithm(p, "backward filter");
+    ALGOS(pw, n, a);
+    if ((b = choose(p, "backward filter", a, n)) < 0) no_algorithm(p, "backward filter");
     p->filter = pw[b].algo;
     CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(g->cudnn, p->x, p->y, p->conv, p->w,
                                                                p->filter, &p->filter_ws));
+}
+
+void cuda_conv_ctx(const RunCtx *ctx) {
+    run = ctx;
 }
 
 void cuda_conv2d_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s) {

@@ -1,6 +1,8 @@
 // Host stand-in for cuDNN (tests/gpu/emu/run.sh): direct convolution in double from the
 // descriptors; the heuristics offer a nondeterministic and a TF32 algorithm before the
-// usable one, so the backend's choice is exercised.
+// usable one, so the backend's choice is exercised. EMU_CUDNN_NONDET_ONLY takes the usable
+// deterministic one away, so the backend's fallback runs: 1 = not supported (only the
+// nondeterministic one remains), big = it needs more workspace than the backend's limit.
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
 #include <stdlib.h>
@@ -95,7 +97,18 @@ cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(cudnnConvolutionDescriptor_t
     *wo = osz(x->w, w->w, c->stride, c->pad);
     return CUDNN_STATUS_SUCCESS;
 }
-// three results: a nondeterministic one, a TF32 one, then the usable one (algo 2, 4 KiB)
+const int emu_cudnn = 1;  // tests/gpu look for it (weak) to know they run on this stand-in
+
+enum { OFFER_ALL, OFFER_NONDET, OFFER_DET_BIG };  // EMU_CUDNN_NONDET_ONLY unset/0, 1, big
+static int offer(void) {  // read at each call, so a test can switch it
+    const char *e = getenv("EMU_CUDNN_NONDET_ONLY");
+    return !e || !strcmp(e, "0") ? OFFER_ALL : !strcmp(e, "big") ? OFFER_DET_BIG : OFFER_NONDET;
+}
+// workspace of an algorithm: algo 2's 4 KiB, or just over the backend's 512 MiB limit
+static size_t ws_need(int algo) {
+    return algo != 2 ? 0 : offer() == OFFER_DET_BIG ? ((size_t)512 << 20) + 4096 : 4096;
+}
+// three results: a nondeterministic one, a TF32 one, then the usable one (algo 2)
 #define FILL(perf, n)                                                                         \
     do {                                                                                      \
         memset(perf, 0, 3 * sizeof *perf);                                                    \
@@ -103,8 +116,10 @@ cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(cudnnConvolutionDescriptor_t
         perf[0].algo = 0, perf[0].mathType = CUDNN_FMA_MATH;                                  \
         perf[1].status = CUDNN_STATUS_SUCCESS, perf[1].determinism = CUDNN_DETERMINISTIC,     \
         perf[1].algo = 1, perf[1].mathType = CUDNN_TENSOR_OP_MATH;                            \
-        perf[2].status = CUDNN_STATUS_SUCCESS, perf[2].determinism = CUDNN_DETERMINISTIC,     \
-        perf[2].algo = 2, perf[2].mathType = CUDNN_FMA_MATH, perf[2].memory = 4096;           \
+        perf[2].status = offer() == OFFER_NONDET ? CUDNN_STATUS_NOT_SUPPORTED                 \
+                                                 : CUDNN_STATUS_SUCCESS;                      \
+        perf[2].determinism = CUDNN_DETERMINISTIC, perf[2].algo = 2;                          \
+        perf[2].mathType = CUDNN_FMA_MATH, perf[2].memory = ws_need(2);                       \
         *n = 3;                                                                               \
     } while (0)
 cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t h, cudnnTensorDescriptor_t x,
@@ -141,7 +156,7 @@ cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t h, cudnnTens
                                                       cudnnTensorDescriptor_t y,
                                                       cudnnConvolutionFwdAlgo_t a, size_t *s) {
     (void)h, (void)x, (void)w, (void)c, (void)y;
-    *s = a == 2 ? 4096 : 0;
+    *s = ws_need(a);
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(
@@ -149,7 +164,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(
     cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t dx, cudnnConvolutionBwdDataAlgo_t a,
     size_t *s) {
     (void)h, (void)w, (void)dy, (void)c, (void)dx;
-    *s = a == 2 ? 4096 : 0;
+    *s = ws_need(a);
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
@@ -157,7 +172,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
     cudnnConvolutionDescriptor_t c, cudnnFilterDescriptor_t dw, cudnnConvolutionBwdFilterAlgo_t a,
     size_t *s) {
     (void)h, (void)x, (void)dy, (void)c, (void)dw;
-    *s = a == 2 ? 4096 : 0;
+    *s = ws_need(a);
     return CUDNN_STATUS_SUCCESS;
 }
 // dir 0: y = a conv(x, w) + b y; 1: dx = a conv^T(dy, w) + b dx; 2: dw = a corr(x, dy) + b dw
@@ -200,8 +215,11 @@ static void conv(int dir, cudnnTensorDescriptor_t xd, float *x, cudnnFilterDescr
         out[i] = (float)(a * acc[i] + (b != 0.0f ? b * out[i] : 0.0f));
     free(acc);
 }
+// the algorithm offered as usable, with its workspace (the nondeterministic one: only when
+// the deterministic one is taken away)
 static int ws_ok(int algo, void *ws, size_t bytes) {
-    return algo == 2 && ws && bytes >= 4096;
+    return algo == 2 ? offer() != OFFER_NONDET && ws && bytes >= ws_need(2)
+                     : algo == 0 && offer() != OFFER_ALL;
 }
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
                                       cudnnTensorDescriptor_t xd, const void *x,
