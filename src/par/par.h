@@ -1,13 +1,17 @@
 // The only module that calls MPI. Initialises the rank context, aborts the whole job on a
 // fatal error, and offers the few collectives the rest of the program needs. A run on one
 // rank (or without mpirun) goes through the same code.
+// The device-only build (make CUDA=1 DEVICE_ONLY=1, which defines DNA_NO_MPI) links
+// par_serial.c instead: the same functions for one rank, without MPI.
 #pragma once
-#include <mpi.h>
 #include <stddef.h>
 
 #include "core/ctx.h"
 #include "core/error.h"
 #include "tensor/ops.h"
+
+#ifndef DNA_NO_MPI
+#include <mpi.h>
 
 #define MPI_CHECK(call)                                                                         \
     do {                                                                                        \
@@ -20,6 +24,7 @@
                       "%s failed: %s", #call, mpi_msg_);                                        \
         }                                                                                       \
     } while (0)
+#endif
 
 // Fills rank, nranks, local_rank/size; fatal when MPI cannot give MPI_THREAD_FUNNELED. The
 // calling thread becomes the only one that calls MPI: par_abort and par_world_rank on any
@@ -78,6 +83,9 @@ int par_stop_requested(void);  // this rank got a stop signal not yet agreed on
 // Collective over every rank: 1 on all when any rank got a stop signal since the last
 // call; those signals then count as acted on (par_signals_restore does not re-raise them).
 int par_stop_agreed(void);
+// This rank's half of par_stop_agreed (src/par only): 1 when a stop signal came since the
+// last call; those signals then count as acted on.
+int par_stop_take(void);
 // Concatenates every rank's n values in rank order on rank 0 (MPI_Gatherv): returns a new
 // buffer there (its length in *total), NULL on the other ranks.
 double *par_gatherv_f64(const double *send, int n, int *total);

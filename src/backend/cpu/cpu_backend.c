@@ -1,12 +1,12 @@
 // The CPU backend's table, its memory functions and per-thread scratch. OpenBLAS runs on
 // one thread per call: parallelism comes from OpenMP loops around the calls, so that the
 // two thread pools never fight over the cores.
-#include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/cpu_gemm.h"
 #include "core/error.h"
 
 enum { MAX_THREADS = CPU_MAX_THREADS, SCRATCH_SLOTS = 4 };
@@ -64,7 +64,7 @@ static void cpu_fill(float *dst, float v, size_t n) {
 }
 
 static const char *cpu_lib_version(void) {
-    return openblas_get_config();
+    return cpu_gemm_library();
 }
 
 static const Backend CPU = {
@@ -88,7 +88,7 @@ static const Backend CPU = {
 const Backend *backend_cpu(void) {
     static int ready;  // one-time library set-up, not program state
     if (!ready) {
-        openblas_set_num_threads(1);
+        cpu_gemm_single_thread();
         atexit(scratch_release);
         ready = 1;
     }

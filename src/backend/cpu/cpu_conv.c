@@ -2,10 +2,10 @@
 // loops over a zero-padded copy of each plane; everything else (stem 3x3, grouped) as
 // im2col + GEMM per image and group. Images are spread over OpenMP threads; weight
 // gradients are summed from per-thread partials.
-#include <cblas.h>
 #include <omp.h>
 
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/cpu_gemm.h"
 #include "core/error.h"
 
 static int is_pointwise(const Tensor *w, ConvSpec s) {
@@ -256,8 +256,8 @@ static void pw_fwd(const Tensor *x, const Tensor *w, Tensor *y) {
     int Ci = x->c, Co = y->c, HW = x->h * x->w;
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < x->n; n++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Co, HW, Ci, 1.0f, w->data, Ci,
-                    x->data + (size_t)n * Ci * HW, HW, 0.0f, y->data + (size_t)n * Co * HW, HW);
+        cpu_sgemm(GEMM_N, GEMM_N, Co, HW, Ci, 1.0f, w->data, Ci, x->data + (size_t)n * Ci * HW, HW,
+                  0.0f, y->data + (size_t)n * Co * HW, HW);
 }
 
 // Sums per-thread partial weight gradients (slot 3 of each thread's scratch) into dw.
@@ -290,11 +290,11 @@ static void pw_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *d
         for (int n = 0; n < x->n; n++) {
             const float *g = dy->data + (size_t)n * Co * HW;
             if (dx)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Ci, HW, Co, 1.0f, w->data, Ci,
-                            g, HW, 0.0f, dx->data + (size_t)n * Ci * HW, HW);
+                cpu_sgemm(GEMM_T, GEMM_N, Ci, HW, Co, 1.0f, w->data, Ci, g, HW, 0.0f,
+                          dx->data + (size_t)n * Ci * HW, HW);
             if (pw)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Co, Ci, HW, 1.0f, g, HW,
-                            x->data + (size_t)n * Ci * HW, HW, 1.0f, pw, Ci);
+                cpu_sgemm(GEMM_N, GEMM_T, Co, Ci, HW, 1.0f, g, HW, x->data + (size_t)n * Ci * HW,
+                          HW, 1.0f, pw, Ci);
         }
     }
     if (dw) reduce_partials(part, nt, dw->data, wl);
@@ -347,9 +347,8 @@ static void gen_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s) {
         for (int g = 0; g < G; g++) {
             im2col(x->data + ((size_t)n * x->c + (size_t)g * Cg) * x->h * x->w, x->h, x->w, Cg, k,
                    s.stride, s.pad, y->h, y->w, col);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Og, HoWo, K, 1.0f,
-                        w->data + (size_t)g * Og * K, K, col, HoWo, 0.0f,
-                        y->data + ((size_t)n * y->c + (size_t)g * Og) * HoWo, HoWo);
+            cpu_sgemm(GEMM_N, GEMM_N, Og, HoWo, K, 1.0f, w->data + (size_t)g * Og * K, K, col, HoWo,
+                      0.0f, y->data + ((size_t)n * y->c + (size_t)g * Og) * HoWo, HoWo);
         }
     }
 }
@@ -378,12 +377,11 @@ static void gen_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *
                 size_t xoff = ((size_t)n * x->c + (size_t)g * Cg) * HW;
                 if (pw) {
                     im2col(x->data + xoff, x->h, x->w, Cg, k, s.stride, s.pad, dy->h, dy->w, col);
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Og, K, HoWo, 1.0f, gy,
-                                HoWo, col, HoWo, 1.0f, pw + (size_t)g * Og * K, K);
+                    cpu_sgemm(GEMM_N, GEMM_T, Og, K, HoWo, 1.0f, gy, HoWo, col, HoWo, 1.0f,
+                              pw + (size_t)g * Og * K, K);
                 }
                 if (dx) {
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, HoWo, Og, 1.0f, wg, K,
-                                gy, HoWo, 0.0f, col, HoWo);
+                    cpu_sgemm(GEMM_T, GEMM_N, K, HoWo, Og, 1.0f, wg, K, gy, HoWo, 0.0f, col, HoWo);
                     col2im(col, x->h, x->w, Cg, k, s.stride, s.pad, dy->h, dy->w, dx->data + xoff);
                 }
             }
