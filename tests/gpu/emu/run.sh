@@ -3,8 +3,10 @@
 # fiber per CUDA thread), the CUDA runtime, cuDNN, cuBLAS and NCCL replaced by host
 # stand-ins (tests/gpu/emu/mock_*.c; NCCL by MPI), everything else the objects of
 # `make CUDA=1`. It checks the kernels' indexing, reductions, barriers and the backend's
-# sequencing against the CPU backend; it
-# says nothing about cuDNN, cuBLAS or speed. --asan adds AddressSanitizer to the kernels
+# sequencing against the CPU backend: streams are deferred and run out of issue order
+# where events allow (mock_cudart.c), launch configurations are checked as the driver does
+# (cudaGetLastError), pinned memory is known, and convolutions and GEMMs accumulate in
+# float. It says nothing about cuDNN, cuBLAS or speed. --asan adds AddressSanitizer to the kernels
 # with exact-size allocations (slow: minutes).
 # Usage: tests/gpu/emu/run.sh [--asan] [TEST_FILTER]   (after make CUDA=1)
 set -eu
