@@ -48,6 +48,8 @@ void *cuda_fetch(const void *dev, size_t bytes) {
 static void *cuda_alloc(size_t bytes) {
     void *p = cuda_pool_alloc(bytes);
     CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, ctx.stream));  // the interface promises zeroes
+    CUDA_CHECK(cudaEventRecord(ctx.zeroed, ctx.stream));   // the next upload_async waits for it
+    ctx.copy_unordered = 1;
     return p;
 }
 
@@ -81,8 +83,20 @@ static void cuda_host_free(void *p) {
     if (p) CUDA_CHECK(cudaFreeHost(p));
 }
 
+// The copy stream runs beside the compute stream, so before copying into memory that
+// cuda_alloc handed out since the copy stream last waited, it waits for the compute stream
+// up to the latest alloc's memset: that orders the copy after the zeroing of a fresh block,
+// and, for a recycled block, after the compute work that used it before it was freed (all
+// of it queued before the alloc). Only allocations make the copy stream wait; a training
+// loop allocates its two input buffers and its layers' tensors in its first steps and then
+// nothing, so from then on the next batch's upload overlaps with the compute work queued
+// before it (src/stages/distill.c run_epoch).
 static void cuda_upload_async(void *dst, const void *host, size_t bytes) {
     if (!bytes) return;
+    if (ctx.copy_unordered) {
+        CUDA_CHECK(cudaStreamWaitEvent(ctx.copy, ctx.zeroed, 0));
+        ctx.copy_unordered = 0;
+    }
     CUDA_CHECK(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, ctx.copy));
     CUDA_CHECK(cudaEventRecord(ctx.copied, ctx.copy));
     CUDA_CHECK(cudaStreamWaitEvent(ctx.stream, ctx.copied, 0));
@@ -127,7 +141,8 @@ static void describe(void) {
              "cuDNN %zu.%zu.%zu, cuBLAS %d.%d.%d, %s, CUDA runtime %d.%d, driver %d.%d, %.128s "
              "(sm_%d%d, %d SMs)",
              dnn / 10000, dnn / 100 % 100, dnn % 100, cb / 10000, cb / 100 % 100, cb % 100, nccl,
-             rt / 1000, rt / 10 % 100, drv / 1000, drv / 10 % 100, prop.name, major, minor, ctx.sms);
+             rt / 1000, rt / 10 % 100, drv / 1000, drv / 10 % 100, prop.name, major, minor,
+             ctx.sms);
 }
 
 static const Backend CUDA = {
@@ -181,6 +196,7 @@ const Backend *backend_cuda(int device) {
     CUDA_CHECK(cudaStreamCreateWithFlags(&ctx.stream, cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&ctx.copy, cudaStreamNonBlocking));
     CUDA_CHECK(cudaEventCreateWithFlags(&ctx.copied, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&ctx.zeroed, cudaEventDisableTiming));
     CUDNN_CHECK(cudnnCreate(&ctx.cudnn));
     CUDNN_CHECK(cudnnSetStream(ctx.cudnn, ctx.stream));
     CUBLAS_CHECK(cublasCreate(&ctx.cublas));

@@ -18,12 +18,15 @@ _Static_assert((int)ACT_NONE == DK_ACT_NONE && (int)ACT_RELU == DK_ACT_RELU &&
 
 // The op table carries no context pointer, so the backend's state is one per process: a
 // rank drives one GPU (doc/design.md §6). Every op runs on `stream`, in order, so device memory a
-// later op reuses (pool blocks, scratch) is never still in use by an earlier one.
+// later op reuses (pool blocks, scratch) is never still in use by an earlier one; upload_async's
+// copies on `copy` wait for `zeroed` after an allocation (cuda_upload_async says why).
 typedef struct CudaCtx {
     int device, sms;
     cudaStream_t stream;
-    cudaStream_t copy;    // upload_async's, so input copies overlap with compute
-    cudaEvent_t copied;   // the last upload_async, which `stream` waits for
+    cudaStream_t copy;   // upload_async's, so input copies overlap with compute
+    cudaEvent_t copied;  // the last upload_async, which `stream` waits for
+    cudaEvent_t zeroed;  // recorded on `stream` after each cuda_alloc's memset
+    int copy_unordered;  // cuda_alloc ran since `copy` last waited for `zeroed`
     cudnnHandle_t cudnn;
     cublasHandle_t cublas;
     void *scratch;  // device scratch of the op running now (cuda_scratch)

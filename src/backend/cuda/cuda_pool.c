@@ -1,7 +1,8 @@
 // The CUDA backend's caching allocator: size classes with free lists, and a hash table from
 // each live block to its class (device memory has no room for a header the host could
-// read). Blocks are reused in stream order: every op runs on the backend's one stream, so a
-// block freed by the host is only handed out to work queued after its last use.
+// read). Blocks are reused in stream order: every op runs on the backend's compute stream, so
+// a block freed by the host is only handed out to work queued after its last use; the copy
+// stream of upload_async waits for the compute stream after each allocation (cuda_backend.c).
 #include <stdint.h>
 #include <stdlib.h>
 

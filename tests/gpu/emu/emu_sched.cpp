@@ -1,7 +1,8 @@
-// Runs an emulated kernel launch: blocks one after another, every CUDA thread of a block a
-// ucontext fiber; __syncthreads waits for the block's live threads, shuffles and __syncwarp
-// for the warp's live lanes. A barrier that can never complete (divergent __syncthreads or
-// shuffles) aborts with the block's coordinates instead of hanging.
+// Emulated kernel launches: checked and queued on their stream at the launch (emu_launch),
+// run at a synchronisation point (mock_cudart.c): blocks one after another, every CUDA
+// thread of a block a ucontext fiber; __syncthreads waits for the block's live threads,
+// shuffles and __syncwarp for the warp's live lanes. A barrier that can never complete (divergent
+// __syncthreads or shuffles) aborts with the block's coordinates instead of hanging.
 #include <stdio.h>
 #include <stdlib.h>
 #include <ucontext.h>
@@ -26,7 +27,6 @@ static std::vector<Fiber> fib;
 static ucontext_t sched;
 static Fiber *cur;
 static std::function<void()> *body;
-unsigned long long emu_fibers;
 
 static void fiber_main(int i) {
     (*body)();
@@ -51,16 +51,9 @@ uint64_t emu_shfl(uint64_t bits, int off, int is_xor) {
     return cur->res;
 }
 
-void emu_launch(dim3 grid, dim3 block, std::function<void()> f) {
-    if (block.y != 1 || block.z != 1 || grid.z != 1) {
-        fprintf(stderr, "emu: 1D blocks only\n");
-        abort();
-    }
+// Runs a launch whose configuration emu_launch accepted.
+static void run_kernel(dim3 grid, dim3 block, std::function<void()> &f) {
     int n = (int)block.x;
-    if (n < 1 || n > 1024 || grid.x < 1 || grid.y < 1) {
-        fprintf(stderr, "emu: bad launch %u %u %u\n", grid.x, grid.y, block.x);
-        abort();
-    }
     if ((int)fib.size() < n) {
         size_t old = fib.size();
         fib.resize(n);
@@ -79,7 +72,6 @@ void emu_launch(dim3 grid, dim3 block, std::function<void()> f) {
                 makecontext(&fib[i].ctx, (void (*)())fiber_main, 1, i);
                 fib[i].state = RUN;
             }
-            emu_fibers += n;
             for (;;) {
                 for (int i = 0; i < n; i++)
                     if (fib[i].state == RUN) {
@@ -119,4 +111,30 @@ void emu_launch(dim3 grid, dim3 block, std::function<void()> f) {
                 abort();
             }
         }
+}
+
+struct Launch {
+    dim3 grid, block;
+    std::function<void()> body;
+};
+static void run_launch(void *arg) {
+    Launch *l = (Launch *)arg;
+    run_kernel(l->grid, l->block, l->body);
+    delete l;
+}
+
+// The limits of every GPU since compute capability 3.0; dynamic shared memory above 48 KiB
+// needs cudaFuncSetAttribute, which nothing here calls.
+void emu_launch(dim3 grid, dim3 block, size_t smem, cudaStream_t s, std::function<void()> f) {
+    unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
+    if (!block.x || !block.y || !block.z || threads > 1024 || block.z > 64 || !grid.x || !grid.y ||
+        !grid.z || grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535 || smem > 48 * 1024) {
+        emu_set_error(cudaErrorInvalidConfiguration);
+        return;
+    }
+    if (block.y != 1 || block.z != 1 || grid.z != 1) {
+        fprintf(stderr, "emu: 1D blocks and 2D grids only (a limit of the emulator, not CUDA's)\n");
+        abort();
+    }
+    emu_enqueue(s, run_launch, new Launch{grid, block, std::move(f)});
 }

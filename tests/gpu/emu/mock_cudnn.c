@@ -1,15 +1,19 @@
-// Host stand-in for cuDNN (tests/gpu/emu/run.sh): direct convolution in double from the
-// descriptors; the heuristics offer a nondeterministic and a TF32 algorithm before the
-// usable one, so the backend's choice is exercised. EMU_CUDNN_NONDET_ONLY takes the usable
-// deterministic one away, so the backend's fallback runs: 1 = not supported (only the
-// nondeterministic one remains), big = it needs more workspace than the backend's limit.
+// Host stand-in for cuDNN (tests/gpu/emu/run.sh): direct convolution from the descriptors,
+// accumulated in float as a GPU does, queued on the handle's stream (emu.h) with copies of
+// the descriptors and of alpha/beta, as cuDNN reads them at the call; the heuristics offer a
+// nondeterministic and a TF32 algorithm before the usable one, so the backend's choice is
+// exercised. EMU_CUDNN_NONDET_ONLY takes the usable deterministic one away, so the backend's
+// fallback runs: 1 = not supported (only the nondeterministic one remains), big = it needs
+// more workspace than the backend's limit.
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "emu.h"
+
 struct cudnnContext {
-    int x;
+    cudaStream_t stream;
 };
 struct cudnnTensorStruct {
     int n, c, h, w, set;
@@ -26,7 +30,7 @@ cudnnStatus_t cudnnCreate(cudnnHandle_t *h) {
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t s) {
-    (void)h, (void)s;
+    h->stream = s;
     return CUDNN_STATUS_SUCCESS;
 }
 size_t cudnnGetVersion(void) {
@@ -176,15 +180,16 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
     return CUDNN_STATUS_SUCCESS;
 }
 // dir 0: y = a conv(x, w) + b y; 1: dx = a conv^T(dy, w) + b dx; 2: dw = a corr(x, dy) + b dw
-static void conv(int dir, cudnnTensorDescriptor_t xd, float *x, cudnnFilterDescriptor_t wd,
-                 float *w, cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t yd, float *y,
-                 float a, float b) {
+static void conv(int dir, const struct cudnnTensorStruct *xd, float *x,
+                 const struct cudnnFilterStruct *wd, float *w,
+                 const struct cudnnConvolutionStruct *c, const struct cudnnTensorStruct *yd,
+                 float *y, float a, float b) {
     int G = c->groups, Cg = xd->c / G, Og = yd->c / G, k = wd->h;
     size_t nx = (size_t)xd->n * xd->c * xd->h * xd->w, ny = (size_t)yd->n * yd->c * yd->h * yd->w,
            nw = (size_t)wd->k * wd->c * k * k;
     size_t nout = dir == 0 ? ny : dir == 1 ? nx : nw;
     float *out = dir == 0 ? y : dir == 1 ? x : w;
-    double *acc = calloc(nout, sizeof(double));
+    float *acc = calloc(nout, sizeof(float));
     for (int n = 0; n < xd->n; n++)
         for (int g = 0; g < G; g++)
             for (int o = 0; o < Og; o++) {
@@ -203,17 +208,46 @@ static void conv(int dir, cudnnTensorDescriptor_t xd, float *x, cudnnFilterDescr
                                         ix;
                                     size_t wi = (((size_t)co * Cg + ci) * k + ky) * k + kx;
                                     if (dir == 0)
-                                        acc[yi] += (double)x[xi] * w[wi];
+                                        acc[yi] += x[xi] * w[wi];
                                     else if (dir == 1)
-                                        acc[xi] += (double)y[yi] * w[wi];
+                                        acc[xi] += y[yi] * w[wi];
                                     else
-                                        acc[wi] += (double)y[yi] * x[xi];
+                                        acc[wi] += y[yi] * x[xi];
                                 }
                     }
             }
-    for (size_t i = 0; i < nout; i++)
-        out[i] = (float)(a * acc[i] + (b != 0.0f ? b * out[i] : 0.0f));
+    for (size_t i = 0; i < nout; i++) out[i] = a * acc[i] + (b != 0.0f ? b * out[i] : 0.0f);
     free(acc);
+}
+typedef struct {
+    int dir;
+    struct cudnnTensorStruct xd, yd;
+    struct cudnnFilterStruct wd;
+    struct cudnnConvolutionStruct c;
+    float *x, *w, *y, a, b;
+} Conv;
+static void run_conv(void *arg) {
+    Conv *q = arg;
+    conv(q->dir, &q->xd, q->x, &q->wd, q->w, &q->c, &q->yd, q->y, q->a, q->b);
+    free(q);
+}
+static void enqueue_conv(cudnnHandle_t h, int dir, cudnnTensorDescriptor_t xd, const void *x,
+                         cudnnFilterDescriptor_t wd, const void *w, cudnnConvolutionDescriptor_t c,
+                         cudnnTensorDescriptor_t yd, const void *y, const void *alpha,
+                         const void *beta) {
+    Conv *q = malloc(sizeof *q);
+    if (!q) abort();
+    *q = (Conv){dir,
+                *xd,
+                *yd,
+                *wd,
+                *c,
+                (float *)x,
+                (float *)w,
+                (float *)y,
+                *(const float *)alpha,
+                *(const float *)beta};
+    emu_enqueue(h->stream, run_conv, q);
 }
 // the algorithm offered as usable, with its workspace (the nondeterministic one: only when
 // the deterministic one is taken away)
@@ -227,9 +261,8 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
                                       cudnnConvolutionDescriptor_t c,
                                       cudnnConvolutionFwdAlgo_t algo, void *ws, size_t wsb,
                                       const void *beta, cudnnTensorDescriptor_t yd, void *y) {
-    (void)h;
     if (!check(xd, wd, c, yd) || !ws_ok(algo, ws, wsb)) return CUDNN_STATUS_BAD_PARAM;
-    conv(0, xd, (float *)x, wd, (float *)w, c, yd, y, *(const float *)alpha, *(const float *)beta);
+    enqueue_conv(h, 0, xd, x, wd, w, c, yd, y, alpha, beta);
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha,
@@ -239,10 +272,8 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha,
                                            cudnnConvolutionBwdDataAlgo_t algo, void *ws, size_t wsb,
                                            const void *beta, cudnnTensorDescriptor_t dxd,
                                            void *dx) {
-    (void)h;
     if (!check(dxd, wd, c, dyd) || !ws_ok(algo, ws, wsb)) return CUDNN_STATUS_BAD_PARAM;
-    conv(1, dxd, dx, wd, (float *)w, c, dyd, (float *)dy, *(const float *)alpha,
-         *(const float *)beta);
+    enqueue_conv(h, 1, dxd, dx, wd, w, c, dyd, dy, alpha, beta);
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
@@ -252,10 +283,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
                                              cudnnConvolutionBwdFilterAlgo_t algo, void *ws,
                                              size_t wsb, const void *beta,
                                              cudnnFilterDescriptor_t dwd, void *dw) {
-    (void)h;
     if (!check(xd, dwd, c, dyd) || !ws_ok(algo, ws, wsb)) return CUDNN_STATUS_BAD_PARAM;
-    conv(2, xd, (float *)x, dwd, dw, c, dyd, (float *)dy, *(const float *)alpha,
-         *(const float *)beta);
+    enqueue_conv(h, 2, xd, x, dwd, dw, c, dyd, dy, alpha, beta);
     return CUDNN_STATUS_SUCCESS;
 }
-

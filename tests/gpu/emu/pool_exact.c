@@ -1,16 +1,17 @@
-// For --asan runs: the pool as plain malloc/free of exact sizes, so that a kernel writing
-// past a tensor's end is caught (the real pool rounds sizes up to a class).
+// For --asan runs: the pool as plain cudaMalloc/cudaFree of exact sizes, so that a kernel
+// writing past a tensor's end is caught (the real pool rounds sizes up to a class).
 #include <stdlib.h>
 
 #include "backend/cuda/cuda_internal.h"
 static CudaPoolStats st;
 void *cuda_pool_alloc(size_t b) {
     st.mallocs++;
-    void *p = malloc(b ? b : 1);
+    void *p = NULL;
+    CUDA_CHECK(cudaMalloc(&p, b ? b : 1));
     return p;
 }
 void cuda_pool_free(void *p) {
-    free(p);
+    CUDA_CHECK(cudaFree(p));
 }
 CudaPoolStats cuda_pool_stats(void) {
     return st;

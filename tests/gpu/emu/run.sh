@@ -3,8 +3,10 @@
 # fiber per CUDA thread), the CUDA runtime, cuDNN, cuBLAS and NCCL replaced by host
 # stand-ins (tests/gpu/emu/mock_*.c; NCCL by MPI), everything else the objects of
 # `make CUDA=1`. It checks the kernels' indexing, reductions, barriers and the backend's
-# sequencing against the CPU backend; it
-# says nothing about cuDNN, cuBLAS or speed. --asan adds AddressSanitizer to the kernels
+# sequencing against the CPU backend: streams are deferred and run out of issue order
+# where events allow (mock_cudart.c), launch configurations are checked as the driver does
+# (cudaGetLastError), pinned memory is known, and convolutions and GEMMs accumulate in
+# float. It says nothing about cuDNN, cuBLAS or speed. --asan adds AddressSanitizer to the kernels
 # with exact-size allocations (slow: minutes).
 # Usage: tests/gpu/emu/run.sh [--asan] [TEST_FILTER]   (after make CUDA=1)
 set -eu
@@ -38,7 +40,8 @@ mpicc -fopenmp $SAN $objs build/cuda/tests/gpu/*.o build/cuda/tests/ops/*.o "$W"
 mpicc -fopenmp $SAN build/cuda/src/main.o $objs "$W"/k/*.o "$W/emu_sched.o" "$W"/mock_*.o \
     $(pkg-config --libs hdf5 libcjson openblas) -lz -lm -lstdc++ -o "$W/dna"
 filter=${1:-}
-# the pool test counts cudaMalloc calls, which exact-size allocation changes
+# the pool tests (gpu_pool_*, gpu_stream_*recycled*) count on its reuse of blocks, which
+# exact-size allocation ends
 [ $asan = 1 ] && [ -z "$filter" ] &&
     filter=gpu_op_,gpu_conv2d_plan,gpu_memory,gpu_cell
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} "$W/test_gpu_emu" $filter

@@ -1,5 +1,7 @@
-# kernels/*.cu -> C++ for the CPU emulation: each `k<<<grid, block, 0, s>>>(args);` becomes
-# emu_launch(grid, block, [&] { k(args); }); common.cuh includes emu.h. Grid caps shrink
+# kernels/*.cu -> C++ for the CPU emulation: each `k<<<grid, block, smem, s>>>(args);` becomes
+# { auto a0 = (arg0); ...; emu_launch(grid, block, smem, s, [=] { k(a0, ...); }); }: the
+# arguments are evaluated at the launch, as CUDA does, and kept by value, since the kernel
+# runs later, at a synchronisation point (emu.h); common.cuh includes emu.h. Grid caps shrink
 # (the kernels' grid-stride loops cover any grid) so that emulation stays fast.
 # Usage: transform.py KERNEL_DIR OUT_DIR
 import re, sys, os
@@ -20,8 +22,12 @@ def split_top(s):
 
 launch = re.compile(r'(\w+)\s*<<<(.*?)>>>\s*\((.*?)\);', re.S)
 def repl(m):
-    k, cfg, args = m.group(1), split_top(m.group(2)), m.group(3)
-    return 'emu_launch(dim3(%s), dim3(%s), [&] { %s(%s); });' % (cfg[0], cfg[1], k, args)
+    k, cfg, args = m.group(1), split_top(m.group(2)), split_top(m.group(3))
+    cfg += ['0', '0'][len(cfg) - 2:]
+    vals = ''.join('auto emu_a%d = (%s); ' % (i, a) for i, a in enumerate(args))
+    names = ', '.join('emu_a%d' % i for i in range(len(args)))
+    return '{ %semu_launch(dim3(%s), dim3(%s), %s, %s, [=] { %s(%s); }); }' % (
+        vals, cfg[0], cfg[1], cfg[2], cfg[3], k, names)
 
 for f in os.listdir(src):
     p = os.path.join(src, f)
