@@ -76,3 +76,8 @@ cudaError_t cudaGetLastError(void) {
     return cudaSuccess;
 }
 
+// (minimal until the deferred-stream emulator)
+cudaError_t cudaStreamQuery(cudaStream_t s) {
+    (void)s;
+    return cudaSuccess;
+}
