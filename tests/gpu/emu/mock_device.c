@@ -17,22 +17,22 @@
 #include <unistd.h>
 
 // name, string: those of the real runtime, for the errors the emulator can produce
-#define EMU_ERRORS(X)                                                                           \
-    X(cudaSuccess, "no error")                                                                  \
-    X(cudaErrorInvalidValue, "invalid argument")                                                \
-    X(cudaErrorMemoryAllocation, "out of memory")                                               \
-    X(cudaErrorInitializationError, "initialization error")                                     \
-    X(cudaErrorInvalidConfiguration, "invalid configuration argument")                          \
+#define EMU_ERRORS(X)                                                                              \
+    X(cudaSuccess, "no error")                                                                     \
+    X(cudaErrorInvalidValue, "invalid argument")                                                   \
+    X(cudaErrorMemoryAllocation, "out of memory")                                                  \
+    X(cudaErrorInitializationError, "initialization error")                                        \
+    X(cudaErrorInvalidConfiguration, "invalid configuration argument")                             \
     X(cudaErrorInsufficientDriver, "CUDA driver version is insufficient for CUDA runtime version") \
-    X(cudaErrorNoDevice, "no CUDA-capable device is detected")                                  \
-    X(cudaErrorInvalidDevice, "invalid device ordinal")                                         \
-    X(cudaErrorSystemDriverMismatch,                                                            \
-      "system has unsupported display driver / cuda driver combination")                        \
-    X(cudaErrorCompatNotSupportedOnDevice,                                                      \
-      "forward compatibility was attempted on non supported HW")                                \
-    X(cudaErrorDevicesUnavailable, "CUDA-capable device(s) is/are busy or unavailable")        \
-    X(cudaErrorNotReady, "device not ready")                                                    \
-    X(cudaErrorLaunchOutOfResources, "too many resources requested for launch")                 \
+    X(cudaErrorNoDevice, "no CUDA-capable device is detected")                                     \
+    X(cudaErrorInvalidDevice, "invalid device ordinal")                                            \
+    X(cudaErrorSystemDriverMismatch,                                                               \
+      "system has unsupported display driver / cuda driver combination")                           \
+    X(cudaErrorCompatNotSupportedOnDevice,                                                         \
+      "forward compatibility was attempted on non supported HW")                                   \
+    X(cudaErrorDevicesUnavailable, "CUDA-capable device(s) is/are busy or unavailable")            \
+    X(cudaErrorNotReady, "device not ready")                                                       \
+    X(cudaErrorLaunchOutOfResources, "too many resources requested for launch")                    \
     X(cudaErrorNoKernelImageForDevice, "no kernel image is available for execution on the device")
 
 static int current;  // cudaSetDevice's

@@ -21,8 +21,8 @@
 struct ncclComm {
     MPI_Comm comm;  // MPI_COMM_NULL for a single rank
     int rank, nranks;
-    long sums;             // allreduces issued
-    ncclResult_t async;    // what ncclCommGetAsyncError reports
+    long sums;           // allreduces issued
+    ncclResult_t async;  // what ncclCommGetAsyncError reports
 };
 
 static char last_error[256];
@@ -67,8 +67,8 @@ static ncclResult_t refuse_shared_devices(ncclComm_t c) {
     for (int i = 0; i < c->nranks && r == ncclSuccess; i++)
         if (i != c->rank && !strcmp(all[i].host, me.host) && !memcmp(all[i].uuid, me.uuid, 16)) {
             snprintf(last_error, sizeof last_error,
-                     "Duplicate GPU detected : rank %d and rank %d both on CUDA device %d",
-                     c->rank, i, dev);
+                     "Duplicate GPU detected : rank %d and rank %d both on CUDA device %d", c->rank,
+                     i, dev);
             if (debug_at_least("WARN"))
                 fprintf(stderr, "%s:%d NCCL WARN %s\n", me.host, (int)getpid(), last_error);
             r = ncclInvalidUsage;
@@ -147,15 +147,24 @@ ncclResult_t ncclGetVersion(int *v) {
 }
 const char *ncclGetErrorString(ncclResult_t r) {  // NCCL's own words
     switch (r) {
-        case ncclSuccess: return "no error";
-        case ncclUnhandledCudaError: return "unhandled cuda error (run with NCCL_DEBUG=INFO for details)";
-        case ncclSystemError: return "unhandled system error (run with NCCL_DEBUG=INFO for details)";
-        case ncclInternalError: return "internal error - please report this issue to the NCCL developers";
-        case ncclInvalidArgument: return "invalid argument (run with NCCL_DEBUG=WARN for details)";
-        case ncclInvalidUsage: return "invalid usage (run with NCCL_DEBUG=WARN for details)";
-        case ncclRemoteError: return "remote process exited or there was a network error";
-        case ncclInProgress: return "NCCL operation in progress";
-        default: return "unknown result code";
+        case ncclSuccess:
+            return "no error";
+        case ncclUnhandledCudaError:
+            return "unhandled cuda error (run with NCCL_DEBUG=INFO for details)";
+        case ncclSystemError:
+            return "unhandled system error (run with NCCL_DEBUG=INFO for details)";
+        case ncclInternalError:
+            return "internal error - please report this issue to the NCCL developers";
+        case ncclInvalidArgument:
+            return "invalid argument (run with NCCL_DEBUG=WARN for details)";
+        case ncclInvalidUsage:
+            return "invalid usage (run with NCCL_DEBUG=WARN for details)";
+        case ncclRemoteError:
+            return "remote process exited or there was a network error";
+        case ncclInProgress:
+            return "NCCL operation in progress";
+        default:
+            return "unknown result code";
     }
 }
 const char *ncclGetLastError(ncclComm_t c) {
