@@ -1,6 +1,7 @@
 // The run context: everything a run shares (rank, backend, seed, logging mode), passed
 // explicitly to whatever needs it. It is the only program-wide state there is.
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct Backend Backend;
@@ -18,6 +19,9 @@ typedef struct RunCtx {
     double t_start;     // timer_now() at start, for log timestamps
     uint64_t seed;      // root seed of the run; every stream is split from it
     const Backend *be;  // where tensors live and ops run
+    // par_init's: every rank's `bytes` bytes of `mine` into `all`, in rank order (a
+    // collective for the layers below par, e.g. backend_use). NULL: one rank, no MPI.
+    void (*allgather)(const void *mine, void *all, size_t bytes);
     const char *version, *git_rev;  // of this program, recorded in every output
     // The fingerprint of the stage running (io/fingerprint.h): every output it writes records
     // it. NULL outside a pipeline stage.

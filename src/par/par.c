@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
+
 // mpirun gives ranks a pseudo-terminal even when its own output goes to a file, so a
 // launched rank cannot trust isatty: it prints plain progress lines (what Slurm logs want).
 static int launched_by_mpi(void) {
@@ -61,6 +63,7 @@ void par_init(RunCtx *ctx, int *argc, char ***argv) {
     MPI_CHECK(MPI_Comm_rank(node, &ctx->local_rank));
     MPI_CHECK(MPI_Comm_size(node, &ctx->local_size));
     MPI_CHECK(MPI_Comm_free(&node));
+    ctx->allgather = par_allgather;
     ctx->is_tty = ctx->rank == 0 && isatty(1) && !launched_by_mpi();
     const char *mode = getenv("DNA_PROGRESS");  // "tty" or "plain" overrides the guess
     if (mode) ctx->is_tty = ctx->rank == 0 && !strcmp(mode, "tty");
@@ -107,6 +110,11 @@ void par_barrier(void) {
 int par_bcast_int(int v) {
     MPI_CHECK(MPI_Bcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD));
     return v;
+}
+
+void par_allgather(const void *mine, void *all, size_t bytes) {
+    DNA_CHECK(bytes <= INT_MAX, "gather less", "allgather of %zu bytes per rank", bytes);
+    MPI_CHECK(MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD));
 }
 
 char *par_bcast_text(const char *text) {
@@ -222,14 +230,57 @@ struct ParSum {
     size_t cap, host_cap;
 };
 
+// Whether the members (all[n]) can sum on their devices: every one has device collectives
+// and a device of its own (NCCL refuses two ranks on one GPU). When not, and any member
+// could have, `why` says what stands in the way.
+static int device_sums(const BackendPlace *all, int n, char *why, size_t len) {
+    int some = 0, every = 1;
+    for (int i = 0; i < n; i++) some |= all[i].comm, every &= all[i].comm;
+    if (!some) return 0;  // the CPU: the host path is the only one, nothing to say
+    for (int i = 0; i < n && !every; i++)
+        if (!all[i].comm) {
+            snprintf(why, len, "rank %d has no NCCL (backend %s%s)", all[i].rank, all[i].backend,
+                     strcmp(all[i].backend, "cpu") ? ", built without NCCL" : "");
+            return 0;
+        }
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (backend_same_device(&all[i], &all[j])) {
+                char uuid[48];
+                backend_uuid_text(all[i].uuid, uuid);
+                snprintf(why, len, "ranks %d and %d share GPU %s on host %s", all[i].rank,
+                         all[j].rank, uuid, all[i].host);
+                return 0;
+            }
+    return 1;
+}
+
 ParSum *par_sum_new(const Backend *be, ParGroup *g) {
     ParSum *s = dna_calloc(1, sizeof *s);
     s->be = be;
     s->comm = g ? g->comm : MPI_COMM_WORLD;
-    int rank = 0;
+    int rank = 0, world = 0;
     MPI_CHECK(MPI_Comm_rank(s->comm, &rank));
     MPI_CHECK(MPI_Comm_size(s->comm, &s->size));
-    if (be->comm_new) {
+    MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &world));
+    // decided from what every member says, so all take the same path (a member that chose
+    // otherwise would wait forever in a collective the others never join)
+    BackendPlace me = backend_place(be, world);
+    BackendPlace *all = dna_malloc(sizeof *all * (size_t)s->size);
+    MPI_CHECK(MPI_Allgather(&me, sizeof me, MPI_BYTE, all, sizeof me, MPI_BYTE, s->comm));
+    char why[400] = "";
+    int dev = device_sums(all, s->size, why, sizeof why);
+    free(all);
+    static int warned;  // once per process: each new sum would say the same
+    if (why[0] && rank == 0 && !warned) {
+        warned = 1;
+        fprintf(stderr,
+                "dna: warning (rank %d): the %d ranks of its %s sum gradients through host "
+                "memory and MPI, not NCCL: %s (one GPU per rank, NCCL on every rank, lets them "
+                "sum on the GPUs)\n",
+                world, s->size, g ? "group" : "run", why);
+    }
+    if (dev) {
         unsigned char id[BACKEND_COMM_ID_BYTES] = {0};
         if (rank == 0) be->comm_id(id);
         MPI_CHECK(MPI_Bcast(id, BACKEND_COMM_ID_BYTES, MPI_BYTE, 0, s->comm));

@@ -41,6 +41,9 @@ void par_barrier(void);
 int par_bcast_int(int v);
 char *par_bcast_text(const char *text);  // a copy on every rank (caller frees); NULL stays NULL
 void par_allreduce_sum_f32(float *buf, size_t n);  // in place, over all ranks
+// Every rank's `bytes` bytes of `mine` into `all` (nranks * bytes), in rank order; par_init
+// hands it to the layers below as RunCtx.allgather.
+void par_allgather(const void *mine, void *all, size_t bytes);
 void par_allreduce_sum_f64(double *buf, size_t n);
 // A rank group: the ranks that train one job together (data-parallel, R > J). Split is
 // collective over all ranks; members keep their world order.
@@ -59,9 +62,11 @@ void par_group_barrier(ParGroup *g);  // g NULL: every rank
 double *par_group_gather_rows(ParGroup *g, const double *row, int n);
 void par_group_free(ParGroup *g);                       // collective; safe on NULL
 // Sums of float buffers in a backend's memory (gradients) over a group, or over every rank
-// for g NULL: with the backend's device collectives (NCCL) where it has them, so the data
-// stays on the GPU, else through a host buffer and MPI. new and free are collective over the
-// members; g must outlive the sum.
+// for g NULL: with the backend's device collectives (NCCL), so the data stays on the GPU,
+// where every member has them and a GPU of its own (same host and device UUID: one GPU),
+// else through a host buffer and MPI, with one warning from the group's rank 0 naming why.
+// The choice is the members' together. new and free are collective over the members; g
+// must outlive the sum.
 typedef struct ParSum ParSum;
 ParSum *par_sum_new(const Backend *be, ParGroup *g);
 void par_sum_f32(ParSum *s, float *buf, size_t n);  // in place, buf in the backend's memory

@@ -16,6 +16,7 @@ void par_init(RunCtx *ctx, int *argc, char ***argv) {
     (void)argc, (void)argv;
     dna_fatal_hooks(par_world_rank, par_abort);
     ctx->rank = 0, ctx->nranks = 1, ctx->local_rank = 0, ctx->local_size = 1;
+    ctx->allgather = par_allgather;
     ctx->is_tty = isatty(1);
     const char *mode = getenv("DNA_PROGRESS");  // "tty" or "plain" overrides the guess
     if (mode) ctx->is_tty = !strcmp(mode, "tty");
@@ -37,6 +38,10 @@ void par_barrier(void) {}
 
 int par_bcast_int(int v) {
     return v;
+}
+
+void par_allgather(const void *mine, void *all, size_t bytes) {
+    memmove(all, mine, bytes);
 }
 
 char *par_bcast_text(const char *text) {

@@ -30,8 +30,9 @@ typedef struct BnSync {
     void *ctx;
 } BnSync;
 
-// Bytes of the id that names a device communicator (NCCL's unique id).
-enum { BACKEND_COMM_ID_BYTES = 128 };
+// Bytes of the id that names a device communicator (NCCL's unique id), and of a device's
+// UUID (the one nvidia-smi -L shows).
+enum { BACKEND_COMM_ID_BYTES = 128, BACKEND_UUID_BYTES = 16 };
 
 typedef struct AdamHyper {
     float lr, beta1, beta2, eps, weight_decay;
@@ -71,5 +72,8 @@ struct Backend {
     void *(*comm_new)(const unsigned char id[BACKEND_COMM_ID_BYTES], int nranks, int rank);
     void (*comm_sum)(void *comm, float *buf, size_t n);
     void (*comm_free)(void *comm);
+    // The UUID of the device this process drives, which tells whether two ranks of a host
+    // share one (NCCL refuses that); NULL on a backend without devices (the CPU).
+    void (*device_uuid)(unsigned char uuid[BACKEND_UUID_BYTES]);
 };
 

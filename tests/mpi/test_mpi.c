@@ -211,6 +211,61 @@ static void test_streams_independent_of_ranks(const RunCtx *ctx) {
 
 // The one-sided counter hands out every value exactly once, whichever rank asks, while the
 // ranks take values at different speeds (rank 1 sleeps between takes).
+// Issue 23: a sum takes the device path (NCCL) only when every member has device collectives
+// and a device of its own, and the members decide together: two on one device (NCCL refuses
+// them) or one without (a rank that fell back to the CPU) send every member through the host.
+// A stand-in backend: the CPU's, with device collectives that count their use.
+static int fake_comms;
+static unsigned char fake_device;  // this rank's device, as a UUID byte
+static void fake_id(unsigned char id[BACKEND_COMM_ID_BYTES]) {
+    memset(id, 7, BACKEND_COMM_ID_BYTES);
+}
+static void *fake_new(const unsigned char id[BACKEND_COMM_ID_BYTES], int nranks, int rank) {
+    (void)id, (void)nranks, (void)rank;
+    fake_comms++;
+    return &fake_comms;
+}
+static void fake_sum(void *comm, float *buf, size_t n) {
+    (void)comm;
+    par_allreduce_sum_f32(buf, n);
+}
+static void fake_free(void *comm) {
+    (void)comm;
+}
+static void fake_uuid(unsigned char u[BACKEND_UUID_BYTES]) {
+    memset(u, 0, BACKEND_UUID_BYTES);
+    u[0] = 1, u[1] = fake_device;
+}
+
+// 1 when this rank's sum took the device path; *right: the sum was right either way
+static int device_path(const RunCtx *ctx, int has_comm, int device, int *right) {
+    Backend be = *backend_cpu();
+    if (has_comm) {
+        be.comm_id = fake_id, be.comm_new = fake_new, be.comm_sum = fake_sum;
+        be.comm_free = fake_free, be.device_uuid = fake_uuid;
+    }
+    fake_device = (unsigned char)device;
+    fake_comms = 0;
+    ParSum *ps = par_sum_new(&be, NULL);
+    float v = 1.0f + (float)ctx->rank;
+    par_sum_f32(ps, &v, 1);
+    *right = v == 3.0f;
+    par_sum_free(ps);
+    return fake_comms;
+}
+
+static void test_sum_path_agreed(const RunCtx *ctx) {
+    int r1 = 0, r2 = 0, r3 = 0;
+    int own = device_path(ctx, 1, ctx->rank, &r1);
+    int shared = device_path(ctx, 1, 0, &r2);
+    int mixed = device_path(ctx, ctx->rank == 0, ctx->rank, &r3);
+    if (!(own == 1 && !shared && !mixed))
+        fprintf(stderr, "rank %d: device path with own devices %d, one device %d, mixed %d\n",
+                ctx->rank, own, shared, mixed);
+    report(ctx, "mpi_sum_device_path_only_with_a_device_each_agreed",
+           own == 1 && !shared && !mixed && r1 && r2 && r3);
+}
+
 static void test_counter(const RunCtx *ctx) {
     enum { K = 40 };
     double seen[K] = {0};
@@ -274,6 +329,7 @@ int main(int argc, char **argv) {
     test_data_parallel_grad(&ctx);
     test_streams_independent_of_ranks(&ctx);
     test_group_cell_steps(&ctx);
+    test_sum_path_agreed(&ctx);
     test_counter(&ctx);
     test_rank0_decides(&ctx);
     test_threads(&ctx);

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #ifdef DNA_NCCL
 #include <nccl.h>
 #endif
@@ -41,7 +42,7 @@ void *cuda_host_buf(size_t bytes) {
 void *cuda_fetch(const void *dev, size_t bytes) {
     void *h = cuda_host_buf(bytes);
     CUDA_CHECK(cudaMemcpyAsync(h, dev, bytes, cudaMemcpyDeviceToHost, ctx.stream));
-    CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+    cuda_stream_sync(ctx.stream);
     return h;
 }
 
@@ -64,13 +65,13 @@ static void cuda_upload(void *dst, const void *host, size_t bytes) {
     CUDA_CHECK(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, ctx.stream));
     struct cudaPointerAttributes a;
     CUDA_CHECK(cudaPointerGetAttributes(&a, host));
-    if (a.type == cudaMemoryTypeHost) CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+    if (a.type == cudaMemoryTypeHost) cuda_stream_sync(ctx.stream);
 }
 
 static void cuda_download(void *host, const void *src, size_t bytes) {
     if (!bytes) return;
     CUDA_CHECK(cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, ctx.stream));
-    CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
+    cuda_stream_sync(ctx.stream);
 }
 
 static void *cuda_host_alloc(size_t bytes) {
@@ -103,7 +104,7 @@ static void cuda_upload_async(void *dst, const void *host, size_t bytes) {
 }
 
 static void cuda_upload_wait(void) {
-    CUDA_CHECK(cudaStreamSynchronize(ctx.copy));
+    cuda_stream_sync(ctx.copy);
 }
 
 static void cuda_copy(void *dst, const void *src, size_t bytes) {
@@ -145,6 +146,12 @@ static void describe(void) {
              ctx.sms);
 }
 
+static void cuda_device_uuid(unsigned char uuid[BACKEND_UUID_BYTES]) {
+    struct cudaDeviceProp p;
+    CUDA_CHECK(cudaGetDeviceProperties(&p, ctx.device));
+    memcpy(uuid, p.uuid.bytes, BACKEND_UUID_BYTES);
+}
+
 static const Backend CUDA = {
     .name = "cuda",
     .lib_version = cuda_lib_version,
@@ -158,6 +165,7 @@ static const Backend CUDA = {
     .host_free = cuda_host_free,
     .upload_async = cuda_upload_async,
     .upload_wait = cuda_upload_wait,
+    .device_uuid = cuda_device_uuid,
 #define OP(kind, ret, op, params) .op = cuda_##op,
 #include "tensor/ops.def"
 #undef OP
@@ -169,13 +177,17 @@ static const Backend CUDA = {
 #endif
 };
 
-int cuda_device_count(void) {
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
-        cudaGetLastError();  // clear it: no driver or no device means "none", not a failure
-        return 0;
-    }
-    return n;
+CudaDevices cuda_devices(void) {
+    CudaDevices d = {0};
+    cudaError_t e = cudaGetDeviceCount(&d.count);
+    if (e == cudaSuccess && d.count > 0) return d;
+    cudaGetLastError();  // clear it: the backend may not be used at all
+    if (e == cudaSuccess) e = cudaErrorNoDevice;
+    d.count = 0;
+    d.failed = e != cudaErrorNoDevice;
+    d.hint = cuda_hint(e);
+    snprintf(d.why, sizeof d.why, "%s: %s", cudaGetErrorName(e), cudaGetErrorString(e));
+    return d;
 }
 
 const Backend *backend_cuda(int device) {

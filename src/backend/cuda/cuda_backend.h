@@ -15,5 +15,13 @@ const Backend *backend_cuda(int device);
 // outlive the backend's use: backend_use passes the process's own. NULL (the default): not
 // strict, warnings to stderr.
 void cuda_conv_ctx(const RunCtx *ctx);
-// Devices visible to this process; 0 (not an error) without a device or driver.
-int cuda_device_count(void);
+// What the CUDA runtime says about this process's devices. Only cudaErrorNoDevice means
+// "none"; any other error (no or too old a driver, a kernel module that does not match its
+// library, a failed initialisation) is a failure, reported with the runtime's words.
+typedef struct CudaDevices {
+    int count;         // devices visible; 0 on an error
+    int failed;        // 1: an error other than cudaErrorNoDevice
+    char why[256];     // with count 0: the error's name and string
+    const char *hint;  // with failed: the likely fix
+} CudaDevices;
+CudaDevices cuda_devices(void);

@@ -42,7 +42,7 @@ static void group_sum(const BnSync *sync, double *dev, size_t n, double *m) {
     if (m) h[n] = *m;
     sync->sum(sync->ctx, h, k);
     CUDA_CHECK(cudaMemcpyAsync(dev, h, sizeof(double) * n, cudaMemcpyHostToDevice, g->stream));
-    CUDA_CHECK(cudaStreamSynchronize(g->stream));  // h is freed next
+    cuda_stream_sync(g->stream);  // h is freed next
     if (m) *m = h[n];
     free(h);
 }

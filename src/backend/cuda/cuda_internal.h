@@ -46,6 +46,7 @@ void *cuda_fetch(const void *dev, size_t bytes);
 
 // ---------------------------------------------------------------- errors (cuda_error.c)
 _Noreturn void cuda_fail(const char *file, int line, const char *call, cudaError_t e);
+const char *cuda_hint(cudaError_t e);  // the likely fix of an error
 _Noreturn void cudnn_fail(const char *file, int line, const char *call, cudnnStatus_t s);
 _Noreturn void cublas_fail(const char *file, int line, const char *call, cublasStatus_t s);
 
@@ -83,8 +84,12 @@ void cuda_pool_trim(void);  // returns the free lists to the driver (after a fai
 #define OP(kind, ret, op, params) ret cuda_##op params;
 #include "tensor/ops.def"
 #undef OP
-// NCCL (cuda_comm.c)
+// NCCL and stream waits (cuda_comm.c)
 void cuda_comm_id(unsigned char id[BACKEND_COMM_ID_BYTES]);
 void *cuda_comm_new(const unsigned char id[BACKEND_COMM_ID_BYTES], int nranks, int rank);
 void cuda_comm_sum(void *comm, float *buf, size_t n);
 void cuda_comm_free(void *comm);
+// Waits for the stream's work, as cudaStreamSynchronize, and fails (dna_fatal, after aborting
+// the communicator) when an NCCL communicator of this process reports an error meanwhile:
+// the backend's every wait goes through it, so a dead peer ends the job instead of hanging it.
+void cuda_stream_sync(cudaStream_t s);
