@@ -37,6 +37,7 @@ run_suite() {  # run_suite TITLE LIMIT_S [--hide-ok] COMMAND...: suite, without 
     timeout --signal=TERM --kill-after="$SUITE_KILL_AFTER" "$limit" "$@" </dev/null 2>&1 | tee "$log" | "${filter[@]}"
     rc=${PIPESTATUS[0]}
     count "$title" "$rc" "$limit" $((SECONDS - t0))
+    echo "   ($((SECONDS - t0)) s of its $limit s limit)"  # where CI's time goes
 }
 
 # count TITLE RC LIMIT_S SECONDS: adds the last result line in $log to the counters, then
