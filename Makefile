@@ -205,7 +205,8 @@ $(FUZZ_OBJ)/bin/fuzz_%: $(FUZZ_OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)/tests/fuzz/f
 	$(FUZZ_CC) -fopenmp $(FUZZ_SAN) -fsanitize=fuzzer $^ $(FUZZ_LDLIBS) -o $@
 endif
 
-test: $(BIN)/dna $(BIN)/test_unit $(BIN)/test_mpi $(BIN)/test_leaks
+# the benchmarks are built by `make test` too, so that a change cannot break them unseen
+test: $(BIN)/dna $(BIN)/test_unit $(BIN)/test_mpi $(BIN)/test_leaks $(BENCH_SRC:tests/bench/%.c=$(BIN)/%)
 	tests/run.sh $(BIN)
 
 bench: $(BENCH_SRC:tests/bench/%.c=$(BIN)/%)

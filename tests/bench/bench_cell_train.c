@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "backend/backend.h"
 #include "core/ctx.h"
 #include "core/timer.h"
@@ -58,9 +59,9 @@ int main(int argc, char **argv) {
     double med = sorted[steps / 2];
     printf(
         "bench cell_train backend=%s img_per_s=%.1f ms_per_step=%.1f min_ms=%.1f max_ms=%.1f steps=%d "
-        "batch=%d first_loss=%.4f last_loss=%.4f\n",
+        "batch=%d first_loss=%.4f last_loss=%.4f peak_rss_MB=%.0f\n",
         be->name, batch / med, 1e3 * med, 1e3 * sorted[0], 1e3 * sorted[steps - 1], steps, batch, first,
-        loss);
+        loss, bench_peak_rss_mb());
     free(sorted);
     free(t);
     tensor_free(be, &x);

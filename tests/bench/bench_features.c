@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bench.h"
 #include "backend/backend.h"
 #include "core/timer.h"
 #include "par/par.h"
@@ -86,7 +87,7 @@ int main(int argc, char **argv) {
     Rng init = rng_new(2);
     effnet_init(ctx.be, &t.net, &arch, t.in_hw, &init);
     double train = train_img_s(&ctx, &t, (int)cfg.teacher.fit.batch, 20);
-    runner_prepare(&ctx, &cfg);
+    runner_prepare(&ctx, &cfg, argc, argv);
     double t0 = timer_now();
     features_extract(&ctx, &cfg, &d, &t);
     double secs = timer_now() - t0;
@@ -94,9 +95,9 @@ int main(int argc, char **argv) {
     config_run_path(&cfg, "features", run, sizeof run);
     double bytes = dir_bytes(run), imgs = 4096 + 1024;
     printf("bench features teacher_train_img_s=%.0f teacher_eval_img_s=%.0f shard_MBps=%.1f "
-           "shard_bytes_per_img=%.0f dtype=%s threads=%d\n",
+           "shard_bytes_per_img=%.0f dtype=%s threads=%d peak_rss_MB=%.0f\n",
            train, imgs / secs, bytes / 1e6 / secs, bytes / imgs, cfg.features.dtype,
-           omp_get_max_threads());
+           omp_get_max_threads(), bench_peak_rss_mb());
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "backend/backend.h"
 #include "core/ctx.h"
 #include "core/timer.h"
@@ -70,7 +71,7 @@ int main(int argc, char **argv) {
            w3 ? "_w3" : "", be->name, P, batch * nb, shared, P / shared);
     if (!w3)
         printf(" scratch_s=%.2f speedup=%.2f", scratch, scratch / shared);
-    printf(" layer_evals_per_batch=%ld\n", nodes / nb);
+    printf(" layer_evals_per_batch=%ld peak_rss_MB=%.0f\n", nodes / nb, bench_peak_rss_mb());
     free(rel), free(sq);
     for (int t = 0; t < 3; t++) tensor_free(be, all[t]);
     cell_free(be, &cell);

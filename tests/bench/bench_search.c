@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bench.h"
 #include "core/config.h"
 #include "core/rng.h"
 #include "core/timer.h"
@@ -46,10 +47,11 @@ int main(void) {
         ok &= search_exact(&q.p, 10, top, &ntop, b == 0 ? 1 : 0, &fr);
         double t_ex = timer_now() - t0;
         printf("bench search space=imagenet_b7 archs=%.3g budget=%s traverse_s=%.3f nodes=%ld "
-               "exact_top10_s=%.3f frontier=%d agree=%d best_score=%.6f params=%.0f macs=%.0f\n",
+               "exact_top10_s=%.3f frontier=%d agree=%d best_score=%.6f params=%.0f macs=%.0f "
+               "peak_rss_MB=%.0f\n",
                space_total(&sp), b == 0 ? "macs<=400M" : "params<=8M", t_tr, visited, t_ex, fr.n,
                ok && search_arch_cmp(&tr, &top[0], q.p.nblocks) == 0, top[0].score, top[0].cost[0],
-               top[0].cost[1]);
+               top[0].cost[1], bench_peak_rss_mb());
         search_arch_free(&tr);
         for (int i = 0; i < ntop; i++) search_arch_free(&top[i]);
         search_front_free(&fr);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bench.h"
 #include "backend/backend.h"
 #include "core/ctx.h"
 #include "core/timer.h"
@@ -115,9 +116,9 @@ int main(int argc, char **argv) {
     printf(
         "bench shard_read read_MBps=%.0f batch=%d wait_frac=%.3f steps=%d ms_per_step=%.1f "
         "samples=%d chunk=%d window=%d dtype=float16 deflate=%d write_s=%.2f peak_MB=%.1f "
-        "last_loss=%.4f\n",
+        "last_loss=%.4f peak_rss_MB=%.0f\n",
         read_mbps, BATCH, wait / total, steps, 1e3 * total / steps, N, CHUNK, cfg.window, deflate,
-        write_s, (double)shard_reader_peak_bytes(r) / 1e6, loss);
+        write_s, (double)shard_reader_peak_bytes(r) / 1e6, loss, bench_peak_rss_mb());
     shard_reader_free(r);
     tensor_free(be, &tx);
     tensor_free(be, &ty);

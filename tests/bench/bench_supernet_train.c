@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bench.h"
 #include "backend/backend.h"
 #include "core/timer.h"
 #include "nas/space.h"
@@ -67,6 +68,8 @@ int main(int argc, char **argv) {
                                             batch, steps);
     double wall = timer_now() - t0, imgs = (double)n * (steps + 2) * batch, mam[3];
     par_minavgmax(wall, mam);
+    double rss[3];  // the largest rank's peak: what a node must hold per rank
+    par_minavgmax(bench_peak_rss_mb(), rss);
     double tot[2] = {imgs, 0};
     par_allreduce_sum_f64(tot, 1);
     par_allreduce_sum_f64(sec, (size_t)nj);
@@ -81,9 +84,9 @@ int main(int argc, char **argv) {
     if (ctx.rank == 0) {
         printf("bench supernet_train ranks=%d threads=%d jobs=%d steps_per_job=%d batch=%d "
                "img_s_per_rank=%.0f img_s_total=%.0f rank_wall_min_max=%.1f/%.1f "
-               "default_train_s=%.0f default_balance=%.3f\n",
+               "default_train_s=%.0f default_balance=%.3f peak_rss_MB_max_rank=%.0f\n",
                ctx.nranks, omp_get_max_threads(), nj, steps, batch, tot[0] / mam[2] / ctx.nranks,
-               tot[0] / mam[2], mam[0], mam[2], mx, full.balance);
+               tot[0] / mam[2], mam[0], mam[2], mx, full.balance, rss[2]);
         printf("  ms/step per job:");
         for (int j = 0; j < nj; j++)
             printf(" b%d.c%d=%.0f", jobs[j].block + 1, jobs[j].cell + 1, 1e3 * sec[j]);
