@@ -361,6 +361,27 @@ mpi2 "$bin/dna" spos "${tiny[@]}" run.name=tiny bench.n=4 >"$log" 2>&1
 spos_made() { grep -q 'spos: epoch 2/2' "$log" && [ "$(wc -l <"$out/tiny/spos.csv")" = 5 ] && grep -q '^4,0\.[0-9]*,0\.[0-9]*$' "$out/tiny/spos.csv"; }
 check spos_2ranks spos_made
 cli rank_spos 0 'rank spos: 4 architectures' rank "${tiny[@]}" run.name=tiny --scores "$out/tiny/spos.csv"
+# training-free baselines (dna proxy): parameters, MACs and NASWOT of each bench network, one
+# row per architecture with a finite score, the same scores on 1 and 2 ranks, each ranked
+mpi2 "$bin/dna" proxy "${tiny[@]}" run.name=tiny >"$log" 2>&1
+proxy_made() {
+    local q
+    for q in naswot params macs; do
+        [ "$(wc -l <"$out/tiny/proxy_$q.csv")" = 5 ] && head -1 "$out/tiny/proxy_$q.csv" | grep -q "^id,score,$q,seconds$" &&
+            [ "$(grep -Ec '^[1-4],-?[0-9.e+]+,-?[0-9.e+]+,[0-9.]+$' "$out/tiny/proxy_$q.csv")" = 4 ] &&
+            grep -q '"git_rev": ' "$out/tiny/proxy_$q.json" || return 1
+    done
+    grep -q 'proxy naswot: 4 architectures' "$log" && grep -q '"citation": "Mellor' "$out/tiny/proxy_naswot.json"
+}
+check proxy_2ranks proxy_made
+cut -d, -f1-3 "$out/tiny/proxy_naswot.csv" >"$out/naswot2.csv"
+cli proxy_naswot_1rank 0 'proxy naswot: 4 architectures' proxy "${tiny[@]}" run.name=tiny --name naswot --batch 128
+check proxy_same_on_1_and_2_ranks bash -c 'cut -d, -f1-3 "$1/tiny/proxy_naswot.csv" | cmp -s - "$1/naswot2.csv"' _ "$out"
+for q in naswot params macs; do
+    cli rank_proxy_$q 0 "rank $q: 4 architectures" rank "${tiny[@]}" run.name=tiny --scores "$out/tiny/proxy_$q.csv" --name $q
+done
+cli proxy_needs_bench 1 "proxy: no bench '.*/nobench/bench.h5'" proxy "${tiny[@]}" run.name=nobench
+cli proxy_bad_name 1 "proxy: unknown --name 'flops'" proxy "${tiny[@]}" run.name=tiny --name flops
 head -4 "$out/tiny/spos.csv" >"$out/short.csv"
 cli rank_missing_score 1 "no score for id '4'" rank "${tiny[@]}" run.name=tiny --scores "$out/short.csv"
 sed '1s/score/scor/' "$out/tiny/spos.csv" >"$out/badcol.csv"

@@ -332,6 +332,24 @@ const Tensor *effnet_forward(const Backend *be, EffNet *net, const Tensor *x, BN
     return head_forward(be, &net->head, &net->head_c, h, mode, drop);
 }
 
+// Only layers whose activation keeps the sign of its input are units in NASWOT's sense.
+static void visit(const ConvBN *l, const ConvBNCache *c, EffNetActFn fn, void *user) {
+    if (l->act == ACT_SWISH || l->act == ACT_RELU) fn(&c->out, user);
+}
+
+void effnet_each_activation(const EffNet *net, EffNetActFn fn, void *user) {
+    visit(&net->stem, &net->stem_c, fn, user);
+    for (int l = 0; l < net->nlayers; l++) {
+        const MBConv *m = &net->layers[l];
+        const MBConvCache *c = &net->layer_c[l];
+        if (m->has_expand) visit(&m->expand, &c->ex, fn, user);
+        visit(&m->dw, &c->dw, fn, user);
+        if (m->has_se) fn(&c->se.rs, user);  // swish(reduce(pool(x)))
+        visit(&m->proj, &c->pj, fn, user);   // no activation today: skipped
+    }
+    visit(&net->head.conv, &net->head_c.conv, fn, user);
+}
+
 void effnet_backward(const Backend *be, EffNet *net, const Tensor *dlogits) {
     const Tensor *d = head_backward(be, &net->head, &net->head_c, dlogits);
     for (int l = net->nlayers - 1; l >= 0; l--)

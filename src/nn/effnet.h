@@ -80,6 +80,13 @@ void effnet_set_drop_connect(EffNet *net, float rate);
 // `drop` (may be NULL) draws the dropout mask in BN_TRAIN mode.
 const Tensor *effnet_forward(const Backend *be, EffNet *net, const Tensor *x, BNMode mode,
                              Rng *drop);
+// The output of every activation layer (swish) of the last forward, in network order: the
+// stem, each layer's expand, depthwise and SE-reduce, the head. Read-only over the forward's
+// caches, so the forward pays nothing for it. A unit's output is > 0 exactly when its
+// pre-activation is (swish(z) = z sigmoid(z), short of underflow for 0 < z < 1e-44), which is
+// what NASWOT reads (src/nas/naswot.h).
+typedef void (*EffNetActFn)(const Tensor *act, void *user);
+void effnet_each_activation(const EffNet *net, EffNetActFn fn, void *user);
 // Accumulates parameter gradients from dL/dlogits (the input gradient is not formed).
 void effnet_backward(const Backend *be, EffNet *net, const Tensor *dlogits);
 int effnet_stem_hw(const EffNetCfg *cfg, int in_hw);  // stem output size
