@@ -202,6 +202,7 @@ TEST(predictor_json_round_trip) {
     T_CHECK(strstr(text, "\"format\":\t\"dnafam-predictor\"") || strstr(text, "dnafam-predictor"),
             "format field");
     free(text);
+    predictor_free(&q);
     predictor_load(path, 0, &q, d2);  // 0: any block count
     T_CHECK(!strcmp(d1, d2) && strlen(d1) == 16, "file digest %s %s", d1, d2);
     unlink(path), rmdir(dir);
