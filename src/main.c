@@ -47,12 +47,10 @@ static const Stage VERSION = {.name = "version",
 static const Stage HELP = {.name = "help", .help = "this list", .command = help};
 
 static const Stage *const COMMANDS[] = {
-    &STAGE_RUN,     &STAGE_DATA,    &STAGE_TEACHER, &STAGE_FEATURES, &STAGE_PLAN,
-    &STAGE_TRAIN,   &STAGE_RATE,    &STAGE_SEARCH,  &STAGE_EXPORT,   &STAGE_SCALE,
-    &STAGE_RETRAIN, &STAGE_REPORT,  &STAGE_PLUS,    &STAGE_BENCH,    &STAGE_SPOS,
-    &STAGE_RANK,    &STAGE_COMPARE, &STAGE_STATUS,  &STAGE_SHARDS,   &STAGE_CHECK,
-    &STAGE_PROXY,
-    &VERSION,       &HELP,
+    &STAGE_RUN,    &STAGE_DATA,   &STAGE_TEACHER, &STAGE_FEATURES, &STAGE_PLAN,    &STAGE_TRAIN,
+    &STAGE_RATE,   &STAGE_SEARCH, &STAGE_EXPORT,  &STAGE_SCALE,    &STAGE_RETRAIN, &STAGE_REPORT,
+    &STAGE_PLUS,   &STAGE_BENCH,  &STAGE_SPOS,    &STAGE_RANK,     &STAGE_CALIB,   &STAGE_PROXY,
+    &STAGE_COMPARE, &STAGE_STATUS, &STAGE_SHARDS, &STAGE_CHECK,    &VERSION,       &HELP,
 };
 
 int main(int argc, char **argv) {

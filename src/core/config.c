@@ -160,6 +160,9 @@ static const CfgKey KEYS[] = {
     K(search, random, "random", CK_INT, "3", NULL,
       "also draw N random architectures within the budgets and >= 90% of the searched one's "
       "parameters (random_<i>.json), the baseline a search must beat"),
+    K(search, predictor, "predictor", CK_STR, "", NULL,
+      "predictor.json of fitted block weights (`dna calibrate`) the search scores with: "
+      "sum_k w_k s_k; empty: Eqn 4's uniform weights; --predictor overrides"),
 
     K(retrain, arch, "arch", CK_STR, "", NULL,
       "architecture to retrain (empty: the run's arch.json); --arch overrides"),

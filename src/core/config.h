@@ -83,6 +83,7 @@ typedef struct RateCfg {
 typedef struct SearchCfg {
     double max_params, max_macs;
     long top, random;
+    char predictor[CFG_STR];  // predictor.json of fitted block weights; "": Eqn 4's uniform
 } SearchCfg;
 
 typedef struct FeaturesCfg {

@@ -1,6 +1,7 @@
 // The search space with its scores as a SearchProblem (see problem.h).
 #include "nas/problem.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,18 @@ void problem_build(const Space *sp, const EffNetCfg *t, int in_hw, const Potenti
                            .base = {(double)pa, (double)ma},
                            .tail = q->tail,
                            .budget = {budget[0], budget[1]}};
+}
+
+void problem_weight(SpaceProblem *q, const double *w) {
+    for (int k = 0; k < q->p.nblocks; k++) {
+        DNA_CHECK(isfinite(w[k]), "give finite block weights", "search: block %d weight %g", k + 1,
+                  w[k]);
+        for (int j = 0; j < q->b[k].ncand; j++) {
+            q->score[k][j] = w[k] * q->score[k][j];
+            DNA_CHECK(isfinite(q->score[k][j]), "give block weights of a sane size",
+                      "search: block %d weight %g overflows a score", k + 1, w[k]);
+        }
+    }
 }
 
 void problem_free(SpaceProblem *q) {

@@ -6,7 +6,10 @@
 // intervals, and writes <out>.csv (id, score, top1), <out>.json and <out>.png (top-1 against
 // score, as the paper's Fig. 7). Scores and truths can also come from CSV files (a column
 // "id" plus "score" or "top1"), so rankings of other tools, e.g. `dna spos`, are judged on
-// the same bench. `dna rank --compare RUN_A RUN_B` is `dna compare`.
+// the same bench. `dna rank --compare RUN_A RUN_B` is `dna compare`. With --predictor FILE
+// (`dna calibrate`'s predictor.json) only the bench networks outside its calibration set
+// count, rated twice: by the fitted weights (rank_predictor.*) and by plain DNA
+// (rank_dna_heldout.*).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,7 @@
 #include "io/files.h"
 #include "io/plot.h"
 #include "io/potentials.h"
+#include "io/predictor.h"
 #include "nas/rankstat.h"
 #include "stages/plus.h"
 #include "stages/stages.h"
@@ -29,6 +33,8 @@ typedef struct RankArgs {
     const char *truth;       // CSV of truths instead of the run's bench.h5, or NULL
     const char *name;        // label of the rating ("dna", "spos", "seed41", ...)
     const char *out;         // output path without extension, or NULL: <run>/rank_<name>
+    const Predictor *pred;   // only the bench networks outside its calibration set, or NULL
+    int weighted;            // with pred: scores are its weighted sums (else plain sums)
 } RankArgs;
 
 enum { RANK_FORMAT = 1, RANK_BOOTSTRAP = 2000, RANK_ID = CSV_ID };
@@ -42,19 +48,34 @@ static void bench_path(const Config *cfg, char *buf, size_t n) {
 
 // Truth (top-1) and DNA's predicted scores of the run's bench, in id order.
 static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_path, CsvColumn *truth,
-                       CsvColumn *score) {
+                       CsvColumn *score, const RankArgs *a) {
     char path[1100];
     bench_path(cfg, path, sizeof path);
     DNA_CHECK(file_exists(path), "run `dna bench CFG` first (or give --truth CSV)",
               "rank: no bench '%s'", path);
     Bench b;
     bench_load(path, &b);
-    *truth = (CsvColumn){.n = b.n,
+    if (a->pred) {  // the held-out networks: the bench it was calibrated on, less its own
+        char hex[17];
+        predictor_bench_digest(&b, hex);
+        DNA_CHECK(!a->pred->bench_digest[0] || !strcmp(hex, a->pred->bench_digest),
+                  "give the predictor this run's `dna calibrate CFG` wrote",
+                  "rank: the predictor was calibrated on another bench than '%s' (digest %s, "
+                  "this one %s): its held-out set is unknown",
+                  path, a->pred->bench_digest, hex);
+        DNA_CHECK(a->pred->nblocks == b.nblocks, "give a predictor calibrated in this space",
+                  "rank: the predictor has %d block weights, '%s' %d blocks", a->pred->nblocks,
+                  path, b.nblocks);
+    }
+    int *keep = dna_malloc(sizeof(int) * (size_t)(b.n ? b.n : 1)), m = 0;
+    for (int i = 0; i < b.n; i++)
+        if (!a->pred || !predictor_in_calib(a->pred, i + 1)) keep[m++] = i;
+    *truth = (CsvColumn){.n = m,
                          .id = dna_calloc((size_t)b.n, RANK_ID),
                          .v = dna_calloc((size_t)b.n, sizeof(double))};
-    for (int i = 0; i < b.n; i++) {
-        snprintf(truth->id[i], RANK_ID, "%d", i + 1);
-        truth->v[i] = b.top1[i];
+    for (int j = 0; j < m; j++) {
+        snprintf(truth->id[j], RANK_ID, "%d", keep[j] + 1);
+        truth->v[j] = b.top1[keep[j]];
     }
     if (score) {
         Space sp;
@@ -63,12 +84,13 @@ static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_pat
                   "rank: '%s' has %d blocks, the space %d", path, b.nblocks, sp.nblocks);
         Potentials pot;
         potentials_load(pot_path, &sp, &pot);
-        *score = (CsvColumn){.n = b.n,
+        *score = (CsvColumn){.n = m,
                              .id = dna_calloc((size_t)b.n, RANK_ID),
                              .v = dna_calloc((size_t)b.n, sizeof(double))};
-        for (int i = 0; i < b.n; i++) {
-            snprintf(score->id[i], RANK_ID, "%d", i + 1);
-            double s = 0;
+        for (int j = 0; j < m; j++) {
+            int i = keep[j];
+            snprintf(score->id[j], RANK_ID, "%d", i + 1);
+            double s = 0, bs[SPACE_MAX_BLOCKS];
             for (int k = 0; k < b.nblocks; k++) {
                 int c = b.cell[(size_t)i * b.nblocks + k];
                 int64_t code = b.code[(size_t)i * b.nblocks + k];
@@ -76,12 +98,13 @@ static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_pat
                           "rank a bench made in this run's space",
                           "rank: bench architecture %d is not in the space of '%s'", i + 1,
                           pot_path);
-                s += pot.cell[k][c].score[code];
+                s += bs[k] = pot.cell[k][c].score[code];
             }
-            score->v[i] = s;
+            score->v[j] = a->pred && a->weighted ? predictor_score(a->pred, bs) : s;
         }
         potentials_free(&pot);
     }
+    free(keep);
     bench_free(&b);
 }
 
@@ -113,7 +136,7 @@ static void rank_run(const RunCtx *ctx, const RankArgs *a) {
     if (a->potentials) snprintf(pot, sizeof pot, "%s", a->potentials);
     CsvColumn truth = {0}, score = {0}, unused = {0};
     if (!a->truth || !a->scores)
-        from_bench(ctx, a->cfg, pot, a->truth ? &unused : &truth, a->scores ? NULL : &score);
+        from_bench(ctx, a->cfg, pot, a->truth ? &unused : &truth, a->scores ? NULL : &score, a);
     csv_column_free(&unused);
     if (a->truth) {
         csv_column_read(a->truth, "top1", &truth);
@@ -125,7 +148,8 @@ static void rank_run(const RunCtx *ctx, const RankArgs *a) {
         csv_column_read(a->scores, "score", &score);
         snprintf(src_s, sizeof src_s, "%s", a->scores);
     } else {
-        snprintf(src_s, sizeof src_s, "sum of block path scores in %s", pot);
+        snprintf(src_s, sizeof src_s, "%s block path scores in %s",
+                 a->pred && a->weighted ? "predictor-weighted sum of" : "sum of", pot);
     }
     if (a->out)
         snprintf(prefix, sizeof prefix, "%s", a->out);
@@ -186,20 +210,22 @@ static void rank_run(const RunCtx *ctx, const RankArgs *a) {
 }
 
 // rank: --compare RUN_A RUN_B (two runs' path ratings), or a rating against a bench:
-// [CFG] [--potentials FILE | --scores CSV] [--truth CSV] [--name NAME] [--out PREFIX].
+// [CFG] [--potentials FILE | --scores CSV] [--truth CSV] [--name NAME] [--out PREFIX], or
+// CFG --predictor FILE [--potentials FILE] (see the top of this file).
 static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "--compare")) {
         DNA_CHECK(argc == 4, "usage: dna rank --compare RUN_A RUN_B",
                   "rank: --compare takes two run directories");
         return STAGE_COMPARE.command(ctx, all, argc - 1, argv + 1);
     }
-    static const char *FLAGS[] = {"--potentials", "--scores", "--truth", "--name", "--out"};
-    const char *val[5] = {0};
+    static const char *FLAGS[] = {"--potentials", "--scores", "--truth",
+                                  "--name",       "--out",    "--predictor"};
+    const char *val[6] = {0};
     char **rest = dna_calloc((size_t)argc + 1, sizeof(char *));
     int n = 0, positional = 0;
     for (int i = 0; i < argc; i++) {
         int f = -1;
-        for (int j = 0; j < 5; j++)
+        for (int j = 0; j < 6; j++)
             if (!strcmp(argv[i], FLAGS[j])) f = j;
         if (f < 0) {
             positional += i > 0;
@@ -231,7 +257,24 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
         if (file_exists(dir)) runner_open_logs(ctx, dir, "rank", 0);
     }
     free(rest);
-    if (ctx->rank == 0) rank_run(ctx, &ra);
+    if (ctx->rank == 0 && val[5]) {  // the held-out networks, by the predictor and by plain DNA
+        DNA_CHECK(!val[1] && !val[2] && !val[4] && !val[3],
+                  "give --predictor with a config only (and --potentials if need be)",
+                  "rank: --predictor ranks the run's bench under set names and outputs");
+        Predictor pred;
+        predictor_load(val[5], 0, &pred, NULL);
+        ra.pred = &pred, ra.weighted = 1, ra.name = "predictor";
+        rank_run(ctx, &ra);
+        ra.weighted = 0, ra.name = "dna_heldout";
+        rank_run(ctx, &ra);
+        log_info(ctx,
+                 "rank: predictor and plain DNA on the same bench networks: those outside the "
+                 "%d that %s was calibrated on",
+                 pred.ncalib, val[5]);
+        predictor_free(&pred);
+    } else if (ctx->rank == 0) {
+        rank_run(ctx, &ra);
+    }
     runner_close_logs(ctx);
     return 0;
 }
@@ -239,7 +282,7 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
 const Stage STAGE_RANK = {
     .name = "rank",
     .help =
-        "[CFG] [--potentials F | --scores CSV] [--truth CSV] [--name N] [--out PREFIX]: "
-        "tau/rho/R of a rating against the bench",
+        "[CFG] [--potentials F | --scores CSV] [--truth CSV] [--name N] [--out PREFIX] "
+        "[--predictor predictor.json]: tau/rho/R of a rating against the bench",
     .command = command,
 };

@@ -48,7 +48,7 @@ int runner_args(RunCtx *ctx, const FlagKey *flags, int argc, char **argv, Config
     int nover = 0, force = 0;
     for (int i = 1; i < argc; i++) {
         const FlagKey *f = NULL;
-        for (int j = 0; flags && j < 4 && flags[j].flag; j++)
+        for (int j = 0; flags && j < RUNNER_MAX_FLAGS && flags[j].flag; j++)
             if (!strcmp(argv[i], flags[j].flag)) f = &flags[j];
         if (!strcmp(argv[i], "--backend")) f = &BACKEND;
         if (f) {

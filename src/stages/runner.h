@@ -16,6 +16,8 @@
 enum { STAGE_RAN = 0, STAGE_SKIPPED = 1, STAGE_STOPPED = 2 };
 typedef int (*StageFn)(const RunCtx *ctx, const Config *cfg, int force);
 
+enum { RUNNER_MAX_FLAGS = 5 };  // flags a stage may have
+
 typedef struct FlagKey {
     const char *flag, *key;  // "--max-params" stands for "search.max_params=VALUE"
     const char *refused;     // key NULL: the flag is an error, and this is its fix
@@ -38,7 +40,7 @@ struct Stage {
     const char *partial;   // what exists while it is partly done (`dna status`)
     const char *sections;  // config sections its output depends on: "data teacher"
     void (*keys)(const Config *cfg, FILE *f);  // more fingerprint lines (may be NULL)
-    FlagKey flags[4];
+    FlagKey flags[RUNNER_MAX_FLAGS];
     int decides;      // the stage decides itself whether to skip (the runner never skips it)
     int redo;         // run on its own (not by `dna run`) it always redoes its work
     int checkpoints;  // it checkpoints: SIGTERM/SIGUSR1 checkpoint it and stop the run

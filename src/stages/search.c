@@ -5,6 +5,9 @@
 // baselines random_<i>.json within the same budgets. An impossible budget is an error
 // stating the cheapest architecture's cost, and writes nothing. Run on its own it always
 // searches again (budgets are its flags); in `dna run` it skips when arch.json exists.
+// With [search] predictor (--predictor FILE, `dna calibrate`'s predictor.json) block k's
+// scores are weighted by the fitted w_k before the solvers see them (src/nas/problem.h), and
+// arch.json's provenance records the file, its digest and the weights.
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,22 +21,25 @@
 #include "io/files.h"
 #include "io/plot.h"
 #include "io/potentials.h"
+#include "io/predictor.h"
 #include "nas/problem.h"
 #include "par/par.h"
 #include "stages/stages.h"
 
 enum { STREAM_RANDOM = 500 };
 
-static void plot(const RunCtx *ctx, const char *csv, const char *png, const Arch *best) {
+static void plot(const RunCtx *ctx, const char *csv, const char *png, const Arch *best,
+                 int weighted) {
     char body[4096], q[2300];
     snprintf(body, sizeof body,
              "set datafile separator ','\nset key top right\nset grid\n"
              "set xlabel 'parameters of the standalone network'\n"
-             "set ylabel 'predicted score (sum of block scores, lower is better)'\n"
+             "set ylabel 'predicted score (%s of block scores, lower is better)'\n"
              "set title 'score-vs-parameters frontier'\n"
              "plot %s using 2:4 with linespoints pt 7 ps 0.6 title 'frontier', "
              "'-' using 1:2 with points pt 9 ps 2.5 lc rgb 'red' title 'chosen'\n%ld,%.9g\ne",
-             plot_str(q, sizeof q, csv), arch_params(best), best->score);
+             weighted ? "predictor-weighted sum" : "sum", plot_str(q, sizeof q, csv),
+             arch_params(best), best->score);
     if (plot_png(png, 900, 600, body))
         log_info(ctx,
                  "search: gnuplot (pngcairo) failed or is missing: %s not drawn "
@@ -106,6 +112,24 @@ static void search(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
     DNA_CHECK(topk >= 1, "give --top K with K >= 1", "search: top %d", topk);
     SpaceProblem q;
     problem_build(sp, t, in_hw, &pot, budget, &q);
+    Predictor pred = {0};
+    char pred_digest[17] = "", pot_digest[17];
+    if (cfg->search.predictor[0]) {
+        predictor_load(cfg->search.predictor, sp->nblocks, &pred, pred_digest);
+        predictor_potentials_digest(&pot, pot_digest);
+        if (pred.potentials_digest[0] && strcmp(pred.potentials_digest, pot_digest))
+            log_warn(ctx,
+                     "search: predictor '%s' was fitted on other ratings (potentials %s, these "
+                     "%s): its weights may not suit them",
+                     cfg->search.predictor, pred.potentials_digest, pot_digest);
+        problem_weight(&q, pred.weight);
+        char ws[256] = "";
+        for (int k = 0; k < pred.nblocks; k++)
+            snprintf(ws + strlen(ws), sizeof ws - strlen(ws), "%s%.4g", k ? " " : "",
+                     pred.weight[k]);
+        log_info(ctx, "search: block scores weighted by predictor %s (digest %s): %s",
+                 cfg->search.predictor, pred_digest, ws);
+    }
     potentials_free(&pot);
     double cheap[SEARCH_MAX_COST];
     search_cheapest(&q.p, cheap);
@@ -148,7 +172,7 @@ static void search(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
     config_run_path(cfg, "frontier.csv", csv, sizeof csv);
     write_archs(csv, &q, sp, t, in_hw, front.arch, front.n, 1);
     config_run_path(cfg, "frontier.png", png, sizeof png);
-    plot(ctx, csv, png, &best);
+    plot(ctx, csv, png, &best, pred.nblocks > 0);
     // arch.json last: its presence marks the stage complete
     config_hash(cfg, hash);
     cJSON *pv = cJSON_CreateObject();
@@ -159,6 +183,12 @@ static void search(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
     cJSON_AddNumberToObject(pv, "max_params", cfg->search.max_params);
     cJSON_AddNumberToObject(pv, "max_macs", cfg->search.max_macs);
     cJSON_AddStringToObject(pv, "solver", "exact (traversal agrees)");
+    if (pred.nblocks) {  // the score is then sum_k w_k s_k
+        cJSON *pj = cJSON_AddObjectToObject(pv, "predictor");
+        cJSON_AddStringToObject(pj, "path", cfg->search.predictor);
+        cJSON_AddStringToObject(pj, "digest", pred_digest);
+        cJSON_AddItemToObject(pj, "weights", cJSON_CreateDoubleArray(pred.weight, pred.nblocks));
+    }
     cJSON_AddStringToObject(pv, "fingerprint", ctx->fingerprint);
     cJSON_AddStringToObject(pv, "fingerprint_keys", ctx->fingerprint_keys);
     char *extra = cJSON_PrintUnformatted(pv);
@@ -174,6 +204,7 @@ static void search(const RunCtx *ctx, const Config *cfg, const Space *sp, const 
     free(top);
     search_front_free(&front);
     problem_free(&q);
+    predictor_free(&pred);
 }
 
 static int run(const RunCtx *ctx, const Config *cfg, int force) {
@@ -189,7 +220,9 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
 
 const Stage STAGE_SEARCH = {
     .name = "search",
-    .help = "best architecture under budgets (--max-params P --max-macs M --top K) -> arch.json",
+    .help =
+        "best architecture under budgets (--max-params P --max-macs M --top K) "
+        "[--predictor predictor.json] -> arch.json",
     .run = run,
     .order = 6,
     .reads = {"teacher.h5", "potentials.h5"},
@@ -200,6 +233,7 @@ const Stage STAGE_SEARCH = {
     .flags = {{"--max-params", "search.max_params"},
               {"--max-macs", "search.max_macs"},
               {"--top", "search.top"},
+              {"--predictor", "search.predictor"},
               {"--max-flops", NULL,
                "give --max-macs M: the budget in multiply-adds per image (the DNA paper's and "
                "EfficientNet's \"FLOPs\"; half of a FLOP count that counts multiplies and adds "

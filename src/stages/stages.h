@@ -20,6 +20,7 @@ extern const Stage STAGE_REPORT;    // report.c    report.md, run.json
 extern const Stage STAGE_BENCH;     // bench.c     bench.h5
 extern const Stage STAGE_SPOS;      // spos.c      spos.csv
 extern const Stage STAGE_RANK;      // rank.c      rank_<name>.*
+extern const Stage STAGE_CALIB;     // calibrate.c predictor.json
 extern const Stage STAGE_PROXY;     // proxy.c     proxy_<name>.csv
 extern const Stage STAGE_COMPARE;   // compare.c   rank_compare.csv
 extern const Stage STAGE_STATUS;    // status.c    every stage's state

@@ -1,7 +1,8 @@
 // Architecture search (src/nas/search.c): both solvers, the frontier and the cheapest cost
 // against a brute force over thousands of random instances (ties, rounding, infeasible and
-// unconstrained budgets), hand-made instances where ignoring the width dependence fails and
-// where ties decide, bad input, and timings on the default and an ImageNet-sized instance.
+// unconstrained budgets), also with the block scores weighted as a calibrated predictor
+// weights them (src/nas/problem.h), hand-made instances where ignoring the width dependence fails
+// and where ties decide, bad input, and timings on the default and an ImageNet-sized instance.
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -298,12 +299,25 @@ static void check_instance(Inst *in, int t, int K, int dim, Tally *tl) {
     }
 }
 
-static Tally check_random(uint64_t seed, int ninst, int maxb, int maxc) {
+// A calibrated predictor's block weight (problem_weight multiplies a block's scores by it):
+// 1, below 1, 0 (the block's scores all tie), negative (a fitted weight may reverse a block),
+// above 1, or continuous in [-2, 2].
+static double draw_weight(uint64_t *s) {
+    static const double w[] = {1.0, 0.5, 0.1, 0.0, -0.5, 1.7};
+    int i = mix_below(s, 7);
+    return i < 6 ? w[i] : 4 * mix_unit(s) - 2;
+}
+
+static Tally check_random(uint64_t seed, int ninst, int maxb, int maxc, int weighted) {
     static Arch all[MAXARCH];
     Tally tl = {0};
     for (int t = 0; t < ninst && tl.bad < 4; t++) {
         Inst in;
         make_inst(&seed, &in, maxb, maxc);
+        for (int k = 0; weighted && k < in.p.nblocks; k++) {
+            double w = draw_weight(&seed);
+            for (int c = 0; c < in.blk[k].ncand; c++) in.score[k][c] = w * in.score[k][c];
+        }
         pick_budgets(&seed, &in, all, bf_all(&in, all));
         int K = 1 + mix_below(&seed, 10), dim = mix_below(&seed, in.p.ncost);
         check_instance(&in, t, K, dim, &tl);
@@ -319,14 +333,21 @@ static Tally check_random(uint64_t seed, int ninst, int maxb, int maxc) {
 
 // Thousands of small instances: every corner of ties, rounding and budgets.
 TEST(search_matches_brute_force) {
-    Tally tl = check_random(20240531, 3000, 4, 10);
+    Tally tl = check_random(20240531, 3000, 4, 10, 0);
     T_CHECK(tl.ref_worse > 0, "the reference's cut should fail somewhere");
 }
 
 // Fewer, wider ones (up to 40^3 architectures): long candidate lists, radix sorts, beam caps,
 // staircases coarser than the completions they bound.
 TEST(search_matches_brute_force_wide) {
-    check_random(77, 100, 3, 40);
+    check_random(77, 100, 3, 40, 0);
+}
+
+// The same with every block's scores weighted (weights < 1, 0, negative, > 1): the solvers
+// see weighted scores as any others, and must still agree with the brute force bitwise.
+TEST(search_weighted_matches_brute_force) {
+    check_random(4242, 2000, 4, 10, 1);
+    check_random(99, 60, 3, 40, 1);
 }
 
 // Two blocks. Block 0: narrow A (score 1.0, cost 10) or wide B (0.9, cost 12). Block 1 reads
