@@ -127,7 +127,8 @@ static int by_key(const void *a, const void *b) {
 
 // The items sorted by (x, y): their positions, dense ranks, and the number of distinct y.
 static Pair *sorted_pairs(const double *x, const double *y, long n, long *ny) {
-    int32_t *rx = dna_malloc(sizeof(int32_t) * (size_t)n), *ry = dna_malloc(sizeof(int32_t) * (size_t)n);
+    int32_t *rx = dna_malloc(sizeof(int32_t) * (size_t)n),
+            *ry = dna_malloc(sizeof(int32_t) * (size_t)n);
     dense_ranks(x, n, rx);
     *ny = dense_ranks(y, n, ry);
     Pair *p = dna_malloc(sizeof(Pair) * (size_t)n);
@@ -142,14 +143,16 @@ double rank_kendall_tau(const double *x, const double *y, long n) {
     DNA_CHECK(n < INT32_MAX, "rank fewer items", "rank: %ld items, at most %d", n, INT32_MAX - 1);
     long ny;
     Pair *p = sorted_pairs(x, y, n, &ny);
-    int32_t *kx = dna_malloc(sizeof(int32_t) * (size_t)n), *ky = dna_malloc(sizeof(int32_t) * (size_t)n),
+    int32_t *kx = dna_malloc(sizeof(int32_t) * (size_t)n),
+            *ky = dna_malloc(sizeof(int32_t) * (size_t)n),
             *tmp = dna_malloc(sizeof(int32_t) * (size_t)n);
     int64_t n3 = 0;
     for (long i = 0, j; i < n; i = j) {
         for (j = i; j < n && p[j].key == p[i].key;) j++;
         n3 += pairs(j - i);
     }
-    for (long i = 0; i < n; i++) kx[i] = (int32_t)(p[i].key >> 32), ky[i] = (int32_t)(uint32_t)p[i].key;
+    for (long i = 0; i < n; i++)
+        kx[i] = (int32_t)(p[i].key >> 32), ky[i] = (int32_t)(uint32_t)p[i].key;
     int64_t n1 = run_pairs(kx, n), s = sort_inversions(ky, tmp, n), n2 = run_pairs(ky, n);
     free(p), free(kx), free(ky), free(tmp);
     return tau_b(pairs(n), n1, n2, n3, s);
@@ -178,7 +181,8 @@ double rank_pearson(const double *x, const double *y, long n) {
 
 double rank_spearman(const double *x, const double *y, long n) {
     if (n < 2) return NAN;
-    double *rx = dna_malloc(sizeof(double) * (size_t)n), *ry = dna_malloc(sizeof(double) * (size_t)n);
+    double *rx = dna_malloc(sizeof(double) * (size_t)n),
+           *ry = dna_malloc(sizeof(double) * (size_t)n);
     rank_average(x, n, rx);
     rank_average(y, n, ry);
     double rho = rank_pearson(rx, ry, n);
@@ -188,10 +192,10 @@ double rank_spearman(const double *x, const double *y, long n) {
 
 // What every resample shares: the items in (x, y) order.
 typedef struct Boot {
-    long n, ny;             // pairs; distinct y values
-    const int32_t *pos;     // pos[i]: item i's place in (x, y) order
-    const int32_t *kx, *ky; // dense ranks, in (x, y) order
-    const double *px, *py;  // values, in (x, y) order
+    long n, ny;              // pairs; distinct y values
+    const int32_t *pos;      // pos[i]: item i's place in (x, y) order
+    const int32_t *kx, *ky;  // dense ranks, in (x, y) order
+    const double *px, *py;   // values, in (x, y) order
 } Boot;
 
 // One thread's buffers, reused by all its resamples.
@@ -274,9 +278,11 @@ void rank_bootstrap_stats(const double *x, const double *y, long n, int reps, ui
     DNA_CHECK(n < INT32_MAX, "rank fewer items", "rank: %ld items, at most %d", n, INT32_MAX - 1);
     long ny;
     Pair *pr = sorted_pairs(x, y, n, &ny);
-    int32_t *pos = dna_malloc(sizeof(int32_t) * (size_t)n), *kx = dna_malloc(sizeof(int32_t) * (size_t)n),
+    int32_t *pos = dna_malloc(sizeof(int32_t) * (size_t)n),
+            *kx = dna_malloc(sizeof(int32_t) * (size_t)n),
             *ky = dna_malloc(sizeof(int32_t) * (size_t)n);
-    double *px = dna_malloc(sizeof(double) * (size_t)n), *py = dna_malloc(sizeof(double) * (size_t)n);
+    double *px = dna_malloc(sizeof(double) * (size_t)n),
+           *py = dna_malloc(sizeof(double) * (size_t)n);
     for (long p = 0; p < n; p++) {
         long i = pr[p].i;
         pos[i] = (int32_t)p;
@@ -288,8 +294,9 @@ void rank_bootstrap_stats(const double *x, const double *y, long n, int reps, ui
     const Rng root = rng_new(seed);
 #pragma omp parallel
     {
-        Scratch w = {dna_malloc(sizeof(int32_t) * (size_t)n), dna_malloc(sizeof(int32_t) * (size_t)(ny + 1)),
-                     dna_malloc(sizeof(int32_t) * (size_t)ny), dna_malloc(sizeof(double) * (size_t)ny)};
+        Scratch w = {
+            dna_malloc(sizeof(int32_t) * (size_t)n), dna_malloc(sizeof(int32_t) * (size_t)(ny + 1)),
+            dna_malloc(sizeof(int32_t) * (size_t)ny), dna_malloc(sizeof(double) * (size_t)ny)};
 #pragma omp for schedule(dynamic, 4)
         for (int b = 0; b < reps; b++) resample(&B, rng_split(&root, (uint64_t)b), &w, st[b]);
         free(w.c), free(w.fen), free(w.hy), free(w.ay);

@@ -26,13 +26,13 @@
 #include "stages/stages.h"
 
 typedef struct RankArgs {
-    const Config *cfg;       // the run (bench.h5, potentials.h5, output directory); may be NULL
-    const char *potentials;  // ratings from another potentials.h5 on this run's space, or NULL
-    const char *scores;      // CSV of scores instead of potentials, or NULL
-    const char *truth;       // CSV of truths instead of the run's bench.h5, or NULL
-    const char *name;        // label of the rating ("dna", "spos", "seed41", ...)
-    const char *out;         // output path without extension, or NULL: <run>/rank_<name>
-    const char *truth_units; // "auto", "fraction" or "percent": the truth's top-1
+    const Config *cfg;        // the run (bench.h5, potentials.h5, output directory); may be NULL
+    const char *potentials;   // ratings from another potentials.h5 on this run's space, or NULL
+    const char *scores;       // CSV of scores instead of potentials, or NULL
+    const char *truth;        // CSV of truths instead of the run's bench.h5, or NULL
+    const char *name;         // label of the rating ("dna", "spos", "seed41", ...)
+    const char *out;          // output path without extension, or NULL: <run>/rank_<name>
+    const char *truth_units;  // "auto", "fraction" or "percent": the truth's top-1
 } RankArgs;
 
 enum { RANK_FORMAT = 1, RANK_BOOTSTRAP = 2000, RANK_ID = CSV_ID };
@@ -104,7 +104,8 @@ static const char *truth_to_fractions(const RunCtx *ctx, CsvColumn *t, const cha
     const double max = percent ? 100 : 1;
     for (long i = 0; i < t->n; i++) {
         DNA_CHECK(t->v[i] >= 0 && t->v[i] <= max,
-                  percent ? "give top-1 in percent, 0 to 100" : "give top-1 as fractions, 0 to 1, or --truth-units percent",
+                  percent ? "give top-1 in percent, 0 to 100"
+                          : "give top-1 as fractions, 0 to 1, or --truth-units percent",
                   "rank: top-1 %g of id '%s' in %s is outside [0, %g] (--truth-units %s)", t->v[i],
                   t->id[i], src, max, percent && auto_units ? "auto: percent" : units);
         if (percent) t->v[i] /= 100;
@@ -163,12 +164,14 @@ static void join_ids(const CsvColumn *truth, const CsvColumn *score, const char 
         long lo = 0, hi = score->n;  // the first score id >= key
         while (lo < hi) {
             long mid = lo + (hi - lo) / 2;
-            if (strcmp(s[mid].id, key.id) < 0) lo = mid + 1;
-            else hi = mid;
+            if (strcmp(s[mid].id, key.id) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         DNA_CHECK(lo < score->n && !strcmp(s[lo].id, key.id),
-                  "give a score for every architecture of the truth", "rank: no score for id '%s' in %s",
-                  truth->id[i], src_s);
+                  "give a score for every architecture of the truth",
+                  "rank: no score for id '%s' in %s", truth->id[i], src_s);
         which[i] = s[lo].i;
     }
     free(t), free(s);
@@ -286,8 +289,8 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
                   "rank: --compare takes two run directories");
         return STAGE_COMPARE.command(ctx, all, argc - 1, argv + 1);
     }
-    static const char *FLAGS[] = {"--potentials", "--scores", "--truth", "--name", "--out",
-                                  "--truth-units"};
+    static const char *FLAGS[] = {"--potentials", "--scores", "--truth",
+                                  "--name",       "--out",    "--truth-units"};
     enum { NFLAGS = sizeof FLAGS / sizeof *FLAGS };
     const char *val[NFLAGS] = {0};
     char **rest = dna_calloc((size_t)argc + 1, sizeof(char *));
@@ -319,9 +322,12 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     } else {
         snprintf(name, sizeof name, "dna");
     }
-    RankArgs ra = {
-        .potentials = val[0], .scores = val[1], .truth = val[2], .name = name, .out = val[4],
-        .truth_units = units};
+    RankArgs ra = {.potentials = val[0],
+                   .scores = val[1],
+                   .truth = val[2],
+                   .name = name,
+                   .out = val[4],
+                   .truth_units = units};
     Config cfg;
     if (positional || !(val[1] && val[2])) {
         runner_args(ctx, NULL, n, rest, &cfg);
@@ -340,6 +346,6 @@ const Stage STAGE_RANK = {
     .name = "rank",
     .help =
         "[CFG] [--potentials F | --scores CSV] [--truth CSV] [--truth-units auto|fraction|percent] "
-        "[--name N] [--out PREFIX|DIR/]: tau/rho/R of a rating against the bench, 95% bootstrap CIs",
+        "[--name N] [--out PREFIX|DIR/]: tau/rho/R of a rating against the bench, with CIs",
     .command = command,
 };

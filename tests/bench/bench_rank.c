@@ -28,9 +28,10 @@ int main(void) {
     double t_point = timer_now() - t0;
     rank_bootstrap(score, top1, N, REPS, 42, ci);
     double t = timer_now() - t0;
-    printf("bench rank n=%d resamples=%d threads=%d seconds=%.2f point_s=%.3f tau=%.4f "
-           "tau_ci=[%.4f,%.4f] rho=%.4f R=%.4f\n",
-           N, REPS, omp_get_max_threads(), t, t_point, st[0], ci[0][0], ci[0][1], st[1], st[2]);
+    printf(
+        "bench rank n=%d resamples=%d threads=%d seconds=%.2f point_s=%.3f tau=%.4f "
+        "tau_ci=[%.4f,%.4f] rho=%.4f R=%.4f\n",
+        N, REPS, omp_get_max_threads(), t, t_point, st[0], ci[0][0], ci[0][1], st[1], st[2]);
     free(score), free(top1);
     return 0;
 }

@@ -28,10 +28,14 @@ static double ref_tau(const double *x, const double *y, long n) {
         for (long j = i + 1; j < n; j++) {
             int a = sgn(x[i], x[j]), b = sgn(y[i], y[j]);
             if (!a && !b) continue;
-            if (!a) tx++;
-            else if (!b) ty++;
-            else if (a == b) c++;
-            else d++;
+            if (!a)
+                tx++;
+            else if (!b)
+                ty++;
+            else if (a == b)
+                c++;
+            else
+                d++;
         }
     double den = sqrt((c + d + tx) * (c + d + ty));
     return den > 0 ? (c - d) / den : NAN;
@@ -53,7 +57,8 @@ static double ref_pearson(const double *x, const double *y, long n) {
 
 // Pearson on average ranks, each rank counted: 1 + (values below) + (other equal values) / 2.
 static double ref_spearman(const double *x, const double *y, long n) {
-    double *rx = malloc(sizeof(double) * (size_t)(n + 1)), *ry = malloc(sizeof(double) * (size_t)(n + 1));
+    double *rx = malloc(sizeof(double) * (size_t)(n + 1)),
+           *ry = malloc(sizeof(double) * (size_t)(n + 1));
     for (long i = 0; i < n; i++) {
         long bx = 0, ex = 0, by = 0, ey = 0;
         for (long j = 0; j < n; j++) {
@@ -99,8 +104,8 @@ TEST(rankstat_extremes) {
     const double *u[4] = {a, k, a, a}, *v[4] = {k, a, a, a};
     const long n[4] = {5, 5, 1, 0};
     for (int t = 0; t < 4; t++)
-        T_CHECK(isnan(rank_kendall_tau(u[t], v[t], n[t])) && isnan(rank_spearman(u[t], v[t], n[t])) &&
-                    isnan(rank_pearson(u[t], v[t], n[t])),
+        T_CHECK(isnan(rank_kendall_tau(u[t], v[t], n[t])) &&
+                    isnan(rank_spearman(u[t], v[t], n[t])) && isnan(rank_pearson(u[t], v[t], n[t])),
                 "case %d: no correlation is defined", t);
     T_NEAR(rank_kendall_tau(a, c, 2), -1, 0, 0, "two pairs");
     T_NEAR(rank_pearson(a, b, 2), 1, 1e-15, 0, "two pairs");
@@ -124,11 +129,13 @@ TEST(rankstat_equals_quadratic_definitions_with_ties) {
                     x[i] = (double)u * 0.1;
                     y[i] = (double)((u + v) % (uint64_t)levels[ly]) - 3.5;
                 }
-                double t = rank_kendall_tau(x, y, n), r = rank_spearman(x, y, n), p = rank_pearson(x, y, n);
+                double t = rank_kendall_tau(x, y, n), r = rank_spearman(x, y, n),
+                       p = rank_pearson(x, y, n);
                 double wt = ref_tau(x, y, n), wr = ref_spearman(x, y, n), wp = ref_pearson(x, y, n);
-                T_CHECK(same(t, wt) && same(r, wr) && same(p, wp),
-                        "n %ld, %d x %d levels: tau %.17g rho %.17g R %.17g, want %.17g %.17g %.17g", n,
-                        levels[lx], levels[ly], t, r, p, wt, wr, wp);
+                T_CHECK(
+                    same(t, wt) && same(r, wr) && same(p, wp),
+                    "n %ld, %d x %d levels: tau %.17g rho %.17g R %.17g, want %.17g %.17g %.17g", n,
+                    levels[lx], levels[ly], t, r, p, wt, wr, wp);
                 cases++, undefined += isnan(wt);
             }
     T_CHECK(cases > 100 && undefined > 10 && cases - undefined > 50, "%d cases, %d undefined",
@@ -162,8 +169,8 @@ TEST(rankstat_bootstrap_resamples_are_their_draws) {
             double w[3] = {ref_tau(bx, by, n), ref_spearman(bx, by, n), ref_pearson(bx, by, n)};
             undefined += isnan(w[0]);
             for (int q = 0; q < 3; q++)
-                T_CHECK(same(st[b][q], w[q]), "n %ld resample %d statistic %d: %.17g, want %.17g", n,
-                        b, q, st[b][q], w[q]);
+                T_CHECK(same(st[b][q], w[q]), "n %ld resample %d statistic %d: %.17g, want %.17g",
+                        n, b, q, st[b][q], w[q]);
         }
     }
     T_CHECK(undefined > 0, "some resample of 3 pairs draws one value only");
@@ -173,8 +180,10 @@ TEST(rankstat_bootstrap_same_for_1_and_2_threads) {
     enum { N = 3000, REPS = 64 };
     double *x = malloc(sizeof(double) * N), *y = malloc(sizeof(double) * N);
     uint64_t s = 3;
-    for (long i = 0; i < N; i++) x[i] = (double)(lcg(&s) % 40), y[i] = x[i] + (double)(lcg(&s) % 60);
-    double(*one)[3] = malloc(sizeof(double[3]) * REPS), (*two)[3] = malloc(sizeof(double[3]) * REPS);
+    for (long i = 0; i < N; i++)
+        x[i] = (double)(lcg(&s) % 40), y[i] = x[i] + (double)(lcg(&s) % 60);
+    double(*one)[3] = malloc(sizeof(double[3]) * REPS),
+    (*two)[3] = malloc(sizeof(double[3]) * REPS);
     double c1[3][2], c2[3][2];
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
@@ -206,7 +215,8 @@ TEST(rankstat_bootstrap_intervals) {
     double st[3] = {rank_kendall_tau(x, y, 40), rank_spearman(x, y, 40), rank_pearson(x, y, 40)};
     for (int q = 0; q < 3; q++)
         T_CHECK(ci[q][0] < st[q] && st[q] < ci[q][1] && ci[q][1] <= 1.0,
-                "statistic %d: %.3f outside its interval [%.3f, %.3f]", q, st[q], ci[q][0], ci[q][1]);
+                "statistic %d: %.3f outside its interval [%.3f, %.3f]", q, st[q], ci[q][0],
+                ci[q][1]);
     double small[3][2];
     rank_bootstrap(x, y, 10, 500, 1, small);
     T_CHECK(small[0][1] - small[0][0] > ci[0][1] - ci[0][0], "10 pairs give a wider tau interval");
@@ -233,14 +243,16 @@ TEST(rankstat_equals_scipy_n100000) {
     free(text);
     long n = (long)field(ref, "n");
     T_CHECK(n == 100000, "%s: n %ld", REF_PATH, n);
-    double *x = malloc(sizeof(double) * (size_t)n), *y = malloc(sizeof(double) * (size_t)n), sx = 0, sy = 0;
+    double *x = malloc(sizeof(double) * (size_t)n), *y = malloc(sizeof(double) * (size_t)n), sx = 0,
+           sy = 0;
     uint64_t s = (uint64_t)field(ref, "seed");
     for (long i = 0; i < n; i++) {
         uint64_t a = lcg(&s), b = lcg(&s);
         x[i] = (double)(a % 200), y[i] = (double)((a % 200 + b % 150) / 7);
         sx += x[i], sy += y[i];
     }
-    T_CHECK(sx == field(ref, "sum_x") && sy == field(ref, "sum_y"), "not scipy's data: sums %.0f %.0f", sx, sy);
+    T_CHECK(sx == field(ref, "sum_x") && sy == field(ref, "sum_y"),
+            "not scipy's data: sums %.0f %.0f", sx, sy);
     T_NEAR(rank_kendall_tau(x, y, n), field(ref, "kendall_tau_b"), 0, 1e-12, "tau-b vs scipy");
     T_NEAR(rank_spearman(x, y, n), field(ref, "spearman_rho"), 0, 1e-12, "rho vs scipy");
     T_NEAR(rank_pearson(x, y, n), field(ref, "pearson_r"), 0, 1e-12, "R vs scipy");
