@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 // Knight's algorithm (1966): O(n log n). NAN when undefined (n < 2, all x or all y equal).
+// All take finite values (the order of NAN is undefined).
 double rank_kendall_tau(const double *x, const double *y, long n);
 double rank_spearman(const double *x, const double *y, long n);  // NAN as tau
 double rank_pearson(const double *x, const double *y, long n);   // NAN as tau
