@@ -69,6 +69,33 @@ cli scale_bad_width_negative 1 "scale: --width '-1' is not a number in \(0, 8\]"
 cli scale_bad_width_text 1 "scale: --width 'abc' is not a number in \(0, 8\]" scale $b0 --width abc --depth 1.2 -o "$sc/bad.json"
 check scale_bad_width_writes_nothing test ! -e "$sc/bad.json"
 rm -rf "$sc"
+# dna rank on CSV files: top-1 in percent (detected) gives the statistics of the same top-1 as
+# fractions; --out into a missing directory makes it; a directory that cannot be made is
+# refused before the inputs are read (a missing truth file is not what fails), with nothing
+# computed or written; a bad --truth-units or a value out of its unit's range names the flag
+rk=$(mktemp -d)
+awk 'BEGIN { srand(21); print "id,top1"; for (i = 1; i <= 60; i++) printf "a%d,%.4f\n", i, 0.8 + 0.002 * int(50 * rand()) }' >"$rk/frac.csv"
+awk -F, 'NR == 1 { print; next } { printf "%s,%.2f\n", $1, 100 * $2 }' "$rk/frac.csv" >"$rk/pct.csv"
+awk -F, 'BEGIN { srand(5) } NR == 1 { print "id,score"; next } { printf "%s,%.3f\n", $1, -$2 + 0.01 * int(5 * rand()) }' "$rk/frac.csv" | { IFS= read -r h; echo "$h"; sort -r; } >"$rk/score.csv"
+cli rank_truth_fractions 0 'top-1 in .*/frac.csv read as fractions' rank --scores "$rk/score.csv" --truth "$rk/frac.csv" --out "$rk/new/deeper/f"
+cli rank_truth_percent 0 'top-1 in .*/pct.csv read as percent' rank --scores "$rk/score.csv" --truth "$rk/pct.csv" --out "$rk/new/deeper/p"
+rank_same_stats() {
+    local a
+    a=$(grep -E 'tau|rho|pearson' "$rk/new/deeper/f.json") && [ "$(echo "$a" | wc -l)" = 3 ] &&
+        [ "$a" = "$(grep -E 'tau|rho|pearson' "$rk/new/deeper/p.json")" ] && cmp -s "$rk/new/deeper/f.csv" "$rk/new/deeper/p.csv" &&
+        grep -q '"truth_units": "percent"' "$rk/new/deeper/p.json" && grep -q '^a7,-\?[0-9.]*,0\.[0-9]*$' "$rk/new/deeper/p.csv"
+}
+check rank_percent_truth_same_stats_as_fractions rank_same_stats
+cli rank_out_directory 0 "rank score -> $rk/dir/rank_score.csv" rank --scores "$rk/score.csv" --truth "$rk/pct.csv" --out "$rk/dir/"
+touch "$rk/afile"
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" rank --scores "$rk/score.csv" --truth "$rk/nothing.csv" --out "$rk/afile/sub/x" >"$log" 2>&1
+rkrc=$?
+rank_refused_first() { [ $rkrc = 1 ] && grep -q "rank: cannot create directory '$rk/afile/sub'" "$log" && ! grep -qE 'Kendall|cannot read' "$log" && [ -z "$(find "$rk" -name 'x.*')" ]; }
+check rank_out_uncreatable_refused_before_work rank_refused_first
+cli rank_bad_truth_units 1 "rank: --truth-units 'pct' is not auto, fraction or percent" rank --scores "$rk/score.csv" --truth "$rk/pct.csv" --truth-units pct --out "$rk/bad"
+cli rank_percent_as_fraction 1 "top-1 [0-9.]+ of id 'a1' in .*/pct.csv is outside \[0, 1\] \(--truth-units fraction\)" rank --scores "$rk/score.csv" --truth "$rk/pct.csv" --truth-units fraction --out "$rk/bad"
+check rank_errors_write_nothing test -z "$(ls "$rk" | grep bad)"
+rm -rf "$rk"
 }
 section smoke_tests 600
 

@@ -6,14 +6,17 @@
 // intervals, and writes <out>.csv (id, score, top1), <out>.json and <out>.png (top-1 against
 // score, as the paper's Fig. 7). Scores and truths can also come from CSV files (a column
 // "id" plus "score" or "top1"), so rankings of other tools, e.g. `dna spos`, are judged on
-// the same bench. `dna rank --compare RUN_A RUN_B` is `dna compare`. With --predictor FILE
-// (`dna calibrate`'s predictor.json) only the bench networks outside its calibration set
-// count, rated twice: by the fitted weights (rank_predictor.*) and by plain DNA
-// (rank_dna_heldout.*).
+// the same bench. `dna rank --compare RUN_A RUN_B` is `dna compare`. Truths may be fractions
+// or percent (--truth-units); they are ranked, written and drawn as fractions. With
+// --predictor FILE (`dna calibrate`'s predictor.json) only the bench networks outside its
+// calibration set count, rated twice: by the fitted weights (rank_predictor.*) and by plain
+// DNA (rank_dna_heldout.*).
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/log.h"
 #include "io/bench.h"
@@ -27,14 +30,15 @@
 #include "stages/stages.h"
 
 typedef struct RankArgs {
-    const Config *cfg;       // the run (bench.h5, potentials.h5, output directory); may be NULL
-    const char *potentials;  // ratings from another potentials.h5 on this run's space, or NULL
-    const char *scores;      // CSV of scores instead of potentials, or NULL
-    const char *truth;       // CSV of truths instead of the run's bench.h5, or NULL
-    const char *name;        // label of the rating ("dna", "spos", "seed41", ...)
-    const char *out;         // output path without extension, or NULL: <run>/rank_<name>
-    const Predictor *pred;   // only the bench networks outside its calibration set, or NULL
-    int weighted;            // with pred: scores are its weighted sums (else plain sums)
+    const Config *cfg;        // the run (bench.h5, potentials.h5, output directory); may be NULL
+    const char *potentials;   // ratings from another potentials.h5 on this run's space, or NULL
+    const char *scores;       // CSV of scores instead of potentials, or NULL
+    const char *truth;        // CSV of truths instead of the run's bench.h5, or NULL
+    const char *name;         // label of the rating ("dna", "spos", "seed41", ...)
+    const char *out;          // output path without extension, or NULL: <run>/rank_<name>
+    const char *truth_units;  // "auto", "fraction" or "percent": the truth's top-1
+    const Predictor *pred;    // only the bench networks outside its calibration set, or NULL
+    int weighted;             // with pred: scores are its weighted sums (else plain sums)
 } RankArgs;
 
 enum { RANK_FORMAT = 1, RANK_BOOTSTRAP = 2000, RANK_ID = CSV_ID };
@@ -108,6 +112,94 @@ static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_pat
     bench_free(&b);
 }
 
+// Truth top-1 as fractions: percent when told, or in auto when any value exceeds 1 (said in
+// the log, since a run of accuracies below 1% would read as fractions). Values outside the
+// unit's range are an error naming the file and the id. Returns the unit read.
+static const char *truth_to_fractions(const RunCtx *ctx, CsvColumn *t, const char *src,
+                                      const char *units) {
+    double hi = -INFINITY;
+    for (long i = 0; i < t->n; i++) hi = fmax(hi, t->v[i]);
+    int auto_units = !strcmp(units, "auto");
+    int percent = !strcmp(units, "percent") || (auto_units && hi > 1);
+    if (auto_units)
+        log_info(ctx, "rank: top-1 in %s read as %s (%s; --truth-units says otherwise)", src,
+                 percent ? "percent" : "fractions", percent ? "a value above 1" : "none above 1");
+    const double max = percent ? 100 : 1;
+    for (long i = 0; i < t->n; i++) {
+        DNA_CHECK(t->v[i] >= 0 && t->v[i] <= max,
+                  percent ? "give top-1 in percent, 0 to 100"
+                          : "give top-1 as fractions, 0 to 1, or --truth-units percent",
+                  "rank: top-1 %g of id '%s' in %s is outside [0, %g] (--truth-units %s)", t->v[i],
+                  t->id[i], src, max, percent && auto_units ? "auto: percent" : units);
+        if (percent) t->v[i] /= 100;
+    }
+    return percent ? "percent" : "fraction";
+}
+
+// The directory of the output prefix, made now (mkdir -p), so that a prefix that cannot be
+// written fails before any work.
+static void out_dir_ready(const char *prefix) {
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", prefix);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) return;  // the working directory or /
+    *slash = 0;
+    for (char *p = dir + 1;; p++) {
+        if (*p && *p != '/') continue;
+        char c = *p;
+        *p = 0;
+        DNA_CHECK(mkdir(dir, 0775) == 0 || errno == EEXIST,
+                  "give --out a prefix in a directory that can be created (a missing one is made)",
+                  "rank: cannot create directory '%s' for the outputs %s.*: %s", dir, prefix,
+                  strerror(errno));
+        if (!(*p = c)) break;
+    }
+}
+
+typedef struct IdRef {
+    const char *id;
+    long i;
+} IdRef;
+
+static int by_id(const void *a, const void *b) {
+    const IdRef *u = a, *v = b;
+    int c = strcmp(u->id, v->id);
+    return c ? c : (u->i > v->i) - (u->i < v->i);
+}
+
+// c's ids sorted (O(n log n)); an id given twice is an error naming the file.
+static IdRef *sorted_ids(const CsvColumn *c, const char *src) {
+    IdRef *r = dna_malloc(sizeof(IdRef) * (size_t)(c->n ? c->n : 1));
+    for (long i = 0; i < c->n; i++) r[i] = (IdRef){c->id[i], i};
+    qsort(r, (size_t)c->n, sizeof(IdRef), by_id);
+    for (long i = 1; i < c->n; i++)
+        DNA_CHECK(strcmp(r[i - 1].id, r[i].id), "give each id once",
+                  "rank: id '%s' appears twice in %s", r[i].id, src);
+    return r;
+}
+
+// which[i]: the row of score holding truth row i's id; every truth id needs a score.
+static void join_ids(const CsvColumn *truth, const CsvColumn *score, const char *src_t,
+                     const char *src_s, long *which) {
+    IdRef *t = sorted_ids(truth, src_t), *s = sorted_ids(score, src_s);
+    for (long i = 0; i < truth->n; i++) {
+        IdRef key = {truth->id[i], -1};
+        long lo = 0, hi = score->n;  // the first score id >= key
+        while (lo < hi) {
+            long mid = lo + (hi - lo) / 2;
+            if (strcmp(s[mid].id, key.id) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        DNA_CHECK(lo < score->n && !strcmp(s[lo].id, key.id),
+                  "give a score for every architecture of the truth",
+                  "rank: no score for id '%s' in %s", truth->id[i], src_s);
+        which[i] = s[lo].i;
+    }
+    free(t), free(s);
+}
+
 static void plot(const RunCtx *ctx, const char *csv, const char *png, const char *name, long n,
                  const double st[3]) {
     char body[8192], xl[600], title[800], qx[1300], qt[1700], qc[2300];
@@ -134,6 +226,21 @@ static void rank_run(const RunCtx *ctx, const RankArgs *a) {
     char pot[1100], prefix[1100], src_s[1200], src_t[1100];
     if (a->cfg) config_run_path(a->cfg, "potentials.h5", pot, sizeof pot);
     if (a->potentials) snprintf(pot, sizeof pot, "%s", a->potentials);
+    if (a->out && *a->out && a->out[strlen(a->out) - 1] == '/')  // a directory
+        snprintf(prefix, sizeof prefix, "%srank_%s", a->out, a->name);
+    else if (a->out)
+        snprintf(prefix, sizeof prefix, "%s", a->out);
+    else if (a->cfg) {
+        char name[300];
+        snprintf(name, sizeof name, "rank_%s", a->name);
+        config_run_path(a->cfg, name, prefix, sizeof prefix);
+    } else {
+        snprintf(prefix, sizeof prefix, "%s", a->scores);
+        char *dot = strrchr(prefix, '.');
+        if (dot && !strcmp(dot, ".csv")) *dot = 0;
+        strncat(prefix, "_rank", sizeof prefix - strlen(prefix) - 1);
+    }
+    out_dir_ready(prefix);
     CsvColumn truth = {0}, score = {0}, unused = {0};
     if (!a->truth || !a->scores)
         from_bench(ctx, a->cfg, pot, a->truth ? &unused : &truth, a->scores ? NULL : &score, a);
@@ -151,54 +258,42 @@ static void rank_run(const RunCtx *ctx, const RankArgs *a) {
         snprintf(src_s, sizeof src_s, "%s block path scores in %s",
                  a->pred && a->weighted ? "predictor-weighted sum of" : "sum of", pot);
     }
-    if (a->out)
-        snprintf(prefix, sizeof prefix, "%s", a->out);
-    else if (a->cfg) {
-        char name[300];
-        snprintf(name, sizeof name, "rank_%s", a->name);
-        config_run_path(a->cfg, name, prefix, sizeof prefix);
-    } else {
-        snprintf(prefix, sizeof prefix, "%s", a->scores);
-        char *dot = strrchr(prefix, '.');
-        if (dot && !strcmp(dot, ".csv")) *dot = 0;
-        strncat(prefix, "_rank", sizeof prefix - strlen(prefix) - 1);
-    }
-    // Join on id: every architecture with a truth needs a score.
-    long n = truth.n;
+    const char *units = truth_to_fractions(ctx, &truth, src_t, a->truth_units);
+    long n = truth.n, *which = dna_malloc(sizeof(long) * (size_t)n);
+    join_ids(&truth, &score, src_t, src_s, which);
     double *x = dna_malloc(sizeof(double) * (size_t)n), *s = dna_malloc(sizeof(double) * (size_t)n);
-    for (long i = 0; i < n; i++) {
-        long j = 0;
-        while (j < score.n && strcmp(score.id[j], truth.id[i])) j++;
-        DNA_CHECK(j < score.n, "give a score for every architecture of the truth",
-                  "rank: no score for id '%s' in %s", truth.id[i], src_s);
-        s[i] = score.v[j], x[i] = -score.v[j];
-    }
-    double st[3] = {rank_kendall_tau(x, truth.v, n), rank_spearman(x, truth.v, n),
-                    rank_pearson(x, truth.v, n)};
-    double ci[3][2];
-    rank_bootstrap(x, truth.v, n, RANK_BOOTSTRAP, a->cfg ? (uint64_t)a->cfg->run.seed : 0, ci);
+    for (long i = 0; i < n; i++) s[i] = score.v[which[i]], x[i] = -s[i];
+    free(which);
     char csv[1200], js[1200], png[1200];
     snprintf(csv, sizeof csv, "%s.csv", prefix);
     snprintf(js, sizeof js, "%s.json", prefix);
     snprintf(png, sizeof png, "%s.png", prefix);
-    TextOut out;
+    // Both outputs are opened (as temporaries) before the statistics: a prefix that cannot be
+    // written fails now, not after the bootstrap.
+    TextOut out, jout;
     FILE *f = textout_open(&out, csv);
     fprintf(f, "id,score,top1\n");
     for (long i = 0; i < n; i++) fprintf(f, "%s,%.9g,%.6f\n", truth.id[i], s[i], truth.v[i]);
+    FILE *jf = textout_open(&jout, js);
+    double st[3] = {rank_kendall_tau(x, truth.v, n), rank_spearman(x, truth.v, n),
+                    rank_pearson(x, truth.v, n)};
+    double ci[3][2];
+    rank_bootstrap(x, truth.v, n, RANK_BOOTSTRAP, a->cfg ? (uint64_t)a->cfg->run.seed : 0, ci);
     textout_commit(&out);
-    f = textout_open(&out, js);
+    f = jf;
     static const char *KEYS[3] = {"kendall_tau", "spearman_rho", "pearson_r"};
     fprintf(f,
             "{\n  \"format\": \"dnafam-rank\", \"version\": %d, \"name\": \"%s\",\n"
-            "  \"scores\": \"%s\",\n  \"truth\": \"%s\",\n  \"n\": %ld, \"bootstrap\": %d,\n"
+            "  \"scores\": \"%s\",\n  \"truth\": \"%s\", \"truth_units\": \"%s\",\n"
+            "  \"n\": %ld, \"bootstrap\": %d,\n"
             "  \"sign\": \"statistics of -score against top-1: +1 = the rating orders the "
             "architectures as their accuracies do\",\n",
-            RANK_FORMAT, a->name, src_s, src_t, n, RANK_BOOTSTRAP);
+            RANK_FORMAT, a->name, src_s, src_t, units, n, RANK_BOOTSTRAP);
     for (int q = 0; q < 3; q++)
         fprintf(f, "  \"%s\": {\"value\": %.6f, \"ci95\": [%.6f, %.6f]},\n", KEYS[q], st[q],
                 ci[q][0], ci[q][1]);
     fprintf(f, "  \"git_rev\": \"%s\", \"dna_version\": \"%s\"\n}\n", ctx->git_rev, ctx->version);
-    textout_commit(&out);
+    textout_commit(&jout);
     plot(ctx, csv, png, a->name, n, st);
     log_info(ctx, "rank %s: %ld architectures; -score vs top-1 (95%% bootstrap CI):", a->name, n);
     log_plain(ctx, "  Kendall tau  %6.3f  [%6.3f, %6.3f]", st[0], ci[0][0], ci[0][1]);
@@ -210,8 +305,9 @@ static void rank_run(const RunCtx *ctx, const RankArgs *a) {
 }
 
 // rank: --compare RUN_A RUN_B (two runs' path ratings), or a rating against a bench:
-// [CFG] [--potentials FILE | --scores CSV] [--truth CSV] [--name NAME] [--out PREFIX], or
-// CFG --predictor FILE [--potentials FILE] (see the top of this file).
+// [CFG] [--potentials FILE | --scores CSV] [--truth CSV] [--name NAME] [--out PREFIX]
+// [--truth-units auto|fraction|percent], or CFG --predictor FILE [--potentials FILE] (see the
+// top of this file).
 static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "--compare")) {
         DNA_CHECK(argc == 4, "usage: dna rank --compare RUN_A RUN_B",
@@ -219,13 +315,14 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
         return STAGE_COMPARE.command(ctx, all, argc - 1, argv + 1);
     }
     static const char *FLAGS[] = {"--potentials", "--scores", "--truth",
-                                  "--name",       "--out",    "--predictor"};
-    const char *val[6] = {0};
+                                  "--name",       "--out",    "--truth-units", "--predictor"};
+    enum { NFLAGS = sizeof FLAGS / sizeof *FLAGS };
+    const char *val[NFLAGS] = {0};
     char **rest = dna_calloc((size_t)argc + 1, sizeof(char *));
     int n = 0, positional = 0;
     for (int i = 0; i < argc; i++) {
         int f = -1;
-        for (int j = 0; j < 6; j++)
+        for (int j = 0; j < NFLAGS; j++)
             if (!strcmp(argv[i], FLAGS[j])) f = j;
         if (f < 0) {
             positional += i > 0;
@@ -235,6 +332,10 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
         DNA_CHECK(i + 1 < argc, "give a value after the flag", "%s needs a value", argv[i]);
         val[f] = argv[++i];
     }
+    const char *units = val[5] ? val[5] : "auto";
+    DNA_CHECK(!strcmp(units, "auto") || !strcmp(units, "fraction") || !strcmp(units, "percent"),
+              "give --truth-units auto, fraction or percent",
+              "rank: --truth-units '%s' is not auto, fraction or percent", units);
     char name[256];
     if (val[3]) {
         snprintf(name, sizeof name, "%s", val[3]);
@@ -246,8 +347,12 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     } else {
         snprintf(name, sizeof name, "dna");
     }
-    RankArgs ra = {
-        .potentials = val[0], .scores = val[1], .truth = val[2], .name = name, .out = val[4]};
+    RankArgs ra = {.potentials = val[0],
+                   .scores = val[1],
+                   .truth = val[2],
+                   .name = name,
+                   .out = val[4],
+                   .truth_units = units};
     Config cfg;
     if (positional || !(val[1] && val[2])) {
         runner_args(ctx, NULL, n, rest, &cfg);
@@ -257,12 +362,12 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
         if (file_exists(dir)) runner_open_logs(ctx, dir, "rank", 0);
     }
     free(rest);
-    if (ctx->rank == 0 && val[5]) {  // the held-out networks, by the predictor and by plain DNA
+    if (ctx->rank == 0 && val[6]) {  // the held-out networks, by the predictor and by plain DNA
         DNA_CHECK(!val[1] && !val[2] && !val[4] && !val[3],
                   "give --predictor with a config only (and --potentials if need be)",
                   "rank: --predictor ranks the run's bench under set names and outputs");
         Predictor pred;
-        predictor_load(val[5], 0, &pred, NULL);
+        predictor_load(val[6], 0, &pred, NULL);
         ra.pred = &pred, ra.weighted = 1, ra.name = "predictor";
         rank_run(ctx, &ra);
         ra.weighted = 0, ra.name = "dna_heldout";
@@ -270,7 +375,7 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
         log_info(ctx,
                  "rank: predictor and plain DNA on the same bench networks: those outside the "
                  "%d that %s was calibrated on",
-                 pred.ncalib, val[5]);
+                 pred.ncalib, val[6]);
         predictor_free(&pred);
     } else if (ctx->rank == 0) {
         rank_run(ctx, &ra);
@@ -282,7 +387,8 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
 const Stage STAGE_RANK = {
     .name = "rank",
     .help =
-        "[CFG] [--potentials F | --scores CSV] [--truth CSV] [--name N] [--out PREFIX] "
-        "[--predictor predictor.json]: tau/rho/R of a rating against the bench",
+        "[CFG] [--potentials F | --scores CSV] [--truth CSV] [--truth-units auto|fraction|percent] "
+        "[--name N] [--out PREFIX|DIR/] [--predictor predictor.json]: tau/rho/R of a rating "
+        "against the bench, with CIs",
     .command = command,
 };
