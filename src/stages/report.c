@@ -43,7 +43,7 @@ enum { NSTAGE_ORDER = sizeof STAGE_ORDER / sizeof STAGE_ORDER[0] };
 // same architecture file as the first.
 typedef struct Row {
     char label[64], arch[1100];
-    int have_arch, retrained, stale;  // stale: seed files of another architecture, left out
+    int have_arch, retrained, stale;   // stale: seed files of another architecture, left out
     double params, macs, score, secs;  // secs: summed over the seeds
     double top1;                       // the mean over the seeds (NAN: not retrained)
     double seed_top1[RETRAIN_MAX_SEEDS];
@@ -413,8 +413,7 @@ static void results_table(FILE *f, const Config *cfg, const Teacher *t, const Ro
     if (nr > 0 && rows[0].retrained) {
         char text[1500];
         seed_verdict_text(text, sizeof text, &rows[0].seeds, rtop1, nr, cfg->retrain.seeds);
-        fprintf(f,
-                "%s Its predicted score is %.4f against their mean %.4f (lower is better).\n\n",
+        fprintf(f, "%s Its predicted score is %.4f against their mean %.4f (lower is better).\n\n",
                 text, rows[0].score, sum[2] / nr);
     }
 }

@@ -43,7 +43,8 @@ static void out_stem(const Config *cfg, const char *arch, const char *own, long 
         snprintf(name, sizeof name, "retrain_%s", basename(copy));
         char *dot = strrchr(name, '.');
         if (dot && !strcmp(dot, ".json")) *dot = 0;
-        DNA_CHECK(!seed_name_clashes(name), "rename the file (a name ending in _seed<N> or seed<N> "
+        DNA_CHECK(!seed_name_clashes(name),
+                  "rename the file (a name ending in _seed<N> or seed<N> "
                   "is taken by the seed files of [retrain] seeds)",
                   "'%s': its results would be named like another network's seed", arch);
     }
@@ -131,8 +132,7 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
     memcpy(t.std, d.std, sizeof t.std);
     uint64_t init_stream = STREAM_RETRAIN_INIT;
     Recipe r = recipe_retrain(cfg);
-    if (seed >= 2)
-        r.stream = STREAM_RETRAIN_SEEDS + 2 * (uint64_t)seed, init_stream = r.stream + 1;
+    if (seed >= 2) r.stream = STREAM_RETRAIN_SEEDS + 2 * (uint64_t)seed, init_stream = r.stream + 1;
     Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, init_stream);
     effnet_init(ctx->be, &t.net, &ec, in_hw, &init);
     char ckpt[1100], job[1200], *name = strrchr(stem, '/');
@@ -185,8 +185,8 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
     log_info(ctx,
              "retrain: %s: %ld params, %.2fM MACs, test top-1 %.2f%% after %ld epochs%s, "
              "%.0f s -> %s",
-             arch_path, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1, r.fit->epochs,
-             which, secs, js);
+             arch_path, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1, r.fit->epochs, which,
+             secs, js);
     free(top1), free(id);
     teacher_free(ctx->be, &t);
     dataset_free(&d);
@@ -210,8 +210,7 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     int rc = STAGE_SKIPPED, ran = 0;
     for (long s = 1; s <= cfg->retrain.seeds && rc != STAGE_STOPPED; s++)
         ran |= (rc = retrain_one(&c, cfg, path, s, cfg->retrain.seeds, force)) == STAGE_RAN;
-    for (long i = 1; !cfg->retrain.arch[0] && i <= cfg->search.random && rc != STAGE_STOPPED;
-         i++) {
+    for (long i = 1; !cfg->retrain.arch[0] && i <= cfg->search.random && rc != STAGE_STOPPED; i++) {
         char name[64];
         snprintf(name, sizeof name, "random_%ld.json", i);
         config_run_path(cfg, name, path, sizeof path);
@@ -223,8 +222,9 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
 
 const Stage STAGE_RETRAIN = {
     .name = "retrain",
-    .help = "train the searched network from scratch (--arch FILE; [retrain] seeds) -> "
-            "retrain.h5/.json",
+    .help =
+        "train the searched network from scratch (--arch FILE; [retrain] seeds) -> "
+        "retrain.h5/.json",
     .run = run,
     .order = 7,
     .reads = {"dataset.h5"},

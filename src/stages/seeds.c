@@ -45,8 +45,7 @@ SeedSpread seed_spread(const double *top1, int n) {
 // spread that reads "0.40", whatever the digits below.
 NoiseVerdict noise_verdict(double diff, const SeedSpread *searched) {
     if (searched->n < 2 || isnan(searched->spread)) return NOISE_UNMEASURED;
-    return round(1e4 * fabs(diff)) <= round(1e4 * searched->spread) ? NOISE_WITHIN
-                                                                     : NOISE_OUTSIDE;
+    return round(1e4 * fabs(diff)) <= round(1e4 * searched->spread) ? NOISE_WITHIN : NOISE_OUTSIDE;
 }
 
 NoiseVerdict seed_verdict_text(char *buf, size_t n, const SeedSpread *searched,

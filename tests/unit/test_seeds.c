@@ -35,9 +35,9 @@ TEST(seeds_spread) {
     T_CHECK(s.min == 0.8680 && s.max == 0.8709 && isnan(s.std), "min, max; no std below 3");
     s = seed_spread(three, 3);
     double m = (0.8709 + 0.8680 + 0.8675) / 3;
-    double sd = sqrt(((0.8709 - m) * (0.8709 - m) + (0.8680 - m) * (0.8680 - m) +
-                      (0.8675 - m) * (0.8675 - m)) /
-                     2);
+    double sd = sqrt(
+        ((0.8709 - m) * (0.8709 - m) + (0.8680 - m) * (0.8680 - m) + (0.8675 - m) * (0.8675 - m)) /
+        2);
     T_NEAR(s.spread, 0.0034, 1e-15, 0, "spread of 3");
     T_NEAR(s.std, sd, 1e-15, 0, "sample std of 3");
 }
@@ -56,17 +56,19 @@ TEST(seeds_verdict) {
 
 TEST(seeds_verdict_text) {
     char t[1500];
-    const double two[2] = {0.870, 0.866}, rnd[3] = {0.865, 0.867, 0.863}, far[3] = {0.85, 0.855,
-                                                                                  0.86};
+    const double two[2] = {0.870, 0.866}, rnd[3] = {0.865, 0.867, 0.863},
+                 far[3] = {0.85, 0.855, 0.86};
     SeedSpread s = seed_spread(two, 2), one = seed_spread(two, 1);
     // 0.868 - 0.865 = +0.30 points, within a spread of 0.40
     T_CHECK(seed_verdict_text(t, sizeof t, &s, rnd, 3, 2) == NOISE_WITHIN, "within");
-    T_CHECK(strstr(t, "**Searched vs random:** the searched network's test top-1, the mean of its "
-                      "2 seeds, is +0.30 points from the mean of the 3 random networks (86.50%; "
-                      "they span 86.30–86.70%, 0.40 points); it beats 3 of the 3.") &&
-                strstr(t, "The spread between its 2 seeds is 0.40 points: the difference is "
-                          "within it, within retraining noise: this run cannot say the searched "
-                          "network is better."),
+    T_CHECK(strstr(t,
+                   "**Searched vs random:** the searched network's test top-1, the mean of its "
+                   "2 seeds, is +0.30 points from the mean of the 3 random networks (86.50%; "
+                   "they span 86.30–86.70%, 0.40 points); it beats 3 of the 3.") &&
+                strstr(t,
+                       "The spread between its 2 seeds is 0.40 points: the difference is "
+                       "within it, within retraining noise: this run cannot say the searched "
+                       "network is better."),
             "%s", t);
     T_CHECK(seed_verdict_text(t, sizeof t, &s, far, 3, 2) == NOISE_OUTSIDE, "outside");
     T_CHECK(strstr(t, "is +1.30 points from") && strstr(t, "the difference is outside it") &&
@@ -80,8 +82,9 @@ TEST(seeds_verdict_text) {
             "%s", t);
     T_CHECK(seed_verdict_text(t, sizeof t, &one, rnd, 3, 1) == NOISE_UNMEASURED, "unmeasured");
     T_CHECK(strstr(t, "the searched network's test top-1 is +0.50 points from") &&
-                strstr(t, "The retraining noise was not measured (1 seed; set [retrain] seeds >= "
-                          "2)") &&
+                strstr(t,
+                       "The retraining noise was not measured (1 seed; set [retrain] seeds >= "
+                       "2)") &&
                 !strstr(t, "within") && !strstr(t, "outside"),
             "%s", t);
     seed_verdict_text(t, sizeof t, &one, rnd, 3, 3);
