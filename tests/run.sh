@@ -49,6 +49,8 @@ cli cli_check_runs_a_cell 0 'check: cell_train' check --steps 2
 cli cli_backend_auto_is_cpu 0 'backend cpu \(OpenBLAS' version
 cli cli_backend_cuda_needs_build 1 'fix: rebuild with .make CUDA=1. \(binary build/cuda/bin/dna\)' version --backend cuda
 cli cli_backend_unknown 1 "fix: set run.backend \(or --backend\) to cpu, cuda or auto" check --backend gpu
+cli retrain_seeds_out_of_range 1 'retrain.seeds = 17 is out of range 1..16' plan inputs/tiny.cfg retrain.seeds=17
+cli retrain_seeds_zero 1 'fix: set \[retrain\] seeds \(or retrain.seeds=N\) to 1..16' plan inputs/tiny.cfg retrain.seeds=0
 # dna scale: torchvision's B0 x B2's coefficients has torchvision's B2 parameter count (both
 # from tests/ref/make_effnet_scaling_ref.py); a bad --width is named and writes nothing
 sc=$(mktemp -d)
@@ -131,6 +133,60 @@ report_complete() {
     [ "$(grep -c '^retrain,' "$r/stages.csv")" = 1 ] && [ "$(grep -c '^report,' "$r/stages.csv")" = 2 ]
 }
 check run_report_record_random report_complete
+# [retrain] seeds = 2 (tiny.cfg): the searched network's seed 2 beside seed 1, from other
+# streams (other weights), the random networks once each; the report shows the seed spread
+# and the random networks' spread, and its verdict agrees with its own numbers
+seeds_made() {
+    local r=$out/tiny
+    [ -s "$r/retrain_seed2.json" ] && [ -s "$r/retrain_seed2.h5" ] || { echo "no retrain_seed2.json/.h5"; return 1; }
+    [ ! -e "$r/retrain_seed3.json" ] && [ ! -e "$r/retrain_random_1_seed2.json" ] || { echo "more seeds than asked"; return 1; }
+    grep -q '"retrain_seed": 1,' "$r/retrain.json" && grep -q '"retrain_seed": 2,' "$r/retrain_seed2.json" || { echo "retrain_seed fields"; return 1; }
+    h5diff -q --exclude-attribute=/ "$r/retrain.h5" "$r/retrain_seed2.h5" >/dev/null 2>&1
+    [ $? = 1 ] || { echo "seeds 1 and 2 have the same weights"; return 1; }
+    grep -qE '^\| searched \(arch.json\) \|.*\| [0-9.]+% \(2 seeds: [0-9.]+–[0-9.]+, spread [0-9.]+\) \| [0-9]+ s for 2 seeds, 1 ep. each \|$' "$r/report.md" &&
+        grep -qE '^\| \*\*mean of 2 random\*\* \|.*\| [0-9.]+% \(2 networks: [0-9.]+–[0-9.]+, spread [0-9.]+\) \| \|$' "$r/report.md" || { grep '^| ' "$r/report.md"; return 1; }
+    python3 - "$r" <<'PY'
+import json, re, sys
+d = sys.argv[1]
+s = [json.load(open(f"{d}/{f}.json"))["top1"] for f in ("retrain", "retrain_seed2")]
+rnd = [json.load(open(f"{d}/retrain_random_{i}.json"))["top1"] for i in (1, 2)]
+text = open(f"{d}/report.md").read()
+m = re.search(r"^\*\*Searched vs random:\*\* the searched network's test top-1, the mean of its 2 seeds, "
+              r"is ([-+][0-9.]+) points from the mean of the 2 random networks .* The spread between its 2 "
+              r"seeds is ([0-9.]+) points: the difference is (within it, within retraining noise: this run "
+              r"cannot say the searched network is better\.|outside it, larger than the retraining noise)", text, re.M)
+assert m, "no verdict sentence"
+diff = 100 * (sum(s) / 2 - sum(rnd) / 2)
+spread = 100 * abs(s[0] - s[1])
+assert abs(float(m.group(1)) - diff) < 0.006 and abs(float(m.group(2)) - spread) < 0.006, (m.groups(), diff, spread)
+assert m.group(3).startswith("within") == (round(abs(diff), 2) <= round(spread, 2)), (m.group(3), diff, spread)
+PY
+}
+check retrain_seeds_report_spread_verdict seeds_made
+# [retrain] seeds = 1: today's file set; seed 1 is the seeds = 2 run's, bitwise, with the same
+# fingerprint (seeds is not part of it); the report says the noise was not measured. Raised
+# to 2 it trains seed 2 only, the same as the seeds = 2 run's.
+mkdir -p "$out/one" && cp "$out/tiny/"{dataset.h5,teacher.h5,arch.json,random_1.json,random_2.json} "$out/one/"
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" retrain "${tiny[@]}" run.name=one retrain.seeds=1 >"$log" 2>&1
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" report "${tiny[@]}" run.name=one retrain.seeds=1 >>"$log" 2>&1
+one_seed() {
+    local r=$out/one f
+    [ "$(cd "$r" && echo retrain*)" = "retrain.h5 retrain.json retrain_random_1.h5 retrain_random_1.json retrain_random_2.h5 retrain_random_2.json" ] ||
+        { ls "$r"; return 1; }
+    for f in retrain retrain_random_1 retrain_random_2; do
+        h5diff -q --exclude-attribute=/ "$out/tiny/$f.h5" "$r/$f.h5" || { echo "$f.h5 differs"; return 1; }
+        [ "$(grep -o '"fingerprint": "[0-9a-f]*"' "$out/tiny/$f.json")" = "$(grep -o '"fingerprint": "[0-9a-f]*"' "$r/$f.json")" ] || { echo "$f.json fingerprint"; return 1; }
+    done
+    grep -qE '^\| searched \(arch.json\) \|.*\| [0-9.]+% \| [0-9]+ s, 1 ep. \|$' "$r/report.md" &&
+        grep -q "^\*\*Searched vs random:\*\* the searched network's test top-1 is [-+][0-9.]* points .* The retraining noise was not measured (1 seed; set \[retrain\] seeds >= 2)" "$r/report.md"
+}
+check retrain_one_seed_as_before one_seed
+cli retrain_seeds_raised_trains_the_new_seed_only 0 'retrain: .*/one/arch.json: .*\(seed 2 of 2\), [0-9]+ s -> .*/one/retrain_seed2.json' retrain "${tiny[@]}" run.name=one
+seed2_same() {
+    [ "$(grep -c 'is complete; skipping' "$out/one/log/retrain.log")" = 3 ] &&
+        h5diff -q --exclude-attribute=/ "$out/tiny/retrain_seed2.h5" "$out/one/retrain_seed2.h5"
+}
+check retrain_seed2_same_as_the_seeds_2_run seed2_same
 # every stage's log and the training loops' metrics (JSON lines) in <run>/log/
 logs_written() {
     local r=$out/tiny/log f
@@ -362,6 +418,7 @@ check retrain_outputs retrained
 cli retrain_ema_drop_connect 0 'retrain: epoch 1/1 .*test top-1 [0-9.]+% \(EMA\)' retrain "${tiny[@]}" run.name=tiny --arch "$out/other.json" retrain.ema=0.9 retrain.drop_connect=0.2 --force
 cli retrain_bad_ema 1 '\[retrain\] ema = 1' retrain "${tiny[@]}" run.name=tiny --arch "$out/other.json" retrain.ema=1 --force
 cli retrain_missing_arch 1 "no architecture '.*nothing.json'" retrain "${tiny[@]}" run.name=tiny --arch "$out/nothing.json"
+cli retrain_arch_named_like_a_seed 1 "other_seed2.json': its results would be named like another network's seed" retrain "${tiny[@]}" run.name=tiny --arch "$out/other_seed2.json"
 # bench (2 ranks, dynamic assignment), resumed; rank against it; the SPOS baseline ranked
 # through CSV files; the CSV path and the bench path give the same statistics
 mpi2 "$bin/dna" bench "${tiny[@]}" run.name=tiny --n 4 >"$log" 2>&1
@@ -716,8 +773,8 @@ plus_report_tau_bench() {
 check plus_report_tau_against_the_bench plus_report_tau_bench
 cli plus_plan_sizes_generation_2 0 "generation 2 \(gen2/\): teacher = generation 1's searched network x width 1.1, depth 1.2: [0-9]+ params" plan "${pt[@]}"
 mpi2 "$bin/dna" run "${pt[@]}" >"$log" 2>&1
-plus_skipped() {  # 7 stages of generation 1 and 6 of generation 2, retrain 3 networks each
-    [ "$(grep -c 'is complete; skipping' "$log")" = 17 ] && ! grep -q 'epoch 1/' "$log" ||
+plus_skipped() {  # 7 stages of generation 1 and 6 of generation 2, retrain 4 files each (2 seeds, 2 random)
+    [ "$(grep -c 'is complete; skipping' "$log")" = 19 ] && ! grep -q 'epoch 1/' "$log" ||
         { grep -c 'is complete; skipping' "$log"; grep 'epoch 1/' "$log"; return 1; }
 }
 check plus_rerun_skips_every_stage plus_skipped

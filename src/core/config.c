@@ -166,6 +166,11 @@ static const CfgKey KEYS[] = {
 
     K(retrain, arch, "arch", CK_STR, "", NULL,
       "architecture to retrain (empty: the run's arch.json); --arch overrides"),
+    K(retrain, seeds, "seeds", CK_INT, "2", NULL,
+      "retrain the searched network (or --arch) with N seeds, 1..16: seed 1 is run.seed's "
+      "(retrain.json), seed s >= 2 writes retrain_seed<s>.json/.h5; the report sets the "
+      "difference to the random networks (1 seed each) against the spread between the seeds "
+      "(1: no spread, the noise is not measured)"),
     K(retrain, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
     RECIPE_KEYS(retrain, "1", "training epochs"),
 
@@ -367,6 +372,11 @@ void config_load(Config *cfg, const char *path, char **overrides, int noverrides
         snprintf(where, sizeof where, "override '%s'", overrides[i]);
         set_key(cfg, buf, dot + 1, eq + 1, where);
     }
+    // a range the table cannot say: the seed files are named and read up to this bound
+    DNA_CHECK(cfg->retrain.seeds >= 1 && cfg->retrain.seeds <= RETRAIN_MAX_SEEDS,
+              "set [retrain] seeds (or retrain.seeds=N) to 1..16",
+              "%s: retrain.seeds = %ld is out of range 1..%d", path ? path : "config",
+              cfg->retrain.seeds, RETRAIN_MAX_SEEDS);
 }
 
 // sections: NULL for all, else a space-separated list ("data teacher")

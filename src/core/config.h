@@ -57,9 +57,12 @@ typedef struct TrainCfg {
 } TrainCfg;
 
 // The searched network trained from scratch with labels (`dna retrain`), on the whole
-// training set.
+// training set; `seeds` times (seed 1: run.seed's streams), so that the report can set the
+// difference to the random networks against the retraining noise.
+enum { RETRAIN_MAX_SEEDS = 16 };
 typedef struct RetrainCfg {
     char arch[CFG_STR];
+    long seeds;  // 1..RETRAIN_MAX_SEEDS
     RecipeCfg fit;
 } RetrainCfg;
 

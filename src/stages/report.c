@@ -1,8 +1,10 @@
 // `dna report` (the last stage of `dna run`): the run's report and record, made from the
 // files the other stages left in the run directory, on rank 0, regenerated every time.
 //   report.md          results (teacher, searched and random networks retrained: top-1,
-//                      params, multiply-adds, predicted score), time per stage, figures,
-//                      the searched architecture, the run record's essentials
+//                      its spread over [retrain] seeds, params, multiply-adds, predicted
+//                      score; the searched-vs-random verdict against that spread, see
+//                      stages/seeds.h), time per stage, figures, the searched architecture,
+//                      the run record's essentials
 //   report/loss.png    every (block, cell) job's distillation loss per step, a panel per block
 //   report/frontier.png  the score-vs-parameters frontier, the chosen and the random networks
 //   report/arch.png    the searched network drawn layer by layer (the paper's Fig. 13)
@@ -27,6 +29,7 @@
 #include "io/teacher.h"
 #include "par/par.h"
 #include "stages/plus.h"
+#include "stages/seeds.h"
 #include "stages/stages.h"
 #include "tensor/ops.h"
 
@@ -35,11 +38,16 @@ static const char *STAGE_ORDER[] = {"data", "teacher", "features", "train",
                                     "rate", "search",  "retrain",  "report"};
 enum { NSTAGE_ORDER = sizeof STAGE_ORDER / sizeof STAGE_ORDER[0] };
 
-// One retrained (or only searched) network's row of the results table.
+// One retrained (or only searched) network's row of the results table: its seeds' files
+// <res>.json, <res>_seed<s>.json (s <= [retrain] seeds), those present and made from the
+// same architecture file as the first.
 typedef struct Row {
     char label[64], arch[1100];
-    int have_arch, retrained;
-    double params, macs, score, top1, secs;
+    int have_arch, retrained, stale;   // stale: seed files of another architecture, left out
+    double params, macs, score, secs;  // secs: summed over the seeds
+    double top1;                       // the mean over the seeds (NAN: not retrained)
+    double seed_top1[RETRAIN_MAX_SEEDS];
+    SeedSpread seeds;
     long epochs;
 } Row;
 
@@ -56,10 +64,11 @@ static double jnum(const cJSON *o, const char *key, const char *path) {
     return v->valuedouble;
 }
 
-// The row of architecture file `arch` (run-relative name) and its retrain results `res`.
+// The row of architecture file `arch` (run-relative name) and its retrain results, the seed
+// files of run-relative stem `res` ("retrain", "retrain_random_1").
 static void load_row(const Config *cfg, const char *label, const char *arch, const char *res,
                      Row *r) {
-    char path[1100];
+    char path[1100], stem[300], digest[64] = "";
     *r = (Row){.top1 = NAN, .secs = NAN, .score = NAN};
     snprintf(r->label, sizeof r->label, "%s", label);
     config_run_path(cfg, arch, r->arch, sizeof r->arch);
@@ -69,17 +78,30 @@ static void load_row(const Config *cfg, const char *label, const char *arch, con
         r->have_arch = 1;
         r->params = (double)arch_params(&a), r->macs = (double)arch_macs(&a), r->score = a.score;
     }
-    config_run_path(cfg, res, path, sizeof path);
-    char *txt = text_read(path);
-    if (!txt) return;
-    cJSON *o = cJSON_Parse(txt);
-    DNA_CHECK(o, "delete it and rerun `dna retrain CFG`", "'%s' is not valid JSON", path);
-    r->retrained = 1;
-    r->top1 = jnum(o, "top1", path), r->secs = jnum(o, "seconds", path);
-    r->params = jnum(o, "params", path), r->macs = jnum(o, "macs", path);
-    r->epochs = (long)jnum(o, "epochs", path);
-    cJSON_Delete(o);
-    free(txt);
+    for (long s = 1; s <= cfg->retrain.seeds; s++) {
+        seed_stem(res, s, stem, sizeof stem);
+        snprintf(stem + strlen(stem), sizeof stem - strlen(stem), ".json");
+        config_run_path(cfg, stem, path, sizeof path);
+        char *txt = text_read(path);
+        if (!txt) continue;
+        cJSON *o = cJSON_Parse(txt);
+        DNA_CHECK(o, "delete it and rerun `dna retrain CFG`", "'%s' is not valid JSON", path);
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "arch_digest");
+        const char *dig = cJSON_IsString(d) ? d->valuestring : "";
+        if (!r->retrained) snprintf(digest, sizeof digest, "%s", dig);
+        if (strcmp(dig, digest)) {
+            r->stale++;  // an older architecture's seed: `dna retrain` retrains it
+        } else {
+            r->seed_top1[r->seeds.n] = jnum(o, "top1", path);
+            r->secs = (r->retrained ? r->secs : 0) + jnum(o, "seconds", path);
+            r->params = jnum(o, "params", path), r->macs = jnum(o, "macs", path);
+            r->epochs = (long)jnum(o, "epochs", path);
+            r->retrained = 1, r->seeds.n++;
+        }
+        cJSON_Delete(o);
+        free(txt);
+    }
+    if (r->retrained) r->seeds = seed_spread(r->seed_top1, r->seeds.n), r->top1 = r->seeds.mean;
 }
 
 // stages.csv -> the last entry of every stage (a stage rerun with --force replaces its time).
@@ -301,11 +323,19 @@ static void write_record(const RunCtx *ctx, const Config *cfg, const StageTime *
     cJSON_Delete(o);
 }
 
-static void fmt_top1(double v, char *buf, size_t n) {
-    if (isnan(v))
+// "87.09%", or over several seeds "86.92% (2 seeds: 86.75–87.09, spread 0.34[, std 0.18])".
+static void fmt_top1(const Row *r, char *buf, size_t n) {
+    const SeedSpread *s = &r->seeds;
+    if (!r->retrained) {
         snprintf(buf, n, "not retrained");
-    else
-        snprintf(buf, n, "%.2f%%", 100.0 * v);
+        return;
+    }
+    int len = snprintf(buf, n, "%.2f%%", 100.0 * s->mean);
+    if (s->n >= 2)
+        len += snprintf(buf + len, n - (size_t)len, " (%d seeds: %.2f–%.2f, spread %.2f", s->n,
+                        100.0 * s->min, 100.0 * s->max, 100.0 * s->spread);
+    if (s->n >= 3) len += snprintf(buf + len, n - (size_t)len, ", std %.2f", 100.0 * s->std);
+    if (s->n >= 2) snprintf(buf + len, n - (size_t)len, ")");
 }
 
 // The budgets the search ran under, from arch.json's provenance (`dna search --max-params`
@@ -332,22 +362,34 @@ static void results_table(FILE *f, const Config *cfg, const Teacher *t, const Ro
         fprintf(f, "| teacher (teacher.h5) | %ld | %ld | | %.2f%% | |\n",
                 effnet_param_count(&t->net.cfg), effnet_macs(&t->net.cfg, t->in_hw),
                 100.0 * t->top1);
-    double sum[4] = {0};
-    int nr = 0;
+    double sum[3] = {0}, rtop1[MAX_RANDOM];
+    int nr = 0, stale = 0;
     for (int i = 0; i < nrows; i++) {
         const Row *r = &rows[i];
+        stale += r->stale;
         if (!r->have_arch) continue;
-        char top1[32], secs[32] = "";
-        fmt_top1(r->top1, top1, sizeof top1);
-        if (r->retrained) snprintf(secs, sizeof secs, "%.0f s, %ld ep.", r->secs, r->epochs);
+        char top1[128], secs[64] = "";
+        fmt_top1(r, top1, sizeof top1);
+        if (r->retrained && r->seeds.n > 1)
+            snprintf(secs, sizeof secs, "%.0f s for %d seeds, %ld ep. each", r->secs, r->seeds.n,
+                     r->epochs);
+        else if (r->retrained)
+            snprintf(secs, sizeof secs, "%.0f s, %ld ep.", r->secs, r->epochs);
         fprintf(f, "| %s | %.0f | %.0f | %.4f | %s | %s |\n", r->label, r->params, r->macs,
                 r->score, top1, secs);
-        if (i > 0 && r->retrained)
-            sum[0] += r->params, sum[1] += r->macs, sum[2] += r->score, sum[3] += r->top1, nr++;
+        if (i > 0 && r->retrained && nr < MAX_RANDOM)
+            sum[0] += r->params, sum[1] += r->macs, sum[2] += r->score, rtop1[nr++] = r->top1;
     }
-    if (nr > 0)
-        fprintf(f, "| **mean of %d random** | %.0f | %.0f | %.4f | %.2f%% | |\n", nr, sum[0] / nr,
-                sum[1] / nr, sum[2] / nr, 100.0 * sum[3] / nr);
+    SeedSpread rs = seed_spread(rtop1, nr);
+    if (nr > 1)
+        fprintf(f,
+                "| **mean of %d random** | %.0f | %.0f | %.4f | %.2f%% (%d networks: %.2f–%.2f, "
+                "spread %.2f) | |\n",
+                nr, sum[0] / nr, sum[1] / nr, sum[2] / nr, 100.0 * rs.mean, nr, 100.0 * rs.min,
+                100.0 * rs.max, 100.0 * rs.spread);
+    else if (nr == 1)
+        fprintf(f, "| **mean of 1 random** | %.0f | %.0f | %.4f | %.2f%% | |\n", sum[0], sum[1],
+                sum[2], 100.0 * rs.mean);
     double bp, bm;
     search_budget(cfg, &rows[0], &bp, &bm);
     fprintf(
@@ -357,18 +399,22 @@ static void results_table(FILE *f, const Config *cfg, const Teacher *t, const Ro
         "retrained from scratch with the same [retrain] recipe (batch %ld, lr %g, the "
         "epochs in the table) and seed %ld; the random networks are uniform draws within the "
         "budget with at "
-        "least 90%% of the searched network's parameters ([search] random = %ld, seed %ld).\n\n",
+        "least 90%% of the searched network's parameters ([search] random = %ld, seed %ld). "
+        "[retrain] seeds = %ld: the searched network is retrained with %ld seed%s (seed 1 draws "
+        "from the streams every random network is retrained with), its top-1 is the mean over "
+        "them; a spread is max - min, in points.\n\n",
         bp, bm, cfg->retrain.fit.batch, cfg->retrain.fit.lr, cfg->run.seed, cfg->search.random,
-        cfg->run.seed);
-    if (nr > 0 && rows[0].retrained) {
-        double d = 100.0 * (rows[0].top1 - sum[3] / nr);
-        int beats = 0;
-        for (int i = 1; i < nrows; i++) beats += rows[i].retrained && rows[0].top1 > rows[i].top1;
+        cfg->run.seed, cfg->retrain.seeds, cfg->retrain.seeds, cfg->retrain.seeds > 1 ? "s" : "");
+    if (stale)
         fprintf(f,
-                "**Searched vs random:** the searched network's test top-1 is %+.2f points from "
-                "the mean of the %d random networks; it beats %d of the %d. Its predicted score "
-                "is %.4f against their mean %.4f (lower is better).\n\n",
-                d, nr, beats, nr, rows[0].score, sum[2] / nr);
+                "%d seed file(s) made from an earlier version of their architecture file are left "
+                "out: `dna retrain CFG` retrains them.\n\n",
+                stale);
+    if (nr > 0 && rows[0].retrained) {
+        char text[1500];
+        seed_verdict_text(text, sizeof text, &rows[0].seeds, rtop1, nr, cfg->retrain.seeds);
+        fprintf(f, "%s Its predicted score is %.4f against their mean %.4f (lower is better).\n\n",
+                text, rows[0].score, sum[2] / nr);
     }
 }
 
@@ -428,12 +474,12 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
 
     Row rows[1 + MAX_RANDOM];
     int nrows = 1;
-    load_row(cfg, "searched (arch.json)", "arch.json", "retrain.json", &rows[0]);
+    load_row(cfg, "searched (arch.json)", "arch.json", "retrain", &rows[0]);
     for (long i = 1; i <= cfg->search.random && nrows <= MAX_RANDOM; i++, nrows++) {
         char label[64], arch[64], res[64];
         snprintf(label, sizeof label, "random %ld (random_%ld.json)", i, i);
         snprintf(arch, sizeof arch, "random_%ld.json", i);
-        snprintf(res, sizeof res, "retrain_random_%ld.json", i);
+        snprintf(res, sizeof res, "retrain_random_%ld", i);
         load_row(cfg, label, arch, res, &rows[nrows]);
     }
     Teacher t, *tp = NULL;

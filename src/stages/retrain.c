@@ -4,9 +4,11 @@
 // <run>/resume/ so that a long retraining spans allocations. Writes retrain.h5 (teacher.h5's
 // layout, so a retrained network can be the next teacher, as DNA+ does) and retrain.json
 // (results and provenance); an architecture other than the run's own arch.json writes
-// retrain_<name>.h5/.json. Without [retrain] arch it retrains arch.json and then the
-// [search] random baselines random_<i>.json with the same recipe and seed, each skipped when
-// its .json exists and was made from the same architecture file.
+// retrain_<name>.h5/.json. [retrain] seeds = N trains it N times: seed 1 from run.seed's
+// streams (the files above), seed s >= 2 from streams of its own into <stem>_seed<s>.h5/.json.
+// Without [retrain] arch it retrains arch.json (N seeds) and then the [search] random
+// baselines random_<i>.json (1 seed each) with the same recipe, each file skipped when its
+// .json exists and was made from the same architecture file.
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,23 +24,51 @@
 #include "io/fingerprint.h"
 #include "io/teacher.h"
 #include "par/par.h"
+#include "stages/seeds.h"
 #include "stages/stages.h"
 #include "train/fit.h"
 
-enum { STREAM_RETRAIN_INIT = 401 };
+// Seed 1: the weights from STREAM_RETRAIN_INIT, data order and dropout from fit.c's
+// STREAM_RETRAIN. Seed s >= 2: STREAM_RETRAIN_SEEDS + 2s and + 2s + 1 (all of the run seed).
+enum { STREAM_RETRAIN_INIT = 401, STREAM_RETRAIN_SEEDS = 4000 };
 
-// Output stem: "retrain" for the run's arch.json, else "retrain_<file name without .json>".
-static void out_stem(const Config *cfg, const char *arch, const char *own, char *buf, size_t n) {
-    if (!strcmp(arch, own)) {
-        config_run_path(cfg, "retrain", buf, n);
-        return;
+// Output stem: "retrain" for the run's arch.json, else "retrain_<file name without .json>";
+// then "_seed<s>" for seed s >= 2.
+static void out_stem(const Config *cfg, const char *arch, const char *own, long seed, char *buf,
+                     size_t n) {
+    char copy[1100], name[256], stem[300];
+    snprintf(name, sizeof name, "retrain");
+    if (strcmp(arch, own)) {
+        snprintf(copy, sizeof copy, "%s", arch);
+        snprintf(name, sizeof name, "retrain_%s", basename(copy));
+        char *dot = strrchr(name, '.');
+        if (dot && !strcmp(dot, ".json")) *dot = 0;
+        DNA_CHECK(!seed_name_clashes(name),
+                  "rename the file (a name ending in _seed<N> or seed<N> "
+                  "is taken by the seed files of [retrain] seeds)",
+                  "'%s': its results would be named like another network's seed", arch);
     }
-    char copy[1100], name[256];
-    snprintf(copy, sizeof copy, "%s", arch);
-    snprintf(name, sizeof name, "retrain_%s", basename(copy));
-    char *dot = strrchr(name, '.');
-    if (dot && !strcmp(dot, ".json")) *dot = 0;
-    config_run_path(cfg, name, buf, n);
+    seed_stem(name, seed, stem, sizeof stem);
+    config_run_path(cfg, stem, buf, n);
+}
+
+// The fingerprint the retrained files record: the stage's, without retrain.seeds. How many
+// seeds are trained changes no single seed's training, so raising [retrain] seeds keeps the
+// files (and checkpoints) already made and trains only the new seeds; with seeds = 1 the
+// files are those of a dna without the key.
+static void file_fingerprint(const RunCtx *ctx, Fingerprint *fp) {
+    const char *keys = ctx->fingerprint_keys ? ctx->fingerprint_keys : "";
+    size_t n = strlen(keys);
+    char *out = dna_malloc(n + 1), *o = out;
+    for (const char *p = keys; *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) + 1 : strlen(p);
+        if (strncmp(p, "retrain.seeds = ", 16)) memcpy(o, p, len), o += len;
+        p += len;
+    }
+    *o = 0;
+    fp_make(fp, out);
+    free(out);
 }
 
 // FNV-1a of the architecture file's bytes: a result belongs to the file it was trained from,
@@ -60,10 +90,12 @@ static int result_matches(const char *js, const char *hex) {
     return found;
 }
 
-static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_path, int force) {
+// Seed `seed` (1..nseeds) of the network in arch_path.
+static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_path, long seed,
+                       long nseeds, int force) {
     char own[1100], stem[1100], h5[1200], js[1200];
     config_run_path(cfg, "arch.json", own, sizeof own);
-    out_stem(cfg, arch_path, own, stem, sizeof stem);
+    out_stem(cfg, arch_path, own, seed, stem, sizeof stem);
     snprintf(h5, sizeof h5, "%s.h5", stem);
     snprintf(js, sizeof js, "%s.json", stem);
     char digest[17];
@@ -98,9 +130,11 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
     Teacher t = {.in_hw = in_hw, .top1 = -1};
     memcpy(t.mean, d.mean, sizeof t.mean);
     memcpy(t.std, d.std, sizeof t.std);
-    Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, STREAM_RETRAIN_INIT);
-    effnet_init(ctx->be, &t.net, &ec, in_hw, &init);
+    uint64_t init_stream = STREAM_RETRAIN_INIT;
     Recipe r = recipe_retrain(cfg);
+    if (seed >= 2) r.stream = STREAM_RETRAIN_SEEDS + 2 * (uint64_t)seed, init_stream = r.stream + 1;
+    Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, init_stream);
+    effnet_init(ctx->be, &t.net, &ec, in_hw, &init);
     char ckpt[1100], job[1200], *name = strrchr(stem, '/');
     stage_resume_path(ctx, cfg, name ? name + 1 : stem, ckpt, sizeof ckpt);
     if (force && ctx->rank == 0) ckpt_remove(ckpt);  // --force: from scratch
@@ -139,41 +173,58 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
         for (long e = 0; e < r.fit->epochs; e++) fprintf(f, "%s%.6f", e ? ", " : "", top1[e]);
         fprintf(f,
                 "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"ranks\": %d,\n"
-                "  \"seed\": %ld, \"config_hash\": \"%s\", \"git_rev\": \"%s\", \"dna_version\": "
-                "\"%s\"\n}\n",
-                t.top1, secs, ctx->nranks, cfg->run.seed, hash, ctx->git_rev, ctx->version);
+                "  \"seed\": %ld, \"retrain_seed\": %ld, \"config_hash\": \"%s\", \"git_rev\": "
+                "\"%s\", \"dna_version\": \"%s\"\n}\n",
+                t.top1, secs, ctx->nranks, cfg->run.seed, seed, hash, ctx->git_rev, ctx->version);
         textout_commit(&out);
     }
     par_barrier();
     fit_done(ctx, &r);
+    char which[64] = "";
+    if (nseeds > 1) snprintf(which, sizeof which, " (seed %ld of %ld)", seed, nseeds);
     log_info(ctx,
-             "retrain: %s: %ld params, %.2fM MACs, test top-1 %.2f%% after %ld epochs, "
+             "retrain: %s: %ld params, %.2fM MACs, test top-1 %.2f%% after %ld epochs%s, "
              "%.0f s -> %s",
-             arch_path, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1, r.fit->epochs, secs,
-             js);
+             arch_path, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1, r.fit->epochs, which,
+             secs, js);
     free(top1), free(id);
     teacher_free(ctx->be, &t);
     dataset_free(&d);
     return STAGE_RAN;
 }
 
+// The network's seeds 1..[retrain] seeds (arch.json or --arch), then, for arch.json, the
+// random networks, 1 seed each: a seed more of every random network would cost as many
+// retrainings as there are random networks, and the default run has time for one more
+// (doc/guide.md, "Reading the report"); their spread is shown beside their mean instead.
 static int run(const RunCtx *ctx, const Config *cfg, int force) {
+    Fingerprint fp;
+    file_fingerprint(ctx, &fp);
+    RunCtx c = *ctx;
+    c.fingerprint = fp.hex, c.fingerprint_keys = fp.keys;
     char path[1100];
-    if (cfg->retrain.arch[0]) return retrain_one(ctx, cfg, cfg->retrain.arch, force);
-    config_run_path(cfg, "arch.json", path, sizeof path);
-    int rc = retrain_one(ctx, cfg, path, force), ran = rc == STAGE_RAN;
-    for (long i = 1; i <= cfg->search.random && rc != STAGE_STOPPED; i++) {
+    if (cfg->retrain.arch[0])
+        snprintf(path, sizeof path, "%s", cfg->retrain.arch);
+    else
+        config_run_path(cfg, "arch.json", path, sizeof path);
+    int rc = STAGE_SKIPPED, ran = 0;
+    for (long s = 1; s <= cfg->retrain.seeds && rc != STAGE_STOPPED; s++)
+        ran |= (rc = retrain_one(&c, cfg, path, s, cfg->retrain.seeds, force)) == STAGE_RAN;
+    for (long i = 1; !cfg->retrain.arch[0] && i <= cfg->search.random && rc != STAGE_STOPPED; i++) {
         char name[64];
         snprintf(name, sizeof name, "random_%ld.json", i);
         config_run_path(cfg, name, path, sizeof path);
-        ran |= (rc = retrain_one(ctx, cfg, path, force)) == STAGE_RAN;
+        ran |= (rc = retrain_one(&c, cfg, path, 1, 1, force)) == STAGE_RAN;
     }
+    fp_free(&fp);
     return rc == STAGE_STOPPED ? rc : ran ? STAGE_RAN : STAGE_SKIPPED;
 }
 
 const Stage STAGE_RETRAIN = {
     .name = "retrain",
-    .help = "train the searched network from scratch (--arch FILE) -> retrain.h5/.json",
+    .help =
+        "train the searched network from scratch (--arch FILE; [retrain] seeds) -> "
+        "retrain.h5/.json",
     .run = run,
     .order = 7,
     .reads = {"dataset.h5"},
