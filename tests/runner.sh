@@ -17,6 +17,12 @@ export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0:exit
 export ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0"
 MPI_ASAN="detect_leaks=0"
 
+# Open MPI's PMIx picks its munge security plugin wherever munge is installed, and when munged
+# is not running (a stale socket: slurm-local.sh installs munge) every MPI start retries it
+# for 2.6 s. The tests run their ranks on this host only, where PMIx's native security is
+# what it would fall back to anyway.
+export PMIX_MCA_psec=${PMIX_MCA_psec:-native}
+
 # seconds between TERM and KILL for a suite past its limit
 SUITE_KILL_AFTER=${SUITE_KILL_AFTER:-30}
 
@@ -88,7 +94,7 @@ section() {
 # cli NAME EXPECTED_EXIT GREP_PATTERN ARGS...: `$bin/dna ARGS` exits with exactly
 # EXPECTED_EXIT and prints a line matching GREP_PATTERN (dna's errors exit with 1)
 cli() {
-    local name=$1 want=$2 pat=$3
+    local name=$1 want=$2 pat=$3 t0=$SECONDS
     shift 3
     local out rc why
     out=$(ASAN_OPTIONS=$MPI_ASAN "$bin/dna" "$@" 2>&1)
@@ -99,14 +105,20 @@ cli() {
     elif ! grep -qE "$pat" <<<"$out"; then
         why="exit $rc, but no line matches '$pat'"
     else
-        echo "ok   $name"; passed=$((passed + 1)); return
+        echo "ok   $name$(took "$t0")"; passed=$((passed + 1)); last_check=$SECONDS; return
     fi
-    echo "FAIL $name ($why): $out"; failed=$((failed + 1))
+    echo "FAIL $name ($why): $out"; failed=$((failed + 1)); last_check=$SECONDS
 }
+
+# took T0: "  (N s)" when N = SECONDS - T0 is 3 or more, so that CI's log shows which test
+# costs what; a check's time is that of the commands since the previous check (its setup)
+last_check=$SECONDS
+took() { local n=$((SECONDS - $1)); [ $n -lt 3 ] || echo "  ($n s)"; }
 
 check() {  # check NAME CONDITION-COMMAND...
     local name=$1; shift
-    if "$@"; then echo "ok   $name"; passed=$((passed + 1)); else echo "FAIL $name"; cat "$log"; failed=$((failed + 1)); fi
+    if "$@"; then echo "ok   $name$(took "$last_check")"; passed=$((passed + 1)); else echo "FAIL $name"; cat "$log"; failed=$((failed + 1)); fi
+    last_check=$SECONDS
 }
 
 # checkout_snapshot DIR STAMP: records DIR's `git status --porcelain` in STAMP (whose mtime

@@ -23,6 +23,9 @@
 # the 16 jobs of the 2-generation chain share the node's 4 CPUs with the others);
 # DNA_SLURM_TEST_KEEP=1 keeps the outputs and job logs (the directory is printed).
 set -euo pipefail
+# the jobs run with Slurm's PMIx (munge, running here) as a user's would, not with the native
+# security that tests/runner.sh sets for the tests' own local ranks
+unset PMIX_MCA_psec
 bin=$(cd "${1:-bin}" && pwd)
 cd "$(dirname "$0")/../.."
 root=$PWD
