@@ -100,6 +100,15 @@ expect cli_other_exit_code "0 1 0" '^FAIL t \(exit 2, expected 1\)' eval 'bin=$t
 expect cli_success_where_error_expected "0 1 0" '^FAIL z \(exit 0, expected 1\)' eval 'bin=$tmp/fakebin cli z 1 "no such thing" zero'
 expect cli_other_message "0 1 0" "^FAIL m \(exit 1, but no line matches 'other'\)" eval 'bin=$tmp/fakebin cli m 1 other err'
 
+# ---------------------------------------------------------------- release-only checks
+# the release pass runs them; the sanitizer pass counts each as skipped and runs none
+mkdir -p "$tmp/build/san/bin" "$tmp/rel/bin"
+ran() { echo "ran $1"; }
+expect release_only_runs_in_release "1 0 0" '^ran a$' \
+    eval 'bin=$tmp/rel/bin; if release_only a; then ran a; check a true; fi'
+expect release_only_skips_in_sanitizer_pass "0 0 2" '^skip b: release pass only' \
+    eval 'bin=$tmp/build/san/bin; if release_only a b; then ran a; check a true; fi'
+
 # ---------------------------------------------------------------- writes into a checkout
 # a dev checkout with a local edit and an ignored folder: only what changes after the
 # snapshot counts, ignored files included

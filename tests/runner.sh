@@ -44,6 +44,7 @@ run_suite() {  # run_suite TITLE LIMIT_S [--hide-ok] COMMAND...: suite, without 
     rc=${PIPESTATUS[0]}
     count "$title" "$rc" "$limit" $((SECONDS - t0))
     echo "   ($((SECONDS - t0)) s of its $limit s limit)"  # where CI's time goes
+    last_check=$SECONDS
 }
 
 # count TITLE RC LIMIT_S SECONDS: adds the last result line in $log to the counters, then
@@ -119,6 +120,19 @@ check() {  # check NAME CONDITION-COMMAND...
     local name=$1; shift
     if "$@"; then echo "ok   $name$(took "$last_check")"; passed=$((passed + 1)); else echo "FAIL $name"; cat "$log"; failed=$((failed + 1)); fi
     last_check=$SECONDS
+}
+
+# release_only NAME...: true in the release pass; in the sanitizer pass it prints "skip NAME"
+# for each and is false. For checks that rerun code this pass has already run, only to compare
+# the numbers (their setup is what costs: minutes under ASan, where CI's time goes).
+release_only() {
+    case $(cd "$bin" && pwd -P) in */build/san/bin) ;; *) return 0 ;; esac
+    local n
+    for n; do
+        echo "skip $n: release pass only (it reruns code this pass has run, to compare numbers)"
+        skipped=$((skipped + 1))
+    done
+    return 1
 }
 
 # checkout_snapshot DIR STAMP: records DIR's `git status --porcelain` in STAMP (whose mtime

@@ -15,6 +15,7 @@
 #include "io/teacher.h"
 #include "nas/rankstat.h"
 #include "par/par.h"
+#include "stages/seeds.h"
 #include "stages/stages.h"
 
 enum { PLUS_MAX_GENERATIONS = 16 };
@@ -88,21 +89,36 @@ Config plus_at(const Config *cfg, long m) {
     return g;
 }
 
-// The retrained top-1 of generation m (NAN when it has no retrain.json).
+// The retrained top-1 of generation m: the mean over its searched network's [retrain] seeds
+// (retrain.json, retrain_seed<s>.json) made from the same architecture as seed 1, as the
+// report's results table counts them; NAN when it has no retrain.json.
 static double retrained_top1(const Config *cfg, long m) {
     Config g = plus_at(cfg, m);
-    char path[1100];
-    config_run_path(&g, "retrain.json", path, sizeof path);
-    char *txt = text_read(path);
-    if (!txt) return NAN;
-    cJSON *o = cJSON_Parse(txt);
-    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, "top1") : NULL;
-    double top1 = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-    cJSON_Delete(o);
-    free(txt);
-    DNA_CHECK(isfinite(top1), "delete it and rerun that generation's retrain",
-              "'%s' has no number 'top1'", path);
-    return top1;
+    char stem[64], path[1100], digest[64] = "";
+    double sum = 0;
+    int n = 0;
+    for (long s = 1; s <= cfg->retrain.seeds; s++) {
+        seed_stem("retrain", s, stem, sizeof stem - 5);
+        strcat(stem, ".json");
+        config_run_path(&g, stem, path, sizeof path);
+        char *txt = text_read(path);
+        if (!txt) {
+            if (s == 1) return NAN;
+            continue;
+        }
+        cJSON *o = cJSON_Parse(txt);
+        const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, "top1") : NULL;
+        const cJSON *d = o ? cJSON_GetObjectItemCaseSensitive(o, "arch_digest") : NULL;
+        double top1 = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+        const char *dig = cJSON_IsString(d) ? d->valuestring : "";
+        DNA_CHECK(isfinite(top1), "delete it and rerun that generation's retrain",
+                  "'%s' has no number 'top1'", path);
+        if (s == 1) snprintf(digest, sizeof digest, "%s", dig);
+        if (!strcmp(dig, digest)) sum += top1, n++;  // else an older architecture's seed
+        cJSON_Delete(o);
+        free(txt);
+    }
+    return sum / n;
 }
 
 double plus_tau(const RunCtx *ctx, const Config *cfg, long a, long b, double *tau, int *nblocks) {
