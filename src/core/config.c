@@ -157,7 +157,7 @@ static const CfgKey KEYS[] = {
     K(search, max_macs, "max_macs", CK_F64, "0", NULL,
       "multiply-add budget per image (the paper's FLOPs; 0 = none); --max-macs overrides"),
     K(search, top, "top", CK_INT, "10", NULL, "architectures listed in top.csv; --top overrides"),
-    K(search, random, "random", CK_INT, "3", NULL,
+    K(search, random, "random", CK_INT, "2", NULL,
       "also draw N random architectures within the budgets and >= 90% of the searched one's "
       "parameters (random_<i>.json), the baseline a search must beat"),
     K(search, predictor, "predictor", CK_STR, "", NULL,
