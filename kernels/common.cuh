@@ -1,6 +1,6 @@
 // Device helpers shared by the kernel files: activations (the CPU backend's formulas, with
-// CUDA's expf), warp/block sums in a fixed order, and launch shapes for flat and per-plane
-// loops. Only kernels/*.cu include this.
+// CUDA's expf and erff), warp/block sums in a fixed order, and launch shapes for flat and
+// per-plane loops. Only kernels/*.cu include this.
 #pragma once
 #include <cuda_runtime.h>
 #include <stddef.h>
@@ -22,6 +22,8 @@ __device__ __forceinline__ float dk_act(int a, float z) {
             return z * dk_sigmoid(z);
         case DK_ACT_SIGMOID:
             return dk_sigmoid(z);
+        case DK_ACT_GELU:  // the erf form, as cpu_act
+            return 0.5f * z * (1.0f + erff(z * 0.70710678118654752f));
         default:
             return z;
     }
@@ -38,6 +40,9 @@ __device__ __forceinline__ float dk_act_grad(int a, float z) {
             float s = dk_sigmoid(z);
             return s * (1.0f - s);
         }
+        case DK_ACT_GELU:  // Phi(z) + z phi(z)
+            return 0.5f * (1.0f + erff(z * 0.70710678118654752f)) +
+                   z * 0.39894228040143268f * expf(-0.5f * z * z);
         default:
             return 1.0f;
     }

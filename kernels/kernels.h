@@ -13,7 +13,7 @@ extern "C" {
 #endif
 
 // Activation codes: the values of Act in src/tensor/ops.h (checked there at compile time).
-enum { DK_ACT_NONE = 0, DK_ACT_RELU = 1, DK_ACT_SWISH = 2, DK_ACT_SIGMOID = 3 };
+enum { DK_ACT_NONE = 0, DK_ACT_RELU = 1, DK_ACT_SWISH = 2, DK_ACT_SIGMOID = 3, DK_ACT_GELU = 4 };
 
 // ---------------------------------------------------------------- elementwise.cu
 cudaError_t dk_fill(float *dst, float v, size_t n, cudaStream_t s);
@@ -119,6 +119,42 @@ cudaError_t dk_adam(float *p, const float *g, float *m, float *v, size_t n, floa
 // PyTorch's RMSprop; buf may be NULL (no momentum)
 cudaError_t dk_rmsprop(float *p, const float *g, float *sq, float *buf, size_t n, float lr,
                        float alpha, float eps, float wd, float momentum, cudaStream_t s);
+
+// ---------------------------------------------------------------- vit.cu
+// LayerNorm over rows of d values: y = (x - mean) invstd gamma + beta; mean/invstd [rows]
+// written when not NULL; y NULL: statistics only. Per-row sums in double.
+cudaError_t dk_layernorm_fwd(const float *x, const float *gamma, const float *beta, float *y,
+                             float *mean, float *invstd, size_t rows, int d, float eps,
+                             cudaStream_t s);
+// dx = invstd (g dy - mean(g dy) - xhat mean(g dy xhat)) per row (overwritten; may alias dy
+// or x)
+cudaError_t dk_layernorm_bwd_dx(const float *x, const float *gamma, const float *mean,
+                                const float *invstd, const float *dy, float *dx, size_t rows, int d,
+                                cudaStream_t s);
+// Column sums of a [rows, cols]: acc0[j] += sum of a[., j]; acc1[j] += sum of a[r, j] (x[r, j]
+// - mean[r]) invstd[r] (LayerNorm's dbeta and dgamma; x/mean/invstd read only with acc1).
+// Either acc may be NULL. Partial sums per chunk of rows in double, added in a fixed order.
+// scratch: dk_col_sums_scratch_bytes(rows, cols), 8-byte aligned.
+size_t dk_col_sums_scratch_bytes(int rows, int cols);
+cudaError_t dk_col_sums_acc(const float *a, const float *x, const float *mean, const float *invstd,
+                            int rows, int cols, float *acc0, float *acc1, void *scratch,
+                            cudaStream_t s);
+// In place softmax over rows of t values, the row's maximum subtracted; row r lies at
+// p + (r / t) stride + (r % t) t (t rows per image, images stride floats apart).
+cudaError_t dk_softmax_rows(float *p, size_t rows, int t, size_t stride, cudaStream_t s);
+// Softmax backward in place on dp: dp = p (dp - sum over the row of dp p); rows laid out as
+// dk_softmax_rows's, p's images pstride floats apart, dp's dstride.
+cudaError_t dk_softmax_bwd_rows(const float *p, size_t pstride, float *dp, size_t dstride,
+                                size_t rows, int t, cudaStream_t s);
+// y [n, b, a] = x [n, a, b] per image; y must not overlap x
+cudaError_t dk_transpose(const float *x, float *y, int n, int a, int b, cudaStream_t s);
+// y[i] = x[i] + b[i % per] over n values; y may alias x
+cudaError_t dk_bcast_add(const float *x, const float *b, float *y, size_t n, size_t per,
+                         cudaStream_t s);
+// dst[r ldd + c] = src[r lds + c] (acc 0) or += it (acc 1) for r < rows, c < cols; src and
+// dst do not overlap
+cudaError_t dk_copy2d(float *dst, int ldd, const float *src, int lds, int rows, int cols, int acc,
+                      cudaStream_t s);
 
 #ifdef __cplusplus
 }

@@ -11,7 +11,8 @@
 
 #include "tensor/tensor.h"
 
-typedef enum { ACT_NONE = 0, ACT_RELU, ACT_SWISH, ACT_SIGMOID } Act;
+// ACT_GELU: PyTorch's default GELU, the erf form x/2 (1 + erf(x/sqrt 2))
+typedef enum { ACT_NONE = 0, ACT_RELU, ACT_SWISH, ACT_SIGMOID, ACT_GELU } Act;
 
 typedef struct ConvSpec {
     int stride, pad, groups;

@@ -145,6 +145,7 @@ static const OpInst BN_SHAPES[] = {
     BN_ACTS(ACT_RELU, "relu", 4100, 310),
     BN_ACTS(ACT_SWISH, "swish", 4200, 320),
     BN_ACTS(ACT_SIGMOID, "sigmoid", 4300, 330),
+    BN_ACTS(ACT_GELU, "gelu", 4400, 340),
     // one value per channel: var 0, invstd = 1/sqrt(eps) = 316 scales the last bit of
     // x * scale (|x| ~ 2: 6e-5) into y; the two backends round it differently (FMA)
     BN("1x5x1x1 swish (var 0)", 1, 5, 1, 1, ACT_SWISH, 0.1f, 0, 1e-3, 4500, 0),

@@ -58,10 +58,12 @@ static const OpInst ACT_SHAPES[] = {
     ACT("relu 2x3x37x41", ACT_RELU, 1, 2, 3, 37, 41, 5001, 0),
     ACT("swish 2x3x37x41", ACT_SWISH, 1, 2, 3, 37, 41, 5002, 0),
     ACT("sigmoid 2x3x37x41", ACT_SIGMOID, 1, 2, 3, 37, 41, 5003, 0),
+    ACT("gelu 2x3x37x41", ACT_GELU, 1, 2, 3, 37, 41, 5004, 0),
     ACT("none 2x3x4x5", ACT_NONE, 0, 2, 3, 4, 5, 430, 40),
     ACT("relu 2x3x4x5", ACT_RELU, 2, 2, 3, 4, 5, 400, 40),
     ACT("swish 2x3x4x5", ACT_SWISH, 0, 2, 3, 4, 5, 420, 40),
     ACT("sigmoid 2x3x4x5", ACT_SIGMOID, 0, 2, 3, 4, 5, 410, 40),
+    ACT("gelu 2x3x4x5", ACT_GELU, 0, 2, 3, 4, 5, 440, 40),
     {0},
 };
 
@@ -77,6 +79,10 @@ static const OpInst ACT_REFS[] = {
     ACT_REF("values swish", ACT_SWISH, ACT_X,
             WANT("y", 1e-7, 1e-6, 0.0f, 0.8239592165010823f, -0.27465307216702745f,
                  1.7615941559557646f, -0.23840584404423537f, 30.0f)),
+    // PyTorch's GELU (erf form): x Phi(x), from math.erf in double
+    ACT_REF("values gelu", ACT_GELU, ACT_X,
+            WANT("y", 1e-7, 1e-6, 0.0f, 0.9492355054401483f, -0.14937678322796152f,
+                 1.9544997361036416f, -0.04550026389635842f, 30.0f)),
     ACT_REF("values relu", ACT_RELU, ACT_X,
             WANT("y", 0, 0, 0.0f, 1.0986122886681098f, 0.0f, 2.0f, 0.0f, 30.0f)),
     {0},

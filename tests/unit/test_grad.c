@@ -11,6 +11,7 @@
 // |num - ana| <= 1e-3 + 1e-2 * |ana|. The numeric error is up to 9e-4 for MBConv, whose
 // stacked train-mode BNs add the most rounding (with drop-connect the sampled coordinates
 // use up to 0.47 of the tolerance; GRADCHECK_VERBOSE=1 prints every check's worst error).
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@
 #include "gradcheck.h"
 #include "harness.h"
 #include "nn/mbconv.h"
+#include "nn/tfblock.h"
+#include "nn/vitstage.h"
 #include "tensor/ops.h"
 
 // ---------------------------------------------------------------- helpers
@@ -366,4 +369,104 @@ TEST(bn_sync_equals_stacked_batch) {
     T_NEAR_ARRAY(dg, dg2, 4, 1e-5, 1e-5, "sync bn dgamma");
     T_NEAR_ARRAY(db, db2, 4, 1e-5, 1e-5, "sync bn dbeta");
     free_all((Tensor *[]){&x, &dy, &x2, &dy2, &y, &dx, &y2, &dx2}, 8);
+}
+
+// ---------------------------------------------------------------- transformer block
+static const Tensor *tf_f(void *l, void *c, const Tensor *x) {
+    Rng drop = rng_new(78);  // the same DropPath draw at every evaluation
+    return tfblock_forward(backend_cpu(), l, c, x, &drop);
+}
+static const Tensor *tf_b(void *l, void *c, const Tensor *dy) {
+    return tfblock_backward(backend_cpu(), l, c, dy);
+}
+
+// Weights of 0.5 / sqrt(fan-in) instead of the init's 0.02, so attention is far from
+// uniform and every term of the backward carries weight.
+static void check_tfblock(TfBlockCfg cfg, int N, int T, unsigned seed, float drop_path) {
+    const Backend *be = backend_cpu();
+    Rng rng = rng_new(seed);
+    TfBlock l;
+    TfBlockCache c = {0};
+    tfblock_init(be, &l, cfg, &rng);
+    l.drop_path = drop_path;
+    LayerCase lc = {.fwd = tf_f, .bwd = tf_b, .layer = &l, .cache = &c};
+    lc.x = rand_t(N, T, 1, cfg.dim, seed + 1, -1.5f, 1.5f);
+    tfblock_params(&l, &lc.pl);
+    for (int i = 0; i < lc.pl.n; i++) {
+        Param *p = lc.pl.p[i];
+        float a = 0.5f / sqrtf((float)p->w.c);
+        if (p->decay) t_fill_uniform(p->w.data, tensor_numel(&p->w), seed + 10 + i, -a, a);
+    }
+    char name[64];
+    snprintf(name, sizeof name, "tfblock d%d h%d mlp%d drop %.1f", cfg.dim, cfg.heads, cfg.hidden,
+             drop_path);
+    check_layer(name, &lc, seed, 16);
+    if (drop_path > 0) {  // the draw must have both dropped and kept a branch
+        int dropped = 0, kept = 0;
+        for (int i = 0; i < 2 * N; i++) dropped += c.keep.data[i] == 0.0f, kept += c.keep.data[i] > 0.0f;
+        T_CHECK(c.dropped && dropped > 0 && kept > 0, "DropPath: %d dropped, %d kept", dropped, kept);
+    }
+    tfblock_cache_free(be, &c);
+    tfblock_free(be, &l);
+}
+
+TEST(grad_tfblock) {
+    check_tfblock((TfBlockCfg){.dim = 8, .heads = 2, .hidden = 12}, 3, 5, 1500, 0.0f);
+}
+TEST(grad_tfblock_one_head) {
+    check_tfblock((TfBlockCfg){.dim = 6, .heads = 1, .hidden = 4}, 2, 4, 1510, 0.0f);
+}
+TEST(grad_tfblock_drop_path) {
+    check_tfblock((TfBlockCfg){.dim = 8, .heads = 2, .hidden = 16}, 6, 3, 1520, 0.5f);
+}
+
+// ---------------------------------------------------------------- ViT stage
+static const Tensor *vs_f(void *l, void *c, const Tensor *x) {
+    Rng drop = rng_new(79);
+    return vitstage_forward(backend_cpu(), l, c, x, &drop);
+}
+static const Tensor *vs_b(void *l, void *c, const Tensor *dy) {
+    return vitstage_backward(backend_cpu(), l, c, dy, 1);
+}
+
+static void check_vitstage(VitStageCfg cfg, unsigned seed, float drop_path) {
+    const Backend *be = backend_cpu();
+    Rng rng = rng_new(seed);
+    VitStage l;
+    VitStageCache c = {0};
+    vitstage_init(be, &l, cfg, &rng);
+    for (int i = 0; i < cfg.depth; i++) l.blk[i].drop_path = drop_path;
+    LayerCase lc = {.fwd = vs_f, .bwd = vs_b, .layer = &l, .cache = &c};
+    lc.x = rand_t(2, cfg.cin, cfg.in_hw, cfg.in_hw, seed + 1, -1.5f, 1.5f);
+    vitstage_params(&l, &lc.pl);
+    for (int i = 0; i < lc.pl.n; i++) {  // weights of 0.5 / sqrt(fan-in), as check_tfblock
+        Param *p = lc.pl.p[i];
+        float a = 0.5f / sqrtf((float)p->w.c * p->w.h * p->w.w);
+        if (p->decay) t_fill_uniform(p->w.data, tensor_numel(&p->w), seed + 10 + i, -a, a);
+    }
+    char name[96];
+    snprintf(name, sizeof name, "vitstage %dx%d>%dx%d d%d h%d x%d", cfg.cin, cfg.in_hw, cfg.cout,
+             cfg.out_hw, cfg.dim, cfg.hidden, cfg.depth);
+    check_layer(name, &lc, seed, 12);
+    vitstage_cache_free(be, &c);
+    vitstage_free(be, &l);
+}
+
+// patch embedding 4x4 on an 8x8 map (block 1), two transformer blocks of two heads
+TEST(grad_vitstage_patch) {
+    check_vitstage((VitStageCfg){.cin = 2, .in_hw = 8, .cout = 5, .out_hw = 2, .dim = 8,
+                                 .hidden = 16, .depth = 2, .head_dim = 4},
+                   1700, 0.0f);
+}
+// where the teacher halves the resolution (stride 2), with DropPath
+TEST(grad_vitstage_stride2_drop_path) {
+    check_vitstage((VitStageCfg){.cin = 3, .in_hw = 6, .cout = 4, .out_hw = 3, .dim = 6,
+                                 .hidden = 12, .depth = 1, .head_dim = 3},
+                   1710, 0.5f);
+}
+// same resolution (1x1 embedding)
+TEST(grad_vitstage_stride1) {
+    check_vitstage((VitStageCfg){.cin = 4, .in_hw = 3, .cout = 4, .out_hw = 3, .dim = 4,
+                                 .hidden = 8, .depth = 2, .head_dim = 2},
+                   1720, 0.0f);
 }

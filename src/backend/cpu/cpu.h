@@ -42,6 +42,8 @@ static inline float cpu_act(Act a, float z) {
             return z * cpu_sigmoid(z);
         case ACT_SIGMOID:
             return cpu_sigmoid(z);
+        case ACT_GELU:
+            return 0.5f * z * (1.0f + erff(z * 0.70710678118654752f));
         default:
             return z;
     }
@@ -58,6 +60,9 @@ static inline float cpu_act_grad(Act a, float z) {
             float s = cpu_sigmoid(z);
             return s * (1.0f - s);
         }
+        case ACT_GELU:  // Phi(z) + z phi(z)
+            return 0.5f * (1.0f + erff(z * 0.70710678118654752f)) +
+                   z * 0.39894228040143268f * expf(-0.5f * z * z);
         default:
             return 1.0f;
     }

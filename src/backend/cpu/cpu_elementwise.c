@@ -21,6 +21,10 @@ void cpu_act_fwd(Act act, const Tensor *x, Tensor *y) {
 #pragma omp parallel for simd schedule(static) PAR_IF(n)
             for (size_t i = 0; i < n; i++) q[i] = cpu_sigmoid(p[i]);
             break;
+        case ACT_GELU:
+#pragma omp parallel for schedule(static) PAR_IF(n)
+            for (size_t i = 0; i < n; i++) q[i] = cpu_act(ACT_GELU, p[i]);
+            break;
         default:
             memmove(q, p, n * sizeof(float));
     }

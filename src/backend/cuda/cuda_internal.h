@@ -13,7 +13,8 @@
 #include "tensor/ops.h"
 
 _Static_assert((int)ACT_NONE == DK_ACT_NONE && (int)ACT_RELU == DK_ACT_RELU &&
-                   (int)ACT_SWISH == DK_ACT_SWISH && (int)ACT_SIGMOID == DK_ACT_SIGMOID,
+                   (int)ACT_SWISH == DK_ACT_SWISH && (int)ACT_SIGMOID == DK_ACT_SIGMOID &&
+                   (int)ACT_GELU == DK_ACT_GELU,
                "kernels/kernels.h's activation codes must be those of Act");
 
 // The op table carries no context pointer, so the backend's state is one per process: a

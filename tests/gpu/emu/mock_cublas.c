@@ -1,6 +1,6 @@
-// Host stand-in for cuBLAS (tests/gpu/emu/run.sh): column-major SGEMM with cuBLAS's
-// leading-dimension checks, accumulated in float as a GPU does, queued on the handle's
-// stream (emu.h) with alpha and beta read at the call (host pointer mode).
+// Host stand-in for cuBLAS (tests/gpu/emu/run.sh): column-major SGEMM, single and strided
+// batched, with cuBLAS's leading-dimension checks, accumulated in float as a GPU does, queued on
+// the handle's stream (emu.h) with alpha and beta read at the call (host pointer mode).
 #include <cublas_v2.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -70,5 +70,36 @@ cublasStatus_t cublasSgemm_v2(cublasHandle_t h, cublasOperation_t ta, cublasOper
     if (!g) return CUBLAS_STATUS_ALLOC_FAILED;
     *g = (Gemm){ta, tb, m, n, k, lda, ldb, ldc, *alpha, *beta, A, B, C};
     emu_enqueue(h->stream, run_gemm, g);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+typedef struct {
+    Gemm g;
+    long long sa, sb, sc;
+    int batch;
+} GemmBatch;
+static void run_gemm_batched(void *arg) {
+    GemmBatch *b = arg;
+    for (int i = 0; i < b->batch; i++) {
+        Gemm *g = malloc(sizeof *g);
+        if (!g) abort();
+        *g = b->g;
+        g->A += i * b->sa, g->B += i * b->sb, g->C += i * b->sc;
+        run_gemm(g);  // frees g
+    }
+    free(b);
+}
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
+                                         cublasOperation_t tb, int m, int n, int k,
+                                         const float *alpha, const float *A, int lda, long long sa,
+                                         const float *B, int ldb, long long sb, const float *beta,
+                                         float *C, int ldc, long long sc, int batch) {
+    if (lda < (ta == CUBLAS_OP_N ? m : k) || ldb < (tb == CUBLAS_OP_N ? k : n) || ldc < m ||
+        m < 0 || n < 0 || k < 0 || batch < 0)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    GemmBatch *b = malloc(sizeof *b);
+    if (!b) return CUBLAS_STATUS_ALLOC_FAILED;
+    *b = (GemmBatch){{ta, tb, m, n, k, lda, ldb, ldc, *alpha, *beta, A, B, C}, sa, sb, sc, batch};
+    emu_enqueue(h->stream, run_gemm_batched, b);
     return CUBLAS_STATUS_SUCCESS;
 }

@@ -1,0 +1,250 @@
+// Slimmable transformer blocks (nn/tfblock.h) and ViT stages (nn/vitstage.h): a subnet sliced out of a supernet block
+// equals, bitwise, a standalone block of the subnet's shape whose weights are copied here
+// element by element from the supernet (forward, dx and every parameter gradient, with and
+// without DropPath), and its gradients go back to the supernet's places, nowhere else.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "harness.h"
+#include "nn/tfblock.h"
+#include "nn/vitstage.h"
+
+static void randomize(ParamList *pl, unsigned seed) {
+    for (int i = 0; i < pl->n; i++)
+        t_fill_uniform(pl->p[i]->w.data, tensor_numel(&pl->p[i]->w), seed + (unsigned)i, -0.4f,
+                       0.6f);
+}
+
+// The standalone block's weights from the supernet's, written out index by index.
+static void copy_slices(const TfBlock *F, TfBlock *S) {
+    int D = F->cfg.dim, H = F->cfg.hidden, d = S->cfg.dim, h = S->cfg.hidden;
+    for (int i = 0; i < d; i++) {
+        S->norm1_w.w.data[i] = F->norm1_w.w.data[i], S->norm1_b.w.data[i] = F->norm1_b.w.data[i];
+        S->norm2_w.w.data[i] = F->norm2_w.w.data[i], S->norm2_b.w.data[i] = F->norm2_b.w.data[i];
+        S->proj_b.w.data[i] = F->proj_b.w.data[i], S->fc2_b.w.data[i] = F->fc2_b.w.data[i];
+        for (int j = 0; j < 3; j++) {
+            S->qkv_b.w.data[j * d + i] = F->qkv_b.w.data[j * D + i];
+            for (int c = 0; c < d; c++)
+                S->qkv_w.w.data[(j * d + i) * d + c] = F->qkv_w.w.data[(j * D + i) * D + c];
+        }
+        for (int c = 0; c < d; c++) S->proj_w.w.data[i * d + c] = F->proj_w.w.data[i * D + c];
+        for (int c = 0; c < h; c++) S->fc2_w.w.data[i * h + c] = F->fc2_w.w.data[i * H + c];
+    }
+    for (int o = 0; o < h; o++) {
+        S->fc1_b.w.data[o] = F->fc1_b.w.data[o];
+        for (int c = 0; c < d; c++) S->fc1_w.w.data[o * d + c] = F->fc1_w.w.data[o * D + c];
+    }
+}
+
+static int same(const Tensor *a, const Tensor *b) {
+    return tensor_same_shape(a, b) && memcmp(a->data, b->data, tensor_numel(a) * 4) == 0;
+}
+
+static void check_slice(TfBlockCfg full_cfg, TfBlockCfg cfg, float drop_path, unsigned seed) {
+    const Backend *be = backend_cpu();
+    Rng rng = rng_new(seed);
+    TfBlock F, sub, S;
+    tfblock_init(be, &F, full_cfg, &rng);
+    tfblock_init(be, &sub, full_cfg, &rng);
+    tfblock_init(be, &S, cfg, &rng);
+    F.drop_path = drop_path, S.drop_path = drop_path;
+    ParamList fl = {0}, sl = {0}, Sl = {0};
+    tfblock_params(&F, &fl);
+    randomize(&fl, seed + 1);
+    tfblock_slice(be, &F, &sub, cfg);
+    tfblock_params(&sub, &sl);
+    tfblock_params(&S, &Sl);
+    copy_slices(&F, &S);
+    for (int i = 0; i < Sl.n; i++)
+        T_CHECK(same(&sl.p[i]->w, &Sl.p[i]->w), "sliced %s differs from the copied one",
+                Sl.p[i]->name);
+
+    Tensor x = tensor_new(be, 4, 6, 1, cfg.dim), dy = tensor_new(be, 4, 6, 1, cfg.dim);
+    t_fill_uniform(x.data, tensor_numel(&x), seed + 2, -1.5f, 1.5f);
+    t_fill_uniform(dy.data, tensor_numel(&dy), seed + 3, -1, 1);
+    TfBlockCache cs = {0}, cS = {0};
+    Rng d1 = rng_new(seed + 4), d2 = rng_new(seed + 4);
+    T_CHECK(same(tfblock_forward(be, &sub, &cs, &x, &d1), tfblock_forward(be, &S, &cS, &x, &d2)),
+            "forward of the sliced subnet differs");
+    params_zero_grad(be, &sl);
+    params_zero_grad(be, &Sl);
+    T_CHECK(same(tfblock_backward(be, &sub, &cs, &dy), tfblock_backward(be, &S, &cS, &dy)),
+            "dx of the sliced subnet differs");
+    for (int i = 0; i < Sl.n; i++)
+        T_CHECK(same(&sl.p[i]->g, &Sl.p[i]->g), "gradient of %s differs", Sl.p[i]->name);
+
+    // back into the supernet: each gradient at its weight's place (zero elsewhere), and
+    // a second unslice adds to it
+    params_zero_grad(be, &fl);
+    tfblock_unslice_grads(be, &sub, &F);
+    tfblock_unslice_grads(be, &sub, &F);
+    TfBlock G;  // G's weights := F's gradients, sliced like the weights were
+    tfblock_init(be, &G, full_cfg, &rng);
+    ParamList gl = {0};
+    tfblock_params(&G, &gl);
+    double nonzero = 0, outside = 0;
+    for (int i = 0; i < fl.n; i++) {
+        memcpy(gl.p[i]->w.data, fl.p[i]->g.data, tensor_numel(&fl.p[i]->g) * 4);
+        for (size_t j = 0; j < tensor_numel(&fl.p[i]->g); j++) nonzero += fl.p[i]->g.data[j] != 0;
+    }
+    TfBlock Gs;
+    tfblock_init(be, &Gs, cfg, &rng);
+    copy_slices(&G, &Gs);
+    ParamList gsl = {0};
+    tfblock_params(&Gs, &gsl);
+    for (int i = 0; i < gsl.n; i++) {
+        Param *p = gsl.p[i];
+        for (size_t j = 0; j < tensor_numel(&p->w); j++) {
+            outside -= p->w.data[j] != 0;  // count the inside's nonzeros off the total
+            T_CHECK(p->w.data[j] == 2 * Sl.p[i]->g.data[j], "%s gradient %zu: %g, want 2 x %g",
+                    p->name, j, p->w.data[j], Sl.p[i]->g.data[j]);
+        }
+    }
+    outside += nonzero;
+    T_CHECK(outside == 0, "%.0f gradient entries outside the subnet's weights are nonzero",
+            outside);
+    T_CHECK(nonzero > 0, "no gradient reached the supernet");
+
+    params_free(&gsl);
+    params_free(&gl);
+    tfblock_free(be, &Gs);
+    tfblock_free(be, &G);
+    tfblock_cache_free(be, &cs);
+    tfblock_cache_free(be, &cS);
+    tensor_free(be, &x);
+    tensor_free(be, &dy);
+    params_free(&fl);
+    params_free(&sl);
+    params_free(&Sl);
+    tfblock_free(be, &F);
+    tfblock_free(be, &sub);
+    tfblock_free(be, &S);
+}
+
+// a subnet of the default space's shape: 48 of 64 channels (3 of 4 heads of 16), ratio 3 of 4
+TEST(slim_tfblock_subnet) {
+    check_slice((TfBlockCfg){64, 4, 256}, (TfBlockCfg){48, 3, 144}, 0.0f, 1600);
+}
+TEST(slim_tfblock_subnet_drop_path) {
+    check_slice((TfBlockCfg){64, 4, 256}, (TfBlockCfg){32, 2, 64}, 0.5f, 1610);
+}
+// the whole supernet is its own subnet
+TEST(slim_tfblock_full) {
+    check_slice((TfBlockCfg){32, 2, 80}, (TfBlockCfg){32, 2, 80}, 0.0f, 1620);
+}
+
+static void slice_other_head_width(void *arg) {
+    (void)arg;
+    const Backend *be = backend_cpu();
+    Rng rng = rng_new(1);
+    TfBlock F, sub;
+    tfblock_init(be, &F, (TfBlockCfg){64, 4, 128}, &rng);
+    tfblock_init(be, &sub, (TfBlockCfg){64, 4, 128}, &rng);
+    tfblock_slice(be, &F, &sub, (TfBlockCfg){48, 4, 96});  // heads of 12, not 16
+}
+TEST(slim_tfblock_refuses_another_head_width) {
+    T_EXPECT_DEATH(slice_other_head_width, NULL, "same head width");
+}
+
+// ---------------------------------------------------------------- ViT stages
+static void copy_stage_slices(const VitStage *F, VitStage *S) {
+    int D = F->cfg.dim, d = S->cfg.dim, T = F->cfg.out_hw * F->cfg.out_hw, C = F->cfg.cout;
+    size_t k = (size_t)F->cfg.cin * F->stride * F->stride;
+    memcpy(S->embed_w.w.data, F->embed_w.w.data, sizeof(float) * k * d);  // the first d filters
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < d; i++) S->pos.w.data[t * d + i] = F->pos.w.data[t * D + i];
+    for (int b = 0; b < S->cfg.depth; b++) copy_slices(&F->blk[b], &S->blk[b]);
+    for (int i = 0; i < d; i++)
+        S->norm_w.w.data[i] = F->norm_w.w.data[i], S->norm_b.w.data[i] = F->norm_b.w.data[i];
+    for (int o = 0; o < C; o++) {
+        S->out_b.w.data[o] = F->out_b.w.data[o];
+        for (int i = 0; i < d; i++) S->out_w.w.data[o * d + i] = F->out_w.w.data[o * D + i];
+    }
+}
+
+static void check_stage_slice(VitStageCfg full_cfg, VitStageCfg cfg, unsigned seed) {
+    const Backend *be = backend_cpu();
+    Rng rng = rng_new(seed);
+    VitStage F, sub, S, G, Gs;
+    vitstage_init(be, &F, full_cfg, &rng);
+    vitstage_init(be, &sub, full_cfg, &rng);
+    vitstage_init(be, &G, full_cfg, &rng);
+    vitstage_init(be, &Gs, full_cfg, &rng);
+    vitstage_init(be, &S, cfg, &rng);
+    for (int b = 0; b < full_cfg.depth; b++) F.blk[b].drop_path = 0.3f;
+    for (int b = 0; b < cfg.depth; b++) S.blk[b].drop_path = 0.3f;
+    ParamList fl = {0}, Sl = {0}, sl = {0};
+    vitstage_params(&F, &fl);
+    randomize(&fl, seed + 1);
+    vitstage_slice(be, &F, &sub, cfg);
+    copy_stage_slices(&F, &S);
+    vitstage_params(&sub, &sl);
+    vitstage_params(&S, &Sl);
+    T_CHECK(sl.n == Sl.n, "sliced stage has %d parameters, standalone %d", sl.n, Sl.n);
+    for (int i = 0; i < Sl.n && i < sl.n; i++)
+        T_CHECK(same(&sl.p[i]->w, &Sl.p[i]->w), "sliced %s differs from the copied one",
+                Sl.p[i]->name);
+
+    Tensor x = tensor_new(be, 3, cfg.cin, cfg.in_hw, cfg.in_hw);
+    Tensor dy = tensor_new(be, 3, cfg.cout, cfg.out_hw, cfg.out_hw);
+    t_fill_uniform(x.data, tensor_numel(&x), seed + 2, -1.5f, 1.5f);
+    t_fill_uniform(dy.data, tensor_numel(&dy), seed + 3, -1, 1);
+    VitStageCache cs = {0}, cS = {0};
+    Rng d1 = rng_new(seed + 4), d2 = rng_new(seed + 4);
+    T_CHECK(same(vitstage_forward(be, &sub, &cs, &x, &d1), vitstage_forward(be, &S, &cS, &x, &d2)),
+            "forward of the sliced stage differs");
+    params_zero_grad(be, &sl);
+    params_zero_grad(be, &Sl);
+    T_CHECK(same(vitstage_backward(be, &sub, &cs, &dy, 1), vitstage_backward(be, &S, &cS, &dy, 1)),
+            "dx of the sliced stage differs");
+    for (int i = 0; i < Sl.n && i < sl.n; i++)
+        T_CHECK(same(&sl.p[i]->g, &Sl.p[i]->g), "gradient of %s differs", Sl.p[i]->name);
+
+    // the gradients back in the supernet: sliced again they are the subnet's; every other
+    // entry is zero
+    params_zero_grad(be, &fl);
+    vitstage_unslice_grads(be, &sub, &F);
+    ParamList gl = {0}, gsl = {0};
+    vitstage_params(&G, &gl);
+    double nonzero = 0, inside = 0;
+    for (int i = 0; i < fl.n; i++) {
+        memcpy(gl.p[i]->w.data, fl.p[i]->g.data, tensor_numel(&fl.p[i]->g) * 4);
+        for (size_t j = 0; j < tensor_numel(&fl.p[i]->g); j++) nonzero += fl.p[i]->g.data[j] != 0;
+    }
+    vitstage_slice(be, &G, &Gs, cfg);
+    vitstage_params(&Gs, &gsl);
+    for (int i = 0; i < gsl.n && i < Sl.n; i++) {
+        T_CHECK(same(&gsl.p[i]->w, &Sl.p[i]->g), "%s: the supernet's gradient, sliced, differs",
+                Sl.p[i]->name);
+        for (size_t j = 0; j < tensor_numel(&gsl.p[i]->w); j++) inside += gsl.p[i]->w.data[j] != 0;
+    }
+    T_CHECK(nonzero == inside && nonzero > 0,
+            "%.0f nonzero gradient entries in the supernet, %.0f of them the subnet's", nonzero,
+            inside);
+
+    ParamList *lists[] = {&fl, &Sl, &sl, &gl, &gsl};
+    for (int i = 0; i < 5; i++) params_free(lists[i]);
+    vitstage_cache_free(be, &cs);
+    vitstage_cache_free(be, &cS);
+    tensor_free(be, &x);
+    tensor_free(be, &dy);
+    VitStage *st[] = {&F, &sub, &S, &G, &Gs};
+    for (int i = 0; i < 5; i++) vitstage_free(be, st[i]);
+}
+
+// block 1 of the default space: patch 4 on 16x16, 64 tokens of width 48 of 64 (heads of 16),
+// MLP 96 of 256, 2 of 3 blocks
+TEST(slim_vitstage_subnet) {
+    check_stage_slice((VitStageCfg){1, 16, 6, 4, .dim = 64, .hidden = 256, .depth = 3, .head_dim = 16},
+                      (VitStageCfg){1, 16, 6, 4, .dim = 48, .hidden = 96, .depth = 2, .head_dim = 16},
+                      1630);
+}
+// where the resolution halves, the narrowest subnet
+TEST(slim_vitstage_narrowest) {
+    check_stage_slice((VitStageCfg){5, 8, 7, 4, .dim = 32, .hidden = 128, .depth = 2, .head_dim = 16},
+                      (VitStageCfg){5, 8, 7, 4, .dim = 16, .hidden = 32, .depth = 1, .head_dim = 16},
+                      1640);
+}
