@@ -103,12 +103,22 @@ section smoke_tests 600
 
 plan_tests() {
 echo "== plan"
-cli plan_default 0 'in total 1.03e\+08' plan inputs/fashion_mnist.cfg --ranks 2
+cli plan_default 0 'in total 102503232 \(1.03e\+08\)' plan inputs/fashion_mnist.cfg --ranks 2
 cli plan_imagenet_b7 0 'architectures per block: 288 1548 1548 2808 16848 6; in total 1.96e\+17' plan inputs/imagenet_b7.cfg --ranks 16
 cli plan_groups 0 'one rank group per job' plan inputs/fashion_mnist.cfg --ranks 20
 cli plan_block_count 1 '\[space\] describes 2 blocks, the teacher has 3' plan inputs/fashion_mnist.cfg space.block3=
 cli plan_bad_stride 1 'block 1 goes from 16x16 to 4x4: a cell can only carry stride 1 or 2' plan inputs/fashion_mnist.cfg "teacher.blocks=2 3" space.block3=
 cli plan_bad_cell 1 "\[space\] block2: bad cell '3y32'" plan inputs/fashion_mnist.cfg "space.block2=2x32 3y32"
+# the ViT space (issue 19): its size, the paper's 64^4, and the keys' rules, each naming the key
+cli plan_vit_default 0 'architectures per block: 18 18 18; in total 5832 ' plan inputs/fashion_mnist_vit.cfg --ranks 2
+cli plan_imagenet_vit 0 'architectures per block: 64 64 64 64; in total 16777216 ' plan inputs/imagenet_vit.cfg --ranks 16
+cli plan_vit_refuses_mbconv_keys 1 '\[space\] ops is a key of MBConv spaces, and this one is kind = vit' plan inputs/fashion_mnist_vit.cfg space.ops=e6k3
+cli plan_mbconv_refuses_vit_keys 1 '\[space\] dims is a key of ViT spaces, and this one is kind = mbconv' plan inputs/fashion_mnist.cfg "space.dims=32 64"
+cli plan_vit_head_width 1 '\[space\] dims: 24 is not a multiple of head_dim = 16' plan inputs/fashion_mnist_vit.cfg "space.dims=24 48"
+cli plan_vit_whole_mlp 1 '\[space\] mlp_ratios: 2.3 x width 32 = 73.6 hidden units' plan inputs/fashion_mnist_vit.cfg "space.mlp_ratios=2 2.3"
+cli plan_vit_order 1 "\[space\] depths: bad candidate '1'" plan inputs/fashion_mnist_vit.cfg "space.depths=2 1"
+cli plan_vit_patch_tiles 1 "ViT block 1 reads 30x30 and must give the teacher's 8x8" plan inputs/fashion_mnist_vit.cfg data.pad=1
+cli run_vit_refused_before_data 1 'run: the pipeline does not support \[space\] kind = vit yet' run inputs/fashion_mnist_vit.cfg
 }
 section plan_tests 600
 

@@ -19,12 +19,22 @@ typedef struct CfgKey {
     size_t off;
     const char *def, *choices, *help;  // choices: "a|b|c" or NULL
     int operational;  // how a run is carried out, not what it computes: left out of the hash
+    // [space] keys of one kind of space: SPACE_MBCONV or SPACE_VIT (0: every kind). Giving one
+    // for the other kind is an error; the other kind's keys are left out of the dump and the
+    // hash, so an MBConv config hashes as it did before the ViT space existed.
+    int space_kind;
 } CfgKey;
 
+enum { SPACE_ANY = 0, SPACE_MBCONV, SPACE_VIT };
+
 #define K(sec, field, key, kind, def, choices, help) \
-    { #sec, key, kind, offsetof(Config, sec.field), def, choices, help, 0 }
+    { #sec, key, kind, offsetof(Config, sec.field), def, choices, help, 0, SPACE_ANY }
 #define K_OP(sec, field, key, kind, def, choices, help) \
-    { #sec, key, kind, offsetof(Config, sec.field), def, choices, help, 1 }
+    { #sec, key, kind, offsetof(Config, sec.field), def, choices, help, 1, SPACE_ANY }
+#define K_MB(field, key, kind, def, help) \
+    { "space", key, kind, offsetof(Config, space.field), def, NULL, help, 0, SPACE_MBCONV }
+#define K_VIT(field, key, kind, def, choices, help) \
+    { "space", key, kind, offsetof(Config, space.field), def, choices, help, 0, SPACE_VIT }
 
 // The training-recipe keys of [teacher], [retrain], [bench] and [spos] (all but dropout,
 // which sits with the architecture keys); only the epoch count's default and help differ.
@@ -114,20 +124,31 @@ static const CfgKey KEYS[] = {
     K(features, deflate, "deflate", CK_INT, "0", NULL, "deflate level of shards (0 = off)"),
     K(features, batch, "batch", CK_INT, "500", NULL, "teacher batch when extracting features"),
 
-    K(space, ops, "ops", CK_STR, "e6k3 e6k5 e6k7 e3k3 e3k5 e3k7", NULL,
-      "candidate MBConv ops of every layer (expansion, kernel)"),
-    K(space, se, "se", CK_F64, "0.25", NULL, "SE ratio of every candidate (of the layer input)"),
-    K(space, stem, "stem", CK_INT, "16", NULL,
-      "stem width of the block-1 cells (teacher's stride)"),
-    K(space, block[0], "block1", CK_STR, "2x16 3x16 3x24", NULL,
-      "cells of block 1 as LAYERSxWIDTH; the last layer maps to the teacher's width"),
-    K(space, block[1], "block2", CK_STR, "2x32 3x32 3x48", NULL, "cells of block 2"),
-    K(space, block[2], "block3", CK_STR, "2x48 3x48 3x64", NULL, "cells of block 3"),
-    K(space, block[3], "block4", CK_STR, "", NULL, "cells of block 4 (empty: no such block)"),
-    K(space, block[4], "block5", CK_STR, "", NULL, "cells of block 5"),
-    K(space, block[5], "block6", CK_STR, "", NULL, "cells of block 6"),
-    K(space, block[6], "block7", CK_STR, "", NULL, "cells of block 7"),
-    K(space, block[7], "block8", CK_STR, "", NULL, "cells of block 8"),
+    K_VIT(kind, "kind", CK_STR, "mbconv", "mbconv|vit",
+          "mbconv: cells of MBConv layers (ops, se, stem, blockK); vit: one slimmable ViT "
+          "supernet per teacher block (dims, mlp_ratios, depths, head_dim), distilled from the "
+          "CNN teacher (doc/guide.md, \"The ViT space\")"),
+    K_MB(ops, "ops", CK_STR, "e6k3 e6k5 e6k7 e3k3 e3k5 e3k7",
+         "candidate MBConv ops of every layer (expansion, kernel)"),
+    K_MB(se, "se", CK_F64, "0.25", "SE ratio of every candidate (of the layer input)"),
+    K_MB(stem, "stem", CK_INT, "16", "stem width of the block-1 cells (teacher's stride)"),
+    K_MB(block[0], "block1", CK_STR, "2x16 3x16 3x24",
+         "cells of block 1 as LAYERSxWIDTH; the last layer maps to the teacher's width"),
+    K_MB(block[1], "block2", CK_STR, "2x32 3x32 3x48", "cells of block 2"),
+    K_MB(block[2], "block3", CK_STR, "2x48 3x48 3x64", "cells of block 3"),
+    K_MB(block[3], "block4", CK_STR, "", "cells of block 4 (empty: no such block)"),
+    K_MB(block[4], "block5", CK_STR, "", "cells of block 5"),
+    K_MB(block[5], "block6", CK_STR, "", "cells of block 6"),
+    K_MB(block[6], "block7", CK_STR, "", "cells of block 7"),
+    K_MB(block[7], "block8", CK_STR, "", "cells of block 8"),
+    K_VIT(dims, "dims", CK_STR, "32 48 64", NULL,
+          "ViT: candidate token widths of every block (multiples of head_dim, ascending)"),
+    K_VIT(mlp_ratios, "mlp_ratios", CK_STR, "2 3 4", NULL,
+          "ViT: candidate MLP ratios (hidden = ratio x width, a whole number; ascending)"),
+    K_VIT(depths, "depths", CK_STR, "1 2", NULL,
+          "ViT: candidate transformer blocks per search block (ascending, at most 16)"),
+    K_VIT(head_dim, "head_dim", CK_INT, "16", NULL,
+          "ViT: width of an attention head (heads = width / head_dim, as DS-ViT ties them)"),
 
     K(train, epochs, "epochs", CK_INT, "1", NULL, "supernet training epochs per (block, cell) job"),
     K(train, batch, "batch", CK_INT, "64", NULL, "supernet training batch per job (global)"),
@@ -211,6 +232,19 @@ static const CfgKey KEYS[] = {
       "students' size); scaled is not implemented"),
 };
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
+_Static_assert(sizeof KEYS / sizeof KEYS[0] <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
+
+static int space_kind(const Config *cfg) {
+    return strcmp(cfg->space.kind, "vit") ? SPACE_MBCONV : SPACE_VIT;
+}
+
+// Whether key k is part of what this config describes: [space] keys of the other kind of
+// space are not (and space.kind itself only when it is not the default, mbconv).
+static int key_applies(const Config *cfg, const CfgKey *k) {
+    if (k->space_kind == SPACE_ANY) return 1;
+    if (!strcmp(k->key, "kind")) return space_kind(cfg) == SPACE_VIT;
+    return k->space_kind == space_kind(cfg);
+}
 
 static int has_word(const char *list, const char *word) {
     size_t n = strlen(word);
@@ -260,6 +294,7 @@ static void set_key(Config *cfg, const char *section, const char *key, const cha
         DNA_FAIL("fix the spelling (`dna help config` lists every key)",
                  "%s: unknown key '%s' in [%s]; known keys: %s", where, key, section, known);
     }
+    if (strcmp(where, "default")) cfg->given[k - KEYS] = 1;
     char *dst = (char *)cfg + k->off, *end;
     errno = 0;
     switch (k->kind) {
@@ -372,6 +407,16 @@ void config_load(Config *cfg, const char *path, char **overrides, int noverrides
         snprintf(where, sizeof where, "override '%s'", overrides[i]);
         set_key(cfg, buf, dot + 1, eq + 1, where);
     }
+    // [space] keys of the other kind of space: a config meant for one kind, or a typo of kind
+    for (int i = 0; i < NKEYS; i++) {
+        const CfgKey *k = &KEYS[i];
+        if (!cfg->given[i] || key_applies(cfg, k) || !strcmp(k->key, "kind")) continue;
+        int vit = space_kind(cfg) == SPACE_VIT;
+        DNA_FAIL(vit ? "remove it: a ViT space is set by dims, mlp_ratios, depths and head_dim"
+                     : "remove it, or set [space] kind = vit",
+                 "%s: [space] %s is a key of %s spaces, and this one is kind = %s",
+                 path ? path : "config", k->key, vit ? "MBConv" : "ViT", cfg->space.kind);
+    }
     // a range the table cannot say: the seed files are named and read up to this bound
     DNA_CHECK(cfg->retrain.seeds >= 1 && cfg->retrain.seeds <= RETRAIN_MAX_SEEDS,
               "set [retrain] seeds (or retrain.seeds=N) to 1..16",
@@ -386,6 +431,7 @@ static void dump(const Config *cfg, FILE *f, int operational, const char *sectio
         const CfgKey *k = &KEYS[i];
         if (k->operational && !operational) continue;
         if (sections && !has_word(sections, k->section)) continue;
+        if (!key_applies(cfg, k)) continue;
         if (strcmp(sec, k->section)) fprintf(f, "%s[%s]\n", i ? "\n" : "", sec = k->section);
         const char *p = (const char *)cfg + k->off;
         switch (k->kind) {

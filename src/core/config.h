@@ -43,11 +43,16 @@ typedef struct TeacherCfg {
 
 enum { SPACE_MAX_BLOCKS = 8 };
 
+// kind = mbconv: cells of MBConv layers (ops, se, stem, blockK); kind = vit: one slimmable
+// ViT supernet per teacher block (dims, mlp_ratios, depths, head_dim; doc/design.md §4.4).
 typedef struct SpaceCfg {
+    char kind[CFG_STR];
     char ops[CFG_STR];
     double se;
     long stem;
     char block[SPACE_MAX_BLOCKS][CFG_STR];  // cells of block k+1: "LxW LxW ..."
+    char dims[CFG_STR], mlp_ratios[CFG_STR], depths[CFG_STR];
+    long head_dim;
 } SpaceCfg;
 
 typedef struct TrainCfg {
@@ -106,8 +111,11 @@ typedef struct PlusCfg {
     char teacher_resolution[CFG_STR];
 } PlusCfg;
 
+enum { CFG_MAX_KEYS = 256 };
+
 typedef struct Config {
     char path[CFG_STR];  // the file it was read from
+    unsigned char given[CFG_MAX_KEYS];  // per key of the schema: set by the file or an override
     RunCfg run;
     DataCfg data;
     TeacherCfg teacher;

@@ -71,8 +71,94 @@ static void check_paths(const Config *cfg, const Space *sp) {
               cfg_file(cfg), (long long)total, (long long)SPACE_MAX_PATHS);
 }
 
+// "a b c" -> ascending positive numbers; fatal naming the key
+static int parse_list(const Config *cfg, const char *key, const char *text, double *v) {
+    char buf[CFG_STR], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", text);
+    int n = 0;
+    for (char *t = strtok_r(buf, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
+        char *end;
+        double x = strtod(t, &end);
+        DNA_CHECK(n < VIT_MAX_CHOICES && !*end && x > 0 && (n == 0 || x > v[n - 1]),
+                  "list at most 16 positive candidates in ascending order",
+                  "%s: [space] %s: bad candidate '%s'", cfg_file(cfg), key, t);
+        v[n++] = x;
+    }
+    DNA_CHECK(n > 0, "list at least one candidate", "%s: [space] %s is empty", cfg_file(cfg), key);
+    return n;
+}
+
+static void parse_vit(const Config *cfg, VitChoices *ch) {
+    double v[VIT_MAX_CHOICES];
+    ch->head_dim = (int)cfg->space.head_dim;
+    DNA_CHECK(ch->head_dim > 0, "give a positive head width", "%s: [space] head_dim = %ld",
+              cfg_file(cfg), cfg->space.head_dim);
+    ch->ndims = parse_list(cfg, "dims", cfg->space.dims, v);
+    for (int i = 0; i < ch->ndims; i++) {
+        ch->dims[i] = (int)v[i];
+        DNA_CHECK(v[i] == ch->dims[i] && ch->dims[i] % ch->head_dim == 0,
+                  "give widths that are multiples of head_dim (heads = width / head_dim)",
+                  "%s: [space] dims: %g is not a multiple of head_dim = %d", cfg_file(cfg), v[i],
+                  ch->head_dim);
+    }
+    ch->nratios = parse_list(cfg, "mlp_ratios", cfg->space.mlp_ratios, ch->ratios);
+    for (int i = 0; i < ch->nratios; i++)
+        for (int j = 0; j < ch->ndims; j++) {
+            double h = ch->ratios[i] * ch->dims[j];
+            DNA_CHECK(h == floor(h), "choose ratios that give whole MLP widths for every width",
+                      "%s: [space] mlp_ratios: %g x width %d = %g hidden units", cfg_file(cfg),
+                      ch->ratios[i], ch->dims[j], h);
+        }
+    ch->ndepths = parse_list(cfg, "depths", cfg->space.depths, v);
+    for (int i = 0; i < ch->ndepths; i++) {
+        ch->depths[i] = (int)v[i];
+        DNA_CHECK(v[i] == ch->depths[i] && ch->depths[i] <= VIT_MAX_DEPTH,
+                  "give whole depths of at most 16 transformer blocks",
+                  "%s: [space] depths: bad depth %g", cfg_file(cfg), v[i]);
+    }
+}
+
+// One slimmable supernet per teacher block; block 1 reads the image through its patch
+// embedding, the others the teacher's previous map.
+static void vit_from_config(const Config *cfg, const EffNetCfg *t, int in_hw, Space *sp) {
+    VitChoices ch;
+    parse_vit(cfg, &ch);
+    int tc[EFFNET_MAX_BLOCKS], thw[EFFNET_MAX_BLOCKS];
+    effnet_block_shapes(t, in_hw, tc, thw);
+    sp->nblocks = t->nblocks;
+    for (int k = 0; k < sp->nblocks; k++) {
+        SpaceBlock *b = &sp->block[k];
+        b->in_c = k ? tc[k - 1] : t->cin;
+        b->in_hw = b->cell_hw = k ? thw[k - 1] : in_hw;
+        b->out_c = tc[k];
+        b->out_hw = thw[k];
+        DNA_CHECK(b->in_hw % b->out_hw == 0,
+                  k ? "place teacher.blocks where the resolution divides the previous block's"
+                    : "choose teacher.blocks (or data.image_size and pad) so that block 1's "
+                      "resolution divides the image's: the patch must tile it",
+                  "%s: ViT block %d reads %dx%d and must give the teacher's %dx%d: the "
+                  "embedding's stride would be %g",
+                  cfg_file(cfg), k + 1, b->in_hw, b->in_hw, b->out_hw, b->out_hw,
+                  (double)b->in_hw / b->out_hw);
+        b->ncells = 1;
+        b->vit = (VitCellCfg){.cin = b->in_c, .in_hw = b->in_hw, .cout = b->out_c,
+                              .out_hw = b->out_hw, .ch = ch};
+    }
+}
+
+void space_require_mbconv(const Space *sp, const char *what) {
+    DNA_CHECK(!sp->vit,
+              "run `dna plan` on a ViT space; the other stages take [space] kind = mbconv for now",
+              "%s does not support [space] kind = vit yet", what);
+}
+
 void space_from_config(const Config *cfg, const EffNetCfg *t, int in_hw, Space *sp) {
     *sp = (Space){.stem = (int)cfg->space.stem, .stem_stride = t->stem_stride};
+    if (!strcmp(cfg->space.kind, "vit")) {
+        sp->vit = 1;
+        vit_from_config(cfg, t, in_hw, sp);
+        return;
+    }
     DNA_CHECK(sp->stem > 0 && cfg->space.se >= 0 && cfg->space.se <= 1,
               "give a positive stem width and an SE ratio in [0, 1]", "%s: bad [space] stem/se",
               cfg_file(cfg));
@@ -114,6 +200,7 @@ void space_from_config(const Config *cfg, const EffNetCfg *t, int in_hw, Space *
 }
 
 int64_t space_block_paths(const Space *sp, int k) {
+    if (sp->vit) return vitcell_path_count(&sp->block[k].vit);
     int64_t n = 0;
     for (int c = 0; c < sp->block[k].ncells; c++)
         n = checked_add_i64(n, cell_path_count(&sp->block[k].cell[c]), "a block's paths");
@@ -134,6 +221,7 @@ int64_t space_total_paths(const Space *sp) {
 }
 
 double space_cell_macs(const Space *sp, int k, int c) {
+    if (sp->vit) return vitcell_mean_macs(&sp->block[k].vit);
     const SpaceBlock *b = &sp->block[k];
     const CellCfg *cc = &b->cell[c];
     int hw = b->cell_hw;
@@ -148,6 +236,7 @@ double space_cell_macs(const Space *sp, int k, int c) {
 }
 
 long space_cell_params(const Space *sp, int k, int c) {
+    if (sp->vit) return vitcell_max_params(&sp->block[k].vit);
     const SpaceBlock *b = &sp->block[k];
     const CellCfg *cc = &b->cell[c];
     long n = k ? 0 : convbn_param_count(b->in_c, sp->stem, 3, 1);
@@ -157,6 +246,12 @@ long space_cell_params(const Space *sp, int k, int c) {
 }
 
 long space_cell_act(const Space *sp, int k, int c) {
+    if (sp->vit) {  // the largest subnet's widest token tensor or attention map
+        VitStageCfg m = vitcell_max(&sp->block[k].vit);
+        long T = (long)m.out_hw * m.out_hw, a = T * (m.hidden > 3 * m.dim ? m.hidden : 3 * m.dim);
+        long att = (long)(m.dim / m.head_dim) * T * T;
+        return a > att ? a : att;
+    }
     const SpaceBlock *b = &sp->block[k];
     const CellCfg *cc = &b->cell[c];
     int hw = b->cell_hw;
@@ -168,4 +263,16 @@ long space_cell_act(const Space *sp, int k, int c) {
             if (a > best) best = a;
         }
     return best;
+}
+
+double space_cell_train_floats(const Space *sp, int k, int c) {
+    // MBConv: about 8 buffers of the largest activation per layer (forward caches, backward)
+    if (!sp->vit) return 8.0 * sp->block[k].cell[c].layers * (double)space_cell_act(sp, k, c);
+    // ViT, twice what the forward caches (the backward's buffers): per transformer block 8
+    // token tensors of the width (LN, q|k|v, attention, projection, the residual, LN, the
+    // output), 2 of the MLP width and the softmax; plus the embedding and the output adapter
+    VitStageCfg m = vitcell_max(&sp->block[k].vit);
+    double T = (double)m.out_hw * m.out_hw, D = m.dim, H = m.hidden;
+    double blk = T * (8 * D + 2 * H) + (D / m.head_dim) * T * T;
+    return 2 * (m.depth * blk + 2 * T * D + T * (2 * D + 2 * m.cout));
 }

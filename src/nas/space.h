@@ -5,6 +5,7 @@
 #pragma once
 #include "core/config.h"
 #include "nas/cell.h"
+#include "nas/vitcell.h"
 #include "nn/effnet.h"
 
 enum { SPACE_MAX_CELLS = 8 };
@@ -16,12 +17,14 @@ enum { SPACE_MAX_CELLS = 8 };
 
 typedef struct SpaceBlock {
     int ncells;
-    CellCfg cell[SPACE_MAX_CELLS];
+    CellCfg cell[SPACE_MAX_CELLS];  // MBConv spaces
+    VitCellCfg vit;                 // ViT spaces: the block's one supernet (ncells = 1)
     int in_c, in_hw, out_c, out_hw;  // teacher maps: input (block 1: the image) and target
     int cell_hw;                     // layer 0's input size (block 1: after the stem)
 } SpaceBlock;
 
 typedef struct Space {
+    int vit;  // [space] kind = vit
     int nblocks;
     SpaceBlock block[SPACE_MAX_BLOCKS];
     int stem, stem_stride;  // block 1's cells start with stem conv 3x3 (image -> stem width)
@@ -29,7 +32,9 @@ typedef struct Space {
 
 // Fatal, naming the config key, when the space does not fit the teacher: block count,
 // cell syntax, a resolution step other than 1 or 2 per block, unknown ops; and when a cell,
-// or the whole space, has more than SPACE_MAX_PATHS paths.
+// or the whole space, has more than SPACE_MAX_PATHS paths. ViT spaces: a width that is not a
+// multiple of head_dim, an MLP width that is not whole, candidates out of order, a teacher
+// map whose resolution the block's input does not tile (the embedding's stride).
 void space_from_config(const Config *cfg, const EffNetCfg *teacher, int in_hw, Space *sp);
 int64_t space_block_paths(const Space *sp, int k);  // sum over the block's cells of nops^layers
 // Product over blocks: the architectures, a figure for people (it outgrows 64 bits easily).
@@ -41,3 +46,8 @@ double space_cell_macs(const Space *sp, int k, int c);
 long space_cell_params(const Space *sp, int k, int c);  // every op of every layer (+ stem)
 // Largest activation (floats per sample) among the cell's layers: the memory driver.
 long space_cell_act(const Space *sp, int k, int c);
+// Floats per sample a training step holds (the largest subnet's, for ViT cells; 8 buffers
+// of the largest activation per layer for MBConv cells): `dna plan`'s memory estimate.
+double space_cell_train_floats(const Space *sp, int k, int c);
+// Fatal unless the space is MBConv: what runs on ViT spaces so far is `dna plan`.
+void space_require_mbconv(const Space *sp, const char *what);

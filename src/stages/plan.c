@@ -70,12 +70,16 @@ static void print_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
         cfg->train.epochs, n_fit / cfg->train.batch, cfg->train.batch);
     printf("architectures per block:");
     for (int k = 0; k < sp.nblocks; k++) printf(" %lld", (long long)space_block_paths(&sp, k));
-    printf("; in total %.3g\n", space_total(&sp));
+    double total = space_total(&sp);
+    if (total < 9007199254740992.0)  // exact in a double: the count itself
+        printf("; in total %.0f (%.3g)\n", total, total);
+    else
+        printf("; in total %.3g\n", total);
     int64_t paths = space_total_paths(&sp);
     printf(
         "rating: %lld paths (at most %lld per cell and in all), potentials on rank 0 %.3g MB\n\n",
         (long long)paths, (long long)SPACE_MAX_PATHS, 4.0 * 8.0 * (double)paths / 1e6);
-    printf("%4s %5s %4s %6s %5s %6s %15s %15s %10s %10s %9s %9s %9s\n", "job", "block", "cell",
+    printf("%4s %5s %4s %6s %7s %6s %15s %15s %10s %10s %9s %9s %9s\n", "job", "block", "cell",
            "layers", "width", "stride", "input", "target", "paths", "GFLOP/step", "total PF",
            "mem MB", "shard MB");
     SchedJob jobs[SPACE_MAX_BLOCKS * SPACE_MAX_CELLS];
@@ -83,22 +87,32 @@ static void print_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
     for (int k = 0; k < sp.nblocks; k++)
         for (int c = 0; c < sp.block[k].ncells; c++, nj++) {
             const SpaceBlock *b = &sp.block[k];
-            const CellCfg *cc = &b->cell[c];
             double flop_step = 6.0 * space_cell_macs(&sp, k, c) * (double)cfg->train.batch;
             double mem = 16.0 * (double)space_cell_params(&sp, k, c) +
-                         4.0 * 8.0 * cc->layers * (double)space_cell_act(&sp, k, c) *
-                             (double)cfg->train.batch;
+                         4.0 * space_cell_train_floats(&sp, k, c) * (double)cfg->train.batch;
             double per =
                 (double)b->in_c * b->in_hw * b->in_hw + (double)b->out_c * b->out_hw * b->out_hw;
             double shard = per * (strcmp(cfg->features.dtype, "float16") ? 4 : 2) * (double)n_fit;
-            char in[32], out[32];
+            char in[32], out[32], layers[16], width[16];
             snprintf(in, sizeof in, "%dx%dx%d", b->in_c, b->in_hw, b->in_hw);
             snprintf(out, sizeof out, "%dx%dx%d", b->out_c, b->out_hw, b->out_hw);
+            int stride;
+            int64_t paths = space_block_paths(&sp, k);  // ViT: the block's one supernet
+            if (sp.vit) {  // the ranges of the supernet's subnets; the embedding's stride
+                const VitChoices *h = &b->vit.ch;
+                snprintf(layers, sizeof layers, "%d-%d", h->depths[0], h->depths[h->ndepths - 1]);
+                snprintf(width, sizeof width, "%d-%d", h->dims[0], h->dims[h->ndims - 1]);
+                stride = b->in_hw / b->out_hw;
+            } else {
+                const CellCfg *cc = &b->cell[c];
+                snprintf(layers, sizeof layers, "%d", cc->layers);
+                snprintf(width, sizeof width, "%d", cc->width);
+                stride = cc->stride;
+                paths = cell_path_count(cc);
+            }
             jobs[nj] = (SchedJob){.block = k, .cell = c, .cost = flop_step * (double)steps};
-            printf("%4d %5d %4d %6d %5d %6d %15s %15s %10lld %10.3f %9.4f %9.0f %9.0f\n", nj, k + 1,
-                   c + 1, cc->layers, cc->width, cc->stride, in, out,
-                   (long long)cell_path_count(cc), flop_step / 1e9, jobs[nj].cost / 1e15, mem / 1e6,
-                   shard / 1e6);
+            printf("%4d %5d %4d %6s %7s %6d %15s %15s %10lld %10.3f %9.4f %9.0f %9.0f\n", nj, k + 1,
+                   c + 1, layers, width, stride, in, out, (long long)paths, flop_step / 1e9, jobs[nj].cost / 1e15, mem / 1e6, shard / 1e6);
         }
     SchedPlan pl;
     sched_plan(jobs, nj, ranks, &pl);

@@ -388,6 +388,7 @@ void stage_space(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arc
     Teacher t;
     teacher_load(ctx->be, path, &t);
     space_from_config(cfg, &t.net.cfg, t.in_hw, sp);
+    space_require_mbconv(sp, "this stage");
     if (arch) *arch = t.net.cfg;
     if (in_hw) *in_hw = t.in_hw;
     teacher_free(ctx->be, &t);

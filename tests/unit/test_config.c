@@ -137,3 +137,27 @@ TEST(config_strict_determinism) {
                    "run.strict_determinism = '2'; expected one of 0|1");
     T_EXPECT_DEATH(load_override, "run.strict_determinism=yes", "is not an integer");
 }
+
+// Each kind of space dumps (and hashes) its own [space] keys only: an MBConv config's dump is
+// what it was before the ViT keys existed; a ViT config's has no MBConv keys.
+TEST(config_space_kind_keys) {
+    Config a, b;
+    config_load(&a, NULL, NULL, 0);
+    config_load(&b, "inputs/fashion_mnist_vit.cfg", NULL, 0);
+    char *da = dump(&a), *db = dump(&b);
+    const char *vit_keys[] = {"\nkind = ", "\ndims = ", "\nmlp_ratios = ", "\ndepths = ",
+                              "\nhead_dim = "};
+    // (stem is left out: [teacher] has a key of that name too)
+    const char *mb_keys[] = {"\nops = ", "\nse = ", "\nblock1 = ", "\nblock8 = "};
+    for (int i = 0; i < 5; i++) {
+        T_CHECK(!strstr(da, vit_keys[i]), "an MBConv config dumps '%s'", vit_keys[i] + 1);
+        T_CHECK(strstr(db, vit_keys[i]), "a ViT config does not dump '%s'", vit_keys[i] + 1);
+    }
+    for (int i = 0; i < 4; i++) {
+        T_CHECK(strstr(da, mb_keys[i]), "an MBConv config does not dump '%s'", mb_keys[i] + 1);
+        T_CHECK(!strstr(db, mb_keys[i]), "a ViT config dumps '%s'", mb_keys[i] + 1);
+    }
+    T_CHECK(strstr(db, "\nkind = vit\n") && strstr(db, "\ndims = 32 48 64\n"),
+            "the ViT config's dump:\n%s", db);
+    free(da), free(db);
+}

@@ -1,0 +1,31 @@
+// A ViT search block (doc/design.md §4.4): one slimmable supernet per teacher block, whose
+// subnets are every (width, MLP ratio, depth) of the [space] candidates. A subnet's code
+// enumerates them with the depth as the last digit, so the subnets that differ only in
+// depth are neighbours (rating shares their common prefix of layers).
+#pragma once
+#include <stdint.h>
+
+#include "nn/vitstage.h"
+
+enum { VIT_MAX_CHOICES = 16 };
+
+typedef struct VitChoices {
+    int ndims, dims[VIT_MAX_CHOICES];
+    int nratios;
+    double ratios[VIT_MAX_CHOICES];
+    int ndepths, depths[VIT_MAX_CHOICES];
+    int head_dim;
+} VitChoices;
+
+typedef struct VitCellCfg {
+    int cin, in_hw, cout, out_hw;  // the teacher's maps at the block's ends
+    VitChoices ch;
+} VitCellCfg;
+
+int64_t vitcell_path_count(const VitCellCfg *c);  // ndims x nratios x ndepths
+// The stage of subnet `code` (0 .. count-1), and the supernet's (the largest of each).
+VitStageCfg vitcell_stage(const VitCellCfg *c, int64_t code);
+VitStageCfg vitcell_max(const VitCellCfg *c);
+// Means over all subnets, per image: multiply-adds and parameters (what `dna plan` shows).
+double vitcell_mean_macs(const VitCellCfg *c);
+long vitcell_max_params(const VitCellCfg *c);
