@@ -609,6 +609,57 @@ rm -rf "$out"
 }
 section pipeline_tests 5400
 
+# The ViT space (issue 19) on inputs/tiny_vit.cfg: data, teacher and features as for MBConv;
+# `dna train` distils one slimmable ViT supernet per block (the loss falls); 2 ranks, a
+# SIGKILL resume and a rank group agree with the 1-rank run; the stages after train refuse.
+vit_tests() {
+echo "== the ViT space on inputs/tiny_vit.cfg"
+out=$(mktemp -d)
+vit=(inputs/tiny_vit.cfg "run.out_dir=$out")
+export OMP_NUM_THREADS=1  # bitwise comparisons need one thread count
+for st in data teacher features; do ASAN_OPTIONS=$MPI_ASAN "$bin/dna" $st "${vit[@]}" >"$log" 2>&1; done
+runlog="$out/vit1.log"
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${vit[@]}" >"$runlog" 2>&1
+vit_loss_falls() {  # every job's epoch-2 train mse below its epoch 1's, and over the steps
+    awk '/train: block .* epoch 1\//{f[$5]=$14} /train: block .* epoch 2\//{l[$5]=$14}
+         END{n=0; for (k in f) {n++; if (!(l[k] < f[k])) exit 1} exit n != 3}' "$runlog" &&
+        [ "$(grep -c 'train mse, first .*(falls)' "$runlog")" = 3 ] && [ -e "$out/tiny_vit/ckpt/COMPLETE" ]
+}
+check vit_train_loss_falls vit_loss_falls
+vit_copy() { mkdir -p "$out/$1" && cp -r "$out/tiny_vit/dataset.h5" "$out/tiny_vit/teacher.h5" "$out/tiny_vit/features" "$out/$1/"; }
+vit_same() {  # every checkpoint equal to the 1-rank run's
+    local f
+    [ "$(ls "$out/tiny_vit/ckpt/"*.h5 | wc -l)" = 3 ] || return 1
+    for f in "$out/tiny_vit/ckpt/"*.h5; do h5diff -q "$f" "$out/$1/ckpt/$(basename "$f")" || return 1; done
+}
+vit_copy np2
+mpi2 "$bin/dna" train "${vit[@]}" run.name=np2 >"$log" 2>&1
+check vit_train_2ranks_bitwise vit_same np2
+vit_copy kill
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${vit[@]}" run.name=kill >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 300); do ls "$out/kill/ckpt/" 2>/dev/null | grep -q h5 && break; sleep 0.1; done
+sleep "$(awk -v r=$RANDOM 'BEGIN{print r / 32768}')"  # then a random step
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+vit_midway() { [ ! -e "$out/kill/ckpt/COMPLETE" ] && ls "$out/kill/ckpt/" | grep -q h5 || { cat "$log"; return 1; }; }
+check vit_train_sigkill_lands_midway vit_midway
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${vit[@]}" run.name=kill >"$log" 2>&1
+check vit_train_sigkill_resume_bitwise vit_same kill
+# one block on 2 ranks: a rank group (summed gradients), equal to 1 rank up to summation order
+one=("${vit[@]}" "teacher.stages=ir_r1_k3_s1_e1_c8_se0.25 ir_r1_k3_s2_e3_c12_se0.25" teacher.blocks=1)
+for st in data teacher features train; do ASAN_OPTIONS=$MPI_ASAN "$bin/dna" $st "${one[@]}" run.name=g1 >"$log" 2>&1; done
+mkdir -p "$out/g2" && cp -r "$out/g1/dataset.h5" "$out/g1/teacher.h5" "$out/g1/features" "$out/g2/"
+mpi2 "$bin/dna" train "${one[@]}" run.name=g2 >"$log" 2>&1
+vit_group_equal() {
+    grep -q 'on rank 0 and its group' "$log" && local a="$out/g1/ckpt/block1_cell1.h5" b="$out/g2/ckpt/block1_cell1.h5" &&
+        h5diff -p 1e-5 "$a" "$b" /loss /loss && h5diff -p 1e-4 "$a" "$b" /val /val
+}
+check vit_train_rank_group_equals_1rank vit_group_equal
+cli vit_rate_refused 1 'this stage does not support \[space\] kind = vit yet' rate "${vit[@]}"
+rm -rf "$out"
+}
+section vit_tests 1200
+
 reliability_sizes_tests() {
 echo "== reliability: threads and sizes"
 rel=$(mktemp -d)

@@ -148,7 +148,8 @@ static void vit_from_config(const Config *cfg, const EffNetCfg *t, int in_hw, Sp
 
 void space_require_mbconv(const Space *sp, const char *what) {
     DNA_CHECK(!sp->vit,
-              "run `dna plan` on a ViT space; the other stages take [space] kind = mbconv for now",
+              "on a ViT space run data, teacher, features, train (and plan) stage by stage; rating, "
+              "search and retraining take [space] kind = mbconv for now",
               "%s does not support [space] kind = vit yet", what);
 }
 

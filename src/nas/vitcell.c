@@ -42,3 +42,37 @@ double vitcell_mean_macs(const VitCellCfg *c) {
 long vitcell_max_params(const VitCellCfg *c) {
     return vitstage_param_count(vitcell_max(c));
 }
+
+void vitcell_init(const Backend *be, VitCell *c, VitCellCfg cfg, Rng *rng) {
+    *c = (VitCell){.cfg = cfg, .code = -1};
+    VitStageCfg m = vitcell_max(&cfg);
+    vitstage_init(be, &c->full, m, rng);
+    Rng scratch = rng_new(0);  // the working stage's weights are always sliced over
+    vitstage_init(be, &c->sub, m, &scratch);
+}
+
+void vitcell_free(const Backend *be, VitCell *c) {
+    vitstage_cache_free(be, &c->cache);
+    vitstage_free(be, &c->full);
+    vitstage_free(be, &c->sub);
+}
+
+void vitcell_params(VitCell *c, ParamList *l) {
+    vitstage_params(&c->full, l);
+}
+
+const Tensor *vitcell_forward(const Backend *be, VitCell *c, int64_t code, const Tensor *x,
+                              Rng *drop) {
+    vitstage_slice(be, &c->full, &c->sub, vitcell_stage(&c->cfg, code));
+    c->code = code;
+    return vitstage_forward(be, &c->sub, &c->cache, x, drop);
+}
+
+void vitcell_backward(const Backend *be, VitCell *c, const Tensor *dy) {
+    ParamList pl = {0};
+    vitstage_params(&c->sub, &pl);
+    params_zero_grad(be, &pl);
+    params_free(&pl);
+    vitstage_backward(be, &c->sub, &c->cache, dy, 0);
+    vitstage_unslice_grads(be, &c->sub, &c->full);
+}

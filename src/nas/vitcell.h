@@ -1,7 +1,9 @@
 // A ViT search block (doc/design.md §4.4): one slimmable supernet per teacher block, whose
 // subnets are every (width, MLP ratio, depth) of the [space] candidates. A subnet's code
 // enumerates them with the depth as the last digit, so the subnets that differ only in
-// depth are neighbours (rating shares their common prefix of layers).
+// depth are neighbours (rating shares their common prefix of layers). VitCell is the
+// supernet: the largest stage's weights, and a working stage the subnet of a step is sliced
+// into (nn/vitstage.h).
 #pragma once
 #include <stdint.h>
 
@@ -29,3 +31,21 @@ VitStageCfg vitcell_max(const VitCellCfg *c);
 // Means over all subnets, per image: multiply-adds and parameters (what `dna plan` shows).
 double vitcell_mean_macs(const VitCellCfg *c);
 long vitcell_max_params(const VitCellCfg *c);
+
+typedef struct VitCell {
+    VitCellCfg cfg;
+    VitStage full, sub;  // the supernet's weights; the subnet of the last forward
+    VitStageCache cache;
+    int64_t code;  // the last forward's subnet
+} VitCell;
+
+// The supernet's weights from `rng` (the sub stage draws nothing from it).
+void vitcell_init(const Backend *be, VitCell *c, VitCellCfg cfg, Rng *rng);
+void vitcell_free(const Backend *be, VitCell *c);
+void vitcell_params(VitCell *c, ParamList *l);  // the supernet's
+// Subnet `code` sliced out of the supernet and run (drop: DropPath's stream, NULL: none).
+const Tensor *vitcell_forward(const Backend *be, VitCell *c, int64_t code, const Tensor *x,
+                              Rng *drop);
+// Backward of the last forward: the subnet's gradients are ADDED to the supernet's (zero
+// them before the forward), at the places its weights came from.
+void vitcell_backward(const Backend *be, VitCell *c, const Tensor *dy);

@@ -27,14 +27,9 @@
 
 enum { STREAM_SUPERNET = 200, STREAM_INIT = 1, STREAM_DATA = 2, STREAM_PATH = 3, STREAM_VAL = 4 };
 
-static void sample_path(Rng *root, long step, int layers, int nops, int *path) {
-    Rng r = rng_split(root, (uint64_t)step);
-    for (int i = 0; i < layers; i++) path[i] = (int)rng_below(&r, (uint32_t)nops);
-}
-
 // Mean MSE over the test split's shards, a random path per batch (fixed per epoch). A rank
 // group splits every batch and sums.
-static double validate(const RunCtx *ctx, const Config *cfg, Cell *cell, int block, Rng *val,
+static double validate(const RunCtx *ctx, const Config *cfg, Student *st, int block, Rng *val,
                        int epoch, const int *in, const int *out, ParGroup *g) {
     const Backend *be = ctx->be;
     char dir[1100];
@@ -54,12 +49,12 @@ static double validate(const RunCtx *ctx, const Config *cfg, Cell *cell, int blo
     int path[CELL_MAX_LAYERS];
     // (a rank whose slice of the short last batch is empty just stops one batch early)
     for (int b, i = 0; (b = shard_reader_next(r, &xb, &yb, &lab, &ids)) > 0; i++) {
-        sample_path(&er, i, cell->cfg.layers, cell->cfg.nops, path);
+        student_sample(st, &er, i, path);
         tensor_ensure(be, &x, b, in[0], in[1], in[2]);
         tensor_ensure(be, &y, b, out[0], out[1], out[2]);
         tensor_upload(be, &x, xb);
         tensor_upload(be, &y, yb);
-        sum[0] += be->mse(cell_forward(be, cell, path, &x, BN_EVAL), &y, NULL) * b;
+        sum[0] += be->mse(student_forward_eval(be, st, path, &x), &y, NULL) * b;
         sum[1] += b;
     }
     shard_reader_free(r);
@@ -84,10 +79,10 @@ static double mean_of(const float *v, long lo, long hi) {
 // The epoch that just ended: its validation, log line and checkpoint (the final one carries
 // the done mark). After a kill between an epoch's last step and this point, it runs on
 // resume from the same weights.
-static void epoch_end(const RunCtx *ctx, const Config *cfg, Cell *cell, int k, int c, Rng *val,
+static void epoch_end(const RunCtx *ctx, const Config *cfg, Student *st, int k, int c, Rng *val,
                       const int *in, const int *out, ParGroup *g, Trainer *tr, double t0) {
     long e = tr->epoch, per_epoch = tr->c.per_epoch;
-    double v = validate(ctx, cfg, cell, k, val, (int)e - 1, in, out, g);
+    double v = validate(ctx, cfg, st, k, val, (int)e - 1, in, out, g);
     trainer_epoch_end(tr, v);
     if (tr->lead)
         log_rank(ctx,
@@ -130,7 +125,7 @@ static ShardReader *open_reader(const RunCtx *ctx, const Config *cfg, int k, Rng
 // The steps of one epoch (from the trainer's cursor) with Adam at the epoch's learning rate.
 // Two input buffers alternate by step: the next batch's upload (upload_async from the
 // reader's pinned batch) overlaps with the last step's backward, which still reads the other.
-static TrainEvent run_epoch(const RunCtx *ctx, const Config *cfg, Cell *cell, int k, int c,
+static TrainEvent run_epoch(const RunCtx *ctx, const Config *cfg, Student *st, int k, int c,
                             const int *in, const int *out, ShardReader *r, Rng *paths, ParSum *gsum,
                             Tensor *x, Tensor *y, Tensor *dy, Trainer *tr) {
     const Backend *be = ctx->be;
@@ -158,10 +153,10 @@ static TrainEvent run_epoch(const RunCtx *ctx, const Config *cfg, Cell *cell, in
         be->upload_async(xs->data, xb, sizeof(float) * tensor_numel(xs));
         be->upload_async(ys->data, yb, sizeof(float) * tensor_numel(ys));
         int p[CELL_MAX_LAYERS];
-        sample_path(paths, tr->step, cell->cfg.layers, cell->cfg.nops, p);
+        student_sample(st, paths, tr->step, p);
         StepSync ss = {(float)nb / (float)cfg->train.batch, gsum};
         int h5t = h5_main_yield();  // no HDF5 in a step: the reader's thread may read meanwhile
-        double loss = cell_train_step(be, cell, p, xs, ys, dy, &opt, gsum ? &ss : NULL);
+        double loss = student_train_step(be, st, p, xs, ys, dy, &opt, gsum ? &ss : NULL);
         h5_main_resume(h5t);
         DNA_CHECK(isfinite(loss), "lower [train] lr / lr_first",
                   "block %d cell %d: loss became %g at step %lld", k + 1, c + 1, loss, tr->step);
@@ -183,16 +178,16 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
     Rng job = rng_split(&sup, (uint64_t)k * SPACE_MAX_CELLS + c);
     Rng init = rng_split(&job, STREAM_INIT), paths = rng_split(&job, STREAM_PATH);
     Rng val = rng_split(&job, STREAM_VAL);
-    Cell cell;
-    cell_init(be, &cell, b->cell[c], &init);
+    Student st;
+    student_init(be, &st, sp, k, c, &init);
     ParamList all = {0};
-    cell_all_params(&cell, &all);
+    student_all_params(&st, &all);
     BatchNorm *bns[CELL_MAX_BNS];
-    int nbn = cell_bns(&cell, bns, CELL_MAX_BNS);
+    int nbn = student_bns(&st, bns, CELL_MAX_BNS);
     BnSync bsync = {par_group_bn_sum, g};
     for (int i = 0; g && i < nbn; i++) bns[i]->sync = &bsync;
     Tensor *stats[2 * CELL_MAX_BNS];
-    int nstats = cell_stats(&cell, stats, 2 * CELL_MAX_BNS);
+    int nstats = student_stats(&st, stats, 2 * CELL_MAX_BNS);
     ShardReader *r = open_reader(ctx, cfg, k, &job, g, in, out);
     // An epoch is a pass over the whole split's worth of batches, whatever the fraction: the
     // reader then wraps around its subset (pass = step / sub), so the total steps and the
@@ -237,9 +232,9 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
         }
         double t0 = timer_now();
         for (;;) {
-            if (tr.nval < tr.epoch) epoch_end(ctx, cfg, &cell, k, c, &val, in, out, g, &tr, t0);
+            if (tr.nval < tr.epoch) epoch_end(ctx, cfg, &st, k, c, &val, in, out, g, &tr, t0);
             if (tr.epoch == epochs) break;
-            if ((stopped = run_epoch(ctx, cfg, &cell, k, c, in, out, r, &paths, g ? gsum : NULL, x,
+            if ((stopped = run_epoch(ctx, cfg, &st, k, c, in, out, r, &paths, g ? gsum : NULL, x,
                                      y, &dy, &tr) == TRAIN_STOP))
                 break;
         }
@@ -258,7 +253,7 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
     free(identity);
     shard_reader_free(r);
     params_free(&all);
-    cell_free(be, &cell);
+    student_free(be, &st);
     return stopped;
 }
 
@@ -320,7 +315,7 @@ static int train_jobs(const RunCtx *ctx, const Config *cfg, const Space *sp) {
 static int run(const RunCtx *ctx, const Config *cfg, int force) {
     (void)force;  // the runner removed ckpt/ already
     Space sp;
-    stage_space(ctx, cfg, &sp, NULL, NULL);
+    stage_space_any(ctx, cfg, &sp, NULL, NULL);  // MBConv cells or ViT supernets
     if (train_jobs(ctx, cfg, &sp))
         return stage_stopped(ctx, "train: stopped by a signal; every job checkpointed");
     if (ctx->rank == 0) {

@@ -381,17 +381,22 @@ int runner_dispatch(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     return rc == STAGE_STOPPED ? DNA_EXIT_REQUEUE : 0;
 }
 
-void stage_space(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch, int *in_hw) {
+void stage_space_any(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch,
+                     int *in_hw) {
     char path[1100];
     config_run_path(cfg, "teacher.h5", path, sizeof path);
     DNA_CHECK(file_exists(path), "run `dna teacher CFG` first", "no teacher '%s'", path);
     Teacher t;
     teacher_load(ctx->be, path, &t);
     space_from_config(cfg, &t.net.cfg, t.in_hw, sp);
-    space_require_mbconv(sp, "this stage");
     if (arch) *arch = t.net.cfg;
     if (in_hw) *in_hw = t.in_hw;
     teacher_free(ctx->be, &t);
+}
+
+void stage_space(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch, int *in_hw) {
+    stage_space_any(ctx, cfg, sp, arch, in_hw);
+    space_require_mbconv(sp, "this stage");
 }
 
 void stage_dataset(const Config *cfg, Dataset *d) {

@@ -85,6 +85,9 @@ const Stage *runner_maker(const Commands *all, const char *file);
 // The space as the run's teacher.h5 defines it (block widths and sizes), and the teacher's
 // architecture and input size when asked for (arch, in_hw may be NULL).
 void stage_space(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch, int *in_hw);
+// The same for a stage that runs on ViT spaces too (stage_space refuses them).
+void stage_space_any(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch,
+                     int *in_hw);
 // The run's dataset.h5, checked against [data] classes.
 void stage_dataset(const Config *cfg, Dataset *d);
 // What a training loop's checkpoint belongs to: the running stage's fingerprint keys and a

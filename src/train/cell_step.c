@@ -24,3 +24,22 @@ double cell_train_step(const Backend *be, Cell *c, const int *path, const Tensor
     params_free(&pl);
     return loss;
 }
+
+double student_train_step(const Backend *be, Student *s, const int *path, const Tensor *x,
+                          const Tensor *y, Tensor *dy, const Optim *opt, const StepSync *sync) {
+    if (!s->vit) return cell_train_step(be, &s->cell, path, x, y, dy, opt, sync);
+    ParamList pl = {0};
+    vitcell_params(&s->vc, &pl);
+    params_zero_grad(be, &pl);
+    const Tensor *out = vitcell_forward(be, &s->vc, path[0], x, NULL);
+    double loss = be->mse(out, y, dy);
+    if (sync) be->axpy(sync->share - 1.0f, dy, dy);  // dy *= share
+    vitcell_backward(be, &s->vc, dy);
+    if (sync) {
+        loss *= sync->share;
+        optim_sum_grads(sync->sum, &pl, 0, &loss);
+    }
+    optim_step(be, opt, &pl);
+    params_free(&pl);
+    return loss;
+}

@@ -1,8 +1,9 @@
 // One block-wise distillation step of a supernet cell (doc/design.md §5.1): forward the sampled
-// path, MSE to the teacher's feature map, backward, optimizer step on that path only.
+// path, MSE to the teacher's feature map, backward, optimizer step (an MBConv cell: on that
+// path only).
 // Shared by `dna train`, `dna check` and the cell_train benchmark.
 #pragma once
-#include "nas/cell.h"
+#include "nas/student.h"
 #include "par/par.h"
 #include "train/optim.h"
 
@@ -19,3 +20,10 @@ typedef struct StepSync {
 // group's, with sync; sync NULL: one rank).
 double cell_train_step(const Backend *be, Cell *c, const int *path, const Tensor *x,
                        const Tensor *y, Tensor *dy, const Optim *opt, const StepSync *sync);
+
+// The same step for a student of either kind. A ViT supernet's step slices the sampled
+// subnet out, and the optimizer steps the whole supernet with the subnet's gradients at
+// their places and zeros elsewhere: weight entanglement as AutoFormer and DS-ViT train it
+// (the slices overlap, so every subnet moves the weights it shares with the others).
+double student_train_step(const Backend *be, Student *s, const int *path, const Tensor *x,
+                          const Tensor *y, Tensor *dy, const Optim *opt, const StepSync *sync);
