@@ -611,7 +611,8 @@ section pipeline_tests 5400
 
 # The ViT space (issue 19) on inputs/tiny_vit.cfg: data, teacher and features as for MBConv;
 # `dna train` distils one slimmable ViT supernet per block (the loss falls); 2 ranks, a
-# SIGKILL resume and a rank group agree with the 1-rank run; the stages after train refuse.
+# SIGKILL resume and a rank group agree with the 1-rank run; `dna rate` scores every subnet
+# (2 ranks bitwise equal to 1); the stages after rate refuse.
 vit_tests() {
 echo "== the ViT space on inputs/tiny_vit.cfg"
 out=$(mktemp -d)
@@ -655,7 +656,20 @@ vit_group_equal() {
         h5diff -p 1e-5 "$a" "$b" /loss /loss && h5diff -p 1e-4 "$a" "$b" /val /val
 }
 check vit_train_rank_group_equals_1rank vit_group_equal
-cli vit_rate_refused 1 'this stage does not support \[space\] kind = vit yet' rate "${vit[@]}"
+# rating: one pass per (width, ratio) rates every depth; 2 ranks equal 1 rank, bitwise
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" rate "${vit[@]}" >"$log" 2>&1
+vit_rated() {
+    local r="$out/tiny_vit"
+    grep -q 'rate: 12 units on 1 ranks' "$log" && grep -q 'rate: 24 paths rated' "$log" &&
+        [ "$(grep -c ',d[0-9]*-r[0-9.]*-n[12],' "$r/potentials_block1.csv")" = 8 ] &&
+        grep -q '^1,1,2,16,7,d16-r4-n2,[0-9.]*,[0-9.]*,[0-9]*,[0-9]*$' "$r/potentials_block1.csv"
+}
+check vit_rate_scores_every_subnet vit_rated
+mkdir -p "$out/np2/ckpt" && cp "$out/tiny_vit/ckpt/"* "$out/np2/ckpt/"
+mpi2 "$bin/dna" rate "${vit[@]}" run.name=np2 >"$log" 2>&1
+vit_rate_same() { for k in 1 2 3; do cmp "$out/tiny_vit/potentials_block$k.csv" "$out/np2/potentials_block$k.csv" || return 1; done; }
+check vit_rate_2ranks_bitwise vit_rate_same
+cli vit_search_refused 1 'this stage does not support \[space\] kind = vit yet' search "${vit[@]}"
 rm -rf "$out"
 }
 section vit_tests 1200

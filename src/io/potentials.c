@@ -43,15 +43,13 @@ void potentials_save(const char *path, const Potentials *p, const Space *sp, con
         FILE *o = textout_open(&to, csv);
         fprintf(o, "block,cell,layers,width,path,ops,score,mse,params,macs\n");
         for (int c = 0; c < p->ncells[k]; c++) {
-            const CellCfg *cc = &sp->block[k].cell[c];
             const CellScores *cs = &p->cell[k][c];
             for (int64_t i = 0; i < cs->npaths; i++) {
-                int ops[CELL_MAX_LAYERS];
-                arch_decode_path(i, cc->layers, cc->nops, ops);
-                fprintf(o, "%d,%d,%d,%d,%lld,", k + 1, c + 1, cc->layers, cc->width, (long long)i);
-                for (int l = 0; l < cc->layers; l++)
-                    fprintf(o, "%se%dk%d", l ? "-" : "", cc->ops[ops[l]].expand, cc->ops[ops[l]].k);
-                fprintf(o, ",%.9g,%.9g,%.0f,%.0f\n", cs->score[i], cs->mse[i], cs->params[i],
+                int layers, width;
+                char ops[CELL_MAX_LAYERS * 8];
+                space_path_describe(sp, k, c, i, &layers, &width, ops, sizeof ops);
+                fprintf(o, "%d,%d,%d,%d,%lld,%s,%.9g,%.9g,%.0f,%.0f\n", k + 1, c + 1, layers,
+                        width, (long long)i, ops, cs->score[i], cs->mse[i], cs->params[i],
                         cs->macs[i]);
             }
         }
@@ -71,7 +69,7 @@ void potentials_load(const char *path, const Space *sp, Potentials *p) {
         p->ncells[k] = sp->block[k].ncells;
         for (int c = 0; c < p->ncells[k]; c++) {
             CellScores *cs = &p->cell[k][c];
-            cs->npaths = cell_path_count(&sp->block[k].cell[c]);
+            cs->npaths = space_cell_paths(sp, k, c);
             for (int q = 0; q < 4; q++) {
                 snprintf(name, sizeof name, "block%d_cell%d_%s", k + 1, c + 1, QTY[q]);
                 size_t n = h5_count(f, path, name, NULL, NULL);  // checked before it is read

@@ -8,6 +8,7 @@
 
 #include "core/checked.h"
 #include "core/error.h"
+#include "nas/arch.h"
 
 static const char *cfg_file(const Config *cfg) {
     return cfg->path[0] ? cfg->path : "the config";
@@ -148,7 +149,7 @@ static void vit_from_config(const Config *cfg, const EffNetCfg *t, int in_hw, Sp
 
 void space_require_mbconv(const Space *sp, const char *what) {
     DNA_CHECK(!sp->vit,
-              "on a ViT space run data, teacher, features, train (and plan) stage by stage; rating, "
+              "on a ViT space run data, teacher, features, train, rate (and plan) stage by stage; "
               "search and retraining take [space] kind = mbconv for now",
               "%s does not support [space] kind = vit yet", what);
 }
@@ -206,6 +207,30 @@ int64_t space_block_paths(const Space *sp, int k) {
     for (int c = 0; c < sp->block[k].ncells; c++)
         n = checked_add_i64(n, cell_path_count(&sp->block[k].cell[c]), "a block's paths");
     return n;
+}
+
+int64_t space_cell_paths(const Space *sp, int k, int c) {
+    return sp->vit ? vitcell_path_count(&sp->block[k].vit) : cell_path_count(&sp->block[k].cell[c]);
+}
+
+void space_path_describe(const Space *sp, int k, int c, int64_t code, int *layers, int *width,
+                         char *ops, size_t n) {
+    if (sp->vit) {
+        const VitCellCfg *v = &sp->block[k].vit;
+        VitStageCfg s = vitcell_stage(v, code);
+        *layers = s.depth, *width = s.dim;
+        snprintf(ops, n, "d%d-r%g-n%d", s.dim, (double)s.hidden / s.dim, s.depth);
+        return;
+    }
+    const CellCfg *cc = &sp->block[k].cell[c];
+    *layers = cc->layers, *width = cc->width;
+    int digit[CELL_MAX_LAYERS];
+    arch_decode_path(code, cc->layers, cc->nops, digit);
+    size_t used = 0;
+    ops[0] = 0;
+    for (int l = 0; l < cc->layers && used < n; l++)
+        used += (size_t)snprintf(ops + used, n - used, "%se%dk%d", l ? "-" : "",
+                                 cc->ops[digit[l]].expand, cc->ops[digit[l]].k);
 }
 
 double space_total(const Space *sp) {

@@ -37,6 +37,11 @@ typedef struct Space {
 // map whose resolution the block's input does not tile (the embedding's stride).
 void space_from_config(const Config *cfg, const EffNetCfg *teacher, int in_hw, Space *sp);
 int64_t space_block_paths(const Space *sp, int k);  // sum over the block's cells of nops^layers
+int64_t space_cell_paths(const Space *sp, int k, int c);  // one cell's (a ViT block: its one)
+// A path of cell c in words, for CSVs: its layers, width and ops ("e6k3-e3k5"; a ViT
+// subnet: "d48-r3-n2", its width, MLP ratio and depth).
+void space_path_describe(const Space *sp, int k, int c, int64_t code, int *layers, int *width,
+                         char *ops, size_t n);
 // Product over blocks: the architectures, a figure for people (it outgrows 64 bits easily).
 double space_total(const Space *sp);
 int64_t space_total_paths(const Space *sp);  // sum over blocks (what rating scores)
@@ -50,5 +55,5 @@ long space_cell_act(const Space *sp, int k, int c);
 // of the largest activation per layer for MBConv cells): `dna plan`'s memory estimate.
 double space_cell_train_floats(const Space *sp, int k, int c);
 // Fatal unless the space is MBConv: what runs on ViT spaces so far is plan, data, teacher,
-// features and train.
+// features, train and rate.
 void space_require_mbconv(const Space *sp, const char *what);

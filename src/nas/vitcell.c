@@ -76,3 +76,30 @@ void vitcell_backward(const Backend *be, VitCell *c, const Tensor *dy) {
     vitstage_backward(be, &c->sub, &c->cache, dy, 0);
     vitstage_unslice_grads(be, &c->sub, &c->full);
 }
+
+int64_t vitcell_units(const VitCellCfg *c) {
+    return (int64_t)c->ch.ndims * c->ch.nratios;
+}
+
+void vitcell_rate_slice(const Backend *be, VitCell *c, int64_t unit) {
+    DNA_CHECK(unit >= 0 && unit < vitcell_units(&c->cfg), "use a unit the space lists",
+              "ViT rating unit %lld of %lld", (long long)unit, (long long)vitcell_units(&c->cfg));
+    int nd = c->cfg.ch.ndepths;
+    c->code = unit * nd + nd - 1;  // the deepest
+    vitstage_slice(be, &c->full, &c->sub, vitcell_stage(&c->cfg, c->code));
+}
+
+void vitcell_rate_batch(const Backend *be, VitCell *c, const Tensor *x, const Tensor *y,
+                        double *rel, double *sq) {
+    const VitChoices *h = &c->cfg.ch;
+    const Tensor *t = vitstage_embed(be, &c->sub, &c->cache, x);
+    for (int i = 0, d = 0; i < c->sub.cfg.depth; i++) {
+        t = tfblock_forward(be, &c->sub.blk[i], &c->cache.blk[i], t, NULL);
+        if (d < h->ndepths && h->depths[d] == i + 1) {
+            const Tensor *o = vitstage_head(be, &c->sub, &c->cache, t);
+            rel[d] += be->rel_l1(o, y);
+            sq[d] += be->mse(o, y, NULL) * x->n;
+            d++;
+        }
+    }
+}

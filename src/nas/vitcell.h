@@ -49,3 +49,15 @@ const Tensor *vitcell_forward(const Backend *be, VitCell *c, int64_t code, const
 // Backward of the last forward: the subnet's gradients are ADDED to the supernet's (zero
 // them before the forward), at the places its weights came from.
 void vitcell_backward(const Backend *be, VitCell *c, const Tensor *dy);
+
+// Rating with sharing (Alg. 1 for ViT supernets): unit u (0 .. vitcell_units - 1) holds the
+// subnets of one (width, MLP ratio), one per depth: codes u ndepths .. u ndepths + ndepths - 1.
+// Depth is a prefix, so one pass through the deepest one's blocks rates them all: the head
+// reads each candidate depth's output on the way (the same ops on the same values as each
+// subnet run alone, so the same scores, bitwise). vitcell_rate_slice slices the unit's
+// deepest subnet out once; vitcell_rate_batch adds, per depth i, the batch's relative L1
+// (Eqn 7) to rel[i] and its squared-error sum (MSE x samples) to sq[i].
+int64_t vitcell_units(const VitCellCfg *c);
+void vitcell_rate_slice(const Backend *be, VitCell *c, int64_t unit);
+void vitcell_rate_batch(const Backend *be, VitCell *c, const Tensor *x, const Tensor *y,
+                        double *rel, double *sq);

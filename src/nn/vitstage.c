@@ -91,8 +91,7 @@ static ConvSpec embed_spec(const VitStage *l) {
     return (ConvSpec){.stride = l->stride, .pad = 0, .groups = 1};
 }
 
-const Tensor *vitstage_forward(const Backend *be, VitStage *l, VitStageCache *c, const Tensor *x,
-                               Rng *drop) {
+const Tensor *vitstage_embed(const Backend *be, VitStage *l, VitStageCache *c, const Tensor *x) {
     const VitStageCfg *g = &l->cfg;
     DNA_CHECK(x->c == g->cin && x->h == g->in_hw && x->w == g->in_hw,
               "check the teacher's block boundaries against the ViT space",
@@ -105,8 +104,12 @@ const Tensor *vitstage_forward(const Backend *be, VitStage *l, VitStageCache *c,
     be->conv2d_fwd(x, &l->embed_w.w, &c->e, embed_spec(l));
     be->transpose(&c->e, &c->t0);
     be->bcast_add(&c->t0, &l->pos.w, &c->t0);
-    const Tensor *t = &c->t0;
-    for (int i = 0; i < g->depth; i++) t = tfblock_forward(be, &l->blk[i], &c->blk[i], t, drop);
+    return &c->t0;
+}
+
+const Tensor *vitstage_head(const Backend *be, VitStage *l, VitStageCache *c, const Tensor *t) {
+    const VitStageCfg *g = &l->cfg;
+    int N = t->n, T = tokens(g), D = g->dim, hw = g->out_hw;
     tensor_ensure(be, &c->n, N, T, 1, D);
     tensor_ensure(be, &c->mean, N * T, 1, 1, 1);
     tensor_ensure(be, &c->istd, N * T, 1, 1, 1);
@@ -117,6 +120,14 @@ const Tensor *vitstage_forward(const Backend *be, VitStage *l, VitStageCache *c,
     be->tok_linear_fwd(&c->n, &l->out_w.w, l->out_b.w.data, &c->u);
     be->transpose(&c->u, &c->out);
     return &c->out;
+}
+
+const Tensor *vitstage_forward(const Backend *be, VitStage *l, VitStageCache *c, const Tensor *x,
+                               Rng *drop) {
+    const Tensor *t = vitstage_embed(be, l, c, x);
+    for (int i = 0; i < l->cfg.depth; i++)
+        t = tfblock_forward(be, &l->blk[i], &c->blk[i], t, drop);
+    return vitstage_head(be, l, c, t);
 }
 
 const Tensor *vitstage_backward(const Backend *be, VitStage *l, VitStageCache *c, const Tensor *dy,

@@ -45,6 +45,12 @@ void vitstage_params(VitStage *l, ParamList *list);  // embed, pos, blocks, norm
 // `drop`: DropPath's stream (NULL: none). Returns the output map (in the cache).
 const Tensor *vitstage_forward(const Backend *be, VitStage *l, VitStageCache *c, const Tensor *x,
                                Rng *drop);
+// The forward's pieces, for rating, which reads the output after each depth of one run
+// through the blocks: the embedding (map -> tokens + pos), then tfblock_forward on blocks
+// 0, 1, ... (caches c->blk[i]), and the head (LayerNorm -> linear -> map) on any block's
+// output. vitstage_forward is embed, every block, head; a backward follows only that.
+const Tensor *vitstage_embed(const Backend *be, VitStage *l, VitStageCache *c, const Tensor *x);
+const Tensor *vitstage_head(const Backend *be, VitStage *l, VitStageCache *c, const Tensor *t);
 // Accumulates parameter gradients; returns dL/dx unless need_dx is 0 (then NULL).
 const Tensor *vitstage_backward(const Backend *be, VitStage *l, VitStageCache *c, const Tensor *dy,
                                 int need_dx);

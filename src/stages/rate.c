@@ -35,7 +35,44 @@ typedef struct Unit {
 
 // Units at prefix depth d (at most each cell's depth): the smallest d >= 1 that gives every
 // rank about four units, for balance.
+static Unit *make_mbconv_units(const Space *sp, int nranks, int *n_out);
+static void deal_units(Unit *u, int m, int nranks);
+
+// ViT supernets: one unit per (width, MLP ratio), its subnets the depths (nas/vitcell.h).
+static Unit *make_vit_units(const Space *sp, int *n_out) {
+    int m = 0;
+    for (int k = 0; k < sp->nblocks; k++) m += (int)vitcell_units(&sp->block[k].vit);
+    Unit *u = dna_malloc(sizeof(Unit) * (size_t)m);
+    m = 0;
+    for (int k = 0; k < sp->nblocks; k++) {
+        const VitCellCfg *v = &sp->block[k].vit;
+        for (int64_t i = 0; i < vitcell_units(v); i++) {
+            int nd = v->ch.ndepths;
+            u[m++] = (Unit){.block = k,
+                            .u = {.prefix = i},
+                            .npaths = nd,
+                            .cost = (double)vitstage_macs(vitcell_stage(v, i * nd + nd - 1))};
+        }
+    }
+    *n_out = m;
+    return u;
+}
+
+// The code of a unit's first path in its cell.
+static int64_t unit_first(const Space *sp, const Unit *u) {
+    if (sp->vit) return u->u.prefix * sp->block[u->block].vit.ch.ndepths;
+    return rate_unit_first(&sp->block[u->block].cell[u->cell], u->u);
+}
+
 static Unit *make_units(const Space *sp, int nranks, int *n_out) {
+    int m;
+    Unit *u = sp->vit ? make_vit_units(sp, &m) : make_mbconv_units(sp, nranks, &m);
+    deal_units(u, m, nranks);
+    *n_out = m;
+    return u;
+}
+
+static Unit *make_mbconv_units(const Space *sp, int nranks, int *n_out) {
     int maxl = 1;
     for (int k = 0; k < sp->nblocks; k++)
         for (int c = 0; c < sp->block[k].ncells; c++)
@@ -66,7 +103,12 @@ static Unit *make_units(const Space *sp, int nranks, int *n_out) {
                                 .npaths = per,
                                 .cost = (double)per * space_cell_macs(sp, k, c)};
         }
-    // longest first onto the least loaded rank; ties by index, so every rank agrees
+    *n_out = m;
+    return u;
+}
+
+// Longest first onto the least loaded rank; ties by index, so every rank agrees.
+static void deal_units(Unit *u, int m, int nranks) {
     int *order = dna_malloc(sizeof(int) * (size_t)m);
     for (int i = 0; i < m; i++) order[i] = i;
     for (int i = 1; i < m; i++)
@@ -83,8 +125,6 @@ static Unit *make_units(const Space *sp, int nranks, int *n_out) {
         load[best] += u[order[i]].cost;
     }
     free(load), free(order);
-    *n_out = m;
-    return u;
 }
 
 static void unit_path(const Config *cfg, const Unit *u, char *buf, size_t n) {
@@ -136,20 +176,40 @@ static float *recal_batch(const Config *cfg, const SpaceBlock *b, int k, int *n)
     return copy;
 }
 
+// A ViT supernet's trained weights (it has no batch norm: nothing to recalibrate).
+static void load_vit(const RunCtx *ctx, const Config *cfg, const Space *sp, int k, VitCell *vc) {
+    Rng r = rng_new(0);
+    vitcell_init(ctx->be, vc, sp->block[k].vit, &r);
+    ParamList all = {0};
+    vitcell_params(vc, &all);
+    char name[64], path[1100];
+    snprintf(name, sizeof name, "ckpt/block%d_cell1.h5", k + 1);
+    config_run_path(cfg, name, path, sizeof path);
+    trainer_load_final(path, ctx->be, &all, NULL, 0);
+    params_free(&all);
+}
+
 // Rates one unit: returns rel[npaths] then mse[npaths] in one buffer; NULL when a stop
 // signal came (the unit is abandoned: a rerun rates it again).
 static double *rate_unit(const RunCtx *ctx, const Config *cfg, const Space *sp, const Unit *u) {
     const Backend *be = ctx->be;
     const SpaceBlock *b = &sp->block[u->block];
     Cell cell;
-    load_cell(ctx, cfg, sp, u->block, u->cell, &cell);
-    int nr;
-    float *xr_host = recal_batch(cfg, b, u->block, &nr);
-    Tensor xr = tensor_new(be, nr, b->in_c, b->in_hw, b->in_hw);
-    tensor_upload(be, &xr, xr_host);
-    free(xr_host);
-    RateStats *st = rate_recalibrate(be, &cell, u->u, &xr);
-    tensor_free(be, &xr);
+    VitCell vc;
+    RateStats *st = NULL;
+    if (sp->vit) {
+        load_vit(ctx, cfg, sp, u->block, &vc);
+        vitcell_rate_slice(be, &vc, u->u.prefix);
+    } else {
+        load_cell(ctx, cfg, sp, u->block, u->cell, &cell);
+        int nr;
+        float *xr_host = recal_batch(cfg, b, u->block, &nr);
+        Tensor xr = tensor_new(be, nr, b->in_c, b->in_hw, b->in_hw);
+        tensor_upload(be, &xr, xr_host);
+        free(xr_host);
+        st = rate_recalibrate(be, &cell, u->u, &xr);
+        tensor_free(be, &xr);
+    }
     double *res = calloc((size_t)(2 * u->npaths), sizeof(double));
     char dir[1100];
     config_run_path(cfg, "features/search", dir, sizeof dir);
@@ -171,7 +231,10 @@ static double *rate_unit(const RunCtx *ctx, const Config *cfg, const Space *sp, 
         tensor_upload(be, &x, xb);
         tensor_upload(be, &y, yb);
         int h5t = h5_main_yield();  // no HDF5 here: the reader's thread may read meanwhile
-        rate_score_batch(be, &cell, st, &x, &y, res, res + u->npaths);
+        if (sp->vit)
+            vitcell_rate_batch(be, &vc, &x, &y, res, res + u->npaths);
+        else
+            rate_score_batch(be, &cell, st, &x, &y, res, res + u->npaths);
         h5_main_resume(h5t);
         seen += nb, batches++;
     }
@@ -179,8 +242,12 @@ static double *rate_unit(const RunCtx *ctx, const Config *cfg, const Space *sp, 
     tensor_free(be, &x), tensor_free(be, &y);
     for (int64_t i = 0; i < u->npaths; i++)
         res[i] /= (double)batches, res[u->npaths + i] /= (double)seen;
-    rate_stats_free(st);
-    cell_free(be, &cell);
+    if (sp->vit) {
+        vitcell_free(be, &vc);
+    } else {
+        rate_stats_free(st);
+        cell_free(be, &cell);
+    }
     if (stop) free(res), res = NULL;
     return res;
 }
@@ -229,14 +296,19 @@ static void potentials_new(const Space *sp, Potentials *pot) {
         pot->ncells[k] = b->ncells;
         for (int c = 0; c < b->ncells; c++) {
             CellScores *cs = &pot->cell[k][c];
-            cs->npaths = cell_path_count(&b->cell[c]);
+            cs->npaths = space_cell_paths(sp, k, c);
             cs->score = dna_malloc(sizeof(double) * (size_t)cs->npaths);
             cs->mse = dna_malloc(sizeof(double) * (size_t)cs->npaths);
             cs->params = dna_malloc(sizeof(double) * (size_t)cs->npaths);
             cs->macs = dna_malloc(sizeof(double) * (size_t)cs->npaths);
             for (int64_t i = 0; i < cs->npaths; i++) {
                 long pa, ma;
-                arch_block_cost(&b->cell[c], i, k ? b->in_c : sp->stem, b->cell_hw, &pa, &ma);
+                if (sp->vit) {  // what the stage holds and computes (nn/vitstage.h)
+                    VitStageCfg v = vitcell_stage(&b->vit, i);
+                    pa = vitstage_param_count(v), ma = vitstage_macs(v);
+                } else {
+                    arch_block_cost(&b->cell[c], i, k ? b->in_c : sp->stem, b->cell_hw, &pa, &ma);
+                }
                 cs->params[i] = (double)pa, cs->macs[i] = (double)ma, cs->score[i] = NAN;
             }
         }
@@ -272,7 +344,7 @@ static void write_potentials(const RunCtx *ctx, const Config *cfg, const Space *
     for (const double *q = all; q < all + total;) {
         const Unit *u = &units[(int)*q++];
         CellScores *cs = &pot.cell[u->block][u->cell];
-        int64_t first = rate_unit_first(&sp->block[u->block].cell[u->cell], u->u);
+        int64_t first = unit_first(sp, u);
         memcpy(cs->score + first, q, sizeof(double) * (size_t)u->npaths);
         memcpy(cs->mse + first, q + u->npaths, sizeof(double) * (size_t)u->npaths);
         q += 2 * u->npaths;
@@ -355,7 +427,7 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
               "give positive [rate] batch and recal_batch, and limit >= 0",
               "%s: bad [rate] section", cfg->path[0] ? cfg->path : "config");
     Space sp;
-    stage_space(ctx, cfg, &sp, NULL, NULL);
+    stage_space_any(ctx, cfg, &sp, NULL, NULL);  // MBConv cells or ViT supernets
     double t0 = timer_now();
     if (rate_units(ctx, cfg, &sp))
         return stage_stopped(ctx,

@@ -18,8 +18,8 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
               "run: --force is not supported");
     // before data and teacher spend minutes: the ViT pipeline stops after `dna train` for now
     DNA_CHECK(strcmp(cfg.space.kind, "vit"),
-              "on a ViT space run data, teacher, features, train (and plan) stage by stage; "
-              "rating, search and retraining take [space] kind = mbconv for now",
+              "on a ViT space run data, teacher, features, train, rate (and plan) stage by "
+              "stage; search and retraining take [space] kind = mbconv for now",
               "run: the pipeline does not support [space] kind = vit yet");
     runner_prepare(ctx, &cfg, argc, argv);
     char dir[1100], names[256] = "";

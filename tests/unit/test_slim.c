@@ -248,3 +248,46 @@ TEST(slim_vitstage_narrowest) {
                       (VitStageCfg){5, 8, 7, 4, .dim = 16, .hidden = 32, .depth = 1, .head_dim = 16},
                       1640);
 }
+
+// ---------------------------------------------------------------- ViT rating with sharing
+#include "nas/vitcell.h"
+
+// Shared rating (one pass per (width, ratio), the head after every depth) equals rating each
+// subnet from scratch (sliced, full forward), bitwise, on every subnet of a small supernet.
+TEST(slim_vit_rating_shared_equals_scratch) {
+    const Backend *be = backend_cpu();
+    VitCellCfg cfg = {.cin = 3, .in_hw = 8, .cout = 5, .out_hw = 4,
+                      .ch = {.ndims = 2, .dims = {8, 16}, .nratios = 2, .ratios = {2, 3},
+                             .ndepths = 2, .depths = {1, 3}, .head_dim = 4}};
+    Rng rng = rng_new(1650);
+    VitCell c;
+    vitcell_init(be, &c, cfg, &rng);
+    ParamList pl = {0};
+    vitcell_params(&c, &pl);
+    randomize(&pl, 1651);
+    params_free(&pl);
+    Tensor x = tensor_new(be, 5, 3, 8, 8), y = tensor_new(be, 5, 5, 4, 4);
+    t_fill_uniform(x.data, tensor_numel(&x), 1652, -1.5f, 1.5f);
+    t_fill_uniform(y.data, tensor_numel(&y), 1653, -1, 1);
+    int64_t n = vitcell_path_count(&cfg), nd = cfg.ch.ndepths;
+    T_CHECK(n == 8 && vitcell_units(&cfg) == 4, "%lld subnets, %lld units", (long long)n,
+            (long long)vitcell_units(&cfg));
+    double rel[8] = {0}, sq[8] = {0};
+    for (int64_t u = 0; u < vitcell_units(&cfg); u++) {
+        vitcell_rate_slice(be, &c, u);
+        vitcell_rate_batch(be, &c, &x, &y, rel + u * nd, sq + u * nd);
+    }
+    for (int64_t code = 0; code < n; code++) {
+        const Tensor *o = vitcell_forward(be, &c, code, &x, NULL);
+        double r = be->rel_l1(o, &y), s = be->mse(o, &y, NULL) * x.n;
+        VitStageCfg sc = vitcell_stage(&cfg, code);
+        T_CHECK(r == rel[code] && s == sq[code],
+                "subnet %lld (width %d, hidden %d, depth %d): shared %.17g / %.17g, alone "
+                "%.17g / %.17g",
+                (long long)code, sc.dim, sc.hidden, sc.depth, rel[code], sq[code], r, s);
+        T_CHECK(code == 0 || rel[code] != rel[code - 1], "subnets %lld and %lld score the same",
+                (long long)code - 1, (long long)code);
+    }
+    tensor_free(be, &x), tensor_free(be, &y);
+    vitcell_free(be, &c);
+}
