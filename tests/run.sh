@@ -118,7 +118,6 @@ cli plan_vit_head_width 1 '\[space\] dims: 24 is not a multiple of head_dim = 16
 cli plan_vit_whole_mlp 1 '\[space\] mlp_ratios: 2.3 x width 32 = 73.6 hidden units' plan inputs/fashion_mnist_vit.cfg "space.mlp_ratios=2 2.3"
 cli plan_vit_order 1 "\[space\] depths: bad candidate '1'" plan inputs/fashion_mnist_vit.cfg "space.depths=2 1"
 cli plan_vit_patch_tiles 1 "ViT block 1 reads 30x30 and must give the teacher's 8x8" plan inputs/fashion_mnist_vit.cfg data.pad=1
-cli run_vit_refused_before_data 1 'run: the pipeline does not support \[space\] kind = vit yet' run inputs/fashion_mnist_vit.cfg
 }
 section plan_tests 600
 
@@ -612,7 +611,8 @@ section pipeline_tests 5400
 # The ViT space (issue 19) on inputs/tiny_vit.cfg: data, teacher and features as for MBConv;
 # `dna train` distils one slimmable ViT supernet per block (the loss falls); 2 ranks, a
 # SIGKILL resume and a rank group agree with the 1-rank run; `dna rate` scores every subnet
-# (2 ranks bitwise equal to 1); the stages after rate refuse.
+# (2 ranks bitwise equal to 1); search, retrain and report make a ViT arch.json, network and
+# report; bench and DNA+ refuse.
 vit_tests() {
 echo "== the ViT space on inputs/tiny_vit.cfg"
 out=$(mktemp -d)
@@ -669,7 +669,19 @@ mkdir -p "$out/np2/ckpt" && cp "$out/tiny_vit/ckpt/"* "$out/np2/ckpt/"
 mpi2 "$bin/dna" rate "${vit[@]}" run.name=np2 >"$log" 2>&1
 vit_rate_same() { for k in 1 2 3; do cmp "$out/tiny_vit/potentials_block$k.csv" "$out/np2/potentials_block$k.csv" || return 1; done; }
 check vit_rate_2ranks_bitwise vit_rate_same
-cli vit_search_refused 1 'this stage does not support \[space\] kind = vit yet' search "${vit[@]}"
+# search, retrain, report: a ViT arch.json, the network retrained (weights by name), the
+# report's ViT table and drawing; `dna run` then finds every stage complete
+cli vit_search 0 'search: 512 architectures; .* best score [0-9.]+, [0-9]+ params, [0-9]+ multiply-adds: d[0-9]+-r[0-9.]+-n[12] \| d[0-9]+-r[0-9.]+-n[12] \| d[0-9]+-r[0-9.]+-n[12]$' search "${vit[@]}"
+check vit_arch_json grep -q '"kind":.*"vit"' "$out/tiny_vit/arch.json"
+cli vit_retrain 0 'retrain: .*/random_2.json: [0-9]+ params, .* test top-1 [0-9.]+% after 1 epochs' retrain "${vit[@]}"
+vit_weights() { h5ls "$out/tiny_vit/retrain.h5" | grep -q '^stages.0.blocks.0.attn.qkv.weight ' && h5ls "$out/tiny_vit/retrain.h5" | grep -q '^bn2.running_var '; }
+check vit_retrain_weights_by_name vit_weights
+cli vit_report 0 'report: .*/tiny_vit/report.md' report "${vit[@]}"
+vit_report_made() { grep -q '^| 1 | [0-9]* | [0-9]* | [0-9.]* | [12] | 2x2 | 1x32x32 | 8x16x16 |$' "$out/tiny_vit/report.md" && [ -s "$out/tiny_vit/report/arch.png" ]; }
+check vit_report_table_and_drawing vit_report_made
+cli vit_run_complete 0 'run: stages data, teacher, features, train, rate, search, retrain, report complete' run "${vit[@]}"
+cli vit_bench_refused 1 'this stage does not support \[space\] kind = vit yet' bench "${vit[@]}"
+cli vit_plus_refused 1 'run: DNA\+ \(plus.generations = 2\) scales an MBConv network' run "${vit[@]}" plus.generations=2
 rm -rf "$out"
 }
 section vit_tests 1200

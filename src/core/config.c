@@ -42,7 +42,8 @@ enum { SPACE_ANY = 0, SPACE_MBCONV, SPACE_VIT };
     K(sec, fit.epochs, "epochs", CK_INT, ndef, NULL, nhelp),                                       \
         K(sec, fit.batch, "batch", CK_INT, "128", NULL, "global batch size (split over ranks)"),   \
         K(sec, fit.eval_batch, "eval_batch", CK_INT, "500", NULL, "batch size for evaluation"),    \
-        K(sec, fit.optimizer, "optimizer", CK_STR, "sgd", "sgd|rmsprop", "optimizer"),             \
+        K(sec, fit.optimizer, "optimizer", CK_STR, "sgd", "sgd|rmsprop|adamw",                     \
+          "optimizer (adamw: decoupled weight decay, betas 0.9/0.999, eps 1e-8; for ViTs)"),       \
         K(sec, fit.lr, "lr", CK_F64, "0.1", NULL, "peak learning rate"),                           \
         K(sec, fit.momentum, "momentum", CK_F64, "0.9", NULL,                                      \
           "SGD (Nesterov) / RMSprop momentum"),                                                    \

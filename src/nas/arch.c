@@ -13,11 +13,25 @@ void arch_decode_path(int64_t code, int layers, int nops, int *ops) {
     for (int l = layers - 1; l >= 0; l--) ops[l] = (int)(code % nops), code /= nops;
 }
 
+static void vit_from_choice(const Space *sp, const int64_t *code, Arch *a) {
+    a->vit = 1, a->stem = a->stem_stride = 0;
+    for (int k = 0; k < sp->nblocks; k++) {
+        const SpaceBlock *sb = &sp->block[k];
+        VitStageCfg v = vitcell_stage(&sb->vit, code[k]);
+        a->block[k] = (ArchBlock){.code = code[k], .width = v.dim, .depth = v.depth,
+                                  .stride = v.in_hw / v.out_hw, .vs = v};
+    }
+}
+
 void arch_from_choice(const Space *sp, const EffNetCfg *t, int in_hw, const int *cell,
                       const int64_t *code, Arch *a) {
     *a = (Arch){.cin = t->cin, .in_hw = in_hw, .classes = t->classes, .stem = sp->stem,
                 .stem_stride = sp->stem_stride, .head = t->head, .nblocks = sp->nblocks,
                 .score = NAN};
+    if (sp->vit) {
+        vit_from_choice(sp, code, a);
+        return;
+    }
     for (int k = 0; k < sp->nblocks; k++) {
         const CellCfg *c = &sp->block[k].cell[cell[k]];
         ArchBlock *b = &a->block[k];
@@ -34,6 +48,8 @@ void arch_from_choice(const Space *sp, const EffNetCfg *t, int in_hw, const int 
 }
 
 void arch_to_effnet(const Arch *a, EffNetCfg *cfg) {
+    DNA_CHECK(!a->vit, "retrain ViT architectures with a build that supports them",
+              "a ViT architecture is not an EfficientNet: this step takes MBConv architectures");
     *cfg = (EffNetCfg){.cin = a->cin, .stem = a->stem, .stem_stride = a->stem_stride,
                        .head = a->head, .classes = a->classes, .dropout = 0.2f, .bn_eps = 1e-5f,
                        .bn_momentum = 0.1f, .nblocks = a->nblocks};
@@ -56,13 +72,40 @@ void arch_to_effnet(const Arch *a, EffNetCfg *cfg) {
     }
 }
 
+void arch_to_vitnet(const Arch *a, VitNetCfg *cfg) {
+    DNA_CHECK(a->vit, "pass a ViT architecture", "an MBConv architecture is not a ViT");
+    *cfg = (VitNetCfg){.nblocks = a->nblocks, .head = a->head, .classes = a->classes};
+    for (int k = 0; k < a->nblocks; k++) cfg->stage[k] = a->block[k].vs;
+}
+
+// A ViT architecture's blocks and head (nn/vitstage.h, arch_tail_cost).
+static void vit_cost(const Arch *a, long *params, long *macs) {
+    *params = *macs = 0;
+    for (int k = 0; k < a->nblocks; k++)
+        *params += vitstage_param_count(a->block[k].vs), *macs += vitstage_macs(a->block[k].vs);
+    const VitStageCfg *last = &a->block[a->nblocks - 1].vs;
+    long pa, ma;
+    arch_tail_cost(last->cout, a->head, a->classes, last->out_hw, &pa, &ma);
+    *params += pa, *macs += ma;
+}
+
 long arch_params(const Arch *a) {
+    if (a->vit) {
+        long p, m;
+        vit_cost(a, &p, &m);
+        return p;
+    }
     EffNetCfg c;
     arch_to_effnet(a, &c);
     return effnet_param_count(&c);
 }
 
 long arch_macs(const Arch *a) {
+    if (a->vit) {
+        long p, m;
+        vit_cost(a, &p, &m);
+        return m;
+    }
     EffNetCfg c;
     arch_to_effnet(a, &c);
     return effnet_macs(&c, a->in_hw);
@@ -98,6 +141,7 @@ char *arch_to_json(const Arch *a, const char *extra_json) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "format", "dnafam-arch");
     cJSON_AddNumberToObject(o, "version", 1);
+    if (a->vit) cJSON_AddStringToObject(o, "kind", "vit");
     cJSON_AddNumberToObject(o, "in_channels", a->cin);
     cJSON_AddNumberToObject(o, "image_size", a->in_hw);
     cJSON_AddNumberToObject(o, "classes", a->classes);
@@ -114,6 +158,17 @@ char *arch_to_json(const Arch *a, const char *extra_json) {
         cJSON_AddNumberToObject(j, "width", b->width);
         cJSON_AddNumberToObject(j, "depth", b->depth);
         cJSON_AddNumberToObject(j, "stride", b->stride);
+        if (a->vit) {  // the stage (nn/vitstage.h), from the teacher's maps at its ends
+            const VitStageCfg *v = &b->vs;
+            cJSON_AddNumberToObject(j, "mlp_hidden", v->hidden);
+            cJSON_AddNumberToObject(j, "head_dim", v->head_dim);
+            cJSON_AddNumberToObject(j, "in_channels", v->cin);
+            cJSON_AddNumberToObject(j, "in_size", v->in_hw);
+            cJSON_AddNumberToObject(j, "out_channels", v->cout);
+            cJSON_AddNumberToObject(j, "out_size", v->out_hw);
+            cJSON_AddItemToArray(bl, j);
+            continue;
+        }
         cJSON *ls = cJSON_AddArrayToObject(j, "layers");
         for (int l = 0; l < b->depth; l++) {
             cJSON *x = cJSON_CreateObject();
@@ -158,12 +213,60 @@ static int64_t path_code(const cJSON *o, const char *path) {
     return (int64_t)v->valuedouble;
 }
 
+// kind "vit": image, head and classes as for MBConv, and each block's stage.
+static void vit_from_json(const cJSON *o, const char *path, Arch *a) {
+    *a = (Arch){.vit = 1, .cin = num(o, "in_channels", path, 1, 64),
+                .in_hw = num(o, "image_size", path, 1, 4096),
+                .classes = num(o, "classes", path, 1, 1e6), .head = num(o, "head", path, 1, 1e5),
+                .score = NAN};
+    const cJSON *bl = cJSON_GetObjectItemCaseSensitive(o, "blocks"), *b;
+    DNA_CHECK(cJSON_IsArray(bl) && cJSON_GetArraySize(bl) >= 1 &&
+                  cJSON_GetArraySize(bl) <= SPACE_MAX_BLOCKS,
+              "list 1..8 blocks", "'%s': bad 'blocks'", path);
+    cJSON_ArrayForEach(b, bl) {
+        ArchBlock *x = &a->block[a->nblocks++];
+        VitStageCfg v = {.cin = num(b, "in_channels", path, 1, 1e5),
+                         .in_hw = num(b, "in_size", path, 1, 4096),
+                         .cout = num(b, "out_channels", path, 1, 1e5),
+                         .out_hw = num(b, "out_size", path, 1, 4096),
+                         .dim = num(b, "width", path, 1, 1e5),
+                         .hidden = num(b, "mlp_hidden", path, 1, 1e6),
+                         .depth = num(b, "depth", path, 1, VIT_MAX_DEPTH),
+                         .head_dim = num(b, "head_dim", path, 1, 1e5)};
+        DNA_CHECK(v.in_hw % v.out_hw == 0 && v.dim % v.head_dim == 0 &&
+                      (a->nblocks > 1 ? v.cin == a->block[a->nblocks - 2].vs.cout &&
+                                            v.in_hw == a->block[a->nblocks - 2].vs.out_hw
+                                      : v.cin == a->cin && v.in_hw == a->in_hw),
+                  "write the architecture as doc/formats.md describes (or regenerate it with dna "
+                  "search)",
+                  "'%s': ViT block %d does not chain: %dx%d (%d channels) -> %dx%d (%d), width "
+                  "%d, heads of %d",
+                  path, a->nblocks, v.in_hw, v.in_hw, v.cin, v.out_hw, v.out_hw, v.cout, v.dim,
+                  v.head_dim);
+        *x = (ArchBlock){.cell = num(b, "cell", path, 1, SPACE_MAX_CELLS) - 1,
+                         .code = path_code(b, path), .width = v.dim, .depth = v.depth,
+                         .stride = v.in_hw / v.out_hw, .vs = v};
+    }
+    const cJSON *tot = cJSON_GetObjectItemCaseSensitive(o, "totals");
+    const cJSON *sc = tot ? cJSON_GetObjectItemCaseSensitive(tot, "score") : NULL;
+    if (cJSON_IsNumber(sc)) a->score = sc->valuedouble;
+}
+
 void arch_from_json(const char *json, const char *path, Arch *a) {
     cJSON *o = cJSON_Parse(json);
     DNA_CHECK(o, "check the file (it is not valid JSON)", "'%s' is not valid JSON", path);
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(o, "format");
     DNA_CHECK(cJSON_IsString(fmt) && !strcmp(fmt->valuestring, "dnafam-arch"),
               "pass an arch.json written by dna search", "'%s' is not a dnafam architecture", path);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
+    DNA_CHECK(!kind || (cJSON_IsString(kind) && !strcmp(kind->valuestring, "vit")),
+              "write kind \"vit\" for a ViT architecture, or leave it out (MBConv)",
+              "'%s': unknown architecture kind", path);
+    if (kind) {
+        vit_from_json(o, path, a);
+        cJSON_Delete(o);
+        return;
+    }
     *a = (Arch){.cin = num(o, "in_channels", path, 1, 64), .in_hw = num(o, "image_size", path, 1, 4096),
                 .classes = num(o, "classes", path, 1, 1e6), .stem = num(o, "stem", path, 1, 4096),
                 .stem_stride = num(o, "stem_stride", path, 1, 2), .head = num(o, "head", path, 1, 1e5),
@@ -242,6 +345,14 @@ char *arch_to_timm(const Arch *a) {
 void arch_describe(const Arch *a, char *buf, size_t n) {
     size_t used = 0;
     buf[0] = 0;
+    if (a->vit) {  // "d48-r3-n2 | ...": width, MLP ratio, depth per block
+        for (int k = 0; k < a->nblocks && used < n; k++) {
+            const VitStageCfg *v = &a->block[k].vs;
+            used += (size_t)snprintf(buf + used, n - used, "%sd%d-r%g-n%d", k ? " | " : "", v->dim,
+                                     (double)v->hidden / v->dim, v->depth);
+        }
+        return;
+    }
     for (int k = 0; k < a->nblocks && used < n; k++) {
         used += (size_t)snprintf(buf + used, n - used, "%sc%d:", k ? " | " : "", a->block[k].cell + 1);
         for (int l = 0; l < a->block[k].depth && used < n; l++)

@@ -7,15 +7,21 @@
 // Pure computation: the file itself is src/io/arch.c's.
 #pragma once
 #include "nas/space.h"
+#include "nn/vitnet.h"
 
 typedef struct ArchBlock {
     int cell;      // cell index in the block
-    int64_t code;  // path code (layer 0 most significant digit)
+    int64_t code;  // path code (layer 0 most significant digit; a ViT subnet's code)
     int width, depth, stride;
     CellOp op[CELL_MAX_LAYERS];
+    VitStageCfg vs;  // ViT architectures: the block's stage (width = vs.dim, depth = vs.depth)
 } ArchBlock;
 
+// A ViT architecture (vit = 1; doc/design.md §4.4) is the chain of its blocks' ViT stages,
+// each from the teacher's map at the block's input to one shaped like its output, then the
+// head (as an MBConv architecture's); it has no stem (block 1's stage embeds the image).
 typedef struct Arch {
+    int vit;
     int cin, in_hw, classes;  // image channels, network input size, classes
     int stem, stem_stride, head;
     float se_ratio;
@@ -31,8 +37,10 @@ void arch_from_choice(const Space *sp, const EffNetCfg *teacher, int in_hw, cons
 // The layer ops of path `code` in a cell of `layers` layers with `nops` candidates.
 void arch_decode_path(int64_t code, int layers, int nops, int *ops);
 // The standalone network's config: one stage per run of identical layers; block k ends
-// after the stages of cell k.
+// after the stages of cell k. Fatal for a ViT architecture.
 void arch_to_effnet(const Arch *a, EffNetCfg *cfg);
+// A ViT architecture's network config (its stages, the head); dropout and DropPath 0.
+void arch_to_vitnet(const Arch *a, VitNetCfg *cfg);
 long arch_params(const Arch *a);
 long arch_macs(const Arch *a);  // per image at in_hw: convolutions and linear layers
 

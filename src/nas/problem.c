@@ -14,13 +14,30 @@ static int width_index(const SpaceProblem *q, int k, int w) {
     return -1;
 }
 
+// The width a cell's standalone layers output: its own (MBConv); a ViT stage maps back to
+// the teacher's, so a ViT block has one output state and costs that do not depend on the
+// block before.
+static int cell_out_width(const Space *sp, int k, int c) {
+    return sp->vit ? sp->block[k].out_c : sp->block[k].cell[c].width;
+}
+
+static void cell_cost(const Space *sp, int k, int c, int64_t code, int cin, long *pa, long *ma) {
+    const SpaceBlock *b = &sp->block[k];
+    if (sp->vit) {
+        VitStageCfg v = vitcell_stage(&b->vit, code);
+        *pa = vitstage_param_count(v), *ma = vitstage_macs(v);
+    } else {
+        arch_block_cost(&b->cell[c], code, cin, b->cell_hw, pa, ma);
+    }
+}
+
 void problem_build(const Space *sp, const EffNetCfg *t, int in_hw, const Potentials *pot,
                    const double budget[2], SpaceProblem *q) {
     memset(q, 0, sizeof *q);
     for (int k = 0; k < sp->nblocks; k++)
         for (int c = 0; c < sp->block[k].ncells; c++)
-            if (width_index(q, k, sp->block[k].cell[c].width) < 0)
-                q->width[k][q->nw[k]++] = sp->block[k].cell[c].width;
+            if (width_index(q, k, cell_out_width(sp, k, c)) < 0)
+                q->width[k][q->nw[k]++] = cell_out_width(sp, k, c);
     for (int k = 0; k < sp->nblocks; k++) {
         const SpaceBlock *b = &sp->block[k];
         int nin = k ? q->nw[k - 1] : 1;
@@ -41,11 +58,10 @@ void problem_build(const Space *sp, const EffNetCfg *t, int in_hw, const Potenti
         for (int c = 0; c < b->ncells; c++)
             for (int64_t i = 0; i < pot->cell[k][c].npaths; i++, j++) {
                 q->cell[k][j] = c, q->code[k][j] = i, q->score[k][j] = pot->cell[k][c].score[i];
-                q->out[k][j] = width_index(q, k, b->cell[c].width);
+                q->out[k][j] = width_index(q, k, cell_out_width(sp, k, c));
                 for (int s = 0; s < nin; s++) {
                     long pa, ma;
-                    arch_block_cost(&b->cell[c], i, k ? q->width[k - 1][s] : sp->stem, b->cell_hw,
-                                    &pa, &ma);
+                    cell_cost(sp, k, c, i, k ? q->width[k - 1][s] : sp->stem, &pa, &ma);
                     q->cost[k][((size_t)j * nin + s) * 2] = (double)pa;
                     q->cost[k][((size_t)j * nin + s) * 2 + 1] = (double)ma;
                 }
@@ -64,8 +80,8 @@ void problem_build(const Space *sp, const EffNetCfg *t, int in_hw, const Potenti
         arch_tail_cost(q->width[K][s], t->head, t->classes, sp->block[K].out_hw, &pa, &ma);
         q->tail[2 * s] = (double)pa, q->tail[2 * s + 1] = (double)ma;
     }
-    long pa, ma;
-    arch_base_cost(t->cin, sp->stem, effnet_stem_hw(t, in_hw), &pa, &ma);
+    long pa = 0, ma = 0;  // a ViT has no stem: block 1's stage embeds the image
+    if (!sp->vit) arch_base_cost(t->cin, sp->stem, effnet_stem_hw(t, in_hw), &pa, &ma);
     q->p = (SearchProblem){.nblocks = sp->nblocks,
                            .ncost = 2,
                            .block = q->b,

@@ -216,6 +216,38 @@ static int plot_frontier(const Config *cfg, const char *dir, const Row *rows, in
     return ok;
 }
 
+// A ViT architecture's blocks as boxes: the embedding, one box per transformer block
+// (height: MLP ratio / 4, labelled with the width and heads), the output projection; the
+// block's stride and teacher-shaped output underneath.
+static void vit_boxes(FILE *g, const Arch *a, double *x, int *obj) {
+    for (int k = 0; k < a->nblocks; k++) {
+        const VitStageCfg *v = &a->block[k].vs;
+        double x0 = *x, r = (double)v->hidden / v->dim;
+        fprintf(g,
+                "set object %d rect from %.2f,0 to %.2f,0.4 fc rgb '#bbbbbb' fs solid 0.8 border "
+                "lc rgb 'black'\nset label 'embed %dx%d' at %.2f,0.2 center rotate by 90\n",
+                (*obj)++, *x, *x + 0.8, v->in_hw / v->out_hw, v->in_hw / v->out_hw, *x + 0.4);
+        *x += 1.0;
+        for (int l = 0; l < v->depth; l++, *x += 1.0)
+            fprintf(g,
+                    "set object %d rect from %.2f,0 to %.2f,%.3f fc rgb '#377eb8' fs solid 0.75 "
+                    "border lc rgb 'black'\nset label 'd%d h%d r%g' at %.2f,%.3f center rotate by "
+                    "90 front\n",
+                    (*obj)++, *x, *x + 0.8, r / 4, v->dim, v->dim / v->head_dim, r, *x + 0.4, r / 8);
+        fprintf(g,
+                "set object %d rect from %.2f,0 to %.2f,0.4 fc rgb '#bbbbbb' fs solid 0.8 border "
+                "lc rgb 'black'\nset label 'out %d' at %.2f,0.2 center rotate by 90\n",
+                (*obj)++, *x, *x + 0.8, v->cout, *x + 0.4);
+        *x += 1.0;
+        fprintf(g,
+                "set label 'block %d: %s' at %.2f,-0.12 center\nset label '%dx%d -> %dx%dx%d' at "
+                "%.2f,-0.24 center\n",
+                k + 1, "ViT", (x0 + *x - 0.2) / 2, v->in_hw, v->in_hw,
+                v->cout, v->out_hw, v->out_hw, (x0 + *x - 0.2) / 2);
+        *x += 0.6;
+    }
+}
+
 // The searched network as boxes: one per layer (height: expansion, colour: kernel), grouped by
 // block with the block's cell, width and stride underneath; stem and head at the ends.
 static int plot_arch(const char *dir, const Arch *a) {
@@ -225,6 +257,9 @@ static int plot_arch(const char *dir, const Arch *a) {
     FILE *g = open_memstream(&body, &len);
     double x = 0;
     int obj = 1;
+    if (a->vit) {
+        vit_boxes(g, a, &x, &obj);
+    } else {
     fprintf(
         g,
         "set object %d rect from %.2f,0 to %.2f,0.5 fc rgb '#bbbbbb' fs solid 0.8 border lc rgb "
@@ -252,6 +287,7 @@ static int plot_arch(const char *dir, const Arch *a) {
             k + 1, b->cell + 1, (x0 + x - 0.2) / 2, b->width, b->stride, (x0 + x - 0.2) / 2);
         x += 0.6;
     }
+    }
     fprintf(
         g,
         "set object %d rect from %.2f,0 to %.2f,0.5 fc rgb '#bbbbbb' fs solid 0.8 border lc rgb "
@@ -260,11 +296,13 @@ static int plot_arch(const char *dir, const Arch *a) {
     x += 0.8;
     fprintf(
         g,
-        "set title 'searched network, %ld parameters, %.2fM multiply-adds (box height: expansion; "
-        "colour: kernel 3 green, 5 blue, 7 red)'\n"
+        "set title 'searched network, %ld parameters, %.2fM multiply-adds %s'\n"
         "unset border\nunset tics\nunset key\nset xrange [-0.3:%.2f]\nset yrange [-0.35:1.1]\n"
         "plot NaN notitle\n",
-        arch_params(a), arch_macs(a) / 1e6, x + 0.3);
+        arch_params(a), arch_macs(a) / 1e6,
+        a->vit ? "(box height: MLP ratio / 4; grey: embedding and output projection)"
+               : "(box height: expansion; colour: kernel 3 green, 5 blue, 7 red)",
+        x + 0.3);
     snprintf(png, sizeof png, "%s/arch.png", dir);
     int w = (int)(60 * x) + 120;
     fclose(g);
@@ -441,8 +479,29 @@ static void times_table(FILE *f, const StageTime *st, int n) {
             total, total / 60);
 }
 
+// A ViT architecture as a table: per block its stage.
+static void vit_section(FILE *f, const Arch *a) {
+    fprintf(f,
+            "## Searched architecture\n\nA ViT (doc/design.md §4.4): per block an embedding "
+            "with kernel = stride, transformer blocks, an output projection to the teacher's "
+            "width; then the head.\n\n| block | width | heads | MLP ratio | depth | embedding "
+            "| input | output |\n|---:|---:|---:|---:|---:|---|---|---|\n");
+    for (int k = 0; k < a->nblocks; k++) {
+        const VitStageCfg *v = &a->block[k].vs;
+        fprintf(f, "| %d | %d | %d | %g | %d | %dx%d | %dx%dx%d | %dx%dx%d |\n", k + 1, v->dim,
+                v->dim / v->head_dim, (double)v->hidden / v->dim, v->depth, v->in_hw / v->out_hw,
+                v->in_hw / v->out_hw, v->cin, v->in_hw, v->in_hw, v->cout, v->out_hw, v->out_hw);
+    }
+    fprintf(f, "\nHead: 1x1 conv to %d, BN, swish, global average pool, classifier to %d.\n",
+            a->head, a->classes);
+}
+
 // The searched architecture as a table and as timm's arch_def.
 static void arch_section(FILE *f, const Arch *a) {
+    if (a->vit) {
+        vit_section(f, a);
+        return;
+    }
     fprintf(f,
             "## Searched architecture\n\n| block | cell | width | stride | layers |\n"
             "|---:|---:|---:|---:|---|\n");

@@ -23,6 +23,7 @@
 #include "io/files.h"
 #include "io/fingerprint.h"
 #include "io/teacher.h"
+#include "io/weights.h"
 #include "par/par.h"
 #include "stages/seeds.h"
 #include "stages/stages.h"
@@ -124,9 +125,6 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
               "retrain an architecture searched for this dataset and [data] pad",
               "'%s' is for %d channels, %d classes at %dx%d; the data has %d, %d at %dx%d",
               arch_path, a.cin, a.classes, a.in_hw, a.in_hw, d.train.c, d.classes, in_hw, in_hw);
-    EffNetCfg ec;
-    arch_to_effnet(&a, &ec);
-    ec.dropout = (float)cfg->retrain.fit.dropout;
     Teacher t = {.in_hw = in_hw, .top1 = -1};
     memcpy(t.mean, d.mean, sizeof t.mean);
     memcpy(t.std, d.std, sizeof t.std);
@@ -134,7 +132,21 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
     Recipe r = recipe_retrain(cfg);
     if (seed >= 2) r.stream = STREAM_RETRAIN_SEEDS + 2 * (uint64_t)seed, init_stream = r.stream + 1;
     Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, init_stream);
-    effnet_init(ctx->be, &t.net, &ec, in_hw, &init);
+    VitNet vn;  // a ViT architecture's network; else t.net, the EffNet
+    if (a.vit) {
+        VitNetCfg vc;
+        arch_to_vitnet(&a, &vc);
+        DNA_CHECK(r.fit->drop_connect >= 0 && r.fit->drop_connect < 1,
+                  "set [retrain] drop_connect (a ViT's DropPath rate) in [0, 1)",
+                  "[retrain] drop_connect = %g", r.fit->drop_connect);
+        vc.dropout = (float)cfg->retrain.fit.dropout, vc.drop_path = (float)r.fit->drop_connect;
+        vitnet_init(ctx->be, &vn, &vc, &init);
+    } else {
+        EffNetCfg ec;
+        arch_to_effnet(&a, &ec);
+        ec.dropout = (float)cfg->retrain.fit.dropout;
+        effnet_init(ctx->be, &t.net, &ec, in_hw, &init);
+    }
     char ckpt[1100], job[1200], *name = strrchr(stem, '/');
     stage_resume_path(ctx, cfg, name ? name + 1 : stem, ckpt, sizeof ckpt);
     if (force && ctx->rank == 0) ckpt_remove(ckpt);  // --force: from scratch
@@ -144,11 +156,22 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
     r.ckpt = ckpt, r.identity = id, r.job = name ? name + 1 : stem;
     double *top1 = dna_calloc((size_t)r.fit->epochs, sizeof(double)), t0 = timer_now();
     int stopped = 0;
-    fit_teacher(ctx, cfg, &r, &d, &t, top1, &stopped);
+    if (a.vit) {
+        log_info(ctx, "retrain: ViT, %ld params, %.1fM MACs/img at %dx%d", arch_params(&a),
+                 arch_macs(&a) / 1e6, in_hw, in_hw);
+        Model m = model_vitnet(&vn);
+        t.top1 = fit_train(ctx, cfg, &r, &d, t.mean, t.std, &m, 1, top1, &stopped);
+        model_free(&m);
+    } else {
+        fit_teacher(ctx, cfg, &r, &d, &t, top1, &stopped);
+    }
     double secs = timer_now() - t0;
     if (stopped) {
         free(top1);
-        teacher_free(ctx->be, &t);
+        if (a.vit)
+            vitnet_free(ctx->be, &vn);
+        else
+            teacher_free(ctx->be, &t);
         dataset_free(&d);
         return stage_stopped(ctx, "retrain: %s stopped by a signal; checkpointed to '%s'",
                              arch_path, ckpt);
@@ -156,7 +179,15 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
     if (ctx->rank == 0) {
         char hex[17];
         H5Prov prov = h5_prov_of_run(ctx, cfg, TEACHER_FORMAT, hex);
-        teacher_save(&t, ctx->be, &prov, h5);
+        if (a.vit) {  // its state by name (doc/formats.md, "retrain.h5 of a ViT")
+            char tmp[1024];
+            hid_t f = h5_create_tmp(h5, tmp);
+            weights_write(f, tmp, ctx->be, vn.state, vn.nstate);
+            h5_attr_prov(f, &prov, tmp);
+            h5_commit(f, tmp, h5);
+        } else {
+            teacher_save(&t, ctx->be, &prov, h5);
+        }
         char hash[17];
         config_hash(cfg, hash);
         TextOut out;
@@ -188,7 +219,10 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
              arch_path, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1, r.fit->epochs, which,
              secs, js);
     free(top1), free(id);
-    teacher_free(ctx->be, &t);
+    if (a.vit)
+        vitnet_free(ctx->be, &vn);
+    else
+        teacher_free(ctx->be, &t);
     dataset_free(&d);
     return STAGE_RAN;
 }

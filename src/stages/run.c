@@ -16,11 +16,13 @@ static int command(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     DNA_CHECK(!runner_args(ctx, NULL, argc, argv, &cfg),
               "rerun single stages with --force, or delete the run directory",
               "run: --force is not supported");
-    // before data and teacher spend minutes: the ViT pipeline stops after `dna train` for now
-    DNA_CHECK(strcmp(cfg.space.kind, "vit"),
-              "on a ViT space run data, teacher, features, train, rate (and plan) stage by "
-              "stage; search and retraining take [space] kind = mbconv for now",
-              "run: the pipeline does not support [space] kind = vit yet");
+    // DNA+ scales the searched network into the next teacher: an EfficientNet (before data
+    // and teacher spend minutes)
+    DNA_CHECK(strcmp(cfg.space.kind, "vit") || cfg.plus.generations <= 1,
+              "set plus.generations = 1 on a ViT space",
+              "run: DNA+ (plus.generations = %ld) scales an MBConv network into the next teacher; "
+              "a ViT space has none",
+              cfg.plus.generations);
     runner_prepare(ctx, &cfg, argc, argv);
     char dir[1100], names[256] = "";
     config_run_path(&cfg, NULL, dir, sizeof dir);

@@ -212,7 +212,7 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     Space sp;
     EffNetCfg arch;
     int in_hw;
-    stage_space(ctx, cfg, &sp, &arch, &in_hw);
+    stage_space_any(ctx, cfg, &sp, &arch, &in_hw);  // MBConv cells or ViT supernets
     if (ctx->rank == 0) search(ctx, cfg, &sp, &arch, in_hw);
     par_barrier();
     return STAGE_RAN;

@@ -39,6 +39,7 @@ Recipe recipe_retrain(const Config *cfg) {
 }
 
 Optim recipe_optim(const RecipeCfg *t) {
+    if (!strcmp(t->optimizer, "adamw")) return optim_adamw((float)t->lr, (float)t->weight_decay);
     if (!strcmp(t->optimizer, "rmsprop"))
         return optim_rmsprop((float)t->lr, (float)t->rmsprop_alpha, (float)t->rmsprop_eps,
                              (float)t->momentum, (float)t->weight_decay);
@@ -75,6 +76,32 @@ Model model_effnet(EffNet *net) {
                .forward = effnet_fwd,
                .backward = effnet_bwd,
                .step_params = effnet_all,
+               .params = &net->params,
+               .average_stats = 1,
+               .state = net->state,
+               .nstate = net->nstate};
+    m.stats = dna_malloc(sizeof(Tensor *) * (size_t)(net->nstate ? net->nstate : 1));
+    for (int i = 0; i < net->nstate; i++)
+        if (strstr(net->state[i].name, "running_")) m.stats[m.nstats++] = net->state[i].t;
+    return m;
+}
+
+static const Tensor *vitnet_fwd(void *net, const Backend *be, const Tensor *x, BNMode mode,
+                                Rng *drop) {
+    return vitnet_forward(be, net, x, mode, drop);
+}
+static void vitnet_bwd(void *net, const Backend *be, const Tensor *dlogits) {
+    vitnet_backward(be, net, dlogits);
+}
+static const ParamList *vitnet_all(void *net) {
+    return &((VitNet *)net)->params;
+}
+
+Model model_vitnet(VitNet *net) {
+    Model m = {.net = net,
+               .forward = vitnet_fwd,
+               .backward = vitnet_bwd,
+               .step_params = vitnet_all,
                .params = &net->params,
                .average_stats = 1,
                .state = net->state,

@@ -11,6 +11,7 @@
 #include "core/ctx.h"
 #include "io/dataset.h"
 #include "io/teacher.h"
+#include "nn/vitnet.h"
 #include "train/optim.h"
 
 // A network the loop trains: an EffNet (model_effnet) or the one-shot supernet.
@@ -45,7 +46,7 @@ typedef struct Recipe {
 
 Recipe recipe_teacher(const Config *cfg);
 Recipe recipe_retrain(const Config *cfg);
-Optim recipe_optim(const RecipeCfg *fit);  // SGD (Nesterov) or RMSprop as fit says
+Optim recipe_optim(const RecipeCfg *fit);  // SGD (Nesterov), RMSprop or AdamW as fit says
 
 // Trains m with recipe r on d's images normalised by mean/std, data-parallel over ctx's
 // ranks. With `eval`, evaluates test top-1 after every epoch into top1[epoch] (top1 may be
@@ -66,6 +67,8 @@ double fit_evaluate(const RunCtx *ctx, Model *m, long eval_batch, const Split *t
                     const double *mean, const double *std, int pad);
 // An EffNet as a Model (model_free releases the lists it builds).
 Model model_effnet(EffNet *net);
+// A standalone ViT network as a Model.
+Model model_vitnet(VitNet *net);
 void model_free(Model *m);
 // How many rows of logits [N, classes] (on the device) have their largest entry at the label.
 int logits_hits(const Backend *be, const Tensor *lg, const int32_t *labels);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "core/checked.h"
 #include "core/config.h"
 #include "harness.h"
@@ -263,4 +264,75 @@ TEST(sizes_space_limit) {
     space_from_config(&ok, &t, (int)(ok.data.image_size + 2 * ok.data.pad), &sp);
     T_CHECK(space_block_paths(&sp, 2) == 362797056, "block 3: %lld paths",
             (long long)space_block_paths(&sp, 2));
+}
+
+// ---------------------------------------------------------------- ViT architectures
+// Every architecture of inputs/fashion_mnist_vit.cfg's space: what the search adds up (the
+// potentials' per-block stage costs, the head) is arch_params/arch_macs, is what the
+// standalone network allocates, and survives arch.json.
+TEST(arch_vit_costs_network_and_json) {
+    Config cfg;
+    config_load(&cfg, "inputs/fashion_mnist_vit.cfg", NULL, 0);
+    EffNetCfg t;
+    effnet_cfg_from_config(&cfg, 1, &t);
+    int in_hw = (int)(cfg.data.image_size + 2 * cfg.data.pad);
+    Space sp;
+    space_from_config(&cfg, &t, in_hw, &sp);
+    T_CHECK(sp.vit && sp.nblocks == 3 && space_total(&sp) == 5832, "the default ViT space");
+    const Backend *be = backend_cpu();
+    int built = 0;
+    for (long n = 0; n < 5832; n += 97) {
+        int cell[SPACE_MAX_BLOCKS] = {0};
+        int64_t code[SPACE_MAX_BLOCKS] = {n % 18, n / 18 % 18, n / 324};
+        Arch a;
+        arch_from_choice(&sp, &t, in_hw, cell, code, &a);
+        long P = 0, M = 0, p, m;
+        for (int k = 0; k < 3; k++) {
+            VitStageCfg v = vitcell_stage(&sp.block[k].vit, code[k]);
+            P += vitstage_param_count(v), M += vitstage_macs(v);
+        }
+        arch_tail_cost(sp.block[2].out_c, t.head, t.classes, sp.block[2].out_hw, &p, &m);
+        P += p, M += m;
+        T_CHECK(a.vit && P == arch_params(&a) && M == arch_macs(&a),
+                "arch %ld: %ld/%ld vs %ld/%ld", n, P, M, arch_params(&a), arch_macs(&a));
+        VitNetCfg vc;
+        arch_to_vitnet(&a, &vc);
+        T_CHECK(vitnet_param_count(&vc) == P, "arch %ld: vitnet_param_count %ld, want %ld", n,
+                vitnet_param_count(&vc), P);
+        if (built++ < 3) {  // what the network allocates
+            Rng rng = rng_new(1);
+            VitNet net;
+            vitnet_init(be, &net, &vc, &rng);
+            T_CHECK((long)params_numel(&net.params) == P, "arch %ld: the network holds %zu", n,
+                    params_numel(&net.params));
+            vitnet_free(be, &net);
+        }
+        a.score = 0.5 * (double)n;
+        char *js = arch_to_json(&a, NULL);
+        Arch b;
+        arch_from_json(js, "test", &b);
+        free(js);
+        char da[256], db[256];
+        arch_describe(&a, da, sizeof da);
+        arch_describe(&b, db, sizeof db);
+        T_CHECK(b.vit && !strcmp(da, db) && arch_params(&b) == P && arch_macs(&b) == M &&
+                    b.score == a.score && b.block[2].code == a.block[2].code,
+                "arch %ld: JSON round trip: %s vs %s", n, da, db);
+    }
+}
+
+static void broken_vit_json(void *arg) {
+    (void)arg;
+    Arch a;
+    arch_from_json(
+        "{\"format\": \"dnafam-arch\", \"kind\": \"vit\", \"in_channels\": 1, \"image_size\": 32, "
+        "\"classes\": 10, \"head\": 32, \"blocks\": [{\"cell\": 1, \"path\": 0, \"width\": 32, "
+        "\"depth\": 1, \"mlp_hidden\": 64, \"head_dim\": 16, \"in_channels\": 1, \"in_size\": 32, "
+        "\"out_channels\": 24, \"out_size\": 8}, {\"cell\": 1, \"path\": 0, \"width\": 32, "
+        "\"depth\": 1, \"mlp_hidden\": 64, \"head_dim\": 16, \"in_channels\": 20, \"in_size\": 8, "
+        "\"out_channels\": 48, \"out_size\": 4}]}",
+        "broken.json", &a);
+}
+TEST(arch_vit_json_blocks_must_chain) {
+    T_EXPECT_DEATH(broken_vit_json, NULL, "ViT block 2 does not chain");
 }

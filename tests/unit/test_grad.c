@@ -22,6 +22,7 @@
 #include "harness.h"
 #include "nn/mbconv.h"
 #include "nn/tfblock.h"
+#include "nn/vitnet.h"
 #include "nn/vitstage.h"
 #include "tensor/ops.h"
 
@@ -86,7 +87,18 @@ static void randomize_nondecay(ParamList *pl, unsigned seed) {
     }
 }
 
+static void check_layer_at(const char *name, LayerCase *lc, unsigned seed, int samples,
+                           int check_dx);
 static void check_layer(const char *name, LayerCase *lc, unsigned seed, int samples) {
+    check_layer_at(name, lc, seed, samples, 1);
+}
+// For a network whose input is data (no dx): every parameter's gradient only.
+static void check_layer_params_only(const char *name, LayerCase *lc, unsigned seed, int samples) {
+    check_layer_at(name, lc, seed, samples, 0);
+}
+
+static void check_layer_at(const char *name, LayerCase *lc, unsigned seed, int samples,
+                           int check_dx) {
     const Backend *be = backend_cpu();
     randomize_nondecay(&lc->pl, seed);
     const Tensor *y = lc->fwd(lc->layer, lc->cache, &lc->x);
@@ -121,7 +133,7 @@ static void check_layer(const char *name, LayerCase *lc, unsigned seed, int samp
     GcOpts o = gc_opts(seed + 2000);
     o.samples = samples;
     snprintf(what, sizeof what, "%s dx", name);
-    GC_CHECK(what, layer_loss, lc, lc->x.data, tensor_numel(&lc->x), adx, o);
+    if (check_dx) GC_CHECK(what, layer_loss, lc, lc->x.data, tensor_numel(&lc->x), adx, o);
     for (int i = 0; i < lc->pl.n; i++) {
         Param *p = lc->pl.p[i];
         snprintf(what, sizeof what, "%s p%d %s", name, i, p->name);
@@ -469,4 +481,42 @@ TEST(grad_vitstage_stride1) {
     check_vitstage((VitStageCfg){.cin = 4, .in_hw = 3, .cout = 4, .out_hw = 3, .dim = 4,
                                  .hidden = 8, .depth = 2, .head_dim = 2},
                    1720, 0.0f);
+}
+
+// ---------------------------------------------------------------- standalone ViT network
+static const Tensor *vn_f(void *l, void *c, const Tensor *x) {
+    (void)c;
+    Rng drop = rng_new(80);  // the same DropPath and dropout draws at every evaluation
+    return vitnet_forward(backend_cpu(), l, x, BN_TRAIN, &drop);
+}
+static const Tensor *vn_b(void *l, void *c, const Tensor *dy) {
+    (void)c;
+    VitNet *n = l;
+    vitnet_backward(backend_cpu(), n, dy);
+    return &n->sc[0].dx;  // block 1 computes no dx: its input is the image
+}
+
+// Two chained stages (patch 2, then a stride-2 merge) and the head, DropPath and dropout
+// on, cross-entropy on labels: every parameter's gradient. (dx of the image is not
+// computed; check_layer's dx check is on the zero tensor it is given instead.)
+TEST(grad_vitnet) {
+    const Backend *be = backend_cpu();
+    VitNetCfg cfg = {.nblocks = 2, .head = 6, .classes = 4, .dropout = 0.3f, .drop_path = 0.3f};
+    cfg.stage[0] = (VitStageCfg){2, 8, 3, 4, .dim = 8, .hidden = 16, .depth = 2, .head_dim = 4};
+    cfg.stage[1] = (VitStageCfg){3, 4, 5, 2, .dim = 4, .hidden = 8, .depth = 1, .head_dim = 2};
+    Rng rng = rng_new(1900);
+    VitNet net;
+    vitnet_init(be, &net, &cfg, &rng);
+    static const int32_t labels[3] = {1, 3, 0};
+    LayerCase lc = {.fwd = vn_f, .bwd = vn_b, .layer = &net, .labels = labels};
+    lc.x = rand_t(3, 2, 8, 8, 1901, -1.5f, 1.5f);
+    for (int i = 0; i < net.params.n; i++) {
+        Param *p = net.params.p[i];
+        params_push(&lc.pl, p);
+        float a = 0.5f / sqrtf((float)p->w.c * p->w.h * p->w.w);
+        if (p->decay) t_fill_uniform(p->w.data, tensor_numel(&p->w), 1910 + i, -a, a);
+    }
+    tensor_ensure(be, &net.sc[0].dx, 3, 2, 8, 8);  // stands in for dx (zero, as the image's)
+    check_layer_params_only("vitnet", &lc, 1902, 8);
+    vitnet_free(be, &net);
 }
