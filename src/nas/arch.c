@@ -18,15 +18,23 @@ static void vit_from_choice(const Space *sp, const int64_t *code, Arch *a) {
     for (int k = 0; k < sp->nblocks; k++) {
         const SpaceBlock *sb = &sp->block[k];
         VitStageCfg v = vitcell_stage(&sb->vit, code[k]);
-        a->block[k] = (ArchBlock){.code = code[k], .width = v.dim, .depth = v.depth,
-                                  .stride = v.in_hw / v.out_hw, .vs = v};
+        a->block[k] = (ArchBlock){.code = code[k],
+                                  .width = v.dim,
+                                  .depth = v.depth,
+                                  .stride = v.in_hw / v.out_hw,
+                                  .vs = v};
     }
 }
 
 void arch_from_choice(const Space *sp, const EffNetCfg *t, int in_hw, const int *cell,
                       const int64_t *code, Arch *a) {
-    *a = (Arch){.cin = t->cin, .in_hw = in_hw, .classes = t->classes, .stem = sp->stem,
-                .stem_stride = sp->stem_stride, .head = t->head, .nblocks = sp->nblocks,
+    *a = (Arch){.cin = t->cin,
+                .in_hw = in_hw,
+                .classes = t->classes,
+                .stem = sp->stem,
+                .stem_stride = sp->stem_stride,
+                .head = t->head,
+                .nblocks = sp->nblocks,
                 .score = NAN};
     if (sp->vit) {
         vit_from_choice(sp, code, a);
@@ -48,11 +56,17 @@ void arch_from_choice(const Space *sp, const EffNetCfg *t, int in_hw, const int 
 }
 
 void arch_to_effnet(const Arch *a, EffNetCfg *cfg) {
-    DNA_CHECK(!a->vit, "retrain ViT architectures with a build that supports them",
-              "a ViT architecture is not an EfficientNet: this step takes MBConv architectures");
-    *cfg = (EffNetCfg){.cin = a->cin, .stem = a->stem, .stem_stride = a->stem_stride,
-                       .head = a->head, .classes = a->classes, .dropout = 0.2f, .bn_eps = 1e-5f,
-                       .bn_momentum = 0.1f, .nblocks = a->nblocks};
+    DNA_CHECK(!a->vit, "pass an MBConv architecture (a ViT arch.json has \"kind\": \"vit\")",
+              "a ViT architecture is not an EfficientNet: this command takes MBConv ones");
+    *cfg = (EffNetCfg){.cin = a->cin,
+                       .stem = a->stem,
+                       .stem_stride = a->stem_stride,
+                       .head = a->head,
+                       .classes = a->classes,
+                       .dropout = 0.2f,
+                       .bn_eps = 1e-5f,
+                       .bn_momentum = 0.1f,
+                       .nblocks = a->nblocks};
     for (int k = 0; k < a->nblocks; k++) {
         const ArchBlock *b = &a->block[k];
         for (int l = 0; l < b->depth; l++) {
@@ -63,9 +77,11 @@ void arch_to_effnet(const Arch *a, EffNetCfg *cfg) {
             }
             DNA_CHECK(cfg->nstages < EFFNET_MAX_STAGES, "search a space with fewer layers",
                       "the architecture needs more than %d stages", EFFNET_MAX_STAGES);
-            cfg->stage[cfg->nstages++] = (StageCfg){.repeats = 1, .k = b->op[l].k,
+            cfg->stage[cfg->nstages++] = (StageCfg){.repeats = 1,
+                                                    .k = b->op[l].k,
                                                     .stride = l ? 1 : b->stride,
-                                                    .expand = b->op[l].expand, .cout = b->width,
+                                                    .expand = b->op[l].expand,
+                                                    .cout = b->width,
                                                     .se_ratio = a->se_ratio};
         }
         cfg->block_end[k] = cfg->nstages - 1;
@@ -116,9 +132,12 @@ void arch_block_cost(const CellCfg *cell, int64_t code, int cin, int hw, long *p
     arch_decode_path(code, cell->layers, cell->nops, ops);
     *params = *macs = 0;
     for (int l = 0; l < cell->layers; l++) {
-        MBConvCfg m = {.cin = l ? cell->width : cin, .cout = cell->width,
-                       .k = cell->ops[ops[l]].k, .expand = cell->ops[ops[l]].expand,
-                       .stride = l ? 1 : cell->stride, .se_ratio = cell->se_ratio};
+        MBConvCfg m = {.cin = l ? cell->width : cin,
+                       .cout = cell->width,
+                       .k = cell->ops[ops[l]].k,
+                       .expand = cell->ops[ops[l]].expand,
+                       .stride = l ? 1 : cell->stride,
+                       .se_ratio = cell->se_ratio};
         *params += mbconv_param_count(m);
         *macs += mbconv_macs(m, hw, hw);
         if (l == 0) hw = (hw + m.stride - 1) / m.stride;
@@ -181,8 +200,10 @@ char *arch_to_json(const Arch *a, const char *extra_json) {
     cJSON *tot = cJSON_AddObjectToObject(o, "totals");
     cJSON_AddNumberToObject(tot, "params", (double)arch_params(a));
     cJSON_AddNumberToObject(tot, "macs", (double)arch_macs(a));
-    if (isfinite(a->score)) cJSON_AddNumberToObject(tot, "score", a->score);
-    else cJSON_AddNullToObject(tot, "score");
+    if (isfinite(a->score))
+        cJSON_AddNumberToObject(tot, "score", a->score);
+    else
+        cJSON_AddNullToObject(tot, "score");
     if (extra_json) {
         cJSON *e = cJSON_Parse(extra_json);
         DNA_CHECK(e, "internal: pass valid JSON", "bad provenance JSON");
@@ -195,9 +216,10 @@ char *arch_to_json(const Arch *a, const char *extra_json) {
 
 static int num(const cJSON *o, const char *key, const char *path, double lo, double hi) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    DNA_CHECK(cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi,
-              "write the architecture as doc/formats.md describes (or regenerate it with dna search)",
-              "'%s': '%s' is missing or outside [%g, %g]", path, key, lo, hi);
+    DNA_CHECK(
+        cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi,
+        "write the architecture as doc/formats.md describes (or regenerate it with dna search)",
+        "'%s': '%s' is missing or outside [%g, %g]", path, key, lo, hi);
     return (int)v->valuedouble;
 }
 
@@ -215,9 +237,11 @@ static int64_t path_code(const cJSON *o, const char *path) {
 
 // kind "vit": image, head and classes as for MBConv, and each block's stage.
 static void vit_from_json(const cJSON *o, const char *path, Arch *a) {
-    *a = (Arch){.vit = 1, .cin = num(o, "in_channels", path, 1, 64),
+    *a = (Arch){.vit = 1,
+                .cin = num(o, "in_channels", path, 1, 64),
                 .in_hw = num(o, "image_size", path, 1, 4096),
-                .classes = num(o, "classes", path, 1, 1e6), .head = num(o, "head", path, 1, 1e5),
+                .classes = num(o, "classes", path, 1, 1e6),
+                .head = num(o, "head", path, 1, 1e5),
                 .score = NAN};
     const cJSON *bl = cJSON_GetObjectItemCaseSensitive(o, "blocks"), *b;
     DNA_CHECK(cJSON_IsArray(bl) && cJSON_GetArraySize(bl) >= 1 &&
@@ -244,8 +268,11 @@ static void vit_from_json(const cJSON *o, const char *path, Arch *a) {
                   path, a->nblocks, v.in_hw, v.in_hw, v.cin, v.out_hw, v.out_hw, v.cout, v.dim,
                   v.head_dim);
         *x = (ArchBlock){.cell = num(b, "cell", path, 1, SPACE_MAX_CELLS) - 1,
-                         .code = path_code(b, path), .width = v.dim, .depth = v.depth,
-                         .stride = v.in_hw / v.out_hw, .vs = v};
+                         .code = path_code(b, path),
+                         .width = v.dim,
+                         .depth = v.depth,
+                         .stride = v.in_hw / v.out_hw,
+                         .vs = v};
     }
     const cJSON *tot = cJSON_GetObjectItemCaseSensitive(o, "totals");
     const cJSON *sc = tot ? cJSON_GetObjectItemCaseSensitive(tot, "score") : NULL;
@@ -267,9 +294,12 @@ void arch_from_json(const char *json, const char *path, Arch *a) {
         cJSON_Delete(o);
         return;
     }
-    *a = (Arch){.cin = num(o, "in_channels", path, 1, 64), .in_hw = num(o, "image_size", path, 1, 4096),
-                .classes = num(o, "classes", path, 1, 1e6), .stem = num(o, "stem", path, 1, 4096),
-                .stem_stride = num(o, "stem_stride", path, 1, 2), .head = num(o, "head", path, 1, 1e5),
+    *a = (Arch){.cin = num(o, "in_channels", path, 1, 64),
+                .in_hw = num(o, "image_size", path, 1, 4096),
+                .classes = num(o, "classes", path, 1, 1e6),
+                .stem = num(o, "stem", path, 1, 4096),
+                .stem_stride = num(o, "stem_stride", path, 1, 2),
+                .head = num(o, "head", path, 1, 1e5),
                 .score = NAN};
     const cJSON *se = cJSON_GetObjectItemCaseSensitive(o, "se_ratio");
     DNA_CHECK(cJSON_IsNumber(se) && se->valuedouble >= 0 && se->valuedouble <= 1,
@@ -292,7 +322,8 @@ void arch_from_json(const char *json, const char *path, Arch *a) {
                   "give each block 1..16 layers", "'%s': block %d: bad 'layers'", path, a->nblocks);
         cJSON_ArrayForEach(l, ls) {
             int k = num(l, "kernel", path, 1, 15), e = num(l, "expansion", path, 1, 16);
-            DNA_CHECK(k % 2 == 1, "use odd kernels", "'%s': block %d: kernel %d", path, a->nblocks, k);
+            DNA_CHECK(k % 2 == 1, "use odd kernels", "'%s': block %d: kernel %d", path, a->nblocks,
+                      k);
             x->op[x->depth++] = (CellOp){k, e};
         }
     }
@@ -318,11 +349,14 @@ char *arch_to_timm(const Arch *a) {
     DNA_CHECK(f, "", "out of memory");
     EffNetCfg c;
     arch_to_effnet(a, &c);
-    fprintf(f, "# timm: EfficientNet(decode_arch_def(arch_def), stem_size=%d, num_features=%d,\n"
-               "#        in_chans=%d, num_classes=%d)  -- %ld parameters, %ld multiply-adds at %dx%d\n",
-            a->stem, a->head, a->cin, a->classes, arch_params(a), arch_macs(a), a->in_hw, a->in_hw);
+    fprintf(
+        f,
+        "# timm: EfficientNet(decode_arch_def(arch_def), stem_size=%d, num_features=%d,\n"
+        "#        in_chans=%d, num_classes=%d)  -- %ld parameters, %ld multiply-adds at %dx%d\n",
+        a->stem, a->head, a->cin, a->classes, arch_params(a), arch_macs(a), a->in_hw, a->in_hw);
     if (a->stem_stride != 2)
-        fprintf(f, "# the stem has stride %d here; timm's has 2: set conv_stem.stride\n", a->stem_stride);
+        fprintf(f, "# the stem has stride %d here; timm's has 2: set conv_stem.stride\n",
+                a->stem_stride);
     fprintf(f, "arch_def = [\n");
     int s = 0;
     for (int k = 0; k < c.nblocks; k++) {
@@ -331,8 +365,9 @@ char *arch_to_timm(const Arch *a) {
             const StageCfg *g = &c.stage[s];
             char se[16] = "";
             if (g->se_ratio > 0) snprintf(se, sizeof se, "_se%g", g->se_ratio);
-            fprintf(f, "%s'%s_r%d_k%d_s%d_e%d_c%d%s'", first ? "" : ", ", g->expand == 1 ? "ds" : "ir",
-                    g->repeats, g->k, g->stride, g->expand, g->cout, se);
+            fprintf(f, "%s'%s_r%d_k%d_s%d_e%d_c%d%s'", first ? "" : ", ",
+                    g->expand == 1 ? "ds" : "ir", g->repeats, g->k, g->stride, g->expand, g->cout,
+                    se);
         }
         fprintf(f, "],  # block %d: cell %d, path %lld\n", k + 1, a->block[k].cell + 1,
                 (long long)a->block[k].code);
@@ -354,7 +389,8 @@ void arch_describe(const Arch *a, char *buf, size_t n) {
         return;
     }
     for (int k = 0; k < a->nblocks && used < n; k++) {
-        used += (size_t)snprintf(buf + used, n - used, "%sc%d:", k ? " | " : "", a->block[k].cell + 1);
+        used +=
+            (size_t)snprintf(buf + used, n - used, "%sc%d:", k ? " | " : "", a->block[k].cell + 1);
         for (int l = 0; l < a->block[k].depth && used < n; l++)
             used += (size_t)snprintf(buf + used, n - used, "%se%dk%d", l ? "-" : "",
                                      a->block[k].op[l].expand, a->block[k].op[l].k);

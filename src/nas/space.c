@@ -36,9 +36,9 @@ static void parse_cells(const Config *cfg, int k, SpaceBlock *b, const CellCfg *
     snprintf(buf, sizeof buf, "%s", cfg->space.block[k]);
     for (char *t = strtok_r(buf, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
         int layers, width, used = 0;
-        DNA_CHECK(b->ncells < SPACE_MAX_CELLS && sscanf(t, "%dx%d%n", &layers, &width, &used) == 2 &&
-                      used == (int)strlen(t) && layers >= 1 && layers <= CELL_MAX_LAYERS &&
-                      width >= 1,
+        DNA_CHECK(b->ncells < SPACE_MAX_CELLS &&
+                      sscanf(t, "%dx%d%n", &layers, &width, &used) == 2 && used == (int)strlen(t) &&
+                      layers >= 1 && layers <= CELL_MAX_LAYERS && width >= 1,
                   "write cells as LAYERSxWIDTH, e.g. block1 = 2x24 3x24 (1..16 layers, at most 8 "
                   "cells)",
                   "%s: [space] block%d: bad cell '%s'", cfg_file(cfg), k + 1, t);
@@ -142,8 +142,8 @@ static void vit_from_config(const Config *cfg, const EffNetCfg *t, int in_hw, Sp
                   cfg_file(cfg), k + 1, b->in_hw, b->in_hw, b->out_hw, b->out_hw,
                   (double)b->in_hw / b->out_hw);
         b->ncells = 1;
-        b->vit = (VitCellCfg){.cin = b->in_c, .in_hw = b->in_hw, .cout = b->out_c,
-                              .out_hw = b->out_hw, .ch = ch};
+        b->vit = (VitCellCfg){
+            .cin = b->in_c, .in_hw = b->in_hw, .cout = b->out_c, .out_hw = b->out_hw, .ch = ch};
     }
 }
 
@@ -254,7 +254,8 @@ double space_cell_macs(const Space *sp, int k, int c) {
     double m = k ? 0 : (double)convbn_macs(b->in_c, sp->stem, 3, 1, hw, hw);
     for (int l = 0; l < cc->layers; l++) {
         double sum = 0;
-        for (int o = 0; o < cc->nops; o++) sum += (double)mbconv_macs(cell_layer_cfg(cc, l, o), hw, hw);
+        for (int o = 0; o < cc->nops; o++)
+            sum += (double)mbconv_macs(cell_layer_cfg(cc, l, o), hw, hw);
         m += sum / cc->nops;
         if (l == 0) hw = (hw + cc->stride - 1) / cc->stride;
     }
@@ -271,13 +272,8 @@ long space_cell_params(const Space *sp, int k, int c) {
     return n;
 }
 
-long space_cell_act(const Space *sp, int k, int c) {
-    if (sp->vit) {  // the largest subnet's widest token tensor or attention map
-        VitStageCfg m = vitcell_max(&sp->block[k].vit);
-        long T = (long)m.out_hw * m.out_hw, a = T * (m.hidden > 3 * m.dim ? m.hidden : 3 * m.dim);
-        long att = (long)(m.dim / m.head_dim) * T * T;
-        return a > att ? a : att;
-    }
+// Largest activation (floats per sample) among an MBConv cell's layers: the memory driver.
+static long cell_act(const Space *sp, int k, int c) {
     const SpaceBlock *b = &sp->block[k];
     const CellCfg *cc = &b->cell[c];
     int hw = b->cell_hw;
@@ -293,7 +289,7 @@ long space_cell_act(const Space *sp, int k, int c) {
 
 double space_cell_train_floats(const Space *sp, int k, int c) {
     // MBConv: about 8 buffers of the largest activation per layer (forward caches, backward)
-    if (!sp->vit) return 8.0 * sp->block[k].cell[c].layers * (double)space_cell_act(sp, k, c);
+    if (!sp->vit) return 8.0 * sp->block[k].cell[c].layers * (double)cell_act(sp, k, c);
     // ViT, twice what the forward caches (the backward's buffers): per transformer block 8
     // token tensors of the width (LN, q|k|v, attention, projection, the residual, LN, the
     // output), 2 of the MLP width and the softmax; plus the embedding and the output adapter

@@ -49,8 +49,6 @@ int64_t space_total_paths(const Space *sp);  // sum over blocks (what rating sco
 // which is the expected cost of a uniformly sampled path.
 double space_cell_macs(const Space *sp, int k, int c);
 long space_cell_params(const Space *sp, int k, int c);  // every op of every layer (+ stem)
-// Largest activation (floats per sample) among the cell's layers: the memory driver.
-long space_cell_act(const Space *sp, int k, int c);
 // Floats per sample a training step holds (the largest subnet's, for ViT cells; 8 buffers
 // of the largest activation per layer for MBConv cells): `dna plan`'s memory estimate.
 double space_cell_train_floats(const Space *sp, int k, int c);

@@ -23,5 +23,4 @@ void student_all_params(Student *s, ParamList *l);
 int student_bns(Student *s, BatchNorm **bns, int max);
 int student_stats(Student *s, Tensor **stats, int max);
 // Evaluation-mode forward of a path (validation).
-const Tensor *student_forward_eval(const Backend *be, Student *s, const int *path,
-                                   const Tensor *x);
+const Tensor *student_forward_eval(const Backend *be, Student *s, const int *path, const Tensor *x);

@@ -19,17 +19,27 @@ VitStageCfg vitcell_stage(const VitCellCfg *c, int64_t code) {
     int d = (int)(code % c->ch.ndepths), r = (int)(code / c->ch.ndepths % c->ch.nratios);
     int w = (int)(code / c->ch.ndepths / c->ch.nratios);
     int dim = c->ch.dims[w];
-    return (VitStageCfg){.cin = c->cin, .in_hw = c->in_hw, .cout = c->cout, .out_hw = c->out_hw,
-                         .dim = dim, .hidden = hidden(dim, c->ch.ratios[r]),
-                         .depth = c->ch.depths[d], .head_dim = c->ch.head_dim};
+    return (VitStageCfg){.cin = c->cin,
+                         .in_hw = c->in_hw,
+                         .cout = c->cout,
+                         .out_hw = c->out_hw,
+                         .dim = dim,
+                         .hidden = hidden(dim, c->ch.ratios[r]),
+                         .depth = c->ch.depths[d],
+                         .head_dim = c->ch.head_dim};
 }
 
 VitStageCfg vitcell_max(const VitCellCfg *c) {
     const VitChoices *h = &c->ch;
     int dim = h->dims[h->ndims - 1];
-    return (VitStageCfg){.cin = c->cin, .in_hw = c->in_hw, .cout = c->cout, .out_hw = c->out_hw,
-                         .dim = dim, .hidden = hidden(dim, h->ratios[h->nratios - 1]),
-                         .depth = h->depths[h->ndepths - 1], .head_dim = h->head_dim};
+    return (VitStageCfg){.cin = c->cin,
+                         .in_hw = c->in_hw,
+                         .cout = c->cout,
+                         .out_hw = c->out_hw,
+                         .dim = dim,
+                         .hidden = hidden(dim, h->ratios[h->nratios - 1]),
+                         .depth = h->depths[h->ndepths - 1],
+                         .head_dim = h->head_dim};
 }
 
 double vitcell_mean_macs(const VitCellCfg *c) {

@@ -48,8 +48,8 @@ void tfblock_init(const Backend *be, TfBlock *l, TfBlockCfg cfg, Rng *rng) {
 }
 
 void tfblock_params(TfBlock *l, ParamList *list) {
-    Param *p[] = {&l->norm1_w, &l->norm1_b, &l->qkv_w,   &l->qkv_b,   &l->proj_w, &l->proj_b,
-                  &l->norm2_w, &l->norm2_b, &l->fc1_w,   &l->fc1_b,   &l->fc2_w,  &l->fc2_b};
+    Param *p[] = {&l->norm1_w, &l->norm1_b, &l->qkv_w, &l->qkv_b, &l->proj_w, &l->proj_b,
+                  &l->norm2_w, &l->norm2_b, &l->fc1_w, &l->fc1_b, &l->fc2_w,  &l->fc2_b};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) params_push(list, p[i]);
 }
 
@@ -105,8 +105,8 @@ const Tensor *tfblock_forward(const Backend *be, TfBlock *l, TfBlockCache *c, co
     c->dropped = drop && l->drop_path > 0.0f;
     if (c->dropped) draw_keep(be, l, c, N, drop);
 
-    be->layernorm_fwd(x, l->norm1_w.w.data, l->norm1_b.w.data, &c->n1, c->mean1.data,
-                      c->istd1.data, l->eps);
+    be->layernorm_fwd(x, l->norm1_w.w.data, l->norm1_b.w.data, &c->n1, c->mean1.data, c->istd1.data,
+                      l->eps);
     be->tok_linear_fwd(&c->n1, &l->qkv_w.w, l->qkv_b.w.data, &c->qkv);
     be->attn_fwd(&c->qkv, &c->att, &c->p, l->cfg.heads);
     be->tok_linear_fwd(&c->att, &l->proj_w.w, l->proj_b.w.data, &c->a);
@@ -155,9 +155,9 @@ const Tensor *tfblock_backward(const Backend *be, TfBlock *l, TfBlockCache *c, c
 }
 
 void tfblock_cache_free(const Backend *be, TfBlockCache *c) {
-    Tensor *t[] = {&c->n1, &c->mean1, &c->istd1, &c->qkv,  &c->att, &c->p,    &c->a,
-                   &c->h,  &c->n2,    &c->mean2, &c->istd2, &c->f1,  &c->g,    &c->out,
-                   &c->keep, &c->dh,  &c->d1,    &c->d2,    &c->dqkv, &c->dx};
+    Tensor *t[] = {&c->n1,   &c->mean1, &c->istd1, &c->qkv,   &c->att,  &c->p, &c->a,
+                   &c->h,    &c->n2,    &c->mean2, &c->istd2, &c->f1,   &c->g, &c->out,
+                   &c->keep, &c->dh,    &c->d1,    &c->d2,    &c->dqkv, &c->dx};
     for (size_t i = 0; i < sizeof t / sizeof *t; i++) tensor_free(be, t[i]);
     *c = (TfBlockCache){0};
 }

@@ -14,19 +14,19 @@ static void push_state(VitNet *net, const char *name, Tensor *t) {
 }
 
 void vitnet_init(const Backend *be, VitNet *net, const VitNetCfg *cfg, Rng *rng) {
-    DNA_CHECK(cfg->nblocks >= 1 && cfg->nblocks <= EFFNET_MAX_BLOCKS && cfg->classes > 0 &&
-                  cfg->head > 0,
-              "give 1..8 blocks, a head width and classes", "bad ViT network: %d blocks",
-              cfg->nblocks);
+    DNA_CHECK(
+        cfg->nblocks >= 1 && cfg->nblocks <= EFFNET_MAX_BLOCKS && cfg->classes > 0 && cfg->head > 0,
+        "give 1..8 blocks, a head width and classes", "bad ViT network: %d blocks", cfg->nblocks);
     *net = (VitNet){.cfg = *cfg};
     int layers = 0;
     for (int k = 0; k < cfg->nblocks; k++) {
         const VitStageCfg *s = &cfg->stage[k];
-        DNA_CHECK(k == 0 || (s->cin == cfg->stage[k - 1].cout && s->in_hw == cfg->stage[k - 1].out_hw),
-                  "chain blocks whose input is the previous block's output",
-                  "ViT block %d reads %dx%dx%d, block %d gives %dx%dx%d", k + 1, s->cin, s->in_hw,
-                  s->in_hw, k, cfg->stage[k - 1].cout, cfg->stage[k - 1].out_hw,
-                  cfg->stage[k - 1].out_hw);
+        DNA_CHECK(
+            k == 0 || (s->cin == cfg->stage[k - 1].cout && s->in_hw == cfg->stage[k - 1].out_hw),
+            "chain blocks whose input is the previous block's output",
+            "ViT block %d reads %dx%dx%d, block %d gives %dx%dx%d", k + 1, s->cin, s->in_hw,
+            s->in_hw, k, cfg->stage[k - 1].cout, cfg->stage[k - 1].out_hw,
+            cfg->stage[k - 1].out_hw);
         layers += s->depth;
     }
     net->state = dna_calloc((size_t)layers * 12 + 8 * EFFNET_MAX_BLOCKS + 16, sizeof(NamedTensor));
@@ -76,7 +76,8 @@ const Tensor *vitnet_forward(const Backend *be, VitNet *net, const Tensor *x, BN
                              Rng *drop) {
     Rng *d = mode == BN_TRAIN ? drop : NULL;
     const Tensor *t = x;
-    for (int k = 0; k < net->cfg.nblocks; k++) t = vitstage_forward(be, &net->st[k], &net->sc[k], t, d);
+    for (int k = 0; k < net->cfg.nblocks; k++)
+        t = vitstage_forward(be, &net->st[k], &net->sc[k], t, d);
     return head_forward(be, &net->head, &net->hc, t, mode, d);
 }
 

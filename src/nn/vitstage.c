@@ -24,11 +24,11 @@ static void check_cfg(const VitStageCfg *c) {
     DNA_CHECK(c->head_dim > 0 && c->dim > 0 && c->dim % c->head_dim == 0,
               "choose widths that are multiples of [space] head_dim",
               "ViT width %d is not a multiple of the head width %d", c->dim, c->head_dim);
-    DNA_CHECK(c->depth >= 1 && c->depth <= VIT_MAX_DEPTH && c->hidden > 0 && c->cin > 0 &&
-                  c->cout > 0,
-              "give 1..16 transformer blocks per ViT block and positive widths",
-              "bad ViT stage: depth %d, hidden %d, cin %d, cout %d", c->depth, c->hidden, c->cin,
-              c->cout);
+    DNA_CHECK(
+        c->depth >= 1 && c->depth <= VIT_MAX_DEPTH && c->hidden > 0 && c->cin > 0 && c->cout > 0,
+        "give 1..16 transformer blocks per ViT block and positive widths",
+        "bad ViT stage: depth %d, hidden %d, cin %d, cout %d", c->depth, c->hidden, c->cin,
+        c->cout);
 }
 
 static void init_normal(const Backend *be, Param *p, float std, Rng *rng) {
@@ -125,8 +125,7 @@ const Tensor *vitstage_head(const Backend *be, VitStage *l, VitStageCache *c, co
 const Tensor *vitstage_forward(const Backend *be, VitStage *l, VitStageCache *c, const Tensor *x,
                                Rng *drop) {
     const Tensor *t = vitstage_embed(be, l, c, x);
-    for (int i = 0; i < l->cfg.depth; i++)
-        t = tfblock_forward(be, &l->blk[i], &c->blk[i], t, drop);
+    for (int i = 0; i < l->cfg.depth; i++) t = tfblock_forward(be, &l->blk[i], &c->blk[i], t, drop);
     return vitstage_head(be, l, c, t);
 }
 
@@ -154,8 +153,8 @@ const Tensor *vitstage_backward(const Backend *be, VitStage *l, VitStageCache *c
 }
 
 void vitstage_cache_free(const Backend *be, VitStageCache *c) {
-    Tensor *t[] = {&c->e, &c->t0, &c->n, &c->mean, &c->istd, &c->u, &c->out,
-                   &c->du, &c->dn, &c->dt, &c->de, &c->dx};
+    Tensor *t[] = {&c->e,   &c->t0, &c->n,  &c->mean, &c->istd, &c->u,
+                   &c->out, &c->du, &c->dn, &c->dt,   &c->de,   &c->dx};
     for (size_t i = 0; i < sizeof t / sizeof *t; i++) tensor_free(be, t[i]);
     for (int i = 0; i < VIT_MAX_DEPTH; i++) tfblock_cache_free(be, &c->blk[i]);
     *c = (VitStageCache){0};
@@ -169,8 +168,8 @@ void vitstage_slice(const Backend *be, const VitStage *full, VitStage *sub, VitS
                   cfg.out_hw == F->out_hw && cfg.head_dim == F->head_dim && cfg.dim <= F->dim &&
                   cfg.hidden <= F->hidden && cfg.depth <= F->depth,
               "a subnet is at most as wide and deep as its supernet, with the same ends",
-              "cannot slice dim %d, hidden %d, depth %d out of dim %d, hidden %d, depth %d", cfg.dim,
-              cfg.hidden, cfg.depth, F->dim, F->hidden, F->depth);
+              "cannot slice dim %d, hidden %d, depth %d out of dim %d, hidden %d, depth %d",
+              cfg.dim, cfg.hidden, cfg.depth, F->dim, F->hidden, F->depth);
     int d = cfg.dim, D = F->dim, T = tokens(F), s = full->stride, k = F->cin * s * s;
     sub->cfg = cfg;
     sub->stride = s;
@@ -200,8 +199,7 @@ void vitstage_unslice_grads(const Backend *be, const VitStage *sub, VitStage *fu
     int k = full->cfg.cin * s * s, C = full->cfg.cout;
     be->copy2d(full->embed_w.g.data, k, sub->embed_w.g.data, k, d, k, 1);
     be->copy2d(full->pos.g.data, D, sub->pos.g.data, d, T, d, 1);
-    for (int i = 0; i < sub->cfg.depth; i++)
-        tfblock_unslice_grads(be, &sub->blk[i], &full->blk[i]);
+    for (int i = 0; i < sub->cfg.depth; i++) tfblock_unslice_grads(be, &sub->blk[i], &full->blk[i]);
     be->copy2d(full->norm_w.g.data, D, sub->norm_w.g.data, d, 1, d, 1);
     be->copy2d(full->norm_b.g.data, D, sub->norm_b.g.data, d, 1, d, 1);
     be->copy2d(full->out_w.g.data, D, sub->out_w.g.data, d, C, d, 1);

@@ -17,21 +17,21 @@
 enum { VIT_MAX_DEPTH = 16 };
 
 typedef struct VitStageCfg {
-    int cin, in_hw, cout, out_hw;         // the teacher's maps at the block's ends
-    int dim, hidden, depth, head_dim;     // width, MLP width, transformer blocks, head width
+    int cin, in_hw, cout, out_hw;      // the teacher's maps at the block's ends
+    int dim, hidden, depth, head_dim;  // width, MLP width, transformer blocks, head width
 } VitStageCfg;
 
 typedef struct VitStage {
     VitStageCfg cfg;
-    int stride;             // the embedding conv's kernel and stride: in_hw / out_hw
-    Param embed_w, pos;     // [dim, cin, s, s], [1, T, 1, dim]
+    int stride;          // the embedding conv's kernel and stride: in_hw / out_hw
+    Param embed_w, pos;  // [dim, cin, s, s], [1, T, 1, dim]
     TfBlock blk[VIT_MAX_DEPTH];
     Param norm_w, norm_b, out_w, out_b;  // output LayerNorm [dim], linear [cout, dim], [cout]
 } VitStage;
 
 typedef struct VitStageCache {
     const Tensor *x;
-    Tensor e, t0;                  // embedding conv output (a map), its tokens + pos
+    Tensor e, t0;  // embedding conv output (a map), its tokens + pos
     TfBlockCache blk[VIT_MAX_DEPTH];
     Tensor n, mean, istd, u, out;  // output LayerNorm, linear (tokens), as a map
     Tensor du, dn, dt, de, dx;     // backward buffers

@@ -112,7 +112,8 @@ static void print_plan(const RunCtx *ctx, const Config *cfg, int ranks) {
             }
             jobs[nj] = (SchedJob){.block = k, .cell = c, .cost = flop_step * (double)steps};
             printf("%4d %5d %4d %6s %7s %6d %15s %15s %10lld %10.3f %9.4f %9.0f %9.0f\n", nj, k + 1,
-                   c + 1, layers, width, stride, in, out, (long long)paths, flop_step / 1e9, jobs[nj].cost / 1e15, mem / 1e6, shard / 1e6);
+                   c + 1, layers, width, stride, in, out, (long long)paths, flop_step / 1e9,
+                   jobs[nj].cost / 1e15, mem / 1e6, shard / 1e6);
         }
     SchedPlan pl;
     sched_plan(jobs, nj, ranks, &pl);

@@ -233,7 +233,8 @@ static void vit_boxes(FILE *g, const Arch *a, double *x, int *obj) {
                     "set object %d rect from %.2f,0 to %.2f,%.3f fc rgb '#377eb8' fs solid 0.75 "
                     "border lc rgb 'black'\nset label 'd%d h%d r%g' at %.2f,%.3f center rotate by "
                     "90 front\n",
-                    (*obj)++, *x, *x + 0.8, r / 4, v->dim, v->dim / v->head_dim, r, *x + 0.4, r / 8);
+                    (*obj)++, *x, *x + 0.8, r / 4, v->dim, v->dim / v->head_dim, r, *x + 0.4,
+                    r / 8);
         fprintf(g,
                 "set object %d rect from %.2f,0 to %.2f,0.4 fc rgb '#bbbbbb' fs solid 0.8 border "
                 "lc rgb 'black'\nset label 'out %d' at %.2f,0.2 center rotate by 90\n",
@@ -242,8 +243,8 @@ static void vit_boxes(FILE *g, const Arch *a, double *x, int *obj) {
         fprintf(g,
                 "set label 'block %d: %s' at %.2f,-0.12 center\nset label '%dx%d -> %dx%dx%d' at "
                 "%.2f,-0.24 center\n",
-                k + 1, "ViT", (x0 + *x - 0.2) / 2, v->in_hw, v->in_hw,
-                v->cout, v->out_hw, v->out_hw, (x0 + *x - 0.2) / 2);
+                k + 1, "ViT", (x0 + *x - 0.2) / 2, v->in_hw, v->in_hw, v->cout, v->out_hw,
+                v->out_hw, (x0 + *x - 0.2) / 2);
         *x += 0.6;
     }
 }
@@ -260,33 +261,35 @@ static int plot_arch(const char *dir, const Arch *a) {
     if (a->vit) {
         vit_boxes(g, a, &x, &obj);
     } else {
-    fprintf(
-        g,
-        "set object %d rect from %.2f,0 to %.2f,0.5 fc rgb '#bbbbbb' fs solid 0.8 border lc rgb "
-        "'black'\nset label 'stem %d s%d' at %.2f,0.25 center rotate by 90\n",
-        obj++, x, x + 0.8, a->stem, a->stem_stride, x + 0.4);
-    x += 1.4;
-    for (int k = 0; k < a->nblocks; k++) {
-        const ArchBlock *b = &a->block[k];
-        double x0 = x;
-        for (int l = 0; l < b->depth; l++) {
-            double h = b->op[l].expand / 6.0;
-            int kc = b->op[l].k <= 3 ? 0 : b->op[l].k <= 5 ? 1 : b->op[l].k <= 7 ? 2 : 3;
-            fprintf(
-                g,
-                "set object %d rect from %.2f,0 to %.2f,%.3f fc rgb '%s' fs solid 0.75 border lc "
-                "rgb 'black'\nset label 'MB%d %dx%d' at %.2f,%.3f center rotate by 90 front\n",
-                obj++, x, x + 0.8, h, KCOL[kc], b->op[l].expand, b->op[l].k, b->op[l].k, x + 0.4,
-                h / 2);
-            x += 1.0;
+        fprintf(g,
+                "set object %d rect from %.2f,0 to %.2f,0.5 fc rgb '#bbbbbb' fs solid 0.8 border "
+                "lc rgb "
+                "'black'\nset label 'stem %d s%d' at %.2f,0.25 center rotate by 90\n",
+                obj++, x, x + 0.8, a->stem, a->stem_stride, x + 0.4);
+        x += 1.4;
+        for (int k = 0; k < a->nblocks; k++) {
+            const ArchBlock *b = &a->block[k];
+            double x0 = x;
+            for (int l = 0; l < b->depth; l++) {
+                double h = b->op[l].expand / 6.0;
+                int kc = b->op[l].k <= 3 ? 0 : b->op[l].k <= 5 ? 1 : b->op[l].k <= 7 ? 2 : 3;
+                fprintf(
+                    g,
+                    "set object %d rect from %.2f,0 to %.2f,%.3f fc rgb '%s' fs solid 0.75 border "
+                    "lc "
+                    "rgb 'black'\nset label 'MB%d %dx%d' at %.2f,%.3f center rotate by 90 front\n",
+                    obj++, x, x + 0.8, h, KCOL[kc], b->op[l].expand, b->op[l].k, b->op[l].k,
+                    x + 0.4, h / 2);
+                x += 1.0;
+            }
+            fprintf(g,
+                    "set label 'block %d: cell %d' at %.2f,-0.12 center\nset label 'c%d s%d' at "
+                    "%.2f,-0.24 "
+                    "center\n",
+                    k + 1, b->cell + 1, (x0 + x - 0.2) / 2, b->width, b->stride,
+                    (x0 + x - 0.2) / 2);
+            x += 0.6;
         }
-        fprintf(
-            g,
-            "set label 'block %d: cell %d' at %.2f,-0.12 center\nset label 'c%d s%d' at %.2f,-0.24 "
-            "center\n",
-            k + 1, b->cell + 1, (x0 + x - 0.2) / 2, b->width, b->stride, (x0 + x - 0.2) / 2);
-        x += 0.6;
-    }
     }
     fprintf(
         g,
@@ -294,15 +297,14 @@ static int plot_arch(const char *dir, const Arch *a) {
         "'black'\nset label 'head %d, fc %d' at %.2f,0.25 center rotate by 90\n",
         obj++, x, x + 0.8, a->head, a->classes, x + 0.4);
     x += 0.8;
-    fprintf(
-        g,
-        "set title 'searched network, %ld parameters, %.2fM multiply-adds %s'\n"
-        "unset border\nunset tics\nunset key\nset xrange [-0.3:%.2f]\nset yrange [-0.35:1.1]\n"
-        "plot NaN notitle\n",
-        arch_params(a), arch_macs(a) / 1e6,
-        a->vit ? "(box height: MLP ratio / 4; grey: embedding and output projection)"
-               : "(box height: expansion; colour: kernel 3 green, 5 blue, 7 red)",
-        x + 0.3);
+    fprintf(g,
+            "set title 'searched network, %ld parameters, %.2fM multiply-adds %s'\n"
+            "unset border\nunset tics\nunset key\nset xrange [-0.3:%.2f]\nset yrange [-0.35:1.1]\n"
+            "plot NaN notitle\n",
+            arch_params(a), arch_macs(a) / 1e6,
+            a->vit ? "(box height: MLP ratio / 4; grey: embedding and output projection)"
+                   : "(box height: expansion; colour: kernel 3 green, 5 blue, 7 red)",
+            x + 0.3);
     snprintf(png, sizeof png, "%s/arch.png", dir);
     int w = (int)(60 * x) + 120;
     fclose(g);

@@ -381,8 +381,7 @@ int runner_dispatch(RunCtx *ctx, const Commands *all, int argc, char **argv) {
     return rc == STAGE_STOPPED ? DNA_EXIT_REQUEUE : 0;
 }
 
-void stage_space_any(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch,
-                     int *in_hw) {
+void stage_space_any(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch, int *in_hw) {
     char path[1100];
     config_run_path(cfg, "teacher.h5", path, sizeof path);
     DNA_CHECK(file_exists(path), "run `dna teacher CFG` first", "no teacher '%s'", path);

@@ -35,9 +35,17 @@ int main(int argc, char **argv) {
     backend_use(&ctx, want);
     const Backend *be = ctx.be;
     Rng root = rng_new(0), init = rng_split(&root, 1), data = rng_split(&root, 2);
-    VitCellCfg cfg = {.cin = 1, .in_hw = 32, .cout = 24, .out_hw = 8,
-                      .ch = {.ndims = 3, .dims = {32, 48, 64}, .nratios = 3, .ratios = {2, 3, 4},
-                             .ndepths = 2, .depths = {1, 2}, .head_dim = 16}};
+    VitCellCfg cfg = {.cin = 1,
+                      .in_hw = 32,
+                      .cout = 24,
+                      .out_hw = 8,
+                      .ch = {.ndims = 3,
+                             .dims = {32, 48, 64},
+                             .nratios = 3,
+                             .ratios = {2, 3, 4},
+                             .ndepths = 2,
+                             .depths = {1, 2},
+                             .head_dim = 16}};
     Student st = {.vit = 1};
     vitcell_init(be, &st.vc, cfg, &init);
     Tensor x = tensor_new(be, batch, 1, 32, 32), y = tensor_new(be, batch, 24, 8, 8);

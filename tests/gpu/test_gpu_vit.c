@@ -70,6 +70,6 @@ TEST(gpu_vit_stage_patch) {
 // where the teacher halves the resolution; the whole supernet as its own subnet
 TEST(gpu_vit_stage_stride2_full) {
     check_stage((VitStageCfg){24, 8, 48, 4, .dim = 32, .hidden = 96, .depth = 2, .head_dim = 16},
-                (VitStageCfg){24, 8, 48, 4, .dim = 32, .hidden = 96, .depth = 2, .head_dim = 16},
-                5, 1810);
+                (VitStageCfg){24, 8, 48, 4, .dim = 32, .hidden = 96, .depth = 2, .head_dim = 16}, 5,
+                1810);
 }

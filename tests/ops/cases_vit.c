@@ -15,7 +15,7 @@ static Tol sum_tol_w(const OpParams *p, int slot) {
 }
 
 // ---------------------------------------------------------------- LayerNorm
-enum { NX, NG, NB, NY, NM, NI };                          // layernorm_fwd
+enum { NX, NG, NB, NY, NM, NI };                         // layernorm_fwd
 enum { BX, BG, BM, BI, BDY, BDX, BDG, BDB, BBETA, BY };  // layernorm_bwd
 
 static size_t ln_rows(const OpParams *p) {
@@ -49,8 +49,7 @@ static void ln_ref(const OpArgs *a, float **want, double *ret, unsigned *done) {
         for (int i = 0; i < D; i++) var += (x[i] - mu) * (x[i] - mu);
         double is = 1.0 / sqrt(var / D + a->p->eps);
         for (int i = 0; i < D; i++)
-            want[NY][r * D + i] =
-                (float)((x[i] - mu) * is * a->t[NG].data[i] + a->t[NB].data[i]);
+            want[NY][r * D + i] = (float)((x[i] - mu) * is * a->t[NG].data[i] + a->t[NB].data[i]);
         want[NM][r] = (float)mu, want[NI][r] = (float)is;
     }
     *done = 1u << NY | 1u << NM | 1u << NI;
@@ -66,8 +65,8 @@ static void ln_bwd_run(const Backend *be, OpArgs *a) {
                       op_f(a, BDG), op_f(a, BDB));
 }
 static double ln_loss(OpArgs *a) {
-    backend_cpu()->layernorm_fwd(&a->t[BX], a->t[BG].data, a->t[BBETA].data, &a->t[BY], NULL,
-                                 NULL, a->p->eps);
+    backend_cpu()->layernorm_fwd(&a->t[BX], a->t[BG].data, a->t[BBETA].data, &a->t[BY], NULL, NULL,
+                                 a->p->eps);
     return op_dot(&a->t[BDY], &a->t[BY]);
 }
 
@@ -158,8 +157,7 @@ static void tl_fwd_run(const Backend *be, OpArgs *a) {
     be->tok_linear_fwd(&a->t[LX], &a->t[LW], op_f(a, LB), &a->t[LY]);
 }
 static void tl_bwd_run(const Backend *be, OpArgs *a) {
-    be->tok_linear_bwd(&a->t[KX], &a->t[KW], &a->t[KDY], op_t(a, KDX), op_t(a, KDW),
-                       op_f(a, KDB));
+    be->tok_linear_bwd(&a->t[KX], &a->t[KW], &a->t[KDY], op_t(a, KDX), op_t(a, KDW), op_f(a, KDB));
 }
 static double tl_loss(OpArgs *a) {
     backend_cpu()->tok_linear_fwd(&a->t[KX], &a->t[KW], a->t[KB].data, &a->t[KY]);
@@ -224,7 +222,7 @@ const OpCase OPCASE_tok_linear_bwd = {
 };
 
 // ---------------------------------------------------------------- attention core
-enum { AQ, AY, AP };           // attn_fwd
+enum { AQ, AY, AP };            // attn_fwd
 enum { GQ, GP, GDY, GDQ, GY };  // attn_bwd (y: the forward's, for the loss)
 
 // in = {N, T, 1, D}, k = heads
@@ -274,8 +272,8 @@ static void attn_ref(const OpArgs *a, float **want, double *ret, unsigned *done)
                 for (int c = 0; c < dh; c++) {
                     double v = 0;
                     for (int j = 0; j < T; j++)
-                        v += s[j] / sum * a->t[AQ].data[((size_t)n * T + j) * 3 * D + 2 * D +
-                                                        h * dh + c];
+                        v += s[j] / sum *
+                             a->t[AQ].data[((size_t)n * T + j) * 3 * D + 2 * D + h * dh + c];
                     want[AY][((size_t)n * T + i) * D + h * dh + c] = (float)v;
                 }
             }
@@ -307,8 +305,8 @@ static const OpInst ATTN_REFS[] = {
      {.in = {1, 2, 1, 2}, .k = 1},
      0,
      0,
-     OP_REFS(GIVEN("qkv", 0, 0, 1, 2, 1, 3, 0, 0, -1, 5, 5, 7),
-             WANT("y", 1e-7, 1e-6, 3, 5, 3, 5), WANT("p", 1e-7, 1e-6, 0.5, 0.5, 0.5, 0.5))},
+     OP_REFS(GIVEN("qkv", 0, 0, 1, 2, 1, 3, 0, 0, -1, 5, 5, 7), WANT("y", 1e-7, 1e-6, 3, 5, 3, 5),
+             WANT("p", 1e-7, 1e-6, 0.5, 0.5, 0.5, 0.5))},
     {0},
 };
 
@@ -388,7 +386,7 @@ const OpCase OPCASE_transpose = {
 };
 
 // ---------------------------------------------------------------- broadcast add
-enum { CX, CB, CY };            // bcast_add
+enum { CX, CB, CY };              // bcast_add
 enum { DDY, DDB, DB, DXX, DYY };  // bcast_add_bwd (b, x, y: the forward's, for the loss)
 
 static void bc_shapes(const OpParams *p, Shape *s) {

@@ -18,8 +18,15 @@ static Arch b0(void) {
     static const int r[7] = {1, 2, 2, 3, 3, 4, 1}, k[7] = {3, 3, 5, 3, 5, 5, 3},
                      s[7] = {1, 2, 2, 2, 1, 2, 1}, e[7] = {1, 6, 6, 6, 6, 6, 6},
                      c[7] = {16, 24, 40, 80, 112, 192, 320};
-    Arch a = {.cin = 3, .in_hw = 224, .classes = 1000, .stem = 32, .stem_stride = 2,
-              .head = 1280, .se_ratio = 0.25f, .nblocks = 7, .score = NAN};
+    Arch a = {.cin = 3,
+              .in_hw = 224,
+              .classes = 1000,
+              .stem = 32,
+              .stem_stride = 2,
+              .head = 1280,
+              .se_ratio = 0.25f,
+              .nblocks = 7,
+              .score = NAN};
     for (int i = 0; i < 7; i++) {
         a.block[i] = (ArchBlock){.width = c[i], .depth = r[i], .stride = s[i]};
         for (int l = 0; l < r[i]; l++) a.block[i].op[l] = (CellOp){k[i], e[i]};
@@ -34,15 +41,16 @@ TEST(arch_cost_efficientnet_b0) {
     T_CHECK(arch_params(&a) == 5288548, "B0: %ld parameters, torchvision counts 5288548",
             arch_params(&a));
     long m = arch_macs(&a);
-    printf("     EfficientNet-B0 at 224x224: %ld parameters, %ld multiply-adds\n", arch_params(&a), m);
+    printf("     EfficientNet-B0 at 224x224: %ld parameters, %ld multiply-adds\n", arch_params(&a),
+           m);
     T_CHECK(llround(m / 1e6) == 386, "B0: %.1fM multiply-adds, the paper says 0.39B", m / 1e6);
 }
 
 TEST(arch_timm_export_b0) {
     Arch a = b0();
     char *buf = arch_to_timm(&a);
-    static const char *want[] = {"['ds_r1_k3_s1_e1_c16_se0.25']", "['ir_r2_k3_s2_e6_c24_se0.25']",
-                                 "['ir_r2_k5_s2_e6_c40_se0.25']", "['ir_r3_k3_s2_e6_c80_se0.25']",
+    static const char *want[] = {"['ds_r1_k3_s1_e1_c16_se0.25']",  "['ir_r2_k3_s2_e6_c24_se0.25']",
+                                 "['ir_r2_k5_s2_e6_c40_se0.25']",  "['ir_r3_k3_s2_e6_c80_se0.25']",
                                  "['ir_r3_k5_s1_e6_c112_se0.25']", "['ir_r4_k5_s2_e6_c192_se0.25']",
                                  "['ir_r1_k3_s1_e6_c320_se0.25']"};
     for (int i = 0; i < 7; i++) T_CHECK(strstr(buf, want[i]), "missing %s in\n%s", want[i], buf);
@@ -134,7 +142,8 @@ TEST(bench_sample_spans_the_cost_range) {
     bench_sample(&sp, &t, in_hw, 30, 5, &a);
     bench_sample(&sp, &t, in_hw, 30, 5, &b);
     int B = sp.nblocks;
-    T_CHECK(!memcmp(a.cell, b.cell, sizeof(int) * 30 * B) && !memcmp(a.code, b.code, sizeof(long) * 30 * B),
+    T_CHECK(!memcmp(a.cell, b.cell, sizeof(int) * 30 * B) &&
+                !memcmp(a.code, b.code, sizeof(long) * 30 * B),
             "same seed, same architectures");
     for (int i = 0; i < 30; i++) {
         Arch x;
@@ -154,7 +163,8 @@ TEST(bench_sample_spans_the_cost_range) {
         for (int k = 0; k < B; k++) {
             s = s * 6364136223846793005ULL + 1442695040888963407ULL;
             cell[k] = (int)((s >> 33) % (unsigned)sp.block[k].ncells);
-            code[k] = (long)((s >> 13) % (unsigned long long)cell_path_count(&sp.block[k].cell[cell[k]]));
+            code[k] =
+                (long)((s >> 13) % (unsigned long long)cell_path_count(&sp.block[k].cell[cell[k]]));
         }
         Arch x;
         arch_from_choice(&sp, &t, in_hw, cell, code, &x);
@@ -163,8 +173,8 @@ TEST(bench_sample_spans_the_cost_range) {
     qsort(u, 2000, sizeof(long), cmp_long);
     double lo = INFINITY, hi = 0;
     for (int i = 0; i < 30; i++) lo = fmin(lo, a.params[i]), hi = fmax(hi, a.params[i]);
-    T_CHECK(lo <= (double)u[40] && hi >= (double)u[1960], "picks span %.0f..%.0f; uniform 2%%..98%%: %ld..%ld",
-            lo, hi, u[40], u[1960]);
+    T_CHECK(lo <= (double)u[40] && hi >= (double)u[1960],
+            "picks span %.0f..%.0f; uniform 2%%..98%%: %ld..%ld", lo, hi, u[40], u[1960]);
     bench_free(&a), bench_free(&b);
 }
 
@@ -293,8 +303,8 @@ TEST(arch_vit_costs_network_and_json) {
         }
         arch_tail_cost(sp.block[2].out_c, t.head, t.classes, sp.block[2].out_hw, &p, &m);
         P += p, M += m;
-        T_CHECK(a.vit && P == arch_params(&a) && M == arch_macs(&a),
-                "arch %ld: %ld/%ld vs %ld/%ld", n, P, M, arch_params(&a), arch_macs(&a));
+        T_CHECK(a.vit && P == arch_params(&a) && M == arch_macs(&a), "arch %ld: %ld/%ld vs %ld/%ld",
+                n, P, M, arch_params(&a), arch_macs(&a));
         VitNetCfg vc;
         arch_to_vitnet(&a, &vc);
         T_CHECK(vitnet_param_count(&vc) == P, "arch %ld: vitnet_param_count %ld, want %ld", n,

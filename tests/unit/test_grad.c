@@ -265,8 +265,10 @@ static void check_mbconv(MBConvCfg cfg, int N, int H, int W, unsigned seed, floa
     check_layer(name, &lc, seed, 16);
     if (drop_connect > 0) {  // the draw must have both dropped and kept a sample
         int dropped = 0, kept = 0;
-        for (int i = 0; i < N; i++) dropped += c.keep.data[i * cfg.cout] == 0.0f, kept += c.keep.data[i * cfg.cout] > 0.0f;
-        T_CHECK(c.dropped && dropped > 0 && kept > 0, "drop-connect: %d dropped, %d kept", dropped, kept);
+        for (int i = 0; i < N; i++)
+            dropped += c.keep.data[i * cfg.cout] == 0.0f, kept += c.keep.data[i * cfg.cout] > 0.0f;
+        T_CHECK(c.dropped && dropped > 0 && kept > 0, "drop-connect: %d dropped, %d kept", dropped,
+                kept);
     }
     mbconv_cache_free(be, &c);
     mbconv_free(be, &l);
@@ -339,7 +341,8 @@ TEST(grad_head_dropout) {
     int zeros = 0;
     for (int i = 0; i < 3 * 8; i++) {
         zeros += c.mask.data[i] == 0.0f;
-        T_CHECK(c.mask.data[i] == 0.0f || fabsf(c.mask.data[i] - 1.0f / 0.6f) < 1e-6f, "mask value");
+        T_CHECK(c.mask.data[i] == 0.0f || fabsf(c.mask.data[i] - 1.0f / 0.6f) < 1e-6f,
+                "mask value");
     }
     T_CHECK(zeros > 0 && zeros < 24, "dropout dropped %d of 24", zeros);
     head_cache_free(be, &c);
@@ -415,8 +418,10 @@ static void check_tfblock(TfBlockCfg cfg, int N, int T, unsigned seed, float dro
     check_layer(name, &lc, seed, 16);
     if (drop_path > 0) {  // the draw must have both dropped and kept a branch
         int dropped = 0, kept = 0;
-        for (int i = 0; i < 2 * N; i++) dropped += c.keep.data[i] == 0.0f, kept += c.keep.data[i] > 0.0f;
-        T_CHECK(c.dropped && dropped > 0 && kept > 0, "DropPath: %d dropped, %d kept", dropped, kept);
+        for (int i = 0; i < 2 * N; i++)
+            dropped += c.keep.data[i] == 0.0f, kept += c.keep.data[i] > 0.0f;
+        T_CHECK(c.dropped && dropped > 0 && kept > 0, "DropPath: %d dropped, %d kept", dropped,
+                kept);
     }
     tfblock_cache_free(be, &c);
     tfblock_free(be, &l);
@@ -466,20 +471,38 @@ static void check_vitstage(VitStageCfg cfg, unsigned seed, float drop_path) {
 
 // patch embedding 4x4 on an 8x8 map (block 1), two transformer blocks of two heads
 TEST(grad_vitstage_patch) {
-    check_vitstage((VitStageCfg){.cin = 2, .in_hw = 8, .cout = 5, .out_hw = 2, .dim = 8,
-                                 .hidden = 16, .depth = 2, .head_dim = 4},
+    check_vitstage((VitStageCfg){.cin = 2,
+                                 .in_hw = 8,
+                                 .cout = 5,
+                                 .out_hw = 2,
+                                 .dim = 8,
+                                 .hidden = 16,
+                                 .depth = 2,
+                                 .head_dim = 4},
                    1700, 0.0f);
 }
 // where the teacher halves the resolution (stride 2), with DropPath
 TEST(grad_vitstage_stride2_drop_path) {
-    check_vitstage((VitStageCfg){.cin = 3, .in_hw = 6, .cout = 4, .out_hw = 3, .dim = 6,
-                                 .hidden = 12, .depth = 1, .head_dim = 3},
+    check_vitstage((VitStageCfg){.cin = 3,
+                                 .in_hw = 6,
+                                 .cout = 4,
+                                 .out_hw = 3,
+                                 .dim = 6,
+                                 .hidden = 12,
+                                 .depth = 1,
+                                 .head_dim = 3},
                    1710, 0.5f);
 }
 // same resolution (1x1 embedding)
 TEST(grad_vitstage_stride1) {
-    check_vitstage((VitStageCfg){.cin = 4, .in_hw = 3, .cout = 4, .out_hw = 3, .dim = 4,
-                                 .hidden = 8, .depth = 2, .head_dim = 2},
+    check_vitstage((VitStageCfg){.cin = 4,
+                                 .in_hw = 3,
+                                 .cout = 4,
+                                 .out_hw = 3,
+                                 .dim = 4,
+                                 .hidden = 8,
+                                 .depth = 2,
+                                 .head_dim = 2},
                    1720, 0.0f);
 }
 

@@ -1,7 +1,7 @@
-// Slimmable transformer blocks (nn/tfblock.h) and ViT stages (nn/vitstage.h): a subnet sliced out of a supernet block
-// equals, bitwise, a standalone block of the subnet's shape whose weights are copied here
-// element by element from the supernet (forward, dx and every parameter gradient, with and
-// without DropPath), and its gradients go back to the supernet's places, nowhere else.
+// Slimmable transformer blocks (nn/tfblock.h) and ViT stages (nn/vitstage.h): a subnet sliced out
+// of a supernet block equals, bitwise, a standalone block of the subnet's shape whose weights are
+// copied here element by element from the supernet (forward, dx and every parameter gradient, with
+// and without DropPath), and its gradients go back to the supernet's places, nowhere else.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,15 +238,15 @@ static void check_stage_slice(VitStageCfg full_cfg, VitStageCfg cfg, unsigned se
 // block 1 of the default space: patch 4 on 16x16, 64 tokens of width 48 of 64 (heads of 16),
 // MLP 96 of 256, 2 of 3 blocks
 TEST(slim_vitstage_subnet) {
-    check_stage_slice((VitStageCfg){1, 16, 6, 4, .dim = 64, .hidden = 256, .depth = 3, .head_dim = 16},
-                      (VitStageCfg){1, 16, 6, 4, .dim = 48, .hidden = 96, .depth = 2, .head_dim = 16},
-                      1630);
+    check_stage_slice(
+        (VitStageCfg){1, 16, 6, 4, .dim = 64, .hidden = 256, .depth = 3, .head_dim = 16},
+        (VitStageCfg){1, 16, 6, 4, .dim = 48, .hidden = 96, .depth = 2, .head_dim = 16}, 1630);
 }
 // where the resolution halves, the narrowest subnet
 TEST(slim_vitstage_narrowest) {
-    check_stage_slice((VitStageCfg){5, 8, 7, 4, .dim = 32, .hidden = 128, .depth = 2, .head_dim = 16},
-                      (VitStageCfg){5, 8, 7, 4, .dim = 16, .hidden = 32, .depth = 1, .head_dim = 16},
-                      1640);
+    check_stage_slice(
+        (VitStageCfg){5, 8, 7, 4, .dim = 32, .hidden = 128, .depth = 2, .head_dim = 16},
+        (VitStageCfg){5, 8, 7, 4, .dim = 16, .hidden = 32, .depth = 1, .head_dim = 16}, 1640);
 }
 
 // ---------------------------------------------------------------- ViT rating with sharing
@@ -256,9 +256,17 @@ TEST(slim_vitstage_narrowest) {
 // subnet from scratch (sliced, full forward), bitwise, on every subnet of a small supernet.
 TEST(slim_vit_rating_shared_equals_scratch) {
     const Backend *be = backend_cpu();
-    VitCellCfg cfg = {.cin = 3, .in_hw = 8, .cout = 5, .out_hw = 4,
-                      .ch = {.ndims = 2, .dims = {8, 16}, .nratios = 2, .ratios = {2, 3},
-                             .ndepths = 2, .depths = {1, 3}, .head_dim = 4}};
+    VitCellCfg cfg = {.cin = 3,
+                      .in_hw = 8,
+                      .cout = 5,
+                      .out_hw = 4,
+                      .ch = {.ndims = 2,
+                             .dims = {8, 16},
+                             .nratios = 2,
+                             .ratios = {2, 3},
+                             .ndepths = 2,
+                             .depths = {1, 3},
+                             .head_dim = 4}};
     Rng rng = rng_new(1650);
     VitCell c;
     vitcell_init(be, &c, cfg, &rng);

@@ -129,8 +129,8 @@ static void block_case(const char *group) {
     long xd[8] = {0};
     free(ref_read(f, group, "x", 0, xd));  // [N, T, dim]
     long macs = tfblock_macs(cfg, (int)xd[1]);
-    T_CHECK(macs == read_attr(f, group, "macs"), "%s: tfblock_macs %ld, PyTorch's hooks %ld",
-            group, macs, read_attr(f, group, "macs"));
+    T_CHECK(macs == read_attr(f, group, "macs"), "%s: tfblock_macs %ld, PyTorch's hooks %ld", group,
+            macs, read_attr(f, group, "macs"));
     params_free(&rl.ps);
     tfblock_cache_free(be, &c);
     tfblock_free(be, &l);

@@ -83,11 +83,11 @@ void cpu_layernorm_bwd(const Tensor *x, const float *gamma, const float *mean, c
 
 // ---------------------------------------------------------------- token-wise linear
 static void tok_linear_check(const Tensor *x, const Tensor *w, const Tensor *y, const char *what) {
-    DNA_CHECK(w->c * w->h * w->w == x->w && y->n == x->n && y->c == x->c && y->h == x->h &&
-                  y->w == w->n,
-              "check the token widths of the layer",
-              "token linear %s shapes do not match: x [%d,%d,%d,%d] w [%d,%d] y [%d,%d,%d,%d]", what,
-              x->n, x->c, x->h, x->w, w->n, w->c * w->h * w->w, y->n, y->c, y->h, y->w);
+    DNA_CHECK(
+        w->c * w->h * w->w == x->w && y->n == x->n && y->c == x->c && y->h == x->h && y->w == w->n,
+        "check the token widths of the layer",
+        "token linear %s shapes do not match: x [%d,%d,%d,%d] w [%d,%d] y [%d,%d,%d,%d]", what,
+        x->n, x->c, x->h, x->w, w->n, w->c * w->h * w->w, y->n, y->c, y->h, y->w);
 }
 
 void cpu_tok_linear_fwd(const Tensor *x, const Tensor *w, const float *b, Tensor *y) {
@@ -96,8 +96,8 @@ void cpu_tok_linear_fwd(const Tensor *x, const Tensor *w, const float *b, Tensor
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < x->n; n++) {
         float *yn = y->data + (size_t)n * T * O;
-        cpu_sgemm(GEMM_N, GEMM_T, T, O, Ni, 1.0f, x->data + (size_t)n * T * Ni, Ni, w->data, Ni, 0.0f,
-                  yn, O);
+        cpu_sgemm(GEMM_N, GEMM_T, T, O, Ni, 1.0f, x->data + (size_t)n * T * Ni, Ni, w->data, Ni,
+                  0.0f, yn, O);
         if (b)
             for (int t = 0; t < T; t++)
                 for (int o = 0; o < O; o++) yn[(size_t)t * O + o] += b[o];
@@ -145,8 +145,8 @@ static int attn_check(const Tensor *qkv, const Tensor *y, int heads, const char 
     DNA_CHECK(heads > 0 && D % heads == 0 && qkv->w == 3 * D && qkv->n == y->n &&
                   qkv->c * qkv->h == y->c * y->h,
               "the width must be a multiple of the number of heads, and the QKV projection 3x it",
-              "attention %s shapes do not match: qkv [%d,%d,%d,%d] y [%d,%d,%d,%d], %d heads",
-              what, qkv->n, qkv->c, qkv->h, qkv->w, y->n, y->c, y->h, y->w, heads);
+              "attention %s shapes do not match: qkv [%d,%d,%d,%d] y [%d,%d,%d,%d], %d heads", what,
+              qkv->n, qkv->c, qkv->h, qkv->w, y->n, y->c, y->h, y->w, heads);
     return D;
 }
 
@@ -184,11 +184,11 @@ void cpu_attn_fwd(const Tensor *qkv, Tensor *y, Tensor *p, int heads) {
 void cpu_attn_bwd(const Tensor *qkv, const Tensor *p, const Tensor *dy, Tensor *dqkv, int heads) {
     int D = attn_check(qkv, dy, heads, "backward"), T = dy->c * dy->h, dh = D / heads;
     float scale = 1.0f / sqrtf((float)dh);
-    DNA_CHECK(tensor_same_shape(qkv, dqkv) && p->n == dy->n && p->c == heads && p->h == T &&
-                  p->w == T,
-              "pass the forward's probabilities and a dqkv shaped like qkv",
-              "attention backward: p [%d,%d,%d,%d] dqkv [%d,%d,%d,%d] for qkv [%d,%d,%d,%d]", p->n,
-              p->c, p->h, p->w, dqkv->n, dqkv->c, dqkv->h, dqkv->w, qkv->n, qkv->c, qkv->h, qkv->w);
+    DNA_CHECK(
+        tensor_same_shape(qkv, dqkv) && p->n == dy->n && p->c == heads && p->h == T && p->w == T,
+        "pass the forward's probabilities and a dqkv shaped like qkv",
+        "attention backward: p [%d,%d,%d,%d] dqkv [%d,%d,%d,%d] for qkv [%d,%d,%d,%d]", p->n, p->c,
+        p->h, p->w, dqkv->n, dqkv->c, dqkv->h, dqkv->w, qkv->n, qkv->c, qkv->h, qkv->w);
     int jobs = dy->n * heads;
 #pragma omp parallel for schedule(static)
     for (int j = 0; j < jobs; j++) {
@@ -223,7 +223,7 @@ void cpu_transpose(const Tensor *x, Tensor *y) {
               x->w, y->n, y->c, y->h, y->w);
     int tiles_a = (A + TR_TILE - 1) / TR_TILE, tiles_b = (B + TR_TILE - 1) / TR_TILE;
     size_t jobs = (size_t)x->n * tiles_a * tiles_b;
-#pragma omp parallel for schedule(static) PAR_IF((size_t)x->n * A * B)
+#pragma omp parallel for schedule(static) PAR_IF((size_t)x->n *A *B)
     for (size_t j = 0; j < jobs; j++) {
         size_t n = j / ((size_t)tiles_a * tiles_b);
         int ta = (int)(j / tiles_b % tiles_a), tb = (int)(j % tiles_b);
