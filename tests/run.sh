@@ -679,6 +679,8 @@ check vit_retrain_weights_by_name vit_weights
 cli vit_report 0 'report: .*/tiny_vit/report.md' report "${vit[@]}"
 vit_report_made() { grep -q '^| 1 | [0-9]* | [0-9]* | [0-9.]* | [12] | 2x2 | 1x32x32 | 8x16x16 |$' "$out/tiny_vit/report.md" && [ -s "$out/tiny_vit/report/arch.png" ]; }
 check vit_report_table_and_drawing vit_report_made
+cli vit_export_torch 0 '^model = vit_torch.build\(ARCH\)$' export "$out/tiny_vit/arch.json" --format torch
+cli vit_export_timm_refused 1 "is a ViT architecture; timm's arch_def describes EfficientNets" export "$out/tiny_vit/arch.json" --format timm
 cli vit_run_complete 0 'run: stages data, teacher, features, train, rate, search, retrain, report complete' run "${vit[@]}"
 cli vit_bench_refused 1 'this stage does not support \[space\] kind = vit yet' bench "${vit[@]}"
 cli vit_plus_refused 1 'run: DNA\+ \(plus.generations = 2\) scales an MBConv network' run "${vit[@]}" plus.generations=2

@@ -7,17 +7,30 @@
 
 #include "io/h5.h"
 
-// PyTorch's rank of a state tensor: vectors 1-D, the classifier 2-D, convolutions 4-D.
+static int ends_with(const char *s, const char *t) {
+    size_t a = strlen(s), b = strlen(t);
+    return a >= b && !strcmp(s + a - b, t);
+}
+
+// PyTorch's rank of a state tensor: vectors 1-D, linear layers' weights 2-D (the
+// classifier; a ViT's qkv, proj, fc1, fc2 and output projection), a ViT's positional
+// embedding 3-D [1, T, D], convolutions 4-D.
 static int torch_dims(const NamedTensor *nt, long dims[4]) {
+    static const char *const LINEAR[] = {"classifier.weight", ".qkv.weight", ".proj.weight",
+                                         ".fc1.weight",       ".fc2.weight", ".out.weight"};
     const Tensor *t = nt->t;
     if (t->c == 1 && t->h == 1 && t->w == 1) {
         dims[0] = t->n;
         return 1;
     }
+    if (ends_with(nt->name, "pos_embed")) {
+        dims[0] = t->n, dims[1] = t->c, dims[2] = t->h * t->w;
+        return 3;
+    }
     dims[0] = t->n, dims[1] = t->c, dims[2] = t->h, dims[3] = t->w;
-    const char *dot = strrchr(nt->name, '.');
-    int linear = dot && dot - nt->name >= 10 && !strncmp(dot - 10, "classifier", 10);
-    return linear ? 2 : 4;
+    for (size_t i = 0; i < sizeof LINEAR / sizeof *LINEAR; i++)
+        if (ends_with(nt->name, LINEAR[i])) return 2;
+    return 4;
 }
 
 static void shape_str(const long *d, int nd, char *buf, size_t n) {

@@ -1,6 +1,7 @@
 // Named weights in HDF5: one dataset per state tensor (parameters and BN running stats)
-// at the file root, named as PyTorch's state_dict (timm's EfficientNet names), with
-// PyTorch's shapes (conv [out, in/g, k, k], linear [out, in], vectors [C]).
+// at the file root, named as PyTorch's state_dict (timm's EfficientNet names; a ViT's as
+// nn/vitnet.h names them), with PyTorch's shapes (conv [out, in/g, k, k], linear [out, in],
+// a positional embedding [1, T, D], vectors [C]).
 #pragma once
 #include <hdf5.h>
 

@@ -29,7 +29,9 @@ MACs are counted by forward hooks: a Conv2d or Linear adds its output elements t
 fan-in, a LayerNorm its elements (the affine), the attention core 2 T^2 dim per image (q k^T
 and the weighted sum of v); softmax, GELU and the adds are not multiply-adds.
 """
+import json
 import os
+import sys
 
 import h5py
 import numpy as np
@@ -37,7 +39,11 @@ import torch
 import torch.nn as nn
 
 torch.set_default_dtype(torch.float64)
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vit_ref.h5")
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "vit_ref.h5")
+EXPORT_OUT = os.path.join(HERE, "vit_export_ref.h5")
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+import vit_torch  # noqa: E402  (tools/vit_torch.py: the export this fixture tests)
 
 
 MACS = [0]  # the running count of the forward being measured
@@ -219,6 +225,52 @@ def count_case(f, name, cfg):
         grp.attrs.create(k, v, dtype=np.int64)
 
 
+# A two-block ViT as arch.json describes it (the second block merges 2x2), built by
+# tools/vit_torch.py with random weights and BN statistics, written in dna's retrain.h5
+# layout (the weights by name at the root), with an input and the module's eval-mode logits
+# (float64) under /ref. The C test builds the network from the arch, reads the weights and
+# must give the same logits: the export and dna compute one network.
+EXPORT_ARCH = {
+    "format": "dnafam-arch", "version": 1, "kind": "vit", "in_channels": 1, "image_size": 16,
+    "classes": 5, "head": 12,
+    "blocks": [
+        {"cell": 1, "path": 0, "width": 16, "depth": 2, "stride": 4, "mlp_hidden": 32,
+         "head_dim": 8, "in_channels": 1, "in_size": 16, "out_channels": 6, "out_size": 4},
+        {"cell": 1, "path": 0, "width": 8, "depth": 1, "stride": 2, "mlp_hidden": 24,
+         "head_dim": 4, "in_channels": 6, "in_size": 4, "out_channels": 10, "out_size": 2},
+    ],
+}
+
+
+def export_case():
+    g = torch.Generator().manual_seed(6)
+    model = vit_torch.build(EXPORT_ARCH).eval()
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if name.endswith("num_batches_tracked"):
+                continue
+            if name.endswith("running_var"):
+                v = 0.5 + torch.rand(t.shape, generator=g)
+            elif "norm" in name and name.endswith("weight") or name == "bn2.weight":
+                v = 0.5 + torch.rand(t.shape, generator=g)
+            elif t.dim() == 1 or name.endswith("pos_embed") or name.endswith("running_mean"):
+                v = 0.2 * torch.randn(t.shape, generator=g)
+            else:
+                v = 0.5 / t[0].numel() ** 0.5 * torch.randn(t.shape, generator=g)
+            t.copy_(f32(v))
+        x = f32(torch.randn(3, 1, 16, 16, generator=g))
+        logits = model(x)
+    with open_new(EXPORT_OUT) as f:
+        f.attrs.create("arch", json.dumps(EXPORT_ARCH, sort_keys=True).encode())
+        for name, t in model.state_dict().items():
+            if not name.endswith("num_batches_tracked"):
+                f.create_dataset(name, data=t.numpy().astype(np.float32), track_times=False)
+        ref = new_group(f, "ref")
+        ref.create_dataset("input", data=x.numpy().astype(np.float32), track_times=False)
+        ref.create_dataset("logits", data=logits.numpy().astype(np.float32), track_times=False)
+    print("wrote", EXPORT_OUT)
+
+
 def main():
     with open_new(OUT) as f:
         block_case(f, "small", 2, 5, 8, 2, 24, 1)  # MLP ratio 3
@@ -234,6 +286,7 @@ def main():
             count_case(f, name, dict(cin=3, in_hw=224, cout=320, out_hw=14, dim=dim,
                                      hidden=4 * dim, depth=12, head_dim=64))
     print("wrote", OUT)
+    export_case()
 
 
 if __name__ == "__main__":

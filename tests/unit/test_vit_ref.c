@@ -10,6 +10,8 @@
 #include "backend/backend.h"
 #include "harness.h"
 #include "io/h5.h"
+#include "io/weights.h"
+#include "nas/arch.h"
 #include "nn/tfblock.h"
 #include "nn/vitstage.h"
 
@@ -221,4 +223,40 @@ TEST(torch_ref_vit_counts_deit_tiny) {
 }
 TEST(torch_ref_vit_counts_deit_small) {
     count_case("count_deit_small");
+}
+
+// ---------------------------------------------------------------- the PyTorch export
+// tools/vit_torch.py builds a searched ViT as a PyTorch module and loads dna's weights by
+// name; tests/ref/vit_export_ref.h5 is such a module's weights (in retrain.h5's layout), its
+// arch.json and its eval-mode logits. Ours, built from the same arch.json with those weights,
+// must give the same logits.
+TEST(torch_ref_vit_export_logits) {
+    const char *path = "tests/ref/vit_export_ref.h5";
+    const Backend *be = backend_cpu();
+    hid_t f = h5_open_read(path);
+    char *json = h5_read_attr_str(f, "arch", path);
+    Arch a;
+    arch_from_json(json, path, &a);
+    free(json);
+    VitNetCfg cfg;
+    arch_to_vitnet(&a, &cfg);
+    Rng rng = rng_new(1);
+    VitNet net;
+    vitnet_init(be, &net, &cfg, &rng);
+    weights_read(f, path, be, net.state, net.nstate);
+    long d[8] = {0};
+    float *xh = h5_read_f32(f, path, "ref/input", NULL, NULL, d);
+    Tensor x = tensor_new(be, (int)d[0], (int)d[1], (int)d[2], (int)d[3]);
+    tensor_upload(be, &x, xh);
+    free(xh);
+    size_t n = 0;
+    float *want = h5_read_f32(f, path, "ref/logits", &n, NULL, NULL);
+    const Tensor *lg = vitnet_forward(be, &net, &x, BN_EVAL, NULL);
+    T_CHECK(tensor_numel(lg) == n, "%zu logits, the fixture has %zu", tensor_numel(lg), n);
+    double e = T_NEAR_ARRAY(lg->data, want, n, 1e-4, 1e-4, "logits of the exported ViT");
+    printf("     export: max |ours - torch| = %.3g over %zu logits\n", e, n);
+    free(want);
+    tensor_free(be, &x);
+    vitnet_free(be, &net);
+    h5_close(f);
 }
