@@ -19,7 +19,7 @@
 # SLURM_LOCAL_CPUS=4 (2-rank jobs side by side on a 2-core runner) and LEAVES IT RUNNING
 # (`slurm-local.sh stop` stops it). It cancels only the jobs it submitted.
 # DNA_SLURM_TEST_TIMEOUT: seconds to wait for all the jobs, from the first submission
-# (default 900: the preempted train job waits about 2 minutes in Slurm's requeue delay, and
+# (default 900: the preempted train job and the reference training share the cores, and
 # the 16 jobs of the 2-generation chain share the node's 4 CPUs with the others);
 # DNA_SLURM_TEST_KEEP=1 keeps the outputs and job logs (the directory is printed).
 set -euo pipefail
@@ -322,15 +322,17 @@ ours+=(${sweep_arr:+"$sweep_arr"} ${sweep_cmp:+"$sweep_cmp"})
 # ---------------------------------------------------------------- preemption
 # A chain whose train job has a 1-minute limit and asks for SIGUSR1 20 s before it. Slurm
 # looks every 30 s and sends the signal at the first look with at most lead + 30 s left: 10
-# to 40 s into the job, while it trains (train.epochs=60: about 110 s on 2 ranks here, and
-# 20 epochs, 37 s on a quiet runner, once finished before the signal came). Every
-# rank checkpoints, dna exits 75 and the job requeues itself (its dependants stay pending).
-# The other jobs get 10 minutes (on a busy machine they too could meet the signal: correct,
-# but 2 more minutes). Slurm holds a requeued job about 2 minutes; meanwhile the test gives
-# the train job a longer limit, so that its rerun ends in one go instead of being stopped
-# again every minute, and trains the same supernet uninterrupted outside Slurm to compare
-# (in the background: the jobs' states are polled meanwhile).
-preempt_args=(run.out_dir="$tmp" run.name=preempt train.epochs=60)
+# to 40 s into the job, while it trains (train.epochs=40: about 75 s on 2 ranks on a quiet
+# runner, twice the latest signal; 20 epochs, 37 s, once finished before the signal came).
+# Every rank checkpoints, dna exits 75 and the job requeues itself (its dependants stay
+# pending). The other jobs get 10 minutes (on a busy machine they too could meet the signal:
+# correct, but 2 more minutes). Slurm holds a requeued job about 2 minutes (its begin time,
+# AuthInfo cred_expire, plus up to a scheduling interval); the test gives the train job a
+# longer limit, so that its rerun ends in one go instead of being stopped again every minute,
+# then moves its begin time to now (the rerun still waits until its first run has been
+# cleaned up: Slurm's "Cleaning" reason), and trains the same supernet uninterrupted outside
+# Slurm to compare (in the background: the jobs' states are polled meanwhile).
+preempt_args=(run.out_dir="$tmp" run.name=preempt train.epochs=40)
 opts_saved=$DNA_SBATCH_OPTS
 export DNA_SBATCH_OPTS="--cpus-per-task=1 --time=1" DNA_SIGNAL_LEAD=20
 submit_chain preempt inputs/tiny.cfg --cpu --ranks 2 "${preempt_args[@]}"
@@ -355,6 +357,8 @@ preempt_ok=0
 if preempt_requeued; then
     preempt_ok=1
     scontrol update JobId="${chain_preempt[3]}" TimeLimit=10
+    # no need to wait out Slurm's requeue delay (where refused, the job waits it out)
+    scontrol update JobId="${chain_preempt[3]}" StartTime=now 2>/dev/null || true
     mkdir -p "$tmp/preempt_ref"
     cp -r "$tmp/preempt/dataset.h5" "$tmp/preempt/teacher.h5" "$tmp/preempt/features" "$tmp/preempt_ref/"
     OMP_NUM_THREADS=1 mpirun -np 2 --oversubscribe --allow-run-as-root "$bin/dna" train inputs/tiny.cfg \
