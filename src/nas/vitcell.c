@@ -54,7 +54,7 @@ long vitcell_max_params(const VitCellCfg *c) {
 }
 
 void vitcell_init(const Backend *be, VitCell *c, VitCellCfg cfg, Rng *rng) {
-    *c = (VitCell){.cfg = cfg, .code = -1};
+    *c = (VitCell){.cfg = cfg};
     VitStageCfg m = vitcell_max(&cfg);
     vitstage_init(be, &c->full, m, rng);
     Rng scratch = rng_new(0);  // the working stage's weights are always sliced over
@@ -74,7 +74,6 @@ void vitcell_params(VitCell *c, ParamList *l) {
 const Tensor *vitcell_forward(const Backend *be, VitCell *c, int64_t code, const Tensor *x,
                               Rng *drop) {
     vitstage_slice(be, &c->full, &c->sub, vitcell_stage(&c->cfg, code));
-    c->code = code;
     return vitstage_forward(be, &c->sub, &c->cache, x, drop);
 }
 
@@ -94,9 +93,8 @@ int64_t vitcell_units(const VitCellCfg *c) {
 void vitcell_rate_slice(const Backend *be, VitCell *c, int64_t unit) {
     DNA_CHECK(unit >= 0 && unit < vitcell_units(&c->cfg), "use a unit the space lists",
               "ViT rating unit %lld of %lld", (long long)unit, (long long)vitcell_units(&c->cfg));
-    int nd = c->cfg.ch.ndepths;
-    c->code = unit * nd + nd - 1;  // the deepest
-    vitstage_slice(be, &c->full, &c->sub, vitcell_stage(&c->cfg, c->code));
+    int nd = c->cfg.ch.ndepths;  // the deepest subnet of the unit
+    vitstage_slice(be, &c->full, &c->sub, vitcell_stage(&c->cfg, unit * nd + nd - 1));
 }
 
 void vitcell_rate_batch(const Backend *be, VitCell *c, const Tensor *x, const Tensor *y,

@@ -36,7 +36,6 @@ typedef struct VitCell {
     VitCellCfg cfg;
     VitStage full, sub;  // the supernet's weights; the subnet of the last forward
     VitStageCache cache;
-    int64_t code;  // the last forward's subnet
 } VitCell;
 
 // The supernet's weights from `rng` (the sub stage draws nothing from it).
