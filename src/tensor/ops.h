@@ -23,6 +23,12 @@ static inline int conv_out_size(int in, int k, int stride, int pad) {
 }
 // Fatal, with every shape, unless y = conv(x, w) under s chains (every backend checks this).
 void conv_check_shapes(const Tensor *x, const Tensor *w, const Tensor *y, ConvSpec s);
+// The same for the transformer ops (ops.def): fatal, with every shape, unless they chain.
+// attn_check_shapes returns the width D of y (qkv is 3D wide); `what` names the direction.
+void tok_linear_check_shapes(const Tensor *x, const Tensor *w, const Tensor *y, const char *what);
+int attn_check_shapes(const Tensor *qkv, const Tensor *y, int heads, const char *what);
+void transpose_check_shapes(const Tensor *x, const Tensor *y);
+void bcast_check_shapes(const Tensor *x, const Tensor *b);
 
 // Synchronised batch norm (a data-parallel rank group training one job): `sum` adds n
 // doubles in place over the group. Ops given NULL keep their statistics local.

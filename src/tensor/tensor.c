@@ -53,3 +53,35 @@ void conv_check_shapes(const Tensor *x, const Tensor *w, const Tensor *y, ConvSp
               x->n, x->c, x->h, x->w, w->n, w->c, w->h, w->w, y->n, y->c, y->h, y->w, s.stride,
               s.pad, s.groups);
 }
+
+void tok_linear_check_shapes(const Tensor *x, const Tensor *w, const Tensor *y, const char *what) {
+    DNA_CHECK(
+        w->c * w->h * w->w == x->w && y->n == x->n && y->c == x->c && y->h == x->h && y->w == w->n,
+        "check the token widths of the layer",
+        "token linear %s shapes do not match: x [%d,%d,%d,%d] w [%d,%d] y [%d,%d,%d,%d]", what,
+        x->n, x->c, x->h, x->w, w->n, w->c * w->h * w->w, y->n, y->c, y->h, y->w);
+}
+
+int attn_check_shapes(const Tensor *qkv, const Tensor *y, int heads, const char *what) {
+    int D = y->w;
+    DNA_CHECK(heads > 0 && D % heads == 0 && qkv->w == 3 * D && qkv->n == y->n &&
+                  qkv->c * qkv->h == y->c * y->h,
+              "the width must be a multiple of the number of heads, and the QKV projection 3x it",
+              "attention %s shapes do not match: qkv [%d,%d,%d,%d] y [%d,%d,%d,%d], %d heads", what,
+              qkv->n, qkv->c, qkv->h, qkv->w, y->n, y->c, y->h, y->w, heads);
+    return D;
+}
+
+void transpose_check_shapes(const Tensor *x, const Tensor *y) {
+    DNA_CHECK(y->n == x->n && y->c == x->h * x->w && y->h * y->w == x->c,
+              "tokens [N, HW, 1, C] pair with maps [N, C, H, W]",
+              "transpose shapes do not match: x [%d,%d,%d,%d] y [%d,%d,%d,%d]", x->n, x->c, x->h,
+              x->w, y->n, y->c, y->h, y->w);
+}
+
+void bcast_check_shapes(const Tensor *x, const Tensor *b) {
+    DNA_CHECK(b->n == 1 && b->c == x->c && b->h == x->h && b->w == x->w,
+              "size the embedding as one image of the tokens it is added to",
+              "broadcast add: b [%d,%d,%d,%d] for x [%d,%d,%d,%d]", b->n, b->c, b->h, b->w, x->n,
+              x->c, x->h, x->w);
+}

@@ -71,19 +71,24 @@ static const ParamList *effnet_all(void *net) {
     return &((EffNet *)net)->params;
 }
 
-Model model_effnet(EffNet *net) {
-    Model m = {.net = net,
-               .forward = effnet_fwd,
-               .backward = effnet_bwd,
-               .step_params = effnet_all,
-               .params = &net->params,
-               .average_stats = 1,
-               .state = net->state,
-               .nstate = net->nstate};
-    m.stats = dna_malloc(sizeof(Tensor *) * (size_t)(net->nstate ? net->nstate : 1));
-    for (int i = 0; i < net->nstate; i++)
-        if (strstr(net->state[i].name, "running_")) m.stats[m.nstats++] = net->state[i].t;
+// A network trained whole (every parameter every step): its BN running statistics, found
+// by name in its state list, are each rank's own and averaged at every epoch's end.
+static Model whole_model(Model m) {
+    m.average_stats = 1;
+    m.stats = dna_malloc(sizeof(Tensor *) * (size_t)(m.nstate ? m.nstate : 1));
+    for (int i = 0; i < m.nstate; i++)
+        if (strstr(m.state[i].name, "running_")) m.stats[m.nstats++] = m.state[i].t;
     return m;
+}
+
+Model model_effnet(EffNet *net) {
+    return whole_model((Model){.net = net,
+                               .forward = effnet_fwd,
+                               .backward = effnet_bwd,
+                               .step_params = effnet_all,
+                               .params = &net->params,
+                               .state = net->state,
+                               .nstate = net->nstate});
 }
 
 static const Tensor *vitnet_fwd(void *net, const Backend *be, const Tensor *x, BNMode mode,
@@ -98,18 +103,13 @@ static const ParamList *vitnet_all(void *net) {
 }
 
 Model model_vitnet(VitNet *net) {
-    Model m = {.net = net,
-               .forward = vitnet_fwd,
-               .backward = vitnet_bwd,
-               .step_params = vitnet_all,
-               .params = &net->params,
-               .average_stats = 1,
-               .state = net->state,
-               .nstate = net->nstate};
-    m.stats = dna_malloc(sizeof(Tensor *) * (size_t)(net->nstate ? net->nstate : 1));
-    for (int i = 0; i < net->nstate; i++)
-        if (strstr(net->state[i].name, "running_")) m.stats[m.nstats++] = net->state[i].t;
-    return m;
+    return whole_model((Model){.net = net,
+                               .forward = vitnet_fwd,
+                               .backward = vitnet_bwd,
+                               .step_params = vitnet_all,
+                               .params = &net->params,
+                               .state = net->state,
+                               .nstate = net->nstate});
 }
 
 void model_free(Model *m) {

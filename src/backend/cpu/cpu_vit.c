@@ -82,16 +82,8 @@ void cpu_layernorm_bwd(const Tensor *x, const float *gamma, const float *mean, c
 }
 
 // ---------------------------------------------------------------- token-wise linear
-static void tok_linear_check(const Tensor *x, const Tensor *w, const Tensor *y, const char *what) {
-    DNA_CHECK(
-        w->c * w->h * w->w == x->w && y->n == x->n && y->c == x->c && y->h == x->h && y->w == w->n,
-        "check the token widths of the layer",
-        "token linear %s shapes do not match: x [%d,%d,%d,%d] w [%d,%d] y [%d,%d,%d,%d]", what,
-        x->n, x->c, x->h, x->w, w->n, w->c * w->h * w->w, y->n, y->c, y->h, y->w);
-}
-
 void cpu_tok_linear_fwd(const Tensor *x, const Tensor *w, const float *b, Tensor *y) {
-    tok_linear_check(x, w, y, "forward");
+    tok_linear_check_shapes(x, w, y, "forward");
     int T = x->c * x->h, Ni = x->w, O = w->n;
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < x->n; n++) {
@@ -108,7 +100,7 @@ enum { TL_ROWS = 16 };  // rows of dw per block: a fixed partition, whatever the
 
 void cpu_tok_linear_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tensor *dx, Tensor *dw,
                         float *db) {
-    tok_linear_check(x, w, dy, "backward");
+    tok_linear_check_shapes(x, w, dy, "backward");
     int T = x->c * x->h, Ni = x->w, O = w->n;
     int R = x->n * T;
     if (dx) {
@@ -140,16 +132,6 @@ void cpu_tok_linear_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Tens
 }
 
 // ---------------------------------------------------------------- attention core
-static int attn_check(const Tensor *qkv, const Tensor *y, int heads, const char *what) {
-    int D = y->w;
-    DNA_CHECK(heads > 0 && D % heads == 0 && qkv->w == 3 * D && qkv->n == y->n &&
-                  qkv->c * qkv->h == y->c * y->h,
-              "the width must be a multiple of the number of heads, and the QKV projection 3x it",
-              "attention %s shapes do not match: qkv [%d,%d,%d,%d] y [%d,%d,%d,%d], %d heads", what,
-              qkv->n, qkv->c, qkv->h, qkv->w, y->n, y->c, y->h, y->w, heads);
-    return D;
-}
-
 static void softmax_rows(float *s, int rows, int cols) {
     for (int i = 0; i < rows; i++) {
         float *r = s + (size_t)i * cols, mx = r[0], sum = 0.0f;
@@ -161,7 +143,7 @@ static void softmax_rows(float *s, int rows, int cols) {
 }
 
 void cpu_attn_fwd(const Tensor *qkv, Tensor *y, Tensor *p, int heads) {
-    int D = attn_check(qkv, y, heads, "forward"), T = y->c * y->h, dh = D / heads;
+    int D = attn_check_shapes(qkv, y, heads, "forward"), T = y->c * y->h, dh = D / heads;
     float scale = 1.0f / sqrtf((float)dh);
     if (p)
         DNA_CHECK(p->n == y->n && p->c == heads && p->h == T && p->w == T,
@@ -182,7 +164,7 @@ void cpu_attn_fwd(const Tensor *qkv, Tensor *y, Tensor *p, int heads) {
 }
 
 void cpu_attn_bwd(const Tensor *qkv, const Tensor *p, const Tensor *dy, Tensor *dqkv, int heads) {
-    int D = attn_check(qkv, dy, heads, "backward"), T = dy->c * dy->h, dh = D / heads;
+    int D = attn_check_shapes(qkv, dy, heads, "backward"), T = dy->c * dy->h, dh = D / heads;
     float scale = 1.0f / sqrtf((float)dh);
     DNA_CHECK(
         tensor_same_shape(qkv, dqkv) && p->n == dy->n && p->c == heads && p->h == T && p->w == T,
@@ -216,11 +198,8 @@ void cpu_attn_bwd(const Tensor *qkv, const Tensor *p, const Tensor *dy, Tensor *
 enum { TR_TILE = 32 };
 
 void cpu_transpose(const Tensor *x, Tensor *y) {
+    transpose_check_shapes(x, y);
     int A = x->c, B = x->h * x->w;
-    DNA_CHECK(y->n == x->n && y->c == B && y->h * y->w == A,
-              "tokens [N, HW, 1, C] pair with maps [N, C, H, W]",
-              "transpose shapes do not match: x [%d,%d,%d,%d] y [%d,%d,%d,%d]", x->n, x->c, x->h,
-              x->w, y->n, y->c, y->h, y->w);
     int tiles_a = (A + TR_TILE - 1) / TR_TILE, tiles_b = (B + TR_TILE - 1) / TR_TILE;
     size_t jobs = (size_t)x->n * tiles_a * tiles_b;
 #pragma omp parallel for schedule(static) PAR_IF((size_t)x->n *A *B)
@@ -236,15 +215,8 @@ void cpu_transpose(const Tensor *x, Tensor *y) {
     }
 }
 
-static void bcast_check(const Tensor *x, const Tensor *b) {
-    DNA_CHECK(b->n == 1 && b->c == x->c && b->h == x->h && b->w == x->w,
-              "size the embedding as one image of the tokens it is added to",
-              "broadcast add: b [%d,%d,%d,%d] for x [%d,%d,%d,%d]", b->n, b->c, b->h, b->w, x->n,
-              x->c, x->h, x->w);
-}
-
 void cpu_bcast_add(const Tensor *x, const Tensor *b, Tensor *y) {
-    bcast_check(x, b);
+    bcast_check_shapes(x, b);
     size_t P = tensor_numel(b);
 #pragma omp parallel for schedule(static) PAR_IF(P *(size_t)x->n)
     for (int n = 0; n < x->n; n++) {
@@ -255,7 +227,7 @@ void cpu_bcast_add(const Tensor *x, const Tensor *b, Tensor *y) {
 }
 
 void cpu_bcast_add_bwd(const Tensor *dy, Tensor *db) {
-    bcast_check(dy, db);
+    bcast_check_shapes(dy, db);
     size_t P = tensor_numel(db);
 #pragma omp parallel for schedule(static) PAR_IF(P *(size_t)dy->n)
     for (size_t i = 0; i < P; i++) {

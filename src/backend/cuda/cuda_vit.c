@@ -48,12 +48,9 @@ void cuda_layernorm_bwd(const Tensor *x, const float *gamma, const float *mean, 
 }
 
 // ---------------------------------------------------------------- token-wise linear
+// the shared check, and cuBLAS's int row count
 static void tok_linear_check(const Tensor *x, const Tensor *w, const Tensor *y, const char *what) {
-    DNA_CHECK(
-        w->c * w->h * w->w == x->w && y->n == x->n && y->c == x->c && y->h == x->h && y->w == w->n,
-        "check the token widths of the layer",
-        "token linear %s shapes do not match: x [%d,%d,%d,%d] w [%d,%d] y [%d,%d,%d,%d]", what,
-        x->n, x->c, x->h, x->w, w->n, w->c * w->h * w->w, y->n, y->c, y->h, y->w);
+    tok_linear_check_shapes(x, w, y, what);
     DNA_CHECK(rows_of(x) <= 0x7fffffff, "use a smaller batch", "token linear over %zu rows",
               rows_of(x));
 }
@@ -98,16 +95,6 @@ void cuda_tok_linear_bwd(const Tensor *x, const Tensor *w, const Tensor *dy, Ten
 // Per head h, batched over the N images with cublasSgemmStridedBatched: the head's q, k, v
 // are [T, dh] blocks of qkv with leading dimension 3D (images T 3D apart), y's and dy's with
 // D (T D apart), p's [T, T] blocks with T (heads T T apart; the scratch's T T apart).
-static int attn_check(const Tensor *qkv, const Tensor *y, int heads, const char *what) {
-    int D = y->w;
-    DNA_CHECK(heads > 0 && D % heads == 0 && qkv->w == 3 * D && qkv->n == y->n &&
-                  qkv->c * qkv->h == y->c * y->h,
-              "the width must be a multiple of the number of heads, and the QKV projection 3x it",
-              "attention %s shapes do not match: qkv [%d,%d,%d,%d] y [%d,%d,%d,%d], %d heads", what,
-              qkv->n, qkv->c, qkv->h, qkv->w, y->n, y->c, y->h, y->w, heads);
-    return D;
-}
-
 static void attn_p_check(const Tensor *p, int N, int heads, int T) {
     DNA_CHECK(p->n == N && p->c == heads && p->h == T && p->w == T,
               "size the attention buffer [N, heads, T, T]",
@@ -125,7 +112,7 @@ static void gemm_batched(cublasOperation_t ta, cublasOperation_t tb, int m, int 
 }
 
 void cuda_attn_fwd(const Tensor *qkv, Tensor *y, Tensor *p, int heads) {
-    int D = attn_check(qkv, y, heads, "forward"), T = y->c * y->h, dh = D / heads, N = y->n;
+    int D = attn_check_shapes(qkv, y, heads, "forward"), T = y->c * y->h, dh = D / heads, N = y->n;
     if (p) attn_p_check(p, N, heads, T);
     if (!N || !T || !D) return;
     CudaCtx *g = cuda_ctx();
@@ -150,7 +137,8 @@ void cuda_attn_fwd(const Tensor *qkv, Tensor *y, Tensor *p, int heads) {
 // dP = dY V^T, dS = P (dP - rowsum(dP P)) (in scratch), dV = P^T dY, dQ = scale dS K,
 // dK = scale dS^T Q; every column of dqkv is written (beta 0)
 void cuda_attn_bwd(const Tensor *qkv, const Tensor *p, const Tensor *dy, Tensor *dqkv, int heads) {
-    int D = attn_check(qkv, dy, heads, "backward"), T = dy->c * dy->h, dh = D / heads, N = dy->n;
+    int D = attn_check_shapes(qkv, dy, heads, "backward"), T = dy->c * dy->h, dh = D / heads,
+        N = dy->n;
     DNA_CHECK(p && tensor_same_shape(qkv, dqkv),
               "pass the forward's probabilities and a dqkv shaped like qkv",
               "attention backward: p %s, dqkv [%d,%d,%d,%d] for qkv [%d,%d,%d,%d]",
@@ -190,25 +178,15 @@ void cuda_attn_bwd(const Tensor *qkv, const Tensor *p, const Tensor *dy, Tensor 
 
 // ---------------------------------------------------------------- layout and broadcast
 void cuda_transpose(const Tensor *x, Tensor *y) {
+    transpose_check_shapes(x, y);
     int A = x->c, B = x->h * x->w;
-    DNA_CHECK(y->n == x->n && y->c == B && y->h * y->w == A,
-              "tokens [N, HW, 1, C] pair with maps [N, C, H, W]",
-              "transpose shapes do not match: x [%d,%d,%d,%d] y [%d,%d,%d,%d]", x->n, x->c, x->h,
-              x->w, y->n, y->c, y->h, y->w);
     DNA_CHECK(x->data != y->data || tensor_numel(x) == 0, "transpose into another buffer",
               "transpose in place");
     CUDA_CHECK(dk_transpose(x->data, y->data, x->n, A, B, cuda_ctx()->stream));
 }
 
-static void bcast_check(const Tensor *x, const Tensor *b) {
-    DNA_CHECK(b->n == 1 && b->c == x->c && b->h == x->h && b->w == x->w,
-              "size the embedding as one image of the tokens it is added to",
-              "broadcast add: b [%d,%d,%d,%d] for x [%d,%d,%d,%d]", b->n, b->c, b->h, b->w, x->n,
-              x->c, x->h, x->w);
-}
-
 void cuda_bcast_add(const Tensor *x, const Tensor *b, Tensor *y) {
-    bcast_check(x, b);
+    bcast_check_shapes(x, b);
     DNA_CHECK(tensor_same_shape(x, y), "the sum has the shape of the tokens",
               "broadcast add: y [%d,%d,%d,%d] for x [%d,%d,%d,%d]", y->n, y->c, y->h, y->w, x->n,
               x->c, x->h, x->w);
@@ -218,7 +196,7 @@ void cuda_bcast_add(const Tensor *x, const Tensor *b, Tensor *y) {
 
 // db [P] += sum over the images of dy, one thread per value adding the images in order
 void cuda_bcast_add_bwd(const Tensor *dy, Tensor *db) {
-    bcast_check(dy, db);
+    bcast_check_shapes(dy, db);
     size_t P = tensor_numel(db);
     DNA_CHECK(P <= 0x7fffffff, "use a smaller embedding", "broadcast add over %zu values", P);
     CUDA_CHECK(dk_sum_rows_acc(dy->data, db->data, dy->n, (int)P, cuda_ctx()->stream));
