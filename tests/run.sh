@@ -334,9 +334,11 @@ for _ in $(seq 300); do ls "$out/term/ckpt/" 2>/dev/null | grep -q h5 && break; 
 kill -TERM $pid; wait $pid; rc=$?
 term_checkpointed() { [ $rc = 75 ] && grep -q 'stopped by a signal; every job checkpointed' "$log" && [ ! -e "$out/term/ckpt/COMPLETE" ]; }
 check train_sigterm_checkpoints term_checkpointed
+if release_only train_sigterm_resume_bitwise status_done; then
 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${tiny[@]}" run.name=term >"$log" 2>&1
 check train_sigterm_resume_bitwise same_ckpts term
 cli status_done 0 '^train +done +ckpt/COMPLETE' status "${tiny[@]}" run.name=term
+fi
 # the trainer in the supervised loops: teacher and retrain killed (SIGKILL) at a random step
 # resume to the uninterrupted result, bitwise; SIGTERM (to both ranks of a 2-rank teacher:
 # the rows of both ranks' BN statistics) checkpoints and stops. A checkpoint at almost every
@@ -612,7 +614,7 @@ section pipeline_tests 5400
 # `dna train` distils one slimmable ViT supernet per block (the loss falls); 2 ranks, a
 # SIGKILL resume and a rank group agree with the 1-rank run; `dna rate` scores every subnet
 # (2 ranks bitwise equal to 1); search, retrain and report make a ViT arch.json, network and
-# report; bench and DNA+ refuse.
+# report; the ranking tools (bench, spos, proxy, rank, calibrate) run on it; DNA+ refuses.
 vit_tests() {
 echo "== the ViT space on inputs/tiny_vit.cfg"
 out=$(mktemp -d)
@@ -682,7 +684,25 @@ check vit_report_table_and_drawing vit_report_made
 cli vit_export_torch 0 '^model = vit_torch.build\(ARCH\)$' export "$out/tiny_vit/arch.json" --format torch
 cli vit_export_timm_refused 1 "is a ViT architecture; timm's arch_def describes EfficientNets" export "$out/tiny_vit/arch.json" --format timm
 cli vit_run_complete 0 'run: stages data, teacher, features, train, rate, search, retrain, report complete' run "${vit[@]}"
-cli vit_bench_refused 1 'this stage does not support \[space\] kind = vit yet' bench "${vit[@]}"
+# the ranking tools: a bench of 4 ViTs on 2 ranks (AdamW, DropPath), ranked; the one-shot
+# (SPOS) ViT supernet rating the same 4, ranked; NASWOT of each (the sign of every GELU's
+# input); the block weights calibrated
+mpi2 "$bin/dna" bench "${vit[@]}" bench.train_images=500 bench.drop_connect=0.1 >"$log" 2>&1
+vit_bench_made() {
+    grep -q 'bench: 4 architectures (4 trained now)' "$log" && grep -q 'r1\] bench: arch' "$log" &&
+        [ "$(grep -c '^[1-4],[0-9]*,[0-9]*,0\.[0-9]*,[0-9.]*,d[0-9]*-r[0-9]-n[12] | d[0-9]*-r[0-9]-n[12] | d[0-9]*-r[0-9]-n[12]$' "$out/tiny_vit/bench.csv")" = 4 ] &&
+        grep -q '"kind":.*"vit"' "$out/tiny_vit/bench/arch_004.json"
+}
+check vit_bench_2ranks vit_bench_made
+cli vit_rank 0 'rank dna: 4 architectures' rank "${vit[@]}"
+mpi2 "$bin/dna" spos "${vit[@]}" spos.epochs=1 >"$log" 2>&1
+vit_spos_made() { grep -q 'spos: epoch 1/1' "$log" && [ "$(grep -c '^[1-4],0\.[0-9]*,0\.[0-9]*$' "$out/tiny_vit/spos.csv")" = 4 ]; }
+check vit_spos_2ranks vit_spos_made
+cli vit_rank_spos 0 'rank spos: 4 architectures' rank "${vit[@]}" --scores "$out/tiny_vit/spos.csv"
+cli vit_calibrate 0 'calibrate: weights [-0-9.e ]+ \(fold 1: bench ids [1-4] [1-4]\)' calibrate "${vit[@]}" --calib 2
+mpi2 "$bin/dna" proxy "${vit[@]}" --name naswot >"$log" 2>&1
+vit_naswot() { [ "$(grep -c '^[1-4],-[0-9.]*,[0-9.]*,[0-9.]*$' "$out/tiny_vit/proxy_naswot.csv")" = 4 ]; }
+check vit_proxy_naswot_2ranks vit_naswot
 cli vit_plus_refused 1 'run: DNA\+ \(plus.generations = 2\) scales an MBConv network' run "${vit[@]}" plus.generations=2
 rm -rf "$out"
 }

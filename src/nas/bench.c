@@ -29,10 +29,9 @@ void bench_free(Bench *b) {
 // One uniform draw over the space: per block, one (cell, path) of all its paths.
 static void draw(const Space *sp, Rng *r, int *cell, int64_t *code) {
     for (int k = 0; k < sp->nblocks; k++) {
-        const SpaceBlock *b = &sp->block[k];
         int64_t u = rng_below(r, (uint32_t)space_block_paths(sp, k));
         int c = 0;
-        while (u >= cell_path_count(&b->cell[c])) u -= cell_path_count(&b->cell[c++]);
+        while (u >= space_cell_paths(sp, k, c)) u -= space_cell_paths(sp, k, c++);
         cell[k] = c, code[k] = u;
     }
 }

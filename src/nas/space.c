@@ -149,8 +149,8 @@ static void vit_from_config(const Config *cfg, const EffNetCfg *t, int in_hw, Sp
 
 void space_require_mbconv(const Space *sp, const char *what) {
     DNA_CHECK(!sp->vit,
-              "on a ViT space the pipeline runs (dna run: data .. report); bench, spos, proxy, "
-              "calibrate and DNA+ take [space] kind = mbconv for now",
+              "on a ViT space the pipeline (dna run: data .. report) and the ranking tools run; "
+              "DNA+ takes [space] kind = mbconv for now",
               "%s does not support [space] kind = vit yet", what);
 }
 

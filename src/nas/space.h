@@ -52,6 +52,6 @@ long space_cell_params(const Space *sp, int k, int c);  // every op of every lay
 // Floats per sample a training step holds (the largest subnet's, for ViT cells; 8 buffers
 // of the largest activation per layer for MBConv cells): `dna plan`'s memory estimate.
 double space_cell_train_floats(const Space *sp, int k, int c);
-// Fatal unless the space is MBConv: on ViT spaces the pipeline runs (plan, data .. report),
-// the ranking tools (bench, spos, proxy, calibrate) and DNA+ not yet.
+// Fatal unless the space is MBConv: on ViT spaces the pipeline (plan, data .. report) and
+// the ranking tools (bench, spos, proxy, rank, calibrate) run; DNA+ not yet.
 void space_require_mbconv(const Space *sp, const char *what);

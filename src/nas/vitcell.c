@@ -77,13 +77,14 @@ const Tensor *vitcell_forward(const Backend *be, VitCell *c, int64_t code, const
     return vitstage_forward(be, &c->sub, &c->cache, x, drop);
 }
 
-void vitcell_backward(const Backend *be, VitCell *c, const Tensor *dy) {
+const Tensor *vitcell_backward(const Backend *be, VitCell *c, const Tensor *dy, int need_dx) {
     ParamList pl = {0};
     vitstage_params(&c->sub, &pl);
     params_zero_grad(be, &pl);
     params_free(&pl);
-    vitstage_backward(be, &c->sub, &c->cache, dy, 0);
+    const Tensor *dx = vitstage_backward(be, &c->sub, &c->cache, dy, need_dx);
     vitstage_unslice_grads(be, &c->sub, &c->full);
+    return dx;
 }
 
 int64_t vitcell_units(const VitCellCfg *c) {

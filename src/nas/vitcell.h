@@ -46,8 +46,9 @@ void vitcell_params(VitCell *c, ParamList *l);  // the supernet's
 const Tensor *vitcell_forward(const Backend *be, VitCell *c, int64_t code, const Tensor *x,
                               Rng *drop);
 // Backward of the last forward: the subnet's gradients are ADDED to the supernet's (zero
-// them before the forward), at the places its weights came from.
-void vitcell_backward(const Backend *be, VitCell *c, const Tensor *dy);
+// them before the forward), at the places its weights came from. Returns dL/dx unless
+// need_dx is 0 (then NULL).
+const Tensor *vitcell_backward(const Backend *be, VitCell *c, const Tensor *dy, int need_dx);
 
 // Rating with sharing (Alg. 1 for ViT supernets): unit u (0 .. vitcell_units - 1) holds the
 // subnets of one (width, MLP ratio), one per depth: codes u ndepths .. u ndepths + ndepths - 1.

@@ -87,6 +87,12 @@ void vitnet_backward(const Backend *be, VitNet *net, const Tensor *dlogits) {
         d = vitstage_backward(be, &net->st[k], &net->sc[k], d, k > 0);
 }
 
+void vitnet_each_activation(const VitNet *net, EffNetActFn fn, void *user) {
+    for (int k = 0; k < net->cfg.nblocks; k++)
+        for (int i = 0; i < net->cfg.stage[k].depth; i++) fn(&net->sc[k].blk[i].g, user);
+    fn(&net->hc.conv.out, user);
+}
+
 long vitnet_param_count(const VitNetCfg *cfg) {
     long n = 0;
     for (int k = 0; k < cfg->nblocks; k++) n += vitstage_param_count(cfg->stage[k]);

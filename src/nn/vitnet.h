@@ -37,3 +37,8 @@ const Tensor *vitnet_forward(const Backend *be, VitNet *net, const Tensor *x, BN
 // Accumulates every parameter's gradient from dlogits.
 void vitnet_backward(const Backend *be, VitNet *net, const Tensor *dlogits);
 long vitnet_param_count(const VitNetCfg *cfg);
+// The output of every activation layer of the last forward, in network order: each
+// transformer block's GELU (its MLP's hidden units, [N, T, 1, hidden]), then the head's
+// swish. Read-only over the forward's caches. GELU(z) = z Phi(z) is > 0 exactly when z is,
+// so a unit's sign is its pre-activation's, what NASWOT reads (as effnet_each_activation).
+void vitnet_each_activation(const VitNet *net, EffNetActFn fn, void *user);

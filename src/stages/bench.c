@@ -24,7 +24,7 @@
 #include "io/teacher.h"
 #include "par/par.h"
 #include "stages/stages.h"
-#include "train/fit.h"
+#include "train/archnet.h"
 
 enum { STREAM_BENCH_INIT = 701, STREAM_BENCH = 702 };
 
@@ -70,14 +70,6 @@ static int train_one(const RunCtx *ctx, const RunCtx *one, const Config *cfg, co
                      int id, int n, const char *ap, const char *arch_hex) {
     Arch a;
     arch_load(ap, &a);
-    EffNetCfg ec;
-    arch_to_effnet(&a, &ec);
-    ec.dropout = (float)cfg->bench.fit.dropout;
-    Teacher t = {.in_hw = a.in_hw, .top1 = -1};
-    memcpy(t.mean, d->mean, sizeof t.mean);
-    memcpy(t.std, d->std, sizeof t.std);
-    Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, STREAM_BENCH_INIT);
-    effnet_init(one->be, &t.net, &ec, a.in_hw, &init);
     char ckpt[1100], name[32], file[64], job[64];
     snprintf(name, sizeof name, "bench_%03d", id);
     snprintf(file, sizeof file, "resume/%s.h5", name);  // resume/ exists: stage_resume_path
@@ -92,15 +84,18 @@ static int train_one(const RunCtx *ctx, const RunCtx *one, const Config *cfg, co
                 .ckpt = ckpt,
                 .identity = id_text,
                 .job = name};
+    Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, STREAM_BENCH_INIT);
+    ArchNet net;
+    archnet_init(one->be, &net, &a, d, &r, &init);
     long epochs = cfg->bench.fit.epochs;
     double *top1 = dna_calloc((size_t)epochs, sizeof(double)), t0 = timer_now();
     int stopped = 0;
-    fit_teacher(one, cfg, &r, d, &t, top1, &stopped);
+    archnet_fit(one, cfg, &r, d, &net, top1, &stopped);
     double secs = timer_now() - t0;
     if (stopped) {
         log_rank(ctx, "bench: arch %d/%d stopped by a signal; checkpointed to %s", id, n, ckpt);
         free(top1), free(id_text);
-        teacher_free(one->be, &t);
+        archnet_free(one->be, &net);
         return 1;
     }
     char rp[1100], desc[512];
@@ -118,14 +113,14 @@ static int train_one(const RunCtx *ctx, const RunCtx *one, const Config *cfg, co
     fprintf(f,
             "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"rank\": %d, \"seed\": %ld,\n"
             "  \"git_rev\": \"%s\", \"dna_version\": \"%s\"\n}\n",
-            t.top1, secs, ctx->rank, cfg->run.seed, ctx->git_rev, ctx->version);
+            net.t.top1, secs, ctx->rank, cfg->run.seed, ctx->git_rev, ctx->version);
     textout_commit(&out);
     arch_describe(&a, desc, sizeof desc);
     log_rank(ctx, "bench: arch %d/%d  %ld params  %.2fM MACs  test top-1 %.2f%%  %.0f s  %s", id, n,
-             arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1, secs, desc);
+             arch_params(&a), arch_macs(&a) / 1e6, 100.0 * net.t.top1, secs, desc);
     fit_done(one, &r);
     free(top1), free(id_text);
-    teacher_free(one->be, &t);
+    archnet_free(one->be, &net);
     return 0;
 }
 
@@ -159,7 +154,7 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     Space sp;
     EffNetCfg teacher;
     int in_hw;
-    stage_space(ctx, cfg, &sp, &teacher, &in_hw);
+    stage_space_any(ctx, cfg, &sp, &teacher, &in_hw);
     Bench b;
     bench_sample(&sp, &teacher, in_hw, n, (uint64_t)cfg->run.seed, &b);
     char dir[1100], path[1100];

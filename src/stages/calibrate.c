@@ -62,7 +62,7 @@ static void calibrate(const RunCtx *ctx, const Config *cfg, int calib, int folds
     DNA_CHECK(file_exists(bench), "run `dna bench CFG` first", "calibrate: no bench '%s'", bench);
     DNA_CHECK(file_exists(pots), "run `dna rate CFG` first", "calibrate: no ratings '%s'", pots);
     Space sp;
-    stage_space(ctx, cfg, &sp, NULL, NULL);
+    stage_space_any(ctx, cfg, &sp, NULL, NULL);
     Bench b;
     bench_load(bench, &b);
     Potentials pot;

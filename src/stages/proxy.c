@@ -53,24 +53,34 @@ static void capture(const Tensor *act, void *user) {
     naswot_add(c->k, c->host, (long)(n / (size_t)act->n));
 }
 
-// NASWOT of architecture `a` on batch x; *units gets N_A.
+// NASWOT of architecture `a` (MBConv or ViT) on batch x; *units gets N_A.
 static double naswot_of(const RunCtx *ctx, const Config *cfg, const Arch *a, const Tensor *x,
                         long *units) {
-    EffNetCfg ec;
-    arch_to_effnet(a, &ec);
     Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, STREAM_BENCH_INIT);
-    EffNet net;
-    effnet_init(ctx->be, &net, &ec, a->in_hw, &init);
-    effnet_forward(ctx->be, &net, x, BN_TRAIN, NULL);  // batch statistics, as the reference code
     NaswotKernel k;
     naswot_init(&k, x->n);
     Capture c = {.be = ctx->be, .k = &k};
-    effnet_each_activation(&net, capture, &c);
+    if (a->vit) {
+        VitNetCfg vc;
+        arch_to_vitnet(a, &vc);
+        VitNet net;
+        vitnet_init(ctx->be, &net, &vc, &init);
+        vitnet_forward(ctx->be, &net, x, BN_TRAIN, NULL);
+        vitnet_each_activation(&net, capture, &c);
+        vitnet_free(ctx->be, &net);
+    } else {
+        EffNetCfg ec;
+        arch_to_effnet(a, &ec);
+        EffNet net;
+        effnet_init(ctx->be, &net, &ec, a->in_hw, &init);
+        effnet_forward(ctx->be, &net, x, BN_TRAIN, NULL);  // batch statistics, as the reference
+        effnet_each_activation(&net, capture, &c);
+        effnet_free(ctx->be, &net);
+    }
     double s = naswot_score(&k);
     *units = k.units;
     free(c.host);
     naswot_free(&k);
-    effnet_free(ctx->be, &net);
     return s;
 }
 
@@ -106,7 +116,7 @@ static void naswot_all(const RunCtx *ctx, const Config *cfg, const Bench *b, int
     Space sp;
     EffNetCfg teacher;
     int in_hw;
-    stage_space(ctx, cfg, &sp, &teacher, &in_hw);
+    stage_space_any(ctx, cfg, &sp, &teacher, &in_hw);
     DNA_CHECK(sp.nblocks == b->nblocks, "score a bench made in this run's space",
               "proxy: the bench has %d blocks, the space %d", b->nblocks, sp.nblocks);
     Dataset d;
@@ -121,8 +131,7 @@ static void naswot_all(const RunCtx *ctx, const Config *cfg, const Bench *b, int
         const int *cell = b->cell + (size_t)i * b->nblocks;
         const int64_t *code = b->code + (size_t)i * b->nblocks;
         for (int k = 0; k < b->nblocks; k++)
-            DNA_CHECK(cell[k] < sp.block[k].ncells &&
-                          code[k] < cell_path_count(&sp.block[k].cell[cell[k]]),
+            DNA_CHECK(cell[k] < sp.block[k].ncells && code[k] < space_cell_paths(&sp, k, cell[k]),
                       "score a bench made in this run's space",
                       "proxy: bench architecture %d is not in the run's space", i + 1);
         Arch a;

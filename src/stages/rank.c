@@ -83,7 +83,7 @@ static void from_bench(const RunCtx *ctx, const Config *cfg, const char *pot_pat
     }
     if (score) {
         Space sp;
-        stage_space(ctx, cfg, &sp, NULL, NULL);
+        stage_space_any(ctx, cfg, &sp, NULL, NULL);
         DNA_CHECK(sp.nblocks == b.nblocks, "rank a bench made in this run's space",
                   "rank: '%s' has %d blocks, the space %d", path, b.nblocks, sp.nblocks);
         Potentials pot;

@@ -27,7 +27,7 @@
 #include "par/par.h"
 #include "stages/seeds.h"
 #include "stages/stages.h"
-#include "train/fit.h"
+#include "train/archnet.h"
 
 // Seed 1: the weights from STREAM_RETRAIN_INIT, data order and dropout from fit.c's
 // STREAM_RETRAIN. Seed s >= 2: STREAM_RETRAIN_SEEDS + 2s and + 2s + 1 (all of the run seed).
@@ -125,28 +125,12 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
               "retrain an architecture searched for this dataset and [data] pad",
               "'%s' is for %d channels, %d classes at %dx%d; the data has %d, %d at %dx%d",
               arch_path, a.cin, a.classes, a.in_hw, a.in_hw, d.train.c, d.classes, in_hw, in_hw);
-    Teacher t = {.in_hw = in_hw, .top1 = -1};
-    memcpy(t.mean, d.mean, sizeof t.mean);
-    memcpy(t.std, d.std, sizeof t.std);
     uint64_t init_stream = STREAM_RETRAIN_INIT;
     Recipe r = recipe_retrain(cfg);
     if (seed >= 2) r.stream = STREAM_RETRAIN_SEEDS + 2 * (uint64_t)seed, init_stream = r.stream + 1;
     Rng root = rng_new((uint64_t)cfg->run.seed), init = rng_split(&root, init_stream);
-    VitNet vn;  // a ViT architecture's network; else t.net, the EffNet
-    if (a.vit) {
-        VitNetCfg vc;
-        arch_to_vitnet(&a, &vc);
-        DNA_CHECK(r.fit->drop_connect >= 0 && r.fit->drop_connect < 1,
-                  "set [retrain] drop_connect (a ViT's DropPath rate) in [0, 1)",
-                  "[retrain] drop_connect = %g", r.fit->drop_connect);
-        vc.dropout = (float)cfg->retrain.fit.dropout, vc.drop_path = (float)r.fit->drop_connect;
-        vitnet_init(ctx->be, &vn, &vc, &init);
-    } else {
-        EffNetCfg ec;
-        arch_to_effnet(&a, &ec);
-        ec.dropout = (float)cfg->retrain.fit.dropout;
-        effnet_init(ctx->be, &t.net, &ec, in_hw, &init);
-    }
+    ArchNet net;
+    archnet_init(ctx->be, &net, &a, &d, &r, &init);
     char ckpt[1100], job[1200], *name = strrchr(stem, '/');
     stage_resume_path(ctx, cfg, name ? name + 1 : stem, ckpt, sizeof ckpt);
     if (force && ctx->rank == 0) ckpt_remove(ckpt);  // --force: from scratch
@@ -156,22 +140,11 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
     r.ckpt = ckpt, r.identity = id, r.job = name ? name + 1 : stem;
     double *top1 = dna_calloc((size_t)r.fit->epochs, sizeof(double)), t0 = timer_now();
     int stopped = 0;
-    if (a.vit) {
-        log_info(ctx, "retrain: ViT, %ld params, %.1fM MACs/img at %dx%d", arch_params(&a),
-                 arch_macs(&a) / 1e6, in_hw, in_hw);
-        Model m = model_vitnet(&vn);
-        t.top1 = fit_train(ctx, cfg, &r, &d, t.mean, t.std, &m, 1, top1, &stopped);
-        model_free(&m);
-    } else {
-        fit_teacher(ctx, cfg, &r, &d, &t, top1, &stopped);
-    }
+    archnet_fit(ctx, cfg, &r, &d, &net, top1, &stopped);
     double secs = timer_now() - t0;
     if (stopped) {
         free(top1);
-        if (a.vit)
-            vitnet_free(ctx->be, &vn);
-        else
-            teacher_free(ctx->be, &t);
+        archnet_free(ctx->be, &net);
         dataset_free(&d);
         return stage_stopped(ctx, "retrain: %s stopped by a signal; checkpointed to '%s'",
                              arch_path, ckpt);
@@ -182,11 +155,11 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
         if (a.vit) {  // its state by name (doc/formats.md, "retrain.h5 of a ViT")
             char tmp[1024];
             hid_t f = h5_create_tmp(h5, tmp);
-            weights_write(f, tmp, ctx->be, vn.state, vn.nstate);
+            weights_write(f, tmp, ctx->be, net.vn.state, net.vn.nstate);
             h5_attr_prov(f, &prov, tmp);
             h5_commit(f, tmp, h5);
         } else {
-            teacher_save(&t, ctx->be, &prov, h5);
+            teacher_save(&net.t, ctx->be, &prov, h5);
         }
         char hash[17];
         config_hash(cfg, hash);
@@ -206,7 +179,8 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
                 "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"ranks\": %d,\n"
                 "  \"seed\": %ld, \"retrain_seed\": %ld, \"config_hash\": \"%s\", \"git_rev\": "
                 "\"%s\", \"dna_version\": \"%s\"\n}\n",
-                t.top1, secs, ctx->nranks, cfg->run.seed, seed, hash, ctx->git_rev, ctx->version);
+                net.t.top1, secs, ctx->nranks, cfg->run.seed, seed, hash, ctx->git_rev,
+                ctx->version);
         textout_commit(&out);
     }
     par_barrier();
@@ -216,13 +190,10 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
     log_info(ctx,
              "retrain: %s: %ld params, %.2fM MACs, test top-1 %.2f%% after %ld epochs%s, "
              "%.0f s -> %s",
-             arch_path, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * t.top1, r.fit->epochs, which,
-             secs, js);
+             arch_path, arch_params(&a), arch_macs(&a) / 1e6, 100.0 * net.t.top1, r.fit->epochs,
+             which, secs, js);
     free(top1), free(id);
-    if (a.vit)
-        vitnet_free(ctx->be, &vn);
-    else
-        teacher_free(ctx->be, &t);
+    archnet_free(ctx->be, &net);
     dataset_free(&d);
     return STAGE_RAN;
 }

@@ -1,13 +1,14 @@
 // `dna spos` (doc/design.md §5.6): the one-shot weight-sharing baseline DNA is
 // compared with (the paper's Table 7), in the style of SPOS (Guo et al., 2020). The supernet
 // (src/nas/oneshot.c) trains with labels on the supernet-training split, one uniformly drawn
-// cell and path per block per step (every rank draws the same one; gradients averaged), for
-// [spos] epochs (0: as many as [train] epochs, the DNA supernet's budget), checkpointed to
-// <run>/resume/spos.h5. Then each architecture of the run's bench (the same draw `dna bench`
-// makes) is rated by its top-1 on the held-out search split with the inherited weights, after
-// its batch norms are recalibrated on one fixed training batch ([rate] recal_batch), as `dna
-// rate` does. Writes spos.csv (id, score = 1 - that top-1, so lower is better as with DNA's
-// scores, val_top1), for `dna rank --scores`.
+// cell and path per block per step (a ViT space: one subnet per block, doc/design.md §4.4;
+// every rank draws the same one; gradients averaged), for [spos] epochs (0: as many as
+// [train] epochs, the DNA supernet's budget), checkpointed to <run>/resume/spos.h5. Then
+// each architecture of the run's bench (the same draw `dna bench` makes) is rated by its
+// top-1 on the held-out search split with the inherited weights, after its batch norms are
+// recalibrated on one fixed training batch ([rate] recal_batch), as `dna rate` does. Writes
+// spos.csv (id, score = 1 - that top-1, so lower is better as with DNA's scores, val_top1),
+// for `dna rank --scores`.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,6 @@
 #include "io/ckpt.h"
 #include "io/files.h"
 #include "io/fingerprint.h"
-#include "nas/arch.h"
 #include "nas/bench.h"
 #include "nas/oneshot.h"
 #include "par/par.h"
@@ -140,12 +140,8 @@ static void rate(const RunCtx *ctx, const Config *cfg, const Dataset *d, OneShot
     Progress pr;
     progress_init(&pr, ctx, "spos rating", "arch", bench->n);
     for (int i = ctx->rank; i < bench->n; i += ctx->nranks) {
-        for (int k = 0; k < s->sp->nblocks; k++) {
-            s->pick[k] = bench->cell[(size_t)i * bench->nblocks + k];
-            const CellCfg *cc = &s->sp->block[k].cell[s->pick[k]];
-            arch_decode_path(bench->code[(size_t)i * bench->nblocks + k], cc->layers, cc->nops,
-                             s->ops[k]);
-        }
+        oneshot_set(s, bench->cell + (size_t)i * bench->nblocks,
+                    bench->code + (size_t)i * bench->nblocks);
         acc[i] = rate_path(be, s, &xr, V, c, h, w);
         progress_update(&pr, i + 1, NULL);
     }
@@ -162,7 +158,7 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     Space sp;
     EffNetCfg teacher;
     int in_hw;
-    stage_space(ctx, cfg, &sp, &teacher, &in_hw);
+    stage_space_any(ctx, cfg, &sp, &teacher, &in_hw);
     Bench bench;
     bench_sample(&sp, &teacher, in_hw, (int)cfg->bench.n, (uint64_t)cfg->run.seed, &bench);
     Dataset d;

@@ -34,7 +34,7 @@ double student_train_step(const Backend *be, Student *s, const int *path, const 
     const Tensor *out = vitcell_forward(be, &s->vc, path[0], x, NULL);
     double loss = be->mse(out, y, dy);
     if (sync) be->axpy(sync->share - 1.0f, dy, dy);  // dy *= share
-    vitcell_backward(be, &s->vc, dy);
+    vitcell_backward(be, &s->vc, dy, 0);
     if (sync) {
         loss *= sync->share;
         optim_sum_grads(sync->sum, &pl, 0, &loss);

@@ -20,6 +20,7 @@
 #include "core/rng.h"
 #include "gradcheck.h"
 #include "harness.h"
+#include "nas/oneshot.h"
 #include "nn/mbconv.h"
 #include "nn/tfblock.h"
 #include "nn/vitnet.h"
@@ -542,4 +543,76 @@ TEST(grad_vitnet) {
     tensor_ensure(be, &net.sc[0].dx, 3, 2, 8, 8);  // stands in for dx (zero, as the image's)
     check_layer_params_only("vitnet", &lc, 1902, 8);
     vitnet_free(be, &net);
+}
+
+// ---------------------------------------------------------------- one-shot ViT supernet
+static const Tensor *os_f(void *l, void *c, const Tensor *x) {
+    (void)c;
+    Rng drop = rng_new(81);
+    return oneshot_forward(backend_cpu(), l, x, BN_TRAIN, &drop);
+}
+static const Tensor *os_b(void *l, void *c, const Tensor *dy) {
+    (void)c;
+    OneShot *s = l;
+    oneshot_backward(backend_cpu(), s, dy);
+    return &s->vit[0].cache.dx;  // block 1 computes no dx: its input is the image
+}
+
+// `dna spos` on a ViT space: two slimmable blocks chained (a narrow, deep subnet, then a
+// wide, shallow one, each a strict slice of its supernet) and the head, on labels. The
+// gradient of every supernet weight: the path's slices, through block 2's dx into block 1,
+// and exactly zero outside them.
+TEST(grad_oneshot_vit) {
+    const Backend *be = backend_cpu();
+    VitChoices ch = {.ndims = 2,
+                     .dims = {4, 8},
+                     .nratios = 2,
+                     .ratios = {1, 2},
+                     .ndepths = 2,
+                     .depths = {1, 2},
+                     .head_dim = 4};
+    Space sp = {.vit = 1, .nblocks = 2};
+    sp.block[0] = (SpaceBlock){.ncells = 1, .in_c = 2, .in_hw = 8, .out_c = 3, .out_hw = 4};
+    sp.block[1] = (SpaceBlock){.ncells = 1, .in_c = 3, .in_hw = 4, .out_c = 5, .out_hw = 2};
+    for (int k = 0; k < 2; k++) {
+        SpaceBlock *b = &sp.block[k];
+        b->vit = (VitCellCfg){b->in_c, b->in_hw, b->out_c, b->out_hw, ch};
+    }
+    EffNetCfg t = {.head = 6, .classes = 4};
+    Rng rng = rng_new(1950);
+    OneShot s;
+    oneshot_init(be, &s, &sp, &t, 0.3f, &rng);
+    const int cell[2] = {0, 0};
+    const int64_t code[2] = {(0 * 2 + 1) * 2 + 1, (1 * 2 + 0) * 2 + 0};  // d4-r2-n2, d8-r1-n1
+    oneshot_set(&s, cell, code);
+    static const int32_t labels[3] = {2, 0, 3};
+    LayerCase lc = {.fwd = os_f, .bwd = os_b, .layer = &s, .labels = labels};
+    lc.x = rand_t(3, 2, 8, 8, 1951, -1.5f, 1.5f);
+    oneshot_path_params(&s, &lc.pl);
+    T_CHECK(lc.pl.n > 0, "the ViT path's parameters are the whole supernet's");
+    for (int i = 0; i < lc.pl.n; i++) {
+        Param *p = lc.pl.p[i];
+        float a = 0.5f / sqrtf((float)p->w.c * p->w.h * p->w.w);
+        if (p->decay) t_fill_uniform(p->w.data, tensor_numel(&p->w), 1960 + i, -a, a);
+    }
+    tensor_ensure(be, &s.vit[0].cache.dx, 3, 2, 8, 8);  // stands in for dx (zero)
+    // off the path, exactly zero: block 2's second transformer block, block 1's embedding
+    // rows of channels 4..7
+    params_zero_grad(be, &lc.pl);
+    Tensor dl = rand_t(3, 4, 1, 1, 1953, -1, 1);
+    oneshot_forward(be, &s, &lc.x, BN_TRAIN, NULL);
+    oneshot_backward(be, &s, &dl);
+    ParamList off = {0};
+    tfblock_params(&s.vit[1].full.blk[1], &off);
+    double sum = 0;
+    for (int i = 0; i < off.n; i++)
+        for (size_t j = 0; j < tensor_numel(&off.p[i]->g); j++) sum += fabs(off.p[i]->g.data[j]);
+    const Tensor *eg = &s.vit[0].full.embed_w.g;
+    size_t row = tensor_numel(eg) / 8;
+    for (size_t j = 4 * row; j < 8 * row; j++) sum += fabs(eg->data[j]);
+    T_CHECK(sum == 0, "off-path gradients sum to %g, not 0", sum);
+    params_free(&off);
+    tensor_free(be, &dl);
+    check_layer_params_only("oneshot_vit", &lc, 1952, 8);
+    oneshot_free(be, &s);
 }

@@ -2,7 +2,8 @@
 // the kernel and its log-determinant on a case worked by hand and against numpy
 // (tests/ref/naswot_ref.json, tests/ref/make_naswot_ref.py; tests run from the repository
 // root), singular kernels, the captured layers being the swish outputs whose signs are the
-// pre-activations' on a tiny network, and the same score from the same seed.
+// pre-activations' on a tiny network (and, on a tiny ViT, every transformer block's GELU
+// output and the head's swish), and the same score from the same seed.
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "io/files.h"
 #include "nas/naswot.h"
 #include "nn/effnet.h"
+#include "nn/vitnet.h"
 
 static const char *const REF_PATH = "tests/ref/naswot_ref.json";
 
@@ -264,4 +266,52 @@ TEST(naswot_same_seed_same_score) {
     T_CHECK(isfinite(a) && a == b, "seed 7 twice: %.17g and %.17g", a, b);
     T_CHECK(c != a, "seeds 7 and 8 give the same score %.17g", a);
     tensor_free(be, &x);
+}
+
+// A ViT (two stages of depths 2 and 1, then the head): the capture is every transformer
+// block's GELU output in order, then the head's swish, and each GELU unit's sign is its
+// input's (fc1's output), which is what makes it a NASWOT unit.
+TEST(naswot_capture_vit) {
+    const Backend *be = backend_cpu();
+    VitNetCfg cfg = {.nblocks = 2, .head = 6, .classes = 4};
+    cfg.stage[0] = (VitStageCfg){3, 8, 5, 4, .dim = 8, .hidden = 16, .depth = 2, .head_dim = 4};
+    cfg.stage[1] = (VitStageCfg){5, 4, 6, 2, .dim = 4, .hidden = 8, .depth = 1, .head_dim = 2};
+    Rng r = rng_new(6);
+    VitNet net;
+    vitnet_init(be, &net, &cfg, &r);
+    Tensor x = tensor_new(be, 5, 3, 8, 8);
+    t_fill_uniform(x.data, tensor_numel(&x), 4, -1.0f, 1.0f);
+    vitnet_forward(be, &net, &x, BN_TRAIN, NULL);
+    NaswotKernel k;
+    naswot_init(&k, 5);
+    Seen s = {.k = &k};
+    vitnet_each_activation(&net, seen_add, &s);
+    const Tensor *want[8], *pre[8];
+    int n = 0;
+    for (int b = 0; b < 2; b++)
+        for (int i = 0; i < cfg.stage[b].depth; i++)
+            pre[n] = &net.sc[b].blk[i].f1, want[n++] = &net.sc[b].blk[i].g;
+    want[n++] = &net.hc.conv.out;
+    T_CHECK(s.n == n, "%d activation layers visited, want %d (3 GELUs, the head)", s.n, n);
+    long units = 0, bad = 0, active = 0, judged = 0;
+    for (int i = 0; i < n && i < s.n; i++) {
+        T_CHECK(s.t[i] == want[i], "layer %d is not the expected activation", i);
+        units += (long)(tensor_numel(want[i]) / 5);
+        if (i == n - 1) break;  // the head's swish: naswot_capture_is_every_swish covers it
+        for (size_t u = 0; u < tensor_numel(pre[i]); u++) {
+            if (fabsf(pre[i]->data[u]) < 1e-4f) continue;
+            judged++, active += pre[i]->data[u] > 0.0f;
+            bad += (pre[i]->data[u] > 0.0f) != (want[i]->data[u] > 0.0f);
+        }
+    }
+    T_CHECK(units == 16 * 16 * 2 + 4 * 8 + 6 * 2 * 2, "units %ld",
+            units);  // T x hidden x depth, head
+    T_CHECK(k.units == units, "N_A %ld, want %ld", k.units, units);
+    T_CHECK(bad == 0, "%ld GELU units whose sign is not their input's", bad);
+    T_CHECK(active > judged / 5 && active < judged * 4 / 5, "%ld of %ld active: want a mix", active,
+            judged);
+    T_CHECK(isfinite(naswot_score(&k)), "score %g", naswot_score(&k));
+    naswot_free(&k);
+    tensor_free(be, &x);
+    vitnet_free(be, &net);
 }
