@@ -5,7 +5,7 @@
 # = 1 stops the stage at its first convolution (exit 1) with an error naming the key and the
 # shape; without the key the stage completes and warns once per shape and direction; without
 # the variable nothing warns; a value other than 0 or 1 is refused naming the key.
-# tests/gpu/test_gpu_determinism.c checks the values computed. About 30 s on 2 cores.
+# tests/gpu/test_gpu_determinism.c checks the values computed. About 6 s on 2 cores.
 # Prints "N passed, N failed". Usage: tests/gpu/emu/determinism.sh
 set -u
 cd "$(dirname "$0")/../../.." || exit 2

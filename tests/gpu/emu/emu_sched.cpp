@@ -1,8 +1,13 @@
 // Emulated kernel launches: checked and queued on their stream at the launch (emu_launch),
 // run at a synchronisation point (mock_cudart.c): blocks one after another, every CUDA
-// thread of a block a ucontext fiber; __syncthreads waits for the block's live threads,
+// thread of a block a fiber; __syncthreads waits for the block's live threads,
 // shuffles and __syncwarp for the warp's live lanes. A barrier that can never complete (divergent
 // __syncthreads or shuffles) aborts with the block's coordinates instead of hanging.
+// On x86-64 a fiber switch is a few instructions (emu_switch below: the callee-saved
+// registers and the stack pointer, where swapcontext's signal-mask system call made the
+// switches 5/6 of the emulated pipeline's time); elsewhere, under AddressSanitizer (which
+// follows swapcontext) or with -DEMU_FAST_SWITCH=0, ucontext. Either runs the same threads
+// in the same order, to the same bits.
 #include <stdio.h>
 #include <stdlib.h>
 #include <ucontext.h>
@@ -11,12 +16,24 @@
 
 #include "emu.h"
 
+#ifndef EMU_FAST_SWITCH
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define EMU_FAST_SWITCH 1
+#else
+#define EMU_FAST_SWITCH 0
+#endif
+#endif
+
 uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 
 enum { RUN, BLOCK_BAR, WARP_BAR, DONE };
 struct Fiber {
+#if EMU_FAST_SWITCH
+    void *sp;  // saved stack pointer while switched out
+#else
     ucontext_t ctx;
+#endif
     char *stack;
     int state;
     uint64_t val, res;
@@ -24,18 +41,85 @@ struct Fiber {
 };
 static const size_t STACK = 128 * 1024;
 static std::vector<Fiber> fib;
-static ucontext_t sched;
 static Fiber *cur;
 static std::function<void()> *body;
 
+#if EMU_FAST_SWITCH
+// emu_switch(&save, to): pushes the callee-saved registers on the current stack and saves
+// its stack pointer in *save, then switches to stack `to` and pops its registers. The
+// MXCSR and x87 control words (rounding, exception masks) are the thread's, not swapped:
+// nothing here changes them (a kernel cannot), and they are callee-saved for a plain call.
+extern "C" void emu_switch(void **save, void *to);
+asm(R"(
+    .text
+    .p2align 4
+    .type emu_switch, @function
+emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size emu_switch, .-emu_switch
+)");
+static void *sched_sp;
+[[noreturn]] static void fiber_entry() {
+    (*body)();
+    cur->state = DONE;
+    emu_switch(&cur->sp, sched_sp);
+    abort();  // a finished fiber is never resumed
+}
+// Sets fiber f up to start fiber_entry on its own stack at its first switch: the six
+// registers emu_switch pops (zeros), then fiber_entry as the return address, with the
+// stack aligned as after a call.
+static void fiber_start(Fiber *f) {
+    uint64_t *top = (uint64_t *)(((uintptr_t)f->stack + STACK) & ~(uintptr_t)15);
+    uint64_t *sp = top - 8;
+    for (int r = 0; r < 6; r++) sp[r] = 0;     // r15 r14 r13 r12 rbx rbp
+    sp[6] = (uint64_t)(uintptr_t)fiber_entry;  // at top - 2 (16-byte aligned)
+    sp[7] = 0;                                 // fiber_entry's "return address"
+    f->sp = sp;
+}
+static void to_sched() {
+    emu_switch(&cur->sp, sched_sp);
+}
+static void to_fiber(Fiber *f) {
+    emu_switch(&sched_sp, f->sp);
+}
+#else
+static ucontext_t sched;
 static void fiber_main(int i) {
     (*body)();
     fib[i].state = DONE;
 }
+static void fiber_start(Fiber *f) {
+    getcontext(&f->ctx);
+    f->ctx.uc_stack.ss_sp = f->stack;
+    f->ctx.uc_stack.ss_size = STACK;
+    f->ctx.uc_link = &sched;
+    makecontext(&f->ctx, (void (*)())fiber_main, 1, (int)(f - fib.data()));
+}
+static void to_sched() {
+    swapcontext(&cur->ctx, &sched);
+}
+static void to_fiber(Fiber *f) {
+    swapcontext(&sched, &f->ctx);
+}
+#endif
 
 static void wait_at(int st) {
     cur->state = st;
-    swapcontext(&cur->ctx, &sched);
+    to_sched();
 }
 void emu_syncthreads() {
     wait_at(BLOCK_BAR);
@@ -65,25 +149,24 @@ static void run_kernel(dim3 grid, dim3 block, std::function<void()> &f) {
         for (unsigned bx = 0; bx < grid.x; bx++) {
             blockIdx = {bx, by, 0};
             for (int i = 0; i < n; i++) {
-                getcontext(&fib[i].ctx);
-                fib[i].ctx.uc_stack.ss_sp = fib[i].stack;
-                fib[i].ctx.uc_stack.ss_size = STACK;
-                fib[i].ctx.uc_link = &sched;
-                makecontext(&fib[i].ctx, (void (*)())fiber_main, 1, i);
+                fiber_start(&fib[i]);
                 fib[i].state = RUN;
             }
             for (;;) {
-                for (int i = 0; i < n; i++)
+                // run every runnable thread up to its next barrier (or its end), counting
+                // where each stands (a thread changes only its own state)
+                int alive = 0, at_block = 0, at_warp = 0, released = 0;
+                for (int i = 0; i < n; i++) {
                     if (fib[i].state == RUN) {
                         cur = &fib[i];
                         threadIdx = {(unsigned)i, 0, 0};
-                        swapcontext(&sched, &fib[i].ctx);
+                        to_fiber(&fib[i]);
                     }
-                int alive = 0, at_block = 0, released = 0;
-                for (int i = 0; i < n; i++)
-                    alive += fib[i].state != DONE, at_block += fib[i].state == BLOCK_BAR;
+                    int st = fib[i].state;
+                    alive += st != DONE, at_block += st == BLOCK_BAR, at_warp += st == WARP_BAR;
+                }
                 if (!alive) break;
-                for (int w = 0; w * 32 < n; w++) {
+                for (int w = 0; at_warp && w * 32 < n; w++) {
                     int lo = w * 32, hi = lo + 32 < n ? lo + 32 : n, live = 0, waiting = 0;
                     for (int i = lo; i < hi; i++)
                         live += fib[i].state != DONE, waiting += fib[i].state == WARP_BAR;

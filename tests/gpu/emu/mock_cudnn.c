@@ -179,43 +179,62 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
     *s = ws_need(a);
     return CUDNN_STATUS_SUCCESS;
 }
-// dir 0: y = a conv(x, w) + b y; 1: dx = a conv^T(dy, w) + b dx; 2: dw = a corr(x, dy) + b dw
-static void conv(int dir, const struct cudnnTensorStruct *xd, float *x,
-                 const struct cudnnFilterStruct *wd, float *w,
-                 const struct cudnnConvolutionStruct *c, const struct cudnnTensorStruct *yd,
-                 float *y, float a, float b) {
-    int G = c->groups, Cg = xd->c / G, Og = yd->c / G, k = wd->h;
-    size_t nx = (size_t)xd->n * xd->c * xd->h * xd->w, ny = (size_t)yd->n * yd->c * yd->h * yd->w,
-           nw = (size_t)wd->k * wd->c * k * k;
-    size_t nout = dir == 0 ? ny : dir == 1 ? nx : nw;
-    float *out = dir == 0 ? y : dir == 1 ? x : w;
-    float *acc = calloc(nout, sizeof(float));
+// dir 0: y = a conv(x, w) + b y; 1: dx = a conv^T(dy, w) + b dx; 2: dw = a corr(x, dy) + b dw.
+// Every output element sums its products in one fixed order (n, oy, ox, ci, ky, kx of the
+// loops below, out-of-image taps skipped), one float add at a time.
+static inline __attribute__((always_inline)) void conv_dir(
+    const int dir, const struct cudnnTensorStruct *xd, float *x, const struct cudnnFilterStruct *wd,
+    float *w, const struct cudnnConvolutionStruct *c, const struct cudnnTensorStruct *yd, float *y,
+    float *acc) {
+    const int G = c->groups, Cg = xd->c / G, Og = yd->c / G, k = wd->h, H = xd->h, W = xd->w,
+              st = c->stride, pad = c->pad;
     for (int n = 0; n < xd->n; n++)
         for (int g = 0; g < G; g++)
             for (int o = 0; o < Og; o++) {
                 int co = g * Og + o;
-                for (int oy = 0; oy < yd->h; oy++)
+                for (int oy = 0; oy < yd->h; oy++) {
+                    int y0 = oy * st - pad;  // the input row of tap ky: y0 + ky
+                    int ky0 = y0 < 0 ? -y0 : 0, ky1 = H - y0 < k ? H - y0 : k;
                     for (int ox = 0; ox < yd->w; ox++) {
+                        int x0 = ox * st - pad;
+                        int kx0 = x0 < 0 ? -x0 : 0, kx1 = W - x0 < k ? W - x0 : k;
                         size_t yi = (((size_t)n * yd->c + co) * yd->h + oy) * yd->w + ox;
-                        for (int ci = 0; ci < Cg; ci++)
-                            for (int ky = 0; ky < k; ky++)
-                                for (int kx = 0; kx < k; kx++) {
-                                    int iy = oy * c->stride - c->pad + ky,
-                                        ix = ox * c->stride - c->pad + kx;
-                                    if (iy < 0 || iy >= xd->h || ix < 0 || ix >= xd->w) continue;
-                                    size_t xi =
-                                        (((size_t)n * xd->c + g * Cg + ci) * xd->h + iy) * xd->w +
-                                        ix;
-                                    size_t wi = (((size_t)co * Cg + ci) * k + ky) * k + kx;
+                        float yv = dir == 0 ? 0.0f : y[yi];
+                        for (int ci = 0; ci < Cg; ci++) {
+                            size_t xc = ((size_t)n * xd->c + g * Cg + ci) * H,
+                                   wc = ((size_t)co * Cg + ci) * k;
+                            for (int ky = ky0; ky < ky1; ky++) {
+                                size_t xr = (xc + y0 + ky) * W + x0, wr = (wc + ky) * k;
+                                for (int kx = kx0; kx < kx1; kx++) {
                                     if (dir == 0)
-                                        acc[yi] += x[xi] * w[wi];
+                                        acc[yi] += x[xr + kx] * w[wr + kx];
                                     else if (dir == 1)
-                                        acc[xi] += y[yi] * w[wi];
+                                        acc[xr + kx] += yv * w[wr + kx];
                                     else
-                                        acc[wi] += y[yi] * x[xi];
+                                        acc[wr + kx] += yv * x[xr + kx];
                                 }
+                            }
+                        }
                     }
+                }
             }
+}
+static void conv(int dir, const struct cudnnTensorStruct *xd, float *x,
+                 const struct cudnnFilterStruct *wd, float *w,
+                 const struct cudnnConvolutionStruct *c, const struct cudnnTensorStruct *yd,
+                 float *y, float a, float b) {
+    size_t nx = (size_t)xd->n * xd->c * xd->h * xd->w, ny = (size_t)yd->n * yd->c * yd->h * yd->w,
+           nw = (size_t)wd->k * wd->c * wd->h * wd->w;
+    size_t nout = dir == 0 ? ny : dir == 1 ? nx : nw;
+    float *out = dir == 0 ? y : dir == 1 ? x : w;
+    float *acc = calloc(nout, sizeof(float));
+    if (!acc) abort();
+    if (dir == 0)
+        conv_dir(0, xd, x, wd, w, c, yd, y, acc);
+    else if (dir == 1)
+        conv_dir(1, xd, x, wd, w, c, yd, y, acc);
+    else
+        conv_dir(2, xd, x, wd, w, c, yd, y, acc);
     for (size_t i = 0; i < nout; i++) out[i] = a * acc[i] + (b != 0.0f ? b * out[i] : 0.0f);
     free(acc);
 }
