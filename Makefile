@@ -30,7 +30,8 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -fno-math-errno -fno-tr
            $(if $(PKGS),$(shell pkg-config --cflags $(PKGS)))
 LDLIBS  := $(if $(PKGS),$(shell pkg-config --libs $(PKGS)) -lz) -lm
 LDFLAGS := -fopenmp
-GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# "-dirty" when the tree has uncommitted changes: an output made by such a build says so
+GIT_REV := $(shell git describe --always --dirty --abbrev=7 2>/dev/null || echo unknown)
 
 ifeq ($(SANITIZE),1)
   MODE    := san
