@@ -735,6 +735,7 @@ cli search_max_flops_refused 1 'fix: give --max-macs M: the budget in multiply-a
 cli search_impossible_max_macs 1 'raise --max-params / --max-macs' search "${relq[@]}" --max-macs 10
 # DNA_H5_SERIALIZE=1 forces the locked HDF5 path (what a library without thread safety
 # gets): supernet training ends bitwise equal to the unlocked run, and -v says which path
+if release_only train_h5_serialized_bitwise; then
 mkdir -p "$rel/ser" && cp -r "$rel/q'uote/dataset.h5" "$rel/q'uote/teacher.h5" "$rel/q'uote/features" "$rel/ser/"
 DNA_H5_SERIALIZE=1 ASAN_OPTIONS=$MPI_ASAN "$bin/dna" -v train inputs/tiny.cfg "run.out_dir=$rel" run.name=ser >"$log" 2>&1
 h5_serialized_bitwise() {
@@ -744,6 +745,7 @@ h5_serialized_bitwise() {
     for f in "$rel/q'uote/ckpt/"*.h5; do h5diff -q "$f" "$rel/ser/ckpt/$(basename "$f")" || return 1; done
 }
 check train_h5_serialized_bitwise h5_serialized_bitwise
+fi
 cli check_reports_hdf5_threads 0 'check: HDF5 [0-9.]+, (thread-safe build|not thread-safe): calls' check --steps 1
 export OMP_NUM_THREADS=$rel_omp
 rm -rf "$rel"
@@ -780,8 +782,10 @@ usr1_stopped() {
     [ $rc = 75 ] && grep -q 'train: stopped by a signal; every job checkpointed; rerun the same command to resume (exit 75)' "$log"
 }
 check train_sigusr1_exits_75 usr1_stopped
+if release_only train_sigusr1_resume_bitwise; then  # the SIGKILL resume ran this path
 reldna train "${rt[@]}" run.name=usr1 >"$log" 2>&1
 check train_sigusr1_resume_bitwise same_rel_ckpts usr1
+fi
 # retrain (1 rank) and bench (2 ranks) stopped mid-training: exit 75, checkpoint kept
 fitq=(run.ckpt_minutes=0.0002 retrain.epochs=3 bench.epochs=3)
 mkdir -p "$rel/rt" && cp "$rel/tiny/dataset.h5" "$rel/rt/"
