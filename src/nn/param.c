@@ -16,6 +16,15 @@ void param_init(const Backend *be, Param *p, const char *name, int n, int c, int
     p->decay = decay;
 }
 
+void param_init_linear_pair(const Backend *be, Param *w, Param *b, const char *name, int out,
+                            int in) {
+    char s[sizeof w->name];
+    snprintf(s, sizeof s, "%s.weight", name);
+    param_init(be, w, s, out, in, 1, 1, 1);
+    snprintf(s, sizeof s, "%s.bias", name);
+    param_init(be, b, s, out, 1, 1, 1, 0);
+}
+
 void param_free(const Backend *be, Param *p) {
     tensor_free(be, &p->w);
     tensor_free(be, &p->g);

@@ -14,6 +14,10 @@ typedef struct Param {
 
 void param_init(const Backend *be, Param *p, const char *name, int n, int c, int h, int w,
                 int decay);
+// A linear layer's pair, "<name>.weight" [out, in] (decayed) and "<name>.bias" [out], as
+// PyTorch names them; their values are the caller's to draw.
+void param_init_linear_pair(const Backend *be, Param *w, Param *b, const char *name, int out,
+                            int in);
 void param_free(const Backend *be, Param *p);
 void param_zero_grad(const Backend *be, Param *p);
 // Initialisers (host RNG, then upload): conv weights N(0, 2/fan_out) as EfficientNet does,

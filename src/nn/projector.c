@@ -8,11 +8,7 @@
 
 static void linear_init(const Backend *be, Param *w, Param *b, const char *name, int in, int out,
                         Rng *rng) {
-    char s[64];
-    snprintf(s, sizeof s, "%s.weight", name);
-    param_init(be, w, s, out, in, 1, 1, 1);
-    snprintf(s, sizeof s, "%s.bias", name);
-    param_init(be, b, s, out, 1, 1, 1, 0);
+    param_init_linear_pair(be, w, b, name, out, in);
     param_init_linear(be, w, in, rng);  // the bound is 1/sqrt(its argument): fan_in here
     param_init_linear(be, b, in, rng);
 }

@@ -16,11 +16,7 @@ static void init_weight(const Backend *be, Param *p, Rng *rng) {
 
 static void linear(const Backend *be, Param *w, Param *b, const char *name, int out, int in,
                    Rng *rng) {
-    char s[64];
-    snprintf(s, sizeof s, "%s.weight", name);
-    param_init(be, w, s, out, in, 1, 1, 1);
-    snprintf(s, sizeof s, "%s.bias", name);
-    param_init(be, b, s, out, 1, 1, 1, 0);
+    param_init_linear_pair(be, w, b, name, out, in);
     init_weight(be, w, rng);
 }
 
