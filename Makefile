@@ -101,9 +101,10 @@ endif
 ifeq ($(DEVICE_ONLY),1)
   # what test_gpu and the two benchmarks link, nothing that needs MPI, HDF5, cJSON or BLAS
   LIB_SRC := $(wildcard src/core/*.c src/tensor/*.c src/backend/*.c src/backend/cpu/*.c) \
-             src/nn/convbn.c src/nn/mbconv.c src/nn/param.c src/nn/se.c src/nn/tfblock.c \
-             src/nn/vitstage.c src/nas/cell.c src/nas/rate.c src/nas/student.c src/nas/vitcell.c \
-             src/train/cell_step.c src/train/optim.c src/par/par_serial.c src/par/signals.c
+             src/nn/convbn.c src/nn/mbconv.c src/nn/param.c src/nn/projector.c src/nn/se.c \
+             src/nn/tfblock.c src/nn/vitstage.c src/nas/cell.c src/nas/rate.c src/nas/student.c \
+             src/nas/vitcell.c src/train/cell_step.c src/train/optim.c src/par/par_serial.c \
+             src/par/signals.c
   CFLAGS  += -DDNA_NO_MPI -DDNA_NO_BLAS
   DEVICE_BINS := $(BIN)/test_gpu $(BIN)/bench_cell_train $(BIN)/bench_rate_shared
 else

@@ -708,6 +708,78 @@ rm -rf "$out"
 }
 section vit_tests 1200
 
+ssl_tests() {
+echo "== DNA++: self-supervised co-training on inputs/tiny_ssl.cfg"
+out=$(mktemp -d)
+ssl=(inputs/tiny_ssl.cfg "run.out_dir=$out")
+export OMP_NUM_THREADS=1  # bitwise comparisons need one thread count
+for st in data teacher features; do ASAN_OPTIONS=$MPI_ASAN "$bin/dna" $st "${ssl[@]}" >"$log" 2>&1; done
+ssl_no_shards() { [ -e "$out/tiny_ssl/features/COMPLETE" ] && [ -z "$(find "$out/tiny_ssl/features" -name '*.h5')" ] && grep -q 'features: none stored' "$log"; }
+check ssl_features_stores_no_shards ssl_no_shards
+ssl_copy() { mkdir -p "$out/$1" && cp -r "$out/tiny_ssl/dataset.h5" "$out/tiny_ssl/teacher.h5" "$out/tiny_ssl/features" "$out/$1/"; }
+# one epoch at lr 0.1 (e1): the reference of the rank and resume checks below, and the run
+# the rest of the pipeline rates. At lr 1 the summation-order differences of 2 ranks (1e-7)
+# grow, as any rounding does in a trajectory that steep, to 1e-5 by step 13 and 1% by 28.
+short=("${ssl[@]}" train.epochs=1 train.ckpt_every=3 ssl.lr=0.1)
+runlog="$out/e1.log"
+ssl_copy e1 && ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${short[@]}" run.name=e1 >"$runlog" 2>&1
+check ssl_train_loss_falls grep -q 'train: ssl loss, first .*(falls)' "$runlog"
+check ssl_guard_curves_in_checkpoint eval 'h5ls "$out/e1/ckpt/ssl.h5" | grep -q "^shared0 .*{15}"'
+# no collapse: after the config's 4 epochs (lr 1) every block's teacher-side std (mean over
+# channels) is above gamma/2 and no warning came (the same code as e1: release pass only)
+if release_only ssl_train_no_collapse; then
+    ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${ssl[@]}" >"$log" 2>&1
+    ssl_no_collapse() {
+        [ "$(grep -c 'train: ssl epoch 4/4 block' "$log")" = 3 ] &&
+            awk '/train: ssl epoch 4\/4 block/{for (i = 1; i < NF; i++) if ($i == "Z") z = $(i + 1) + 0; if (!(z > 0.5)) bad = 1} END{exit bad}' "$log" &&
+            ! grep -q 'is collapsing' "$log"
+    }
+    check ssl_train_no_collapse ssl_no_collapse
+fi
+# 2 ranks (a data-parallel team: rows gathered, BN synchronised, gradients summed) equal
+# 1 rank to 1e-5; a SIGKILL midway resumes bitwise
+ssl_copy np2 && mpi2 "$bin/dna" train "${short[@]}" run.name=np2 >"$log" 2>&1
+ssl_2ranks() { grep -q 'on 2 ranks' "$log" && h5diff -p 1e-5 "$out/e1/ckpt/ssl.h5" "$out/np2/ckpt/ssl.h5" /loss /loss; }
+check ssl_train_2ranks_equal_1rank ssl_2ranks
+ssl_copy kill
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${short[@]}" run.name=kill >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do [ -e "$out/kill/ckpt/ssl.h5" ] && break; sleep 0.1; done
+sleep "$(awk -v r=$RANDOM 'BEGIN{print r / 32768}')"  # then a random step
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+ssl_midway() { [ ! -e "$out/kill/ckpt/COMPLETE" ] && [ -e "$out/kill/ckpt/ssl.h5" ] || { cat "$log"; return 1; }; }
+check ssl_train_sigkill_lands_midway ssl_midway
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" train "${short[@]}" run.name=kill >"$log" 2>&1
+check ssl_train_sigkill_resume_bitwise h5diff -q "$out/e1/ckpt/ssl.h5" "$out/kill/ckpt/ssl.h5"
+# rating on projected features, every path; 2 ranks equal 1 rank, bitwise
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" rate "${short[@]}" run.name=e1 >"$log" 2>&1
+check ssl_rate_every_path grep -q 'rate: 306 paths rated' "$log"
+if release_only ssl_rate_2ranks_bitwise; then
+    mkdir -p "$out/r2" && cp -r "$out/e1/"{dataset.h5,teacher.h5,features,ckpt} "$out/r2/"
+    mpi2 "$bin/dna" rate "${short[@]}" run.name=r2 >"$log" 2>&1
+    ssl_rate_same() { for k in 1 2 3; do cmp "$out/e1/potentials_block$k.csv" "$out/r2/potentials_block$k.csv" || return 1; done; }
+    check ssl_rate_2ranks_bitwise ssl_rate_same
+fi
+# the rest of the pipeline as in DNA: search, retrain with labels, report
+cli ssl_run_complete 0 'run: stages data, teacher, features, train, rate, search, retrain, report complete' run "${short[@]}" run.name=e1
+check ssl_report_says_dna_pp grep -q '^## DNA++ co-training' "$out/e1/report.md"
+# DNA-T++: the CNN teacher co-trained with ViT supernets, every subnet rated (1 epoch)
+vt=(inputs/tiny_vit.cfg "run.out_dir=$out" run.name=vit train.mode=ssl train.epochs=1)
+for st in data teacher features train; do ASAN_OPTIONS=$MPI_ASAN "$bin/dna" $st "${vt[@]}" >"$log" 2>&1; done
+grep -q 'train: ssl co-training of the teacher and 3 students' "$log" || cat "$log"
+ASAN_OPTIONS=$MPI_ASAN "$bin/dna" rate "${vt[@]}" >"$log" 2>&1
+check ssl_vit_students_rated grep -q 'rate: 24 paths rated' "$log"
+# bad input: a weight out of range, an empty crop, an [ssl] key without the mode, and
+# distillation's keys in DNA++'s mode (a warning, here before the bad weight's error)
+ssl_copy bad
+cli ssl_bad_lambda 1 '\[ssl\] lambda3 = -1 is out of range' train "${ssl[@]}" run.name=bad ssl.lambda3=-1
+cli ssl_bad_crop 1 'crop_scale' train "${ssl[@]}" run.name=bad "ssl.crop_scale=0.0001 0.001"
+cli ssl_key_needs_mode 1 '\[ssl\] lambda1 is a key of DNA\+\+' plan inputs/tiny.cfg ssl.lambda1=1
+cli ssl_warns_distill_keys 1 'mode = ssl does not read features.batch, train.lr' train "${ssl[@]}" run.name=bad train.lr=0.01 features.batch=10 ssl.lambda3=-1
+rm -rf "$out"
+}
+section ssl_tests 1200
+
 reliability_sizes_tests() {
 echo "== reliability: threads and sizes"
 rel=$(mktemp -d)

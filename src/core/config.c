@@ -23,18 +23,21 @@ typedef struct CfgKey {
     // for the other kind is an error; the other kind's keys are left out of the dump and the
     // hash, so an MBConv config hashes as it did before the ViT space existed.
     int space_kind;
+    int ssl_only;  // [ssl] keys: part of a config only in DNA++'s mode (train.mode = ssl)
 } CfgKey;
 
 enum { SPACE_ANY = 0, SPACE_MBCONV, SPACE_VIT };
 
 #define K(sec, field, key, kind, def, choices, help) \
-    { #sec, key, kind, offsetof(Config, sec.field), def, choices, help, 0, SPACE_ANY }
+    { #sec, key, kind, offsetof(Config, sec.field), def, choices, help, 0, SPACE_ANY, 0 }
 #define K_OP(sec, field, key, kind, def, choices, help) \
-    { #sec, key, kind, offsetof(Config, sec.field), def, choices, help, 1, SPACE_ANY }
+    { #sec, key, kind, offsetof(Config, sec.field), def, choices, help, 1, SPACE_ANY, 0 }
 #define K_MB(field, key, kind, def, help) \
-    { "space", key, kind, offsetof(Config, space.field), def, NULL, help, 0, SPACE_MBCONV }
+    { "space", key, kind, offsetof(Config, space.field), def, NULL, help, 0, SPACE_MBCONV, 0 }
 #define K_VIT(field, key, kind, def, choices, help) \
-    { "space", key, kind, offsetof(Config, space.field), def, choices, help, 0, SPACE_VIT }
+    { "space", key, kind, offsetof(Config, space.field), def, choices, help, 0, SPACE_VIT, 0 }
+#define K_SSL(field, key, kind, def, choices, help) \
+    { "ssl", key, kind, offsetof(Config, ssl.field), def, choices, help, 0, SPACE_ANY, 1 }
 
 // The training-recipe keys of [teacher], [retrain], [bench] and [spos] (all but dropout,
 // which sits with the architecture keys); only the epoch count's default and help differ.
@@ -151,6 +154,10 @@ static const CfgKey KEYS[] = {
     K_VIT(head_dim, "head_dim", CK_INT, "16", NULL,
           "ViT: width of an attention head (heads = width / head_dim, as DS-ViT ties them)"),
 
+    {"train", "mode", CK_STR, offsetof(Config, train.mode), "distill", "distill|ssl",
+     "distill: DNA, every (block, cell) job distilled from the stored teacher's maps; ssl: "
+     "DNA++, the teacher and every student co-trained self-supervised ([ssl], no labels)",
+     0, SPACE_ANY, 0},
     K(train, epochs, "epochs", CK_INT, "1", NULL, "supernet training epochs per (block, cell) job"),
     K(train, batch, "batch", CK_INT, "64", NULL, "supernet training batch per job (global)"),
     K(train, lr_first, "lr_first", CK_F64, "0.002", NULL, "Adam learning rate of block 1 (paper)"),
@@ -166,6 +173,46 @@ static const CfgKey KEYS[] = {
     K(train, fraction, "fraction", CK_F64, "1", NULL,
       "train on the first fraction (0..1] of the supernet-training split, the total steps "
       "unchanged (the paper's Table 9)"),
+
+    K_SSL(init, "init", CK_STR, "random", "random|teacher",
+          "the online teacher starts from random weights (no label is read), or from the "
+          "teacher stage's supervised teacher.h5"),
+    K_SSL(lambda1, "lambda1", CK_F64, "0.390625", NULL,
+          "Eqn 10's distance weight; 25/proj_dim (VICReg's invariance 25 on a mean over "
+          "channels, where Eqn 10 sums them)"),
+    K_SSL(lambda2, "lambda2", CK_F64, "1", NULL, "Eqn 10's covariance weight (VICReg's 1)"),
+    K_SSL(lambda3, "lambda3", CK_F64, "25", NULL, "Eqn 11's variance weight (VICReg's 25)"),
+    K_SSL(gamma, "gamma", CK_F64, "1", NULL, "Eqn 11's target std per channel"),
+    K_SSL(eps, "eps", CK_F64, "1e-4", NULL, "added to the variance under Eqn 11's root"),
+    K_SSL(var_both, "var_both", CK_INT, "1", "0|1",
+          "1: the variance hinge on the teacher's Z and each student's Z-hat (VICReg); 0: on Z "
+          "only, as Eqn 11 prints it"),
+    K_SSL(proj_hidden, "proj_hidden", CK_INT, "256", NULL,
+          "projector hidden width (pool, linear, BN, ReLU, linear: BossNAS's)"),
+    K_SSL(proj_dim, "proj_dim", CK_INT, "64", NULL, "projector output width C of Eqns 10-11"),
+    K_SSL(optimizer, "optimizer", CK_STR, "lars", "lars|adamw",
+          "lars: the paper's (VICReg's LARS: momentum, trust eta, no decay or scaling of "
+          "biases and BN); adamw: betas 0.9/0.999"),
+    K_SSL(lr, "lr", CK_F64, "1", NULL,
+          "peak learning rate (cosine schedule after warm-up); LARS moves a weight by about "
+          "lr x eta of its norm a step"),
+    K_SSL(weight_decay, "weight_decay", CK_F64, "1e-6", NULL, "on conv/linear weights only"),
+    K_SSL(momentum, "momentum", CK_F64, "0.9", NULL, "LARS momentum"),
+    K_SSL(eta, "eta", CK_F64, "0.001", NULL, "LARS trust coefficient"),
+    K_SSL(warmup_epochs, "warmup_epochs", CK_F64, "0.5", NULL, "linear warm-up (epochs)"),
+    K_SSL(crop_scale, "crop_scale", CK_STR, "0.2 1", NULL,
+          "RandomResizedCrop area fraction range MIN MAX (MoCo v2's CIFAR 0.2, not 0.08)"),
+    K_SSL(crop_ratio, "crop_ratio", CK_STR, "0.75 1.3333333333333333", NULL,
+          "RandomResizedCrop aspect-ratio range MIN MAX"),
+    K_SSL(flip_p, "flip_p", CK_F64, "0.5", NULL, "horizontal flip probability"),
+    K_SSL(erase_p, "erase_p", CK_F64, "0.5", NULL,
+          "random erasing probability (grayscale has no colour to jitter)"),
+    K_SSL(erase_scale, "erase_scale", CK_STR, "0.02 0.33", NULL,
+          "random erasing area fraction range MIN MAX"),
+    K_SSL(erase_ratio, "erase_ratio", CK_STR, "0.3 3.3", NULL,
+          "random erasing aspect-ratio range MIN MAX"),
+    K_SSL(noise_std, "noise_std", CK_F64, "0", NULL,
+          "std of Gaussian noise added to each view (normalised units; 0 = off)"),
 
     K(rate, batch, "batch", CK_INT, "250", NULL,
       "search-split batch: Eqn 7's relative L1 is taken per batch, then averaged"),
@@ -235,6 +282,10 @@ static const CfgKey KEYS[] = {
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 _Static_assert(sizeof KEYS / sizeof KEYS[0] <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
 
+int config_ssl(const Config *cfg) {
+    return !strcmp(cfg->train.mode, "ssl");
+}
+
 static int space_kind(const Config *cfg) {
     return strcmp(cfg->space.kind, "vit") ? SPACE_MBCONV : SPACE_VIT;
 }
@@ -242,6 +293,9 @@ static int space_kind(const Config *cfg) {
 // Whether key k is part of what this config describes: [space] keys of the other kind of
 // space are not (and space.kind itself only when it is not the default, mbconv).
 static int key_applies(const Config *cfg, const CfgKey *k) {
+    if (k->ssl_only) return config_ssl(cfg);
+    // train.mode too, only in DNA++'s mode: a distillation config hashes as before it existed
+    if (!strcmp(k->section, "train") && !strcmp(k->key, "mode")) return config_ssl(cfg);
     if (k->space_kind == SPACE_ANY) return 1;
     if (!strcmp(k->key, "kind")) return space_kind(cfg) == SPACE_VIT;
     return k->space_kind == space_kind(cfg);
@@ -408,10 +462,18 @@ void config_load(Config *cfg, const char *path, char **overrides, int noverrides
         snprintf(where, sizeof where, "override '%s'", overrides[i]);
         set_key(cfg, buf, dot + 1, eq + 1, where);
     }
+    // [ssl] keys in a distillation config: a config meant for DNA++, or a forgotten mode
+    for (int i = 0; i < NKEYS; i++)
+        DNA_CHECK(!cfg->given[i] || !KEYS[i].ssl_only || config_ssl(cfg),
+                  "set [train] mode = ssl, or remove the [ssl] keys",
+                  "%s: [ssl] %s is a key of DNA++'s self-supervised mode, and [train] mode = %s",
+                  path ? path : "config", KEYS[i].key, cfg->train.mode);
     // [space] keys of the other kind of space: a config meant for one kind, or a typo of kind
     for (int i = 0; i < NKEYS; i++) {
         const CfgKey *k = &KEYS[i];
-        if (!cfg->given[i] || key_applies(cfg, k) || !strcmp(k->key, "kind")) continue;
+        if (!cfg->given[i] || key_applies(cfg, k) || k->ssl_only || !strcmp(k->key, "kind") ||
+            !strcmp(k->key, "mode"))
+            continue;
         int vit = space_kind(cfg) == SPACE_VIT;
         DNA_FAIL(vit ? "remove it: a ViT space is set by dims, mlp_ratios, depths and head_dim"
                      : "remove it, or set [space] kind = vit",
@@ -487,6 +549,7 @@ void config_keys(const Config *cfg, const char *sections, FILE *f) {
     for (int i = 0; i < NKEYS; i++) {
         const CfgKey *k = &KEYS[i];
         if (k->operational || !has_word(sections, k->section)) continue;
+        if ((k->ssl_only || !strcmp(k->key, "mode")) && !key_applies(cfg, k)) continue;
         const char *p = (const char *)cfg + k->off;
         fprintf(f, "%s.%s = ", k->section, k->key);
         switch (k->kind) {
@@ -501,6 +564,13 @@ void config_keys(const Config *cfg, const char *sections, FILE *f) {
                 break;
         }
     }
+}
+
+int config_given(const Config *cfg, const char *section, const char *key) {
+    const CfgKey *k = find(section, key);
+    DNA_CHECK(k, "internal: ask for a key of the schema", "config_given: no key %s.%s", section,
+              key);
+    return cfg->given[k - KEYS];
 }
 
 void config_help(FILE *f) {

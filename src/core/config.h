@@ -56,6 +56,7 @@ typedef struct SpaceCfg {
 } SpaceCfg;
 
 typedef struct TrainCfg {
+    char mode[CFG_STR];  // distill (DNA, DNA+) | ssl (DNA++: self-supervised co-training, [ssl])
     long epochs, batch, ckpt_every, window, seed;
     double fraction;
     double lr_first, lr, lr_decay, weight_decay;
@@ -83,6 +84,20 @@ typedef struct BenchCfg {
 typedef struct SposCfg {
     RecipeCfg fit;
 } SposCfg;
+
+// DNA++ (`[train] mode = ssl`, doc/design.md §5.5): the teacher and every student supernet
+// co-trained on two augmented views with Eqns 10-11 (nas/ssl_loss.h), no labels. Its keys
+// apply only in that mode: they are out of the dump and hash of a distillation config, and
+// giving one there is an error.
+typedef struct SslCfgKeys {
+    char init[CFG_STR];  // random | teacher (the teacher stage's teacher.h5)
+    double lambda1, lambda2, lambda3, gamma, eps;
+    long var_both, proj_hidden, proj_dim;
+    char optimizer[CFG_STR];  // lars | adamw
+    double lr, weight_decay, momentum, eta, warmup_epochs;
+    char crop_scale[CFG_STR], crop_ratio[CFG_STR], erase_scale[CFG_STR], erase_ratio[CFG_STR];
+    double flip_p, erase_p, noise_std;
+} SslCfgKeys;
 
 typedef struct RateCfg {
     long batch, recal_batch, limit;
@@ -114,7 +129,7 @@ typedef struct PlusCfg {
 enum { CFG_MAX_KEYS = 256 };
 
 typedef struct Config {
-    char path[CFG_STR];  // the file it was read from
+    char path[CFG_STR];                 // the file it was read from
     unsigned char given[CFG_MAX_KEYS];  // per key of the schema: set by the file or an override
     RunCfg run;
     DataCfg data;
@@ -122,6 +137,7 @@ typedef struct Config {
     FeaturesCfg features;
     SpaceCfg space;
     TrainCfg train;
+    SslCfgKeys ssl;
     RateCfg rate;
     SearchCfg search;
     RetrainCfg retrain;
@@ -140,6 +156,10 @@ void config_hash(const Config *cfg, char hex[17]);
 // teacher"), one "section.key = value" line each (the keys of a fingerprint, io/fingerprint.h).
 void config_keys(const Config *cfg, const char *sections, FILE *f);
 void config_help(FILE *f);  // every key with its default and help line
+// 1 when section.key was set by the file or an override (fatal for a key not in the schema).
+int config_given(const Config *cfg, const char *section, const char *key);
+// 1 in DNA++'s mode (`[train] mode = ssl`).
+int config_ssl(const Config *cfg);
 // Joins run.out_dir and run.name (and an optional file name below it) into buf; from
 // plus.generation 2 on, the generation's directory <run>/gen<m>, except for dataset.h5, which
 // every generation shares with the first.

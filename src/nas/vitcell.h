@@ -3,10 +3,12 @@
 // enumerates them with the depth as the last digit, so the subnets that differ only in
 // depth are neighbours (rating shares their common prefix of layers). VitCell is the
 // supernet: the largest stage's weights, and a working stage the subnet of a step is sliced
-// into (nn/vitstage.h).
+// into (nn/vitstage.h). DNA++ rates on projected features, the projector's BN recalibrated
+// per subnet (depth), as rating recalibrates every path's BNs (see the rating section).
 #pragma once
 #include <stdint.h>
 
+#include "nn/projector.h"
 #include "nn/vitstage.h"
 
 enum { VIT_MAX_CHOICES = 16 };
@@ -61,3 +63,20 @@ int64_t vitcell_units(const VitCellCfg *c);
 void vitcell_rate_slice(const Backend *be, VitCell *c, int64_t unit);
 void vitcell_rate_batch(const Backend *be, VitCell *c, const Tensor *x, const Tensor *y,
                         double *rel, double *sq);
+// DNA++ (issue 20) rates on projected features: depth i scores rel_l1(P(output at depth i),
+// Z) against the teacher's projected vector z [N, cout of p, 1, 1]. The projector's
+// BatchNorm1d was trained on random subnets, so its running statistics fit none of them;
+// as the MBConv cells' BNs are (nas/rate.h), it is recalibrated per subnet, i.e. per depth:
+// vitcell_rate_recalibrate_proj slices unit's deepest subnet (as vitcell_rate_slice), runs
+// it once on the recalibration batch xr and keeps the projector's statistics at each depth
+// (host floats; it leaves the projector's running statistics changed); with p == NULL it
+// only slices and returns NULL (a ViT has LayerNorms only). vitcell_rate_batch_proj loads
+// depth i's statistics before projecting depth i's output; with s and p NULL it is
+// vitcell_rate_batch, bitwise. It must follow the recalibration of the same unit and
+// projector.
+typedef struct VitRateStats VitRateStats;
+VitRateStats *vitcell_rate_recalibrate_proj(const Backend *be, VitCell *c, int64_t unit,
+                                            const Tensor *xr, Projector *p);
+void vitcell_rate_batch_proj(const Backend *be, VitCell *c, const VitRateStats *s, const Tensor *x,
+                             const Tensor *z, Projector *p, double *rel, double *sq);
+void vitcell_rate_stats_free(VitRateStats *s);

@@ -1,5 +1,6 @@
 // EffNet: config parsing (timm arch_def strings, JSON), construction with timm's names,
-// forward/backward over stem, MBConv stages and head, counts.
+// forward/backward over stem, MBConv stages and head (or over the blocks alone, for the
+// self-supervised teacher of DNA++), the blocks' parameters and batch norms, counts.
 #include "nn/effnet.h"
 
 #include <cjson/cJSON.h>
@@ -39,15 +40,27 @@ static int parse_stage(const char *tok, StageCfg *s, char *err, size_t n) {
             if (v < INT_MIN || v > INT_MAX)
                 return fail(err, n, "stage '%s': field '%s' is out of range", tok, f);
             switch (f[0]) {
-                case 'r': s->repeats = (int)v; break;
-                case 'k': s->k = (int)v; break;
-                case 's': s->stride = (int)v; break;
-                case 'e': s->expand = (int)v; break;
-                case 'c': s->cout = (int)v; break;
-                default: return fail(err, n, "stage '%s': unknown field '%s'", tok, f);
+                case 'r':
+                    s->repeats = (int)v;
+                    break;
+                case 'k':
+                    s->k = (int)v;
+                    break;
+                case 's':
+                    s->stride = (int)v;
+                    break;
+                case 'e':
+                    s->expand = (int)v;
+                    break;
+                case 'c':
+                    s->cout = (int)v;
+                    break;
+                default:
+                    return fail(err, n, "stage '%s': unknown field '%s'", tok, f);
             }
         }
-        if (end == num || *end) return fail(err, n, "stage '%s': field '%s' is not a number", tok, f);
+        if (end == num || *end)
+            return fail(err, n, "stage '%s': field '%s' is not a number", tok, f);
     }
     if (s->k <= 0 || s->cout <= 0)
         return fail(err, n, "stage '%s' needs a kernel (k3) and a width (c24)", tok);
@@ -150,7 +163,8 @@ char *effnet_cfg_to_json(const EffNetCfg *c) {
 
 static int json_num(const cJSON *o, const char *key, double *v, char *err, size_t n) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(it)) return fail(err, n, "architecture JSON: '%s' missing or not a number", key);
+    if (!cJSON_IsNumber(it))
+        return fail(err, n, "architecture JSON: '%s' missing or not a number", key);
     *v = it->valuedouble;
     return 0;
 }
@@ -247,8 +261,8 @@ void effnet_init(const Backend *be, EffNet *net, const EffNetCfg *cfg, int in_hw
               "bad teacher architecture: %s", err);
     *net = (EffNet){.cfg = *cfg};
     for (int s = 0; s < cfg->nstages; s++) net->nlayers += cfg->stage[s].repeats;
-    DNA_CHECK(net->nlayers <= EFFNET_MAX_STAGES * 64, "use fewer layers",
-              "%d layers is too many", net->nlayers);
+    DNA_CHECK(net->nlayers <= EFFNET_MAX_STAGES * 64, "use fewer layers", "%d layers is too many",
+              net->nlayers);
     net->layers = dna_calloc((size_t)net->nlayers, sizeof(MBConv));
     net->layer_c = dna_calloc((size_t)net->nlayers, sizeof(MBConvCache));
     net->state = dna_calloc((size_t)net->nlayers * 24 + 16, sizeof(NamedTensor));
@@ -305,6 +319,7 @@ void effnet_free(const Backend *be, EffNet *net) {
     }
     head_free(be, &net->head);
     head_cache_free(be, &net->head_c);
+    tensor_free(be, &net->dbound);
     params_free(&net->params);
     free(net->layers);
     free(net->layer_c);
@@ -319,17 +334,39 @@ void effnet_set_drop_connect(EffNet *net, float rate) {
 
 // ---------------------------------------------------------------- forward / backward
 
-const Tensor *effnet_forward(const Backend *be, EffNet *net, const Tensor *x, BNMode mode,
-                             Rng *drop) {
+// One past the last layer of block k (the layers of stages up to block_end[k]).
+static int block_layer_end(const EffNet *net, int k) {
+    int l = 0;
+    while (l < net->nlayers && net->layer_stage[l] <= net->cfg.block_end[k]) l++;
+    return l;
+}
+
+// Stem and layers [0, nl), recording the block boundaries passed. Both forwards go through
+// here, so their maps and their drop-connect draws (per layer, in layer order) are the same.
+static const Tensor *forward_body(const Backend *be, EffNet *net, const Tensor *x, BNMode mode,
+                                  Rng *drop, int nl) {
     const Tensor *h = convbn_forward(be, &net->stem, &net->stem_c, x, mode);
-    for (int l = 0, blk = 0; l < net->nlayers; l++) {
+    for (int l = 0, blk = 0; l < nl; l++) {
         h = mbconv_forward(be, &net->layers[l], &net->layer_c[l], h, mode, drop);
         int s = net->layer_stage[l];
         int last_of_stage = l + 1 == net->nlayers || net->layer_stage[l + 1] != s;
         if (last_of_stage && blk < net->cfg.nblocks && net->cfg.block_end[blk] == s)
             net->block_out[blk++] = h;
     }
+    return h;
+}
+
+const Tensor *effnet_forward(const Backend *be, EffNet *net, const Tensor *x, BNMode mode,
+                             Rng *drop) {
+    const Tensor *h = forward_body(be, net, x, mode, drop, net->nlayers);
     return head_forward(be, &net->head, &net->head_c, h, mode, drop);
+}
+
+const Tensor *effnet_forward_blocks(const Backend *be, EffNet *net, const Tensor *x, BNMode mode,
+                                    Rng *drop) {
+    int last = net->cfg.nblocks - 1;
+    forward_body(be, net, x, mode, drop, block_layer_end(net, last));
+    return net->block_out[last];
 }
 
 // Only layers whose activation keeps the sign of its input are units in NASWOT's sense.
@@ -355,6 +392,73 @@ void effnet_backward(const Backend *be, EffNet *net, const Tensor *dlogits) {
     for (int l = net->nlayers - 1; l >= 0; l--)
         d = mbconv_backward(be, &net->layers[l], &net->layer_c[l], d, 1);
     convbn_backward(be, &net->stem, &net->stem_c, d, 0);
+}
+
+// The running gradient below boundary k: d (from the blocks above, NULL = none) plus g.
+static const Tensor *join_boundary(const Backend *be, EffNet *net, int k, const Tensor *d,
+                                   const Tensor *g) {
+    if (!g) return d;
+    const Tensor *b = net->block_out[k];
+    DNA_CHECK(g->n == b->n && g->c == b->c && g->h == b->h && g->w == b->w,
+              "pass dL/d block_out[k] in block_out[k]'s shape",
+              "block %d: gradient [%d,%d,%d,%d] for a map [%d,%d,%d,%d]", k, g->n, g->c, g->h, g->w,
+              b->n, b->c, b->h, b->w);
+    if (!d) return g;
+    tensor_ensure(be, &net->dbound, b->n, b->c, b->h, b->w);
+    be->add(d, g, &net->dbound);  // not in place: d belongs to a layer's cache
+    return &net->dbound;
+}
+
+// Layers above the highest non-NULL boundary get no gradient and are not visited; their
+// parameter gradients would be zero.
+void effnet_backward_blocks(const Backend *be, EffNet *net, const Tensor *const *dblock) {
+    const Tensor *d = NULL;
+    for (int k = net->cfg.nblocks - 1; k >= 0; k--) {
+        d = join_boundary(be, net, k, d, dblock[k]);
+        int first = k ? block_layer_end(net, k - 1) : 0;
+        for (int l = block_layer_end(net, k) - 1; d && l >= first; l--)
+            d = mbconv_backward(be, &net->layers[l], &net->layer_c[l], d, 1);
+    }
+    if (d) convbn_backward(be, &net->stem, &net->stem_c, d, 0);
+}
+
+// ---------------------------------------------------------------- block parameters
+
+void effnet_block_params(EffNet *net, ParamList *l) {
+    convbn_params(&net->stem, l);  // net->params starts the same way (effnet_init)
+    int nl = block_layer_end(net, net->cfg.nblocks - 1);
+    for (int i = 0; i < nl; i++) mbconv_params(&net->layers[i], l);
+}
+
+static int block_bn_count(const EffNet *net) {
+    int n = 1, nl = block_layer_end(net, net->cfg.nblocks - 1);
+    for (int i = 0; i < nl; i++) n += 2 + net->layers[i].has_expand;
+    return n;
+}
+
+int effnet_block_bns(EffNet *net, BatchNorm **bns, int max) {
+    int n = 0, nl = block_layer_end(net, net->cfg.nblocks - 1);
+#define PUSH(bn) \
+    (n < max ? (void)(bns[n++] = (bn)) : DNA_FAIL("", "effnet_block_bns: more than %d", max))
+    PUSH(&net->stem.bn);
+    for (int i = 0; i < nl; i++) {
+        MBConv *m = &net->layers[i];
+        if (m->has_expand) PUSH(&m->expand.bn);
+        PUSH(&m->dw.bn);
+        PUSH(&m->proj.bn);  // SE has no batch norm
+    }
+#undef PUSH
+    return n;
+}
+
+int effnet_block_stats(EffNet *net, Tensor **stats, int max) {
+    int nbn = block_bn_count(net), n = 0;
+    DNA_CHECK(2 * nbn <= max, "", "effnet_block_stats: %d statistics, room for %d", 2 * nbn, max);
+    BatchNorm **bns = dna_malloc(sizeof *bns * (size_t)nbn);  // up to 6145: not on the stack
+    effnet_block_bns(net, bns, nbn);
+    for (int i = 0; i < nbn; i++) stats[n++] = &bns[i]->run_mean, stats[n++] = &bns[i]->run_var;
+    free(bns);
+    return n;
 }
 
 // ---------------------------------------------------------------- counts

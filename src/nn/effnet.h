@@ -69,7 +69,11 @@ typedef struct EffNet {
     HeadCache head_c;
     const Tensor *block_out[EFFNET_MAX_BLOCKS];  // feature maps at the block boundaries
     int block_c[EFFNET_MAX_BLOCKS], block_hw[EFFNET_MAX_BLOCKS];  // at the configured input
+    Tensor dbound;  // effnet_backward_blocks: the gradient below a boundary, summed
 } EffNet;
+
+// Batch norms of the blocks at most: the stem's and three per layer.
+enum { EFFNET_MAX_BNS = 1 + 3 * EFFNET_MAX_LAYERS };
 
 void effnet_init(const Backend *be, EffNet *net, const EffNetCfg *cfg, int in_hw, Rng *rng);
 void effnet_free(const Backend *be, EffNet *net);
@@ -89,6 +93,26 @@ typedef void (*EffNetActFn)(const Tensor *act, void *user);
 void effnet_each_activation(const EffNet *net, EffNetActFn fn, void *user);
 // Accumulates parameter gradients from dL/dlogits (the input gradient is not formed).
 void effnet_backward(const Backend *be, EffNet *net, const Tensor *dlogits);
+
+// DNA++ trains the teacher self-supervised on its block-boundary maps; the head is unused.
+// effnet_forward_blocks runs the stem and the layers up to the last block's end, sets
+// block_out[] bit for bit as effnet_forward does (the same drop-connect draws from `drop`
+// for those layers; the head's dropout draws are not made) and returns block_out[nblocks-1].
+const Tensor *effnet_forward_blocks(const Backend *be, EffNet *net, const Tensor *x, BNMode mode,
+                                    Rng *drop);
+// After effnet_forward_blocks in BN_TRAIN: accumulates parameter gradients from dblock[k] =
+// dL/d block_out[k] (NULL: zero), added at each boundary on the way down to the stem. The
+// input gradient is not formed. Layers above the highest non-NULL entry are not visited, so
+// ranks of a synchronised-BN group must pass the same NULL entries.
+void effnet_backward_blocks(const Backend *be, EffNet *net, const Tensor *const *dblock);
+// What effnet_forward_blocks uses: the parameters (appended in net->params order, so none
+// of the head's), the batch norms (stem's, then each layer's expand/dw/proj; for setting
+// BatchNorm.sync) and their running statistics (mean, var per BN in that order). The two
+// counts return what they wrote; more than max is fatal.
+void effnet_block_params(EffNet *net, ParamList *l);
+int effnet_block_bns(EffNet *net, BatchNorm **bns, int max);
+int effnet_block_stats(EffNet *net, Tensor **stats, int max);
+
 int effnet_stem_hw(const EffNetCfg *cfg, int in_hw);  // stem output size
 // Widths and sizes of the block-boundary maps at input in_hw, without building the network.
 void effnet_block_shapes(const EffNetCfg *cfg, int in_hw, int *c, int *hw);

@@ -21,6 +21,7 @@
 #include "io/shard.h"
 #include "par/par.h"
 #include "par/sched.h"
+#include "stages/cotrain.h"
 #include "stages/stages.h"
 #include "train/cell_step.h"
 #include "train/trainer.h"
@@ -234,8 +235,8 @@ static int run_job(const RunCtx *ctx, const Config *cfg, const Space *sp, int k,
         for (;;) {
             if (tr.nval < tr.epoch) epoch_end(ctx, cfg, &st, k, c, &val, in, out, g, &tr, t0);
             if (tr.epoch == epochs) break;
-            if ((stopped = run_epoch(ctx, cfg, &st, k, c, in, out, r, &paths, g ? gsum : NULL, x,
-                                     y, &dy, &tr) == TRAIN_STOP))
+            if ((stopped = run_epoch(ctx, cfg, &st, k, c, in, out, r, &paths, g ? gsum : NULL, x, y,
+                                     &dy, &tr) == TRAIN_STOP))
                 break;
         }
         if (tr.done && tr.lead) {
@@ -316,10 +317,13 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
     (void)force;  // the runner removed ckpt/ already
     Space sp;
     stage_space_any(ctx, cfg, &sp, NULL, NULL);  // MBConv cells or ViT supernets
-    if (train_jobs(ctx, cfg, &sp))
+    if (config_ssl(cfg) ? cotrain_run(ctx, cfg, &sp) : train_jobs(ctx, cfg, &sp))
         return stage_stopped(ctx, "train: stopped by a signal; every job checkpointed");
     if (ctx->rank == 0) {
         char path[1100], prev[1200];
+        cotrain_ckpt_path(cfg, path, sizeof path);
+        snprintf(prev, sizeof prev, "%s.prev", path);
+        unlink(prev);
         for (int k = 0; k < sp.nblocks; k++)  // every job is done: the generations before go
             for (int c = 0; c < sp.block[k].ncells; c++) {
                 job_ckpt(cfg, k, c, path, sizeof path);
@@ -343,7 +347,7 @@ const Stage STAGE_TRAIN = {
     .reads = {"teacher.h5", "features/COMPLETE"},
     .writes = "ckpt/COMPLETE",
     .partial = "ckpt",
-    .sections = "data teacher features space train",
+    .sections = "data teacher features space train ssl",
     .checkpoints = 1,
     .metrics = 1,
 };

@@ -201,8 +201,30 @@ void features_extract(const RunCtx *ctx, const Config *cfg, const Dataset *d, Te
     par_barrier();
 }
 
+// DNA++ computes the teacher's maps online (the teacher trains with the students): the
+// stage writes its marker alone, so the pipeline and `dna status` read as in DNA.
+static void ssl_marker(const RunCtx *ctx, const Config *cfg) {
+    log_info(ctx, "features: none stored: [train] mode = ssl computes the teacher's maps online");
+    if (ctx->rank == 0) {
+        char path[1100];
+        config_run_path(cfg, "features", path, sizeof path);
+        make_dirs(path);
+        config_run_path(cfg, "features/COMPLETE", path, sizeof path);
+        TextOut out;
+        fp_write_text(textout_open(&out, path), ctx->fingerprint ? ctx->fingerprint : "",
+                      ctx->fingerprint_keys ? ctx->fingerprint_keys : "",
+                      "shards none (train.mode = ssl)\n");
+        textout_commit(&out);
+    }
+    par_barrier();
+}
+
 static int run(const RunCtx *ctx, const Config *cfg, int force) {
     (void)force;  // the runner removed features/ already
+    if (config_ssl(cfg)) {
+        ssl_marker(ctx, cfg);
+        return STAGE_RAN;
+    }
     char path[1100];
     Dataset d;
     stage_dataset(cfg, &d);
@@ -224,4 +246,5 @@ const Stage STAGE_FEATURES = {
     .writes = "features/COMPLETE",
     .partial = "features",
     .sections = "data teacher features",
+    .keys = stage_mode_keys,  // DNA++ stores no shards
 };

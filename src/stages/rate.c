@@ -3,7 +3,10 @@
 // paths are cut into units (subtrees under a prefix of the first layers' ops: by first-layer
 // op, finer when ranks outnumber those), dealt to ranks longest-first; each finished unit is
 // saved to <run>/rate/ (so a rerun resumes), the results are gathered to rank 0
-// (MPI_Gatherv) and written as potentials.h5 with one CSV per block.
+// (MPI_Gatherv) and written as potentials.h5 with one CSV per block. In DNA++'s mode
+// (`[train] mode = ssl`) a path's score is the relative L1 between its projected output and
+// the co-trained teacher's projected map (doc/design.md §5.5), the teacher run here in eval
+// mode instead of read from shards.
 #include "nas/rate.h"
 
 #include <limits.h>
@@ -21,7 +24,9 @@
 #include "io/shard.h"
 #include "nas/arch.h"
 #include "par/par.h"
+#include "stages/cotrain.h"
 #include "stages/stages.h"
+#include "train/loader.h"
 #include "train/trainer.h"
 
 enum { STREAM_RATE = 300 };
@@ -189,9 +194,145 @@ static void load_vit(const RunCtx *ctx, const Config *cfg, const Space *sp, int 
     params_free(&all);
 }
 
+// DNA++ (`[train] mode = ssl`): the co-trained model, frozen, and what every unit of a block
+// reads, computed once per rank by the teacher in eval mode (no shards): the block's input
+// on the recalibration batch, and per search batch its input and the teacher's projected Z.
+typedef struct SslRate {
+    Teacher t;
+    CoTrain m;
+    int nr, nbatch, *bn;          // recalibration images; search batches and their sizes
+    float *xr[SPACE_MAX_BLOCKS];  // [nr, in_c, in_hw, in_hw]
+    float **x[SPACE_MAX_BLOCKS], **z[SPACE_MAX_BLOCKS];  // per batch: input, Z [bn, dim]
+} SslRate;
+
+// The host copy of a block's input for x: the images (block 1) or the teacher's map.
+static float *block_input(const SslRate *r, int k, const Tensor *x) {
+    const Tensor *in = k ? r->m.teacher->block_out[k - 1] : x;
+    float *h = dna_malloc(sizeof(float) * tensor_numel(in));
+    tensor_download(r->m.be, in, h);
+    return h;
+}
+
+static SslRate *ssl_rate_new(const RunCtx *ctx, const Config *cfg, const Space *sp) {
+    const Backend *be = ctx->be;
+    SslRate *r = calloc(1, sizeof *r);
+    DNA_CHECK(r, "free memory", "out of memory");
+    cotrain_load(ctx, cfg, sp, &r->t, &r->m);
+    Dataset d;
+    stage_dataset(cfg, &d);
+    int pad = (int)cfg->data.pad;
+    // the recalibration batch: the first of a seeded shuffle of the supernet-training split
+    Rng root = rng_new((uint64_t)cfg->run.seed), s = rng_split(&root, STREAM_RATE);
+    Rng rs = rng_split(&s, 1000);
+    Loader *L = loader_new(&d.train, d.fit, d.n_fit, d.mean, d.std,
+                           (LoaderCfg){.batch = (int)cfg->rate.recal_batch,
+                                       .nparts = 1,
+                                       .pad = pad,
+                                       .shuffle = 1,
+                                       .seed = rng_u64(&rs)});
+    const float *xb;
+    const int32_t *lab;
+    const int64_t *ids;
+    loader_start_epoch(L, 0, 0);
+    r->nr = loader_next(L, &xb, &lab, &ids);
+    Tensor x = tensor_new(be, r->nr, d.train.c, d.train.h + 2 * pad, d.train.w + 2 * pad);
+    tensor_upload(be, &x, xb);
+    const Tensor *z[SPACE_MAX_BLOCKS];
+    cotrain_teacher_eval(&r->m, &x, z);
+    for (int k = 0; k < sp->nblocks; k++) r->xr[k] = block_input(r, k, &x);
+    loader_free(L);
+    // the search split, in order, up to [rate] limit images
+    long limit = cfg->rate.limit > 0 && cfg->rate.limit < d.n_search ? cfg->rate.limit : d.n_search;
+    L = loader_new(&d.train, d.search, (int)limit, d.mean, d.std,
+                   (LoaderCfg){.batch = (int)cfg->rate.batch, .nparts = 1, .pad = pad});
+    r->nbatch = loader_batches(L);
+    r->bn = dna_malloc(sizeof(int) * (size_t)r->nbatch);
+    for (int k = 0; k < sp->nblocks; k++) {
+        r->x[k] = dna_malloc(sizeof(float *) * (size_t)r->nbatch);
+        r->z[k] = dna_malloc(sizeof(float *) * (size_t)r->nbatch);
+    }
+    loader_start_epoch(L, 0, 0);
+    for (int i = 0; i < r->nbatch; i++) {
+        r->bn[i] = loader_next(L, &xb, &lab, &ids);
+        tensor_ensure(be, &x, r->bn[i], d.train.c, d.train.h + 2 * pad, d.train.w + 2 * pad);
+        tensor_upload(be, &x, xb);
+        cotrain_teacher_eval(&r->m, &x, z);
+        for (int k = 0; k < sp->nblocks; k++) {
+            r->x[k][i] = block_input(r, k, &x);
+            r->z[k][i] = dna_malloc(sizeof(float) * tensor_numel(z[k]));
+            tensor_download(be, z[k], r->z[k][i]);
+        }
+    }
+    loader_free(L);
+    tensor_free(be, &x);
+    dataset_free(&d);
+    return r;
+}
+
+static void ssl_rate_free(const RunCtx *ctx, const Space *sp, SslRate *r) {
+    if (!r) return;
+    for (int k = 0; k < sp->nblocks; k++) {
+        for (int i = 0; i < r->nbatch; i++) free(r->x[k][i]), free(r->z[k][i]);
+        free(r->x[k]), free(r->z[k]), free(r->xr[k]);
+    }
+    free(r->bn);
+    cotrain_free(&r->m);
+    teacher_free(ctx->be, &r->t);
+    free(r);
+}
+
+// The co-trained job of (block, cell).
+static CoJob *ssl_job(SslRate *r, int k, int c) {
+    for (int j = 0; j < r->m.njobs; j++)
+        if (r->m.job[j].block == k && r->m.job[j].cell == c) return &r->m.job[j];
+    DNA_FAIL("report this as a bug", "no co-trained job for block %d cell %d", k + 1, c + 1);
+}
+
+// A unit of DNA++: its cell (or supernet) as co-trained, scored through its projector on the
+// teacher's projected maps.
+static double *rate_unit_ssl(const RunCtx *ctx, const Space *sp, SslRate *r, const Unit *u) {
+    const Backend *be = ctx->be;
+    const SpaceBlock *b = &sp->block[u->block];
+    CoJob *j = ssl_job(r, u->block, u->cell);
+    int dim = j->proj.cout;
+    Tensor xr = tensor_new(be, r->nr, b->in_c, b->in_hw, b->in_hw);
+    tensor_upload(be, &xr, r->xr[u->block]);
+    RateStats *st = NULL;
+    VitRateStats *vs = NULL;
+    if (sp->vit)
+        vs = vitcell_rate_recalibrate_proj(be, &j->st.vc, u->u.prefix, &xr, &j->proj);
+    else
+        st = rate_recalibrate_proj(be, &j->st.cell, u->u, &xr, &j->proj);
+    tensor_free(be, &xr);
+    double *res = calloc((size_t)(2 * u->npaths), sizeof(double));
+    Tensor x = {0}, z = {0};
+    long seen = 0;
+    int stop = 0, i = 0;
+    for (; i < r->nbatch && !(stop = par_stop_requested()); i++) {
+        int nb = r->bn[i];
+        tensor_ensure(be, &x, nb, b->in_c, b->in_hw, b->in_hw);
+        tensor_ensure(be, &z, nb, dim, 1, 1);
+        tensor_upload(be, &x, r->x[u->block][i]);
+        tensor_upload(be, &z, r->z[u->block][i]);
+        if (sp->vit)
+            vitcell_rate_batch_proj(be, &j->st.vc, vs, &x, &z, &j->proj, res, res + u->npaths);
+        else
+            rate_score_batch_proj(be, &j->st.cell, st, &x, &z, &j->proj, res, res + u->npaths);
+        seen += nb;
+    }
+    tensor_free(be, &x), tensor_free(be, &z);
+    for (int64_t p = 0; p < u->npaths; p++) res[p] /= (double)i, res[u->npaths + p] /= (double)seen;
+    rate_stats_free(st);
+    vitcell_rate_stats_free(vs);
+    if (stop) free(res), res = NULL;
+    return res;
+}
+
 // Rates one unit: returns rel[npaths] then mse[npaths] in one buffer; NULL when a stop
 // signal came (the unit is abandoned: a rerun rates it again).
-static double *rate_unit(const RunCtx *ctx, const Config *cfg, const Space *sp, const Unit *u) {
+static double *rate_unit(const RunCtx *ctx, const Config *cfg, const Space *sp, const Unit *u,
+                         SslRate *ssl) {
+    if (ssl) return rate_unit_ssl(ctx, sp, ssl, u);
     const Backend *be = ctx->be;
     const SpaceBlock *b = &sp->block[u->block];
     Cell cell;
@@ -366,6 +507,7 @@ static int rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     par_barrier();
     int nu;
     Unit *units = make_units(sp, ctx->nranks, &nu);
+    SslRate *ssl = NULL;
     long mine = 0, done = 0, resumed = 0;
     int64_t send_n = 0;
     for (int i = 0; i < nu; i++)
@@ -379,9 +521,10 @@ static int rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
         const Unit *u = &units[i];
         if (u->rank != ctx->rank) continue;
         double *res = load_unit(ctx, cfg, u);
+        if (!res && config_ssl(cfg) && !ssl) ssl = ssl_rate_new(ctx, cfg, sp);
         if (res)
             resumed++;
-        else if ((res = rate_unit(ctx, cfg, sp, u)))
+        else if ((res = rate_unit(ctx, cfg, sp, u, ssl)))
             save_unit(ctx, cfg, u, res);
         if ((stopped = !res)) break;
         *p++ = i;
@@ -393,6 +536,7 @@ static int rate_units(const RunCtx *ctx, const Config *cfg, const Space *sp) {
                  (long long)u->u.prefix);
         progress_update(&pr, ++done, extra);
     }
+    ssl_rate_free(ctx, sp, ssl);
     double busy = timer_now() - t0, mam[3];
     par_minavgmax(busy, mam);
     double flag = stopped;
@@ -445,6 +589,6 @@ const Stage STAGE_RATE = {
     .reads = {"teacher.h5", "ckpt/COMPLETE"},
     .writes = "potentials.h5",
     .partial = "rate",
-    .sections = "data teacher features space train rate",
+    .sections = "data teacher features space train ssl rate",
     .checkpoints = 1,  // its finished units: a stop signal ends it after the current batch
 };

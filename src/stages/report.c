@@ -32,6 +32,7 @@
 #include "stages/seeds.h"
 #include "stages/stages.h"
 #include "tensor/ops.h"
+#include "train/cotrain.h"
 
 enum { MAX_RANDOM = 16, MAX_STAGES = 256 };
 static const char *STAGE_ORDER[] = {"data", "teacher", "features", "train",
@@ -393,15 +394,81 @@ static void search_budget(const Config *cfg, const Row *searched, double *params
     free(txt);
 }
 
+// DNA++: the collapse guard's curves of ckpt/ssl.h5 (per epoch and block: the loss terms and
+// the mean std of Z and Z-hat, train/cotrain.h) as a table of the last epoch and a figure of
+// the stds against gamma/10, the guard's threshold. Returns 1 when the figure was drawn.
+static int ssl_section(FILE *f, const Config *cfg, const char *dir, int K) {
+    char path[1100];
+    config_run_path(cfg, "ckpt/ssl.h5", path, sizeof path);
+    if (!config_ssl(cfg) || !file_exists(path)) return 0;
+    hid_t h = h5_open_read(path);
+    size_t n;
+    int nd;
+    long dims[8];
+    float *c = h5_read_f32(h, path, "shared0", &n, &nd, dims);  // flat [epochs, K, T]
+    h5_close(h);
+    int T = COTRAIN_TERMS, E = (int)(n / ((size_t)K * T)), last = -1;
+    for (int e = 0; e < E; e++)
+        if (isfinite(c[(size_t)e * K * T])) last = e;
+    fprintf(f,
+            "## DNA++ co-training\n\nThe teacher and the students were co-trained "
+            "self-supervised (Eqns 10-11, `[train] mode = ssl`, `[ssl] init = %s`); paths are "
+            "rated on projected features. The last epoch's loss terms and the mean std of the "
+            "projections per block (collapse: below gamma/10 = %g):\n\n"
+            "| block | distance | covariance | variance | std Z | std Z-hat |\n"
+            "|---:|---:|---:|---:|---:|---:|\n",
+            cfg->ssl.init, cfg->ssl.gamma / 10);
+    for (int k = 0; last >= 0 && k < K; k++) {
+        const float *v = c + ((size_t)last * K + k) * T;
+        fprintf(f, "| %d | %.4f | %.4f | %.4f | %.3f | %.3f |\n", k + 1, v[0], v[1], v[2], v[3],
+                v[4]);
+    }
+    fprintf(f, "\n");
+    char dat[1200], png[1200], q[2300];
+    snprintf(dat, sizeof dat, "%s/ssl_std.dat", dir);
+    TextOut out;
+    FILE *o = textout_open(&out, dat);
+    for (int e = 0; e <= last; e++) {
+        fprintf(o, "%d", e + 1);
+        for (int k = 0; k < K; k++)
+            fprintf(o, " %.6g %.6g", c[((size_t)e * K + k) * T + 3],
+                    c[((size_t)e * K + k) * T + 4]);
+        fprintf(o, "\n");
+    }
+    textout_commit(&out);
+    free(c);
+    char *body;
+    size_t len;
+    FILE *g = open_memstream(&body, &len);
+    fprintf(g,
+            "set grid\nset xlabel 'epoch'\nset ylabel 'mean std over channels'\n"
+            "set title 'DNA++ collapse guard'\nset key outside right\nplot ");
+    for (int k = 0; k < K; k++)
+        fprintf(g,
+                "%s using 1:%d with linespoints title 'block %d Z', '' using 1:%d with "
+                "linespoints dt 2 title 'block %d Z-hat', ",
+                plot_str(q, sizeof q, dat), 2 + 2 * k, k + 1, 3 + 2 * k, k + 1);
+    fprintf(g, "%g with lines lc rgb 'red' title 'gamma/10'\n", cfg->ssl.gamma / 10);
+    fclose(g);
+    snprintf(png, sizeof png, "%s/ssl_std.png", dir);
+    int ok = last >= 0 && plot_png(png, 720, 420, body) == 0;
+    free(body);
+    if (ok) fprintf(f, "![collapse guard](report/ssl_std.png)\n\n");
+    return ok;
+}
+
 static void results_table(FILE *f, const Config *cfg, const Teacher *t, const Row *rows,
                           int nrows) {
     fprintf(f,
             "## Results\n\n| network | parameters | multiply-adds | predicted score | test top-1 "
             "| retrain time |\n|---|---:|---:|---:|---:|---:|\n");
-    if (t)
+    if (t && t->top1 >= 0)
         fprintf(f, "| teacher (teacher.h5) | %ld | %ld | | %.2f%% | |\n",
                 effnet_param_count(&t->net.cfg), effnet_macs(&t->net.cfg, t->in_hw),
                 100.0 * t->top1);
+    else if (t)  // DNA++ from random weights: the teacher never saw a label
+        fprintf(f, "| teacher (co-trained, DNA++) | %ld | %ld | | no labels | |\n",
+                effnet_param_count(&t->net.cfg), effnet_macs(&t->net.cfg, t->in_hw));
     double sum[3] = {0}, rtop1[MAX_RANDOM];
     int nr = 0, stale = 0;
     for (int i = 0; i < nrows; i++) {
@@ -570,6 +637,7 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
             cfg->run.name, cfg->path[0] ? cfg->path : "built-in defaults", hash, cfg->run.seed,
             ctx->version, ctx->git_rev, when);
     results_table(f, cfg, tp, rows, nrows);
+    if (tp) ssl_section(f, cfg, dir, tp->net.cfg.nblocks);
     plus_report(ctx, cfg, dir, f);
     times_table(f, st, nst);
     fprintf(f, "## Figures\n\n");

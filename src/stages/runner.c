@@ -424,3 +424,7 @@ char *stage_identity(const RunCtx *ctx, const char *job) {
     snprintf(id, n, "%sjob = %s\n", keys, job);
     return id;
 }
+
+void stage_mode_keys(const Config *cfg, FILE *f) {
+    if (config_ssl(cfg)) fprintf(f, "train.mode = ssl\nssl.init = %s\n", cfg->ssl.init);
+}

@@ -86,8 +86,7 @@ const Stage *runner_maker(const Commands *all, const char *file);
 // architecture and input size when asked for (arch, in_hw may be NULL).
 void stage_space(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch, int *in_hw);
 // The same for a stage that runs on ViT spaces too (stage_space refuses them).
-void stage_space_any(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch,
-                     int *in_hw);
+void stage_space_any(const RunCtx *ctx, const Config *cfg, Space *sp, EffNetCfg *arch, int *in_hw);
 // The run's dataset.h5, checked against [data] classes.
 void stage_dataset(const Config *cfg, Dataset *d);
 // What a training loop's checkpoint belongs to: the running stage's fingerprint keys and a
@@ -98,6 +97,10 @@ char *stage_identity(const RunCtx *ctx, const char *job);
 // (old_keys NULL: none recorded) and the fixes (--force, a new run.name).
 void stage_mismatch(const Stage *st, const Config *cfg, const char *what, const char *old_keys,
                     const char *new_keys);
+// Fingerprint lines of DNA++'s mode for the stages before `train` whose output it changes
+// (the teacher's initial weights, no shards): nothing in distillation's mode, so a DNA run's
+// fingerprints stay as they were. A Stage's `keys`.
+void stage_mode_keys(const Config *cfg, FILE *f);
 // <run>/resume/<name>.h5, where a training loop's checkpoint lives until the stage's output
 // holds its result; collective: rank 0 creates the directory.
 void stage_resume_path(const RunCtx *ctx, const Config *cfg, const char *name, char *buf, size_t n);

@@ -42,6 +42,7 @@ static void prev_arch_path(const Config *cfg, char *buf, size_t n) {
 }
 
 static void plus_keys(const Config *cfg, FILE *f) {
+    stage_mode_keys(cfg, f);
     if (cfg->plus.generation < 2) return;
     char path[1100], hex[17];
     double w, d;
@@ -126,15 +127,24 @@ static int run(const RunCtx *ctx, const Config *cfg, int force) {
         stage_resume_path(ctx, cfg, "teacher", path, sizeof path);
         r.ckpt = path, r.identity = id;
         int stopped = 0;
-        fit_teacher(ctx, cfg, &r, &d, &t, NULL, &stopped);
+        if (config_ssl(cfg) && !strcmp(cfg->ssl.init, "random")) {
+            // DNA++ from scratch: the teacher trains online with the students, no label read
+            t.top1 = -1;
+            log_info(ctx,
+                     "teacher: [train] mode = ssl, [ssl] init = random: teacher.h5 holds "
+                     "the online teacher's initial weights (co-trained in `train`)");
+        } else {
+            fit_teacher(ctx, cfg, &r, &d, &t, NULL, &stopped);
+        }
         free(id);
         if (stopped) {
             teacher_free(ctx->be, &t);
             dataset_free(&d);
             return stage_stopped(ctx, "teacher: stopped by a signal; checkpointed to '%s'", path);
         }
-        log_info(ctx, "teacher: test top-1 %.2f%% after %ld epochs, %.1f s", 100.0 * t.top1,
-                 cfg->teacher.fit.epochs, timer_now() - t0);
+        if (t.top1 >= 0)
+            log_info(ctx, "teacher: test top-1 %.2f%% after %ld epochs, %.1f s", 100.0 * t.top1,
+                     cfg->teacher.fit.epochs, timer_now() - t0);
     }
     char out[1100];
     config_run_path(cfg, "teacher.h5", out, sizeof out);

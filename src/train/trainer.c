@@ -272,10 +272,8 @@ void trainer_free(Trainer *t) {
     t->loss = NULL, t->val = NULL;
 }
 
-void trainer_load_final(const char *path, const Backend *be, const ParamList *params,
-                        Tensor **local, int nlocal) {
-    Trainer t = {.ctx = NULL, .params = params, .local = local, .nlocal = nlocal};
-    Ckpt c = ckpt_of(&t);
+void trainer_load_finished(const char *path, const Backend *be, Trainer *t) {
+    Ckpt c = ckpt_of(t);
     c.cap_loss = c.cap_val = 0;
     c.loss = NULL, c.val = NULL;
     char prev[1100];
@@ -284,7 +282,15 @@ void trainer_load_final(const char *path, const Backend *be, const ParamList *pa
     DNA_CHECK(from && ckpt_load(from, be, &c) && c.done, "run `dna train CFG` to completion first",
               "no finished checkpoint '%s'", path);
     RunCtx one = ctx_local(be, 0);
-    t.ctx = &one;
-    unpack_row(&t, c.rows);
+    const RunCtx *keep = t->ctx;
+    t->ctx = &one;
+    unpack_row(t, c.rows);
+    t->ctx = keep;
     free(c.rows);
+}
+
+void trainer_load_final(const char *path, const Backend *be, const ParamList *params,
+                        Tensor **local, int nlocal) {
+    Trainer t = {.ctx = NULL, .params = params, .local = local, .nlocal = nlocal};
+    trainer_load_finished(path, be, &t);
 }

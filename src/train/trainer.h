@@ -86,3 +86,6 @@ void trainer_free(Trainer *t);
 // `path` (fatal, naming it, when it is missing or unfinished).
 void trainer_load_final(const char *path, const Backend *be, const ParamList *params,
                         Tensor **local, int nlocal);
+// The same for a state of any shape: t's params, shared, local and sums (the first member's)
+// as set for trainer_resume; nothing else of t is used.
+void trainer_load_finished(const char *path, const Backend *be, Trainer *t);

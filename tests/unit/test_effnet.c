@@ -2,7 +2,9 @@
 // with torchvision on tests/ref/effnet_ref.h5 (tests/ref/make_effnet_ref.py, through
 // tools/export_torchvision_efficientnet.py; tests run from the repository root), stage
 // parsing, validation and JSON, counts and timm's state names, a whole-network gradient
-// check, and teacher.h5 save/load: the round trip and the errors a wrong file must give.
+// check, the blocks alone (DNA++'s self-supervised teacher: forward, backward with its
+// gradient check, parameter and BN lists), and teacher.h5 save/load: the round trip and the
+// errors a wrong file must give.
 #include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
@@ -488,6 +490,18 @@ static double net_loss(void *p) {
     return gc_dot(g->r.data, y->data, tensor_numel(y));
 }
 
+// BN scales/biases and the SE/classifier biases start at 1 or 0: make them generic.
+static void generic_params(ParamList *pl, unsigned seed) {
+    for (int i = 0; i < pl->n; i++) {
+        Param *p = pl->p[i];
+        if (p->decay) continue;
+        const char *n = p->name;
+        int gamma = strstr(n, "bn") && !strcmp(n + strlen(n) - 7, ".weight");
+        t_fill_uniform(p->w.data, tensor_numel(&p->w), seed + (unsigned)i, gamma ? 0.5f : -0.5f,
+                       gamma ? 1.5f : 0.5f);
+    }
+}
+
 // Every parameter of the whole network (stem, both stages, head, classifier) in BN_TRAIN,
 // dropout 0; L = sum r * logits. The input gradient is not formed by effnet_backward.
 // gradcheck.h's tolerances with atol 1e-4 instead of 1e-3: the SE gradients here are only
@@ -500,15 +514,7 @@ TEST(effnet_grad_whole_network) {
     Rng rng = rng_new(700);
     effnet_init(be, &g.net, &c, 9, &rng);
     ParamList *pl = &g.net.params;
-    // BN scales/biases and the SE/classifier biases start at 1 or 0: make them generic
-    for (int i = 0; i < pl->n; i++) {
-        Param *p = pl->p[i];
-        if (p->decay) continue;
-        const char *n = p->name;
-        int gamma = strstr(n, "bn") && !strcmp(n + strlen(n) - 7, ".weight");
-        t_fill_uniform(p->w.data, tensor_numel(&p->w), 710 + (unsigned)i, gamma ? 0.5f : -0.5f,
-                       gamma ? 1.5f : 0.5f);
-    }
+    generic_params(pl, 710);
     g.x = tensor_new(be, 2, 3, 9, 9);
     t_fill_uniform(g.x.data, tensor_numel(&g.x), 701, -1.5f, 1.5f);
     const Tensor *y = effnet_forward(be, &g.net, &g.x, BN_TRAIN, NULL);
@@ -535,6 +541,235 @@ TEST(effnet_grad_whole_network) {
     tensor_free(be, &g.x);
     tensor_free(be, &g.r);
     effnet_free(be, &g.net);
+}
+
+// ---------------------------------------------------------------- the blocks alone (DNA++)
+
+// tiny_cfg's stages and a third of two residual layers without SE, one block each: with
+// drop-connect 0.5 over 5 layers, layers 2, 3 and 4 draw (layer 0's rate is 0, layer 1 has
+// no residual). The head's dropout draws too, in effnet_forward only.
+static EffNetCfg blocks_cfg(void) {
+    EffNetCfg c = tiny_cfg();
+    c.dropout = 0.25f;
+    c.nblocks = 3;
+    c.block_end[0] = 0, c.block_end[1] = 1, c.block_end[2] = 2;
+    char err[256];
+    if (effnet_parse_stages("ir_r1_k3_s1_e1_c4_se0.25 ir_r2_k5_s2_e3_c6_se0.25 ir_r2_k3_s1_e2_c6",
+                            &c, err, sizeof err))
+        t_fail(__FILE__, __LINE__, "blocks config: %s", err);
+    return c;
+}
+
+static float *host_copy(const Tensor *t) {
+    float *h = malloc(sizeof(float) * tensor_numel(t));
+    tensor_download(be_cpu(), t, h);
+    return h;
+}
+
+// effnet_forward's block_out[], then effnet_forward_blocks' from the same seed of `drop`:
+// equal bit for bit, and the blocks' forward takes `draws` uniforms from the stream (those of
+// the layers it runs; none of the head's).
+static void check_blocks_equal(EffNet *net, const Tensor *x, BNMode mode, int draws,
+                               const char *what) {
+    const Backend *be = be_cpu();
+    int nb = net->cfg.nblocks;
+    float *want[EFFNET_MAX_BLOCKS];
+    int dims[EFFNET_MAX_BLOCKS][4];
+    Rng drop = rng_new(31);
+    effnet_forward(be, net, x, mode, &drop);
+    for (int k = 0; k < nb; k++) {  // block_out[] are the layers' buffers: copy them out
+        const Tensor *b = net->block_out[k];
+        want[k] = host_copy(b);
+        dims[k][0] = b->n, dims[k][1] = b->c, dims[k][2] = b->h, dims[k][3] = b->w;
+    }
+    drop = rng_new(31);
+    const Tensor *last = effnet_forward_blocks(be, net, x, mode, &drop);
+    T_CHECK(last == net->block_out[nb - 1], "%s: does not return the last block's map", what);
+    for (int k = 0; k < nb; k++) {
+        const Tensor *b = net->block_out[k];
+        int same =
+            b->n == dims[k][0] && b->c == dims[k][1] && b->h == dims[k][2] && b->w == dims[k][3];
+        float *got = same ? host_copy(b) : NULL;
+        T_CHECK(same && !memcmp(got, want[k], sizeof(float) * tensor_numel(b)),
+                "%s: block %d differs from effnet_forward's", what, k);
+        free(got);
+        free(want[k]);
+    }
+    Rng ref = rng_new(31);
+    for (int i = 0; i < draws; i++) rng_uniform(&ref);
+    T_CHECK(rng_u32(&drop) == rng_u32(&ref), "%s: drop stream not left after %d draws", what,
+            draws);
+}
+
+TEST(effnet_forward_blocks_matches_forward) {
+    const Backend *be = be_cpu();
+    EffNetCfg c = blocks_cfg();
+    EffNet net;
+    Rng rng = rng_new(800);
+    effnet_init(be, &net, &c, 9, &rng);
+    effnet_set_drop_connect(&net, 0.5f);
+    Tensor x = tensor_new(be, 4, 3, 9, 9);
+    t_fill_uniform(x.data, tensor_numel(&x), 801, -1.5f, 1.5f);
+    check_blocks_equal(&net, &x, BN_TRAIN, 3 * 4, "train, drop-connect 0.5");
+    float *dropped = host_copy(net.block_out[2]);
+    effnet_forward_blocks(be, &net, &x, BN_TRAIN, NULL);
+    T_CHECK(memcmp(dropped, net.block_out[2]->data, sizeof(float) * tensor_numel(net.block_out[2])),
+            "drop-connect changed nothing: the case would test no draws");
+    free(dropped);
+    check_blocks_equal(&net, &x, BN_EVAL, 0, "eval");
+    // effnet_cfg_validate lets no config end its blocks before the last stage; narrowing the
+    // built network's config to two blocks makes effnet_forward_blocks skip stage 2's layers
+    // (and their drop-connect draws), which effnet_forward still runs after block_out[1].
+    net.cfg.nblocks = 2;
+    check_blocks_equal(&net, &x, BN_TRAIN, 4, "cut after block 2, train");
+    tensor_free(be, &x);
+    effnet_free(be, &net);
+}
+
+typedef struct {
+    EffNet net;
+    Tensor x, r[EFFNET_MAX_BLOCKS];
+    int use[EFFNET_MAX_BLOCKS];  // 0: dblock[k] = NULL, block k's map is not in L
+} BlocksCase;
+
+// L = sum over the used blocks k of sum r_k * block_out[k]
+static double blocks_loss(void *p) {
+    BlocksCase *g = p;
+    effnet_forward_blocks(be_cpu(), &g->net, &g->x, BN_TRAIN, NULL);
+    double l = 0;
+    for (int k = 0; k < g->net.cfg.nblocks; k++)
+        if (g->use[k]) l += gc_dot(g->r[k].data, g->net.block_out[k]->data, tensor_numel(&g->r[k]));
+    return l;
+}
+
+// Analytic gradients from effnet_backward_blocks against finite differences of blocks_loss,
+// for every parameter of effnet_block_params.
+static void check_block_grads(BlocksCase *g, unsigned seed, const char *what) {
+    const Backend *be = be_cpu();
+    const Tensor *dblock[EFFNET_MAX_BLOCKS];
+    for (int k = 0; k < g->net.cfg.nblocks; k++) dblock[k] = g->use[k] ? &g->r[k] : NULL;
+    ParamList pl = {0};
+    effnet_block_params(&g->net, &pl);
+    effnet_forward_blocks(be, &g->net, &g->x, BN_TRAIN, NULL);
+    params_zero_grad(be, &g->net.params);
+    effnet_backward_blocks(be, &g->net, dblock);
+    for (int i = 0; i < pl.n; i++) {
+        Param *p = pl.p[i];
+        size_t n = tensor_numel(&p->w);
+        float *ana = host_copy(&p->g);
+        char name[160];
+        snprintf(name, sizeof name, "%s: %s", what, p->name);
+        GcOpts o = gc_opts(seed + (unsigned)i);
+        o.samples = 8;
+        GC_CHECK(name, blocks_loss, g, p->w.data, n, ana, o);
+        free(ana);
+    }
+    params_free(&pl);
+}
+
+// BN_TRAIN, no drop-connect: every block's map in L; then without block 0's (dblock[0] =
+// NULL); then without the last block's (its layers get no gradient and are skipped).
+// gradcheck.h's tolerances: L sums 416 map elements, so float rounding of the forward makes
+// the numeric error ~1e-3 (it halves when h doubles: rounding, not truncation), at most 0.72
+// of the tolerance over every coordinate (GRADCHECK_ALL=1). Dropping the dblock[k] of an
+// inner boundary fails 8 of the sampled coordinates.
+TEST(effnet_grad_blocks) {
+    const Backend *be = be_cpu();
+    EffNetCfg c = blocks_cfg();
+    BlocksCase g = {.use = {1, 1, 1}};
+    Rng rng = rng_new(900);
+    effnet_init(be, &g.net, &c, 9, &rng);
+    generic_params(&g.net.params, 910);
+    g.x = tensor_new(be, 2, 3, 9, 9);
+    t_fill_uniform(g.x.data, tensor_numel(&g.x), 901, -1.5f, 1.5f);
+    effnet_forward_blocks(be, &g.net, &g.x, BN_TRAIN, NULL);
+    for (int k = 0; k < c.nblocks; k++) {
+        const Tensor *b = g.net.block_out[k];
+        g.r[k] = tensor_new(be, b->n, b->c, b->h, b->w);
+        t_fill_uniform(g.r[k].data, tensor_numel(&g.r[k]), 902 + (unsigned)k, -1.0f, 1.0f);
+    }
+    check_block_grads(&g, 920, "all blocks");
+    g.use[0] = 0;
+    check_block_grads(&g, 980, "dblock[0] NULL");
+    g.use[0] = 1, g.use[2] = 0;
+    check_block_grads(&g, 1040, "dblock[2] NULL");
+    for (int k = 0; k < c.nblocks; k++) tensor_free(be, &g.r[k]);
+    tensor_free(be, &g.x);
+    effnet_free(be, &g.net);
+}
+
+static int has_param(const ParamList *l, const Param *p) {
+    for (int i = 0; i < l->n; i++)
+        if (l->p[i] == p) return 1;
+    return 0;
+}
+
+// The blocks' parameters are net->params less the head's, in order; their batch norms and
+// statistics are the stem's and the layers'; effnet_backward_blocks leaves the head alone.
+static void check_block_lists(EffNet *net, int nparams, int nbns, const char *what) {
+    ParamList bl = {0};
+    effnet_block_params(net, &bl);
+    T_CHECK(bl.n == nparams, "%s: %d block parameters, want %d", what, bl.n, nparams);
+    for (int i = 0; i < bl.n && i < net->params.n; i++)
+        T_CHECK(bl.p[i] == net->params.p[i], "%s: block parameter %d is %s, net->params has %s",
+                what, i, bl.p[i]->name, net->params.p[i]->name);
+    BatchNorm *bns[64];
+    Tensor *stats[128];
+    int nb = effnet_block_bns(net, bns, 64), ns = effnet_block_stats(net, stats, 128);
+    T_CHECK(nb == nbns && ns == 2 * nbns, "%s: %d BNs and %d statistics, want %d and %d", what, nb,
+            ns, nbns, 2 * nbns);
+    for (int b = 0; b < nb && 2 * b + 1 < ns; b++) {
+        T_CHECK(has_param(&bl, &bns[b]->gamma) && has_param(&bl, &bns[b]->beta),
+                "%s: BN %d is not among the block parameters", what, b);
+        T_CHECK(stats[2 * b] == &bns[b]->run_mean && stats[2 * b + 1] == &bns[b]->run_var,
+                "%s: statistics %d are not BN %d's mean and var", what, 2 * b, b);
+    }
+    params_free(&bl);
+}
+
+TEST(effnet_block_params_exclude_the_head) {
+    const Backend *be = be_cpu();
+    EffNetCfg c = blocks_cfg();
+    EffNet net;
+    Rng rng = rng_new(1100);
+    effnet_init(be, &net, &c, 9, &rng);
+    // head: conv, BN weight and bias, classifier weight and bias
+    T_CHECK(net.params.n == 57 + 5, "%d parameters, want 62", net.params.n);
+    ParamList bl = {0};
+    effnet_block_params(&net, &bl);
+    long head = head_param_count(c.stage[2].cout, c.head, c.classes);
+    T_CHECK((long)params_numel(&bl) + head == effnet_param_count(&c),
+            "%zu block parameters + %ld of the head != %ld", params_numel(&bl), head,
+            effnet_param_count(&c));
+    params_free(&bl);
+    // stem 3 tensors, layer 0 (no expand, SE) 10, layers 1-2 (SE) 13 each, 3-4 9 each;
+    // BNs: stem 1, layer 0 two, the others three
+    check_block_lists(&net, 57, 15, "3 blocks");
+    Tensor x = tensor_new(be, 2, 3, 9, 9), r[3];
+    const Tensor *dblock[3] = {&r[0], &r[1], &r[2]};
+    t_fill_uniform(x.data, tensor_numel(&x), 1101, -1.0f, 1.0f);
+    effnet_forward_blocks(be, &net, &x, BN_TRAIN, NULL);
+    for (int k = 0; k < 3; k++) {
+        const Tensor *b = net.block_out[k];
+        r[k] = tensor_new(be, b->n, b->c, b->h, b->w);
+        t_fill_uniform(r[k].data, tensor_numel(&r[k]), 1102 + (unsigned)k, -1.0f, 1.0f);
+    }
+    params_zero_grad(be, &net.params);
+    effnet_backward_blocks(be, &net, dblock);
+    for (int i = 57; i < net.params.n; i++) {
+        const Tensor *gr = &net.params.p[i]->g;
+        for (size_t j = 0; j < tensor_numel(gr); j++)
+            if (gr->data[j] != 0.0f) {
+                t_fail(__FILE__, __LINE__, "head parameter %s got a gradient",
+                       net.params.p[i]->name);
+                break;
+            }
+    }
+    for (int k = 0; k < 3; k++) tensor_free(be, &r[k]);
+    tensor_free(be, &x);
+    net.cfg.nblocks = 2;  // cut after block 2 (see effnet_forward_blocks_matches_forward)
+    check_block_lists(&net, 39, 9, "2 blocks");
+    effnet_free(be, &net);
 }
 
 // ---------------------------------------------------------------- teacher.h5
@@ -682,7 +917,8 @@ TEST(ema_follows_the_recursion_and_swaps_back) {
     Ema e;
     ema_init(be_cpu(), &e, net.state, net.nstate, d);
     for (int i = 0, o = 0; i < net.nstate; o += (int)tensor_numel(net.state[i].t), i++)
-        for (size_t j = 0; j < tensor_numel(net.state[i].t); j++) want[o + j] = net.state[i].t->data[j];
+        for (size_t j = 0; j < tensor_numel(net.state[i].t); j++)
+            want[o + j] = net.state[i].t->data[j];
     for (int step = 1; step <= 3; step++) {
         for (int i = 0, o = 0; i < net.nstate; o += (int)tensor_numel(net.state[i].t), i++)
             for (size_t j = 0; j < tensor_numel(net.state[i].t); j++) {
@@ -699,14 +935,16 @@ TEST(ema_follows_the_recursion_and_swaps_back) {
     for (int i = 0, o = 0; i < net.nstate; o += (int)tensor_numel(net.state[i].t), i++)
         for (size_t j = 0; j < tensor_numel(net.state[i].t); j++) {
             // float32 against float64: abs 1e-6 + rel 1e-5 (initial weights reach ~1)
-            double err = fabs(net.state[i].t->data[j] - want[o + j]) / (1e-6 + 1e-5 * fabs(want[o + j]));
+            double err =
+                fabs(net.state[i].t->data[j] - want[o + j]) / (1e-6 + 1e-5 * fabs(want[o + j]));
             if (err > worst) worst = err;
         }
     T_CHECK(worst <= 1, "EMA differs from the recursion by %g of the tolerance", worst);
     ema_swap(be_cpu(), &e);
     int restored = 1;
     for (int i = 0, o = 0; i < net.nstate; o += (int)tensor_numel(net.state[i].t), i++)
-        restored &= !memcmp(live + o, net.state[i].t->data, sizeof(float) * tensor_numel(net.state[i].t));
+        restored &=
+            !memcmp(live + o, net.state[i].t->data, sizeof(float) * tensor_numel(net.state[i].t));
     T_CHECK(restored, "a second swap did not restore the live state");
     ema_free(be_cpu(), &e);
     effnet_free(be_cpu(), &net);

@@ -299,3 +299,207 @@ TEST(slim_vit_rating_shared_equals_scratch) {
     tensor_free(be, &x), tensor_free(be, &y);
     vitcell_free(be, &c);
 }
+
+// ---------------------------------------------------------------- DNA++: projected features
+#include "nn/projector.h"
+
+static VitCellCfg small_vit(void) {
+    return (VitCellCfg){.cin = 3,
+                        .in_hw = 8,
+                        .cout = 5,
+                        .out_hw = 4,
+                        .ch = {.ndims = 2,
+                               .dims = {8, 16},
+                               .nratios = 2,
+                               .ratios = {2, 3},
+                               .ndepths = 2,
+                               .depths = {1, 3},
+                               .head_dim = 4}};
+}
+
+// BN's affine and running statistics drawn: stale statistics score otherwise.
+static void vit_proj_init(const Backend *be, Projector *p, int cin, unsigned seed) {
+    Rng r = rng_new(seed);
+    projector_init(be, p, cin, 6, 4, &r);
+    t_fill_uniform(p->bn.gamma.w.data, 6, seed + 1, 0.5f, 1.5f);
+    t_fill_uniform(p->bn.beta.w.data, 6, seed + 2, -0.5f, 0.5f);
+    t_fill_uniform(p->bn.run_mean.data, 6, seed + 3, -1, 1);
+    t_fill_uniform(p->bn.run_var.data, 6, seed + 4, 0.2f, 2);
+}
+
+typedef struct VitData {
+    Tensor xr, x[2], z[2];
+} VitData;
+
+static VitData vit_data(unsigned seed) {
+    const Backend *be = backend_cpu();
+    VitData d = {.xr = tensor_new(be, 6, 3, 8, 8),
+                 .x = {tensor_new(be, 5, 3, 8, 8), tensor_new(be, 4, 3, 8, 8)},
+                 .z = {tensor_new(be, 5, 4, 1, 1), tensor_new(be, 4, 4, 1, 1)}};
+    Tensor *t[] = {&d.xr, &d.x[0], &d.x[1], &d.z[0], &d.z[1]};
+    for (unsigned i = 0; i < 5; i++)
+        t_fill_uniform(t[i]->data, tensor_numel(t[i]), seed + i, -1.5f, 1.5f);
+    return d;
+}
+
+static void vit_data_free(VitData *d) {
+    Tensor *t[] = {&d->xr, &d->x[0], &d->x[1], &d->z[0], &d->z[1]};
+    for (int i = 0; i < 5; i++) tensor_free(backend_cpu(), t[i]);
+}
+
+// Shared projected rating of every unit: rel, sq [subnets].
+static void vit_rate_proj(VitCell *c, Projector *p, const VitData *d, const Tensor *xr, double *rel,
+                          double *sq) {
+    const Backend *be = backend_cpu();
+    int64_t nd = c->cfg.ch.ndepths;
+    for (int64_t u = 0; u < vitcell_units(&c->cfg); u++) {
+        VitRateStats *s = vitcell_rate_recalibrate_proj(be, c, u, xr, p);
+        for (int b = 0; b < 2; b++)
+            vitcell_rate_batch_proj(be, c, s, &d->x[b], &d->z[b], p, rel + u * nd, sq + u * nd);
+        vitcell_rate_stats_free(s);
+    }
+}
+
+// Subnet `code` alone: the projector recalibrated on its output for xr (unless `once`: then
+// it keeps the statistics it has), then each batch projected in eval mode.
+static void vit_scratch(VitCell *c, Projector *p, int64_t code, int once, const VitData *d,
+                        double *r, double *q) {
+    const Backend *be = backend_cpu();
+    ProjectorCache pc = {0};
+    if (!once)
+        projector_forward(be, p, &pc, vitcell_forward(be, c, code, &d->xr, NULL), BN_RECALIBRATE);
+    *r = *q = 0;
+    for (int b = 0; b < 2; b++) {
+        const Tensor *o = vitcell_forward(be, c, code, &d->x[b], NULL);
+        o = projector_forward(be, p, &pc, o, BN_EVAL);
+        *r += be->rel_l1(o, &d->z[b]);
+        *q += be->mse(o, &d->z[b], NULL) * o->n;
+    }
+    projector_cache_free(be, &pc);
+}
+
+static void vit_setup(VitCell *c, unsigned seed) {
+    const Backend *be = backend_cpu();
+    Rng rng = rng_new(seed);
+    vitcell_init(be, c, small_vit(), &rng);
+    ParamList pl = {0};
+    vitcell_params(c, &pl);
+    randomize(&pl, seed + 1);
+    params_free(&pl);
+}
+
+// Shared (one pass per unit; the projector recalibrated at every depth's output and its
+// statistics reloaded there) equals each subnet alone with its own recalibrated projector,
+// bitwise. Without a projector, the projected entry points are the plain ones, bitwise.
+TEST(slim_vit_rating_projected_shared_equals_scratch) {
+    const Backend *be = backend_cpu();
+    VitCell c;
+    vit_setup(&c, 1660);
+    Projector p;
+    vit_proj_init(be, &p, c.cfg.cout, 1662);
+    VitData d = vit_data(1670);
+    double rel[8] = {0}, sq[8] = {0};
+    vit_rate_proj(&c, &p, &d, &d.xr, rel, sq);
+    for (int64_t code = 0; code < 8; code++) {
+        double r, q;
+        vit_scratch(&c, &p, code, 0, &d, &r, &q);
+        T_CHECK(r == rel[code] && q == sq[code],
+                "subnet %lld: shared %.17g / %.17g, alone %.17g / %.17g", (long long)code,
+                rel[code], sq[code], r, q);
+        T_CHECK(isfinite(r) && r > 0, "subnet %lld: score %g", (long long)code, r);
+    }
+    // no projector: the maps themselves, as vitcell_rate_batch scores them
+    Tensor y = tensor_new(be, 5, 5, 4, 4);
+    t_fill_uniform(y.data, tensor_numel(&y), 1680, -1, 1);
+    double r0[8] = {0}, q0[8] = {0}, r1[8] = {0}, q1[8] = {0};
+    for (int64_t u = 0; u < 4; u++) {
+        VitRateStats *s = vitcell_rate_recalibrate_proj(be, &c, u, &d.xr, NULL);
+        T_CHECK(s == NULL, "no projector: no statistics");
+        vitcell_rate_batch_proj(be, &c, s, &d.x[0], &y, NULL, r0 + 2 * u, q0 + 2 * u);
+        vitcell_rate_slice(be, &c, u);
+        vitcell_rate_batch(be, &c, &d.x[0], &y, r1 + 2 * u, q1 + 2 * u);
+    }
+    T_CHECK(memcmp(r0, r1, sizeof r0) == 0 && memcmp(q0, q1, sizeof q0) == 0,
+            "without a projector the projected rating differs from the plain one");
+    tensor_free(be, &y);
+    vit_data_free(&d);
+    projector_free(be, &p);
+    vitcell_free(be, &c);
+}
+
+// The projector takes part (another one scores otherwise); its BN is recalibrated per depth
+// (the deepest subnet's statistics used at every depth score the shallower one otherwise);
+// and the statistics come from xr, which nothing else in a ViT reads (no BN).
+TEST(slim_vit_rating_projector_statistics_matter) {
+    const Backend *be = backend_cpu();
+    VitCell c;
+    vit_setup(&c, 1690);
+    Projector p, p2;
+    vit_proj_init(be, &p, c.cfg.cout, 1692);
+    vit_proj_init(be, &p2, c.cfg.cout, 1693);
+    VitData d = vit_data(1700);
+    Tensor xr2 = tensor_new(be, 6, 3, 8, 8);
+    t_fill_uniform(xr2.data, tensor_numel(&xr2), 1710, -1.5f, 1.5f);
+    double rel[8] = {0}, sq[8] = {0}, rel2[8] = {0}, sq2[8] = {0}, relx[8] = {0}, sqx[8] = {0};
+    vit_rate_proj(&c, &p, &d, &d.xr, rel, sq);
+    vit_rate_proj(&c, &p2, &d, &d.xr, rel2, sq2);
+    vit_rate_proj(&c, &p, &d, &xr2, relx, sqx);
+    for (int64_t code = 0; code < 8; code++) {
+        T_CHECK(rel2[code] != rel[code] && sq2[code] != sq[code],
+                "subnet %lld: another projector, same score", (long long)code);
+        T_CHECK(relx[code] != rel[code] && sqx[code] != sq[code],
+                "subnet %lld: another recalibration batch, same score", (long long)code);
+        if (code % 2) {   // the deepest of its unit: recalibrate, then its shallower neighbour
+            double r, q;  // with these statistics
+            vit_scratch(&c, &p, code, 0, &d, &r, &q);
+            vit_scratch(&c, &p, code - 1, 1, &d, &r, &q);
+            T_CHECK(r != rel[code - 1] && q != sq[code - 1],
+                    "subnet %lld scores the same with its deeper neighbour's statistics",
+                    (long long)code - 1);
+        }
+    }
+    tensor_free(be, &xr2);
+    vit_data_free(&d);
+    projector_free(be, &p), projector_free(be, &p2);
+    vitcell_free(be, &c);
+}
+
+// Scoring must follow a recalibration of the same unit and projector (checked before any
+// compute: the forked child has no worker threads).
+typedef struct VitMismatch {
+    VitCell *c;
+    VitRateStats *s;
+    Projector *p;
+    VitData *d;
+} VitMismatch;
+
+static void vit_score_mismatch(void *arg) {
+    VitMismatch *m = arg;
+    double rel[2] = {0}, sq[2] = {0};
+    vitcell_rate_batch_proj(backend_cpu(), m->c, m->s, &m->d->x[0], &m->d->z[0], m->p, rel, sq);
+}
+
+TEST(slim_vit_rating_projected_refuses_a_mismatch) {
+    const Backend *be = backend_cpu();
+    VitCell c;
+    vit_setup(&c, 1720);
+    Projector p;
+    vit_proj_init(be, &p, c.cfg.cout, 1722);
+    VitData d = vit_data(1730);
+    VitRateStats *s = vitcell_rate_recalibrate_proj(be, &c, 0, &d.xr, &p);
+    VitMismatch m = {&c, NULL, &p, &d};
+    T_EXPECT_DEATH(vit_score_mismatch, &m,
+                   "ViT rating: projector statistics missing, projector given");
+    m = (VitMismatch){&c, s, NULL, &d};
+    T_EXPECT_DEATH(vit_score_mismatch, &m,
+                   "ViT rating: projector statistics given, projector missing");
+    vitcell_rate_slice(be, &c, 3);
+    m = (VitMismatch){&c, s, &p, &d};
+    T_EXPECT_DEATH(vit_score_mismatch, &m,
+                   "statistics for width 8, MLP 16, depth 3, projector 6; "
+                   "scoring width 16, MLP 48, depth 3, projector 6");
+    vitcell_rate_stats_free(s);
+    vit_data_free(&d);
+    projector_free(be, &p);
+    vitcell_free(be, &c);
+}

@@ -456,6 +456,37 @@ TEST(projector_forward_matches_host_reference) {
     projector_free(be, &l);
 }
 
+// Recalibration (rating, nas/rate.h): the output of a training-mode forward, bitwise, and the
+// running statistics := this batch's mean and unbiased variance, whatever they were.
+TEST(projector_recalibrate_sets_running_statistics) {
+    const Backend *be = backend_cpu();
+    Rng rng = rng_new(1610);
+    Projector l;
+    ProjectorCache c = {0};
+    projector_init(be, &l, 6, 8, 5, &rng);
+    randomize_bn(&l, 1611);
+    Tensor x = rand_t(5, 6, 4, 3, 1612, -2, 2);
+    double want[25], bm[8], bv[8];
+    host_projector(&l, &x, 1, want, bm, bv);
+    float train[25];
+    memcpy(train, projector_forward(be, &l, &c, &x, BN_TRAIN)->data, sizeof train);
+    t_fill_uniform(l.bn.run_mean.data, 8, 1613, -5, 5);
+    t_fill_uniform(l.bn.run_var.data, 8, 1614, 3, 9);
+    const Tensor *y = projector_forward(be, &l, &c, &x, BN_RECALIBRATE);
+    T_CHECK(memcmp(y->data, train, sizeof train) == 0, "recalibration's output is not training's");
+    for (int o = 0; o < 8; o++) {
+        T_NEAR(l.bn.run_mean.data[o], bm[o], 1e-6, 1e-5, "running mean := the batch's");
+        T_NEAR(l.bn.run_var.data[o], bv[o], 1e-6, 1e-5, "running var := the batch's (unbiased)");
+    }
+    host_projector(&l, &x, 0, want, bm, bv);  // eval with the recalibrated statistics
+    y = projector_forward(be, &l, &c, &x, BN_EVAL);
+    T_CHECK(worst_diff(y, want) < 1e-5, "eval after recalibration: worst |diff| %g",
+            worst_diff(y, want));
+    tensor_free(be, &x);
+    projector_cache_free(be, &c);
+    projector_free(be, &l);
+}
+
 static void project_one_image(void *arg) {
     (void)arg;
     const Backend *be = backend_cpu();
