@@ -31,21 +31,21 @@ SslCfg cotrain_loss_cfg(const Config *cfg) {
     const SslCfgKeys *s = &cfg->ssl;
     const struct {
         const char *key;
-        double v, lo;
-        int open;  // 1: v must exceed lo
-    } k[] = {{"lambda1", s->lambda1, 0, 0},
-             {"lambda2", s->lambda2, 0, 0},
-             {"lambda3", s->lambda3, 0, 0},
-             {"gamma", s->gamma, 0, 0},
-             {"eps", s->eps, 0, 1},
-             {"lr", s->lr, 0, 1},
-             {"weight_decay", s->weight_decay, 0, 0},
-             {"momentum", s->momentum, 0, 0},
-             {"eta", s->eta, 0, 1},
-             {"warmup_epochs", s->warmup_epochs, 0, 0}};
+        double v;
+        int positive;  // 1: must be > 0; 0: >= 0
+    } k[] = {{"lambda1", s->lambda1, 0},
+             {"lambda2", s->lambda2, 0},
+             {"lambda3", s->lambda3, 0},
+             {"gamma", s->gamma, 0},
+             {"eps", s->eps, 1},
+             {"lr", s->lr, 1},
+             {"weight_decay", s->weight_decay, 0},
+             {"momentum", s->momentum, 0},
+             {"eta", s->eta, 1},
+             {"warmup_epochs", s->warmup_epochs, 0}};
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
-        DNA_CHECK(isfinite(k[i].v) && (k[i].open ? k[i].v > k[i].lo : k[i].v >= k[i].lo),
-                  k[i].open ? "give a finite value > 0" : "give a finite value >= 0",
+        DNA_CHECK(isfinite(k[i].v) && (k[i].positive ? k[i].v > 0 : k[i].v >= 0),
+                  k[i].positive ? "give a finite value > 0" : "give a finite value >= 0",
                   "%s: [ssl] %s = %g is out of range", cfg_file(cfg), k[i].key, k[i].v);
     DNA_CHECK(s->momentum < 1, "give a momentum in [0, 1)", "%s: [ssl] momentum = %g",
               cfg_file(cfg), s->momentum);
