@@ -41,7 +41,8 @@ static void prev_arch_path(const Config *cfg, char *buf, size_t n) {
     config_run_path(&prev, "arch.json", buf, n);
 }
 
-static void plus_keys(const Config *cfg, FILE *f) {
+// DNA++'s mode (the initial teacher) and DNA+'s generation m: the rest of the fingerprint.
+static void teacher_keys(const Config *cfg, FILE *f) {
     stage_mode_keys(cfg, f);
     if (cfg->plus.generation < 2) return;
     char path[1100], hex[17];
@@ -166,7 +167,7 @@ const Stage STAGE_TEACHER = {
     .writes = "teacher.h5",
     .partial = "resume/teacher.h5",
     .sections = "data teacher",
-    .keys = plus_keys,
+    .keys = teacher_keys,
     .checkpoints = 1,
     .metrics = 1,
 };
