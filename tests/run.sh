@@ -779,6 +779,7 @@ ssl_copy bad
 cli ssl_bad_lambda 1 '\[ssl\] lambda3 = -1 is out of range' train "${ssl[@]}" run.name=bad ssl.lambda3=-1
 cli ssl_bad_crop 1 'crop_scale' train "${ssl[@]}" run.name=bad "ssl.crop_scale=0.0001 0.001"
 cli ssl_key_needs_mode 1 '\[ssl\] lambda1 is a key of DNA\+\+' plan inputs/tiny.cfg ssl.lambda1=1
+cli ssl_no_plus_generations 1 'DNA\+ generations \(plus.generations = 2\) distil from a retrained teacher' plan "${ssl[@]}" plus.generations=2
 cli ssl_warns_distill_keys 1 'mode = ssl does not read features.batch, train.lr' train "${ssl[@]}" run.name=bad train.lr=0.01 features.batch=10 ssl.lambda3=-1
 rm -rf "$out"
 }

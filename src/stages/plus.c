@@ -54,6 +54,13 @@ void plus_check(const Config *cfg) {
     DNA_CHECK(p->generation >= 1 && p->generation <= p->generations,
               "set plus.generation in 1..plus.generations (and plus.generations to the run's)",
               "plus.generation = %ld is outside 1..%ld", p->generation, p->generations);
+    // a generation's teacher is the previous searched network retrained with labels, which
+    // DNA++'s co-training (a teacher trained online, without labels) does not combine with
+    DNA_CHECK(!config_ssl(cfg) || p->generations == 1,
+              "set plus.generations = 1 with [train] mode = ssl, or mode = distill for DNA+",
+              "%s: DNA+ generations (plus.generations = %ld) distil from a retrained teacher; "
+              "[train] mode = ssl co-trains its own",
+              cfg->path[0] ? cfg->path : "config", p->generations);
     DNA_CHECK(p->phi >= 0 && p->phi <= 8, "set plus.phi in [0, 8]", "plus.phi = %g is out of range",
               p->phi);
     DNA_CHECK(p->alpha >= 1 && p->alpha <= 2 && p->beta >= 1 && p->beta <= 2,
