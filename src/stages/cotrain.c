@@ -119,14 +119,51 @@ static void make_views(const ViewsCfg *v, const float *x, int b, int c, int h, i
             }
 }
 
+// What ckpt/ssl.h5 holds besides the trainer's progress, in one shape for writing it and
+// reading it back: the model's parameters and batch-norm statistics, the guard's curves and
+// the running sums of the epoch in progress.
+typedef struct CoState {
+    ParamList all;
+    Tensor **stats;
+    int nstats;
+    Tensor curves;  // [epochs, K, COTRAIN_TERMS]: the epochs' means (the checkpoint's shared0)
+    Tensor *shared[1];
+    double *acc;  // the epoch in progress: its steps, then K x COTRAIN_TERMS sums (trainer sums)
+    int nsums;
+} CoState;
+
+// s must not move afterwards (shared points into it).
+static void state_init(const Backend *be, CoTrain *m, long epochs, CoState *s) {
+    *s = (CoState){0};
+    cotrain_params(m, &s->all);
+    int maxst = cotrain_max_stats(m);
+    s->stats = dna_malloc(sizeof(Tensor *) * (size_t)maxst);
+    s->nstats = cotrain_stats(m, s->stats, maxst);
+    s->curves = tensor_new(be, (int)epochs, m->sp.nblocks, COTRAIN_TERMS, 1);
+    be->fill(s->curves.data, NAN, tensor_numel(&s->curves));
+    s->shared[0] = &s->curves;
+    s->nsums = 1 + m->sp.nblocks * COTRAIN_TERMS;
+    s->acc = calloc((size_t)s->nsums, sizeof(double));
+}
+
+static void state_attach(CoState *s, Trainer *t) {
+    t->params = &s->all, t->local = s->stats, t->nlocal = s->nstats;
+    t->shared = s->shared, t->nshared = 1, t->sums = s->acc, t->nsums = s->nsums;
+}
+
+static void state_free(const Backend *be, CoState *s) {
+    params_free(&s->all);
+    free(s->stats), free(s->acc);
+    tensor_free(be, &s->curves);
+}
+
 typedef struct Run {
     const RunCtx *ctx;
     const Config *cfg;
     const Space *sp;
     CoTrain m;
     Trainer tr;
-    Tensor curves;  // [epochs, K, COTRAIN_TERMS]: the epochs' means (the checkpoint's shared0)
-    double *acc;    // the epoch in progress: its steps, then K x COTRAIN_TERMS sums (trainer sums)
+    CoState st;
 } Run;
 
 // The epoch that ended: its means per block into the curves, a log line per block, and the
@@ -134,12 +171,12 @@ typedef struct Run {
 static void epoch_end(Run *r) {
     int K = r->sp->nblocks;
     long e = r->tr.epoch;
-    double steps = r->acc[0] > 0 ? r->acc[0] : 1, mean_loss = 0;
-    size_t n = tensor_numel(&r->curves);
+    double steps = r->st.acc[0] > 0 ? r->st.acc[0] : 1, mean_loss = 0;
+    size_t n = tensor_numel(&r->st.curves);
     float *h = dna_malloc(sizeof(float) * n);
-    tensor_download(r->ctx->be, &r->curves, h);
+    tensor_download(r->ctx->be, &r->st.curves, h);
     for (int k = 0; k < K; k++) {
-        const double *s = r->acc + 1 + k * COTRAIN_TERMS;
+        const double *s = r->st.acc + 1 + k * COTRAIN_TERMS;
         for (int q = 0; q < COTRAIN_TERMS; q++)
             h[((e - 1) * K + k) * COTRAIN_TERMS + q] = (float)(s[q] / steps);
         mean_loss += (s[0] + s[1] + s[2]) / steps;
@@ -156,9 +193,9 @@ static void epoch_end(Run *r) {
                      "Z-hat %.4f) fell below gamma/10 = %g; raise [ssl] lambda3 or lower lr",
                      k + 1, s[3] / steps, s[4] / steps, lim);
     }
-    tensor_upload(r->ctx->be, &r->curves, h);
+    tensor_upload(r->ctx->be, &r->st.curves, h);
     free(h);
-    memset(r->acc, 0, sizeof(double) * (size_t)r->tr.nsums);
+    memset(r->st.acc, 0, sizeof(double) * (size_t)r->tr.nsums);
     trainer_epoch_end(&r->tr, mean_loss);  // the figure: the epoch's mean training loss
 }
 
@@ -207,16 +244,7 @@ int cotrain_run(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     DNA_CHECK(per_epoch > 0, "lower [train] batch or use more training data",
               "co-training: fewer supernet-training images (%d) than one batch of %ld", d.n_fit,
               cfg->train.batch);
-    ParamList all = {0};
-    cotrain_params(&r.m, &all);
-    int maxst = cotrain_max_stats(&r.m);
-    Tensor **stats = dna_malloc(sizeof(Tensor *) * (size_t)maxst);
-    int nstats = cotrain_stats(&r.m, stats, maxst);
-    r.curves = tensor_new(be, (int)epochs, sp->nblocks, COTRAIN_TERMS, 1);
-    be->fill(r.curves.data, NAN, tensor_numel(&r.curves));
-    Tensor *shared[1] = {&r.curves};
-    int nsums = 1 + sp->nblocks * COTRAIN_TERMS;
-    r.acc = calloc((size_t)nsums, sizeof(double));
+    state_init(be, &r.m, epochs, &r.st);
     char ck[1100], hash[17];
     cotrain_ckpt_path(cfg, ck, sizeof ck);
     char *identity = stage_identity(ctx, "ssl co-training");
@@ -234,8 +262,7 @@ int cotrain_run(const RunCtx *ctx, const Config *cfg, const Space *sp) {
                      .step_curve = 1,
                      .prov = h5_prov_of_run(ctx, cfg, 1, hash)};
     trainer_init(&r.tr, ctx, &tc);
-    r.tr.params = &all, r.tr.local = stats, r.tr.nlocal = nstats;
-    r.tr.shared = shared, r.tr.nshared = 1, r.tr.sums = r.acc, r.tr.nsums = nsums;
+    state_attach(&r.st, &r.tr);
     int resumed = trainer_resume(&r.tr), stopped = 0;
     if (r.tr.done) {
         log_info(ctx, "train: ssl co-training is done (%s); skipping", ck);
@@ -282,10 +309,10 @@ int cotrain_run(const RunCtx *ctx, const Config *cfg, const Space *sp) {
             double l = cotrain_step(&r.m, &x, paths, r.tr.step, &opt, &terms);
             DNA_CHECK(isfinite(l), "lower [ssl] lr or raise warmup_epochs",
                       "train: ssl loss became %g at step %lld", l, r.tr.step);
-            r.acc[0] += 1;
+            r.st.acc[0] += 1;
             for (int k = 0; k < sp->nblocks; k++)
                 for (int q = 0; q < COTRAIN_TERMS; q++)
-                    r.acc[1 + k * COTRAIN_TERMS + q] += terms.block[k][q];
+                    r.st.acc[1 + k * COTRAIN_TERMS + q] += terms.block[k][q];
             TrainEvent ev = trainer_step(&r.tr, l, lr, wait);
             if ((stopped = ev == TRAIN_STOP)) break;
         }
@@ -307,9 +334,8 @@ int cotrain_run(const RunCtx *ctx, const Config *cfg, const Space *sp) {
     }
     trainer_free(&r.tr);
     free(identity);
-    free(r.acc), free(stats), free(paths);
-    params_free(&all);
-    tensor_free(be, &r.curves);
+    free(paths);
+    state_free(be, &r.st);
     loader_free(L);
     cotrain_free(&r.m);
     teacher_free(be, &t);
@@ -327,25 +353,11 @@ void cotrain_load(const RunCtx *ctx, const Config *cfg, const Space *sp, Teacher
     Rng r = rng_new(0);
     cotrain_init(ctx->be, m, sp, &t->net, (int)cfg->ssl.proj_hidden, (int)cfg->ssl.proj_dim,
                  cotrain_loss_cfg(cfg), NULL, &r);
-    ParamList all = {0};
-    cotrain_params(m, &all);
-    int maxst = cotrain_max_stats(m);
-    Tensor **stats = dna_malloc(sizeof(Tensor *) * (size_t)maxst);
-    int nstats = cotrain_stats(m, stats, maxst);
-    Tensor curves = tensor_new(ctx->be, (int)cfg->train.epochs, sp->nblocks, COTRAIN_TERMS, 1);
-    Tensor *shared[1] = {&curves};
-    int nsums = 1 + sp->nblocks * COTRAIN_TERMS;
-    double *sums = calloc((size_t)nsums, sizeof(double));
-    Trainer shape = {.params = &all,
-                     .local = stats,
-                     .nlocal = nstats,
-                     .shared = shared,
-                     .nshared = 1,
-                     .sums = sums,
-                     .nsums = nsums};
+    CoState st;
+    state_init(ctx->be, m, cfg->train.epochs, &st);
+    Trainer shape = {0};
+    state_attach(&st, &shape);
     cotrain_ckpt_path(cfg, path, sizeof path);
     trainer_load_finished(path, ctx->be, &shape);
-    tensor_free(ctx->be, &curves);
-    free(sums), free(stats);
-    params_free(&all);
+    state_free(ctx->be, &st);
 }

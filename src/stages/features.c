@@ -127,6 +127,21 @@ static void write_range(const RunCtx *ctx, const Config *cfg, Teacher *t, const 
     free(host);
 }
 
+// features/COMPLETE (rank 0; collective): the stage's fingerprint and `extra` lines.
+static void write_marker(const RunCtx *ctx, const Config *cfg, const char *extra) {
+    if (ctx->rank == 0) {
+        char path[1100];
+        config_run_path(cfg, "features", path, sizeof path);
+        make_dirs(path);
+        config_run_path(cfg, "features/COMPLETE", path, sizeof path);
+        TextOut out;
+        fp_write_text(textout_open(&out, path), ctx->fingerprint ? ctx->fingerprint : "",
+                      ctx->fingerprint_keys ? ctx->fingerprint_keys : "", extra);
+        textout_commit(&out);
+    }
+    par_barrier();
+}
+
 void features_extract(const RunCtx *ctx, const Config *cfg, const Dataset *d, Teacher *t) {
     const EffNetCfg *a = &t->net.cfg;
     DNA_CHECK(t->in_hw >= d->train.h && (t->in_hw - d->train.h) % 2 == 0 && a->cin == d->train.c,
@@ -188,41 +203,18 @@ void features_extract(const RunCtx *ctx, const Config *cfg, const Dataset *d, Te
     par_barrier();
     log_info(ctx, "features: %ld samples in 3 splits, %.1f MB of shard data written (%s) in %.1f s",
              all, sum[0] / 1e6, cfg->features.dtype, secs);
-    if (ctx->rank == 0) {
-        config_run_path(cfg, "features/COMPLETE", path, sizeof path);
-        char extra[128];
-        snprintf(extra, sizeof extra, "config_hash %s\nranks %d\nsamples %ld\n", hash, ctx->nranks,
-                 all);
-        TextOut out;
-        fp_write_text(textout_open(&out, path), ctx->fingerprint ? ctx->fingerprint : "",
-                      ctx->fingerprint_keys ? ctx->fingerprint_keys : "", extra);
-        textout_commit(&out);
-    }
-    par_barrier();
-}
-
-// DNA++ computes the teacher's maps online (the teacher trains with the students): the
-// stage writes its marker alone, so the pipeline and `dna status` read as in DNA.
-static void ssl_marker(const RunCtx *ctx, const Config *cfg) {
-    log_info(ctx, "features: none stored: [train] mode = ssl computes the teacher's maps online");
-    if (ctx->rank == 0) {
-        char path[1100];
-        config_run_path(cfg, "features", path, sizeof path);
-        make_dirs(path);
-        config_run_path(cfg, "features/COMPLETE", path, sizeof path);
-        TextOut out;
-        fp_write_text(textout_open(&out, path), ctx->fingerprint ? ctx->fingerprint : "",
-                      ctx->fingerprint_keys ? ctx->fingerprint_keys : "",
-                      "shards none (train.mode = ssl)\n");
-        textout_commit(&out);
-    }
-    par_barrier();
+    char extra[128];
+    snprintf(extra, sizeof extra, "config_hash %s\nranks %d\nsamples %ld\n", hash, ctx->nranks,
+             all);
+    write_marker(ctx, cfg, extra);
 }
 
 static int run(const RunCtx *ctx, const Config *cfg, int force) {
-    (void)force;  // the runner removed features/ already
-    if (config_ssl(cfg)) {
-        ssl_marker(ctx, cfg);
+    (void)force;            // the runner removed features/ already
+    if (config_ssl(cfg)) {  // DNA++ computes the teacher's maps online: the marker alone
+        log_info(ctx,
+                 "features: none stored: [train] mode = ssl computes the teacher's maps online");
+        write_marker(ctx, cfg, "shards none (train.mode = ssl)\n");
         return STAGE_RAN;
     }
     char path[1100];
