@@ -120,7 +120,7 @@ static const CfgKey KEYS[] = {
     K(teacher, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
     K(teacher, bn_eps, "bn_eps", CK_F64, "1e-5", NULL, "batch-norm epsilon"),
     K(teacher, bn_momentum, "bn_momentum", CK_F64, "0.1", NULL, "batch-norm momentum"),
-    RECIPE_KEYS(teacher, "6", "training epochs"),
+    RECIPE_KEYS(teacher, "12", "training epochs"),
 
     K(features, dtype, "dtype", CK_STR, "float16", "float16|float32", "feature shard storage"),
     K(features, chunk, "chunk", CK_INT, "64", NULL, "samples per HDF5 chunk (unit of shuffling)"),
@@ -218,7 +218,7 @@ static const CfgKey KEYS[] = {
       "search-split batch: Eqn 7's relative L1 is taken per batch, then averaged"),
     K(rate, recal_batch, "recal_batch", CK_INT, "64", NULL,
       "size of the fixed training batch every path's BN statistics are recalibrated on"),
-    K(rate, limit, "limit", CK_INT, "500", NULL,
+    K(rate, limit, "limit", CK_INT, "0", NULL,
       "rate on the first N search-split images (0 = all): rating time grows with N"),
 
     K(search, max_params, "max_params", CK_F64, "100000", NULL,

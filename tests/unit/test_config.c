@@ -43,7 +43,7 @@ TEST(config_file_and_overrides) {
     config_load(&c, path, over, 2);
     T_CHECK(!strcmp(c.run.name, "x") && c.run.seed == 7, "file values");
     T_NEAR(c.teacher.fit.lr, 0.25, 0, 0, "override wins over the file");
-    T_CHECK(c.data.flip == 0 && c.teacher.fit.epochs == 6, "override + default");
+    T_CHECK(c.data.flip == 0 && c.teacher.fit.epochs == 12, "override + default");
     T_CHECK(!strcmp(c.teacher.stages, "ir_r1_k3_c8"), "string value");
     char h1[17], h2[17];
     config_hash(&c, h1);

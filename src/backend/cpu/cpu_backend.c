@@ -3,6 +3,9 @@
 // two thread pools never fight over the cores.
 #include <omp.h>
 #include <stdlib.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu.h"
@@ -85,9 +88,25 @@ static const Backend CPU = {
 #undef OP
 };
 
+// Denormal floats are flushed to zero (FTZ) and read as zero (DAZ) on every thread of the
+// backend, as TensorFlow's thread pools and Intel's compilers do. A vectorised swish computes
+// the clamped branch of cpu_exp for all lanes and blends it away; that branch multiplies by
+// a denormal constant, and each such vector costs a microcode assist: BN + swish ran 8x
+// slower (doc/benchmarks.md, "Rating, second pass"). Results below 1.2e-38 in magnitude
+// become 0, which no stage depends on. MXCSR is per thread and threads inherit it, so the
+// calling thread and the OpenMP pool (started here if not yet) are both set.
+static void flush_denormals(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_setcsr(_mm_getcsr() | 0x8040);  // FTZ (bit 15) | DAZ (bit 6)
+#pragma omp parallel num_threads(cpu_nthreads())
+    _mm_setcsr(_mm_getcsr() | 0x8040);
+#endif
+}
+
 const Backend *backend_cpu(void) {
     static int ready;  // one-time library set-up, not program state
     if (!ready) {
+        flush_denormals();
         cpu_gemm_single_thread();
         atexit(scratch_release);
         ready = 1;

@@ -34,30 +34,34 @@ static double channel_sq(const Tensor *x, int c, double mu) {
     return q;
 }
 
+// q = act(p * scale + shift) over one plane of HW values
+static void apply_plane(const float *p, size_t HW, float scale, float shift, float *q, Act act) {
+    switch (act) {  // hoisted so each loop vectorises
+        case ACT_SWISH:
+            for (size_t i = 0; i < HW; i++) {
+                float z = p[i] * scale + shift;
+                q[i] = z * cpu_sigmoid(z);
+            }
+            break;
+        case ACT_RELU:
+            for (size_t i = 0; i < HW; i++) {
+                float z = p[i] * scale + shift;
+                q[i] = z > 0.0f ? z : 0.0f;
+            }
+            break;
+        case ACT_NONE:
+            for (size_t i = 0; i < HW; i++) q[i] = p[i] * scale + shift;
+            break;
+        default:
+            for (size_t i = 0; i < HW; i++) q[i] = cpu_act(act, p[i] * scale + shift);
+    }
+}
+
 static void apply(const Tensor *x, int c, float scale, float shift, Tensor *y, Act act) {
     size_t HW = (size_t)x->h * x->w;
     for (int n = 0; n < x->n; n++) {
-        const float *p = x->data + ((size_t)n * x->c + c) * HW;
-        float *q = y->data + ((size_t)n * x->c + c) * HW;
-        switch (act) {  // hoisted so each loop vectorises
-            case ACT_SWISH:
-                for (size_t i = 0; i < HW; i++) {
-                    float z = p[i] * scale + shift;
-                    q[i] = z * cpu_sigmoid(z);
-                }
-                break;
-            case ACT_RELU:
-                for (size_t i = 0; i < HW; i++) {
-                    float z = p[i] * scale + shift;
-                    q[i] = z > 0.0f ? z : 0.0f;
-                }
-                break;
-            case ACT_NONE:
-                for (size_t i = 0; i < HW; i++) q[i] = p[i] * scale + shift;
-                break;
-            default:
-                for (size_t i = 0; i < HW; i++) q[i] = cpu_act(act, p[i] * scale + shift);
-        }
+        size_t off = ((size_t)n * x->c + c) * HW;
+        apply_plane(x->data + off, HW, scale, shift, y->data + off, act);
     }
 }
 
@@ -112,13 +116,21 @@ void cpu_bn_fwd_train(const Tensor *x, const float *gamma, const float *beta, Te
     free(buf);
 }
 
+// Plane by plane in memory order: no statistics tie a channel's planes together here, and
+// walking the planes of one channel (N strided pieces) cost 1.5x in BN + swish.
 void cpu_bn_fwd_eval(const Tensor *x, const float *gamma, const float *beta, const float *run_mean,
                      const float *run_var, float eps, Tensor *y, Act act) {
-#pragma omp parallel for schedule(static)
-    for (int c = 0; c < x->c; c++) {
-        float scale = gamma[c] / sqrtf(run_var[c] + eps);
-        apply(x, c, scale, beta[c] - run_mean[c] * scale, y, act);
+    int C = x->c;
+    float *k = dna_malloc(sizeof(float) * 2 * (size_t)C);
+    for (int c = 0; c < C; c++) {
+        k[c] = gamma[c] / sqrtf(run_var[c] + eps);
+        k[C + c] = beta[c] - run_mean[c] * k[c];
     }
+    size_t HW = (size_t)x->h * x->w;
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)x->n * C; nc++)
+        apply_plane(x->data + nc * HW, HW, k[nc % C], k[C + nc % C], y->data + nc * HW, act);
+    free(k);
 }
 
 // Backward pass 1 for channel c: dz = dy * act'(z) into dx; returns the sums of dz and of

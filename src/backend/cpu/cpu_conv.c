@@ -35,12 +35,19 @@ static float *phase_at(float *buf, const Phased *d, int r) {
 }
 
 static void phase_in(const float *x, int H, int W, const Phased *d, float *buf) {
-    memset(buf, 0, sizeof(float) * (size_t)d->s * d->Hp * d->Wq);
-    if (d->s == 1) {
-        for (int i = 0; i < H; i++)
-            memcpy(buf + (size_t)(i + d->p) * d->Wq + d->p, x + (size_t)i * W, sizeof(float) * W);
+    if (d->s == 1) {  // only the border is zeroed: the plane's copy covers the rest
+        size_t Wq = d->Wq, right = Wq - d->p - W;
+        memset(buf, 0, sizeof(float) * d->p * Wq);
+        for (int i = 0; i < H; i++) {  // loops, not memset: a few floats a side
+            float *r = buf + (size_t)(i + d->p) * Wq;
+            for (int j = 0; j < d->p; j++) r[j] = 0.0f;
+            memcpy(r + d->p, x + (size_t)i * W, sizeof(float) * W);
+            for (size_t j = d->p + W; j < d->p + W + right; j++) r[j] = 0.0f;
+        }
+        memset(buf + (size_t)(H + d->p) * Wq, 0, sizeof(float) * (d->Hp - H - d->p) * Wq);
         return;
     }
+    memset(buf, 0, sizeof(float) * (size_t)d->s * d->Hp * d->Wq);
     for (int i = 0; i < H; i++) {
         const float *xr = x + (size_t)i * W;
         for (int j = 0; j < W; j++) {
@@ -65,9 +72,18 @@ static void phase_out(const float *buf, int H, int W, const Phased *d, float *x)
     }
 }
 
-// Rows are processed in blocks of up to 32 outputs held in four 8-wide vector registers
-// (GCC vector extensions: AVX2 here, plain SSE or scalar code elsewhere).
+// Output columns are processed 16 at a time in 16-wide vectors, the rest 8 at a time
+// (GCC vector extensions: AVX-512 or AVX2 here, plain SSE or scalar code elsewhere).
+typedef float v16 __attribute__((vector_size(64)));
 typedef float v8 __attribute__((vector_size(32)));
+static inline v16 ld16(const float *p) {
+    v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline v16 bc16(float x) {
+    return (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+}
 static inline v8 ld8(const float *p) {
     v8 v;
     memcpy(&v, p, sizeof v);
@@ -85,26 +101,28 @@ static void tap_bases(float *buf, const Phased *d, int k, float **base) {
     for (int kx = 0; kx < k; kx++) base[kx] = phase_at(buf, d, kx % d->s) + kx / d->s;
 }
 
-// y row = sum over taps of w * input row: outputs [o, o + 8 nv) in registers.
-static void dw_row_fwd(float *const *base, size_t row0, size_t Wq, const float *wc, int k, int o,
-                       int nv, float *yr) {
-    v8 a0 = bc8(0), a1 = bc8(0), a2 = bc8(0), a3 = bc8(0);
-    for (int ky = 0; ky < k; ky++) {
-        size_t ro = row0 + (size_t)ky * Wq + o;
-        for (int kx = 0; kx < k; kx++) {
-            const float *q = base[kx] + ro;
-            v8 wv = bc8(wc[ky * k + kx]);
-            a0 += wv * ld8(q);
-            if (nv > 1) a1 += wv * ld8(q + 8);
-            if (nv > 2) a2 += wv * ld8(q + 16);
-            if (nv > 3) a3 += wv * ld8(q + 24);
-        }
+// Output rows [oy0, oy0 + R) at columns [o, o + ns), ns <= the vector's width: one sum per
+// row, so R independent chains hide the latency of the adds (a single row's chain left the
+// vector units 3/4 idle). Each output adds its taps in (ky, kx) order whichever block holds
+// it, so the blocking does not change a bit. A block narrower than the vector reads past
+// its row, into the next row or the buffer's slack (DW_SLACK), and stores only ns lanes.
+enum { DW_ROWS = 8, DW_SLACK = 16 };
+#define DW_BLOCK(NAME, V, LD, BC)                                                              \
+    static inline __attribute__((always_inline)) void NAME(                                    \
+        int R, float *const *base, size_t Wq, int st, const float *wc, int k, int oy0, int o,  \
+        int ns, float *out, int Wo) {                                                          \
+        V acc[DW_ROWS];                                                                        \
+        for (int j = 0; j < R; j++) acc[j] = BC(0);                                            \
+        for (int ky = 0; ky < k; ky++)                                                         \
+            for (int kx = 0; kx < k; kx++) {                                                   \
+                V wv = BC(wc[ky * k + kx]);                                                    \
+                const float *q = base[kx] + (size_t)(oy0 * st + ky) * Wq + o;                  \
+                for (int j = 0; j < R; j++) acc[j] += wv * LD(q + (size_t)j * st * Wq);        \
+            }                                                                                  \
+        for (int j = 0; j < R; j++) memcpy(out + (size_t)(oy0 + j) * Wo + o, &acc[j], 4 * ns); \
     }
-    st8(yr + o, a0);
-    if (nv > 1) st8(yr + o + 8, a1);
-    if (nv > 2) st8(yr + o + 16, a2);
-    if (nv > 3) st8(yr + o + 24, a3);
-}
+DW_BLOCK(dw_block16, v16, ld16, bc16)
+DW_BLOCK(dw_block8, v8, ld8, bc8)
 
 // out = depthwise correlation of one plane: in [H,W] -> out [Ho,Wo], taps wc [k,k]
 static void dw_plane_conv(const float *in, int H, int W, const float *wc, int k, int st, int p,
@@ -112,27 +130,23 @@ static void dw_plane_conv(const float *in, int H, int W, const float *wc, int k,
     Phased d = phased_dims(H, W, k, st, p, Wo);
     float *base[14];
     phase_in(in, H, W, &d, buf);
+    memset(buf + (size_t)st * d.Hp * d.Wq, 0, sizeof(float) * DW_SLACK);
     tap_bases(buf, &d, k, base);
-    for (int oy = 0; oy < Ho; oy++) {
-        float *yr = out + (size_t)oy * Wo;
-        size_t row0 = (size_t)oy * st * d.Wq;
-        for (int o = 0; o + 8 <= Wo; o += 32) {
-            int nv = (Wo - o) / 8;
-            dw_row_fwd(base, row0, d.Wq, wc, k, o, nv > 4 ? 4 : nv, yr);
-        }
-        for (int o = Wo - Wo % 8; o < Wo; o++) {  // tail
-            float a = 0.0f;
-            for (int ky = 0; ky < k; ky++)
-                for (int kx = 0; kx < k; kx++)
-                    a += wc[ky * k + kx] * base[kx][row0 + (size_t)ky * d.Wq + o];
-            yr[o] = a;
-        }
+    for (int oy0 = 0; oy0 < Ho; oy0 += DW_ROWS) {
+        int R = Ho - oy0 < DW_ROWS ? Ho - oy0 : DW_ROWS, o = 0;
+        for (; o + 16 <= Wo; o += 16)  // full blocks get R as a constant
+            if (R == DW_ROWS)
+                dw_block16(DW_ROWS, base, d.Wq, st, wc, k, oy0, o, 16, out, Wo);
+            else
+                dw_block16(R, base, d.Wq, st, wc, k, oy0, o, 16, out, Wo);
+        for (; o < Wo; o += 8)
+            dw_block8(R, base, d.Wq, st, wc, k, oy0, o, Wo - o < 8 ? Wo - o : 8, out, Wo);
     }
 }
 
 static size_t dw_buf_len(int H, int W, int k, int st, int p, int Wo) {
     Phased d = phased_dims(H, W, k, st, p, Wo);
-    return (size_t)st * d.Hp * d.Wq;
+    return (size_t)st * d.Hp * d.Wq + DW_SLACK;
 }
 
 static void dw_fwd(const Tensor *x, const Tensor *w, Tensor *y, ConvSpec s) {

@@ -77,3 +77,61 @@ void cpu_sgemm_plain(int ta, int tb, int M, int N, int K, float alpha, const flo
     else
         gemm_nb(ta, M, N, K, alpha, A, lda, B, ldb, C, ldc);
 }
+
+#ifndef DNA_NO_BLAS
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// OpenBLAS built with DYNAMIC_ARCH (Debian's) picks its kernels from a table of CPU models
+// at load time. A model newer than the library (0.3.21 and Emerald Rapids, model 207, on
+// this project's machines) falls back to the SSE3 "Prescott" kernels, 3x slower here than
+// the AVX-512 ones. Where the user has not chosen (OPENBLAS_CORETYPE unset) and the CPU
+// has the instructions, the library is re-initialised with the kernels the CPU supports,
+// through the entry points its own loader uses; weak, so a build without DYNAMIC_ARCH
+// links and keeps its kernels.
+void gotoblas_dynamic_init(void) __attribute__((weak));
+void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+static char gemm_library[512];
+
+static const char *better_core(void) {
+#if defined(__x86_64__)
+    static const char *const generic[] = {"Prescott", "Core2", "Penryn", "Dunnington",
+                                          "Nehalem",  "Atom",  "Katmai", "Banias"};
+    const char *now = openblas_get_corename();
+    int is_generic = 0;
+    for (size_t i = 0; i < sizeof generic / sizeof *generic; i++)
+        is_generic |= now && !strcmp(now, generic[i]);
+    if (!is_generic) return NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+    return NULL;
+}
+
+void cpu_gemm_single_thread(void) {
+    const char *want = getenv("OPENBLAS_CORETYPE") ? NULL : better_core();
+    const char *was = openblas_get_corename();
+    char before[64];
+    snprintf(before, sizeof before, "%s", was ? was : "?");
+    if (want && gotoblas_dynamic_init && gotoblas_dynamic_quit) {
+        setenv("OPENBLAS_CORETYPE", want, 0);
+        gotoblas_dynamic_quit();
+        gotoblas_dynamic_init();
+    }
+    openblas_set_num_threads(1);
+    const char *core = openblas_get_corename();
+    snprintf(gemm_library, sizeof gemm_library, "%s; core %s%s%s%s", openblas_get_config(),
+             core ? core : "?", strcmp(before, core ? core : "?") ? " (library's choice: " : "",
+             strcmp(before, core ? core : "?") ? before : "",
+             strcmp(before, core ? core : "?") ? ", not this CPU's)" : "");
+}
+
+const char *cpu_gemm_library(void) {
+    return gemm_library[0] ? gemm_library : openblas_get_config();
+}
+#endif

@@ -26,11 +26,9 @@ static inline void cpu_sgemm(int ta, int tb, int M, int N, int K, float alpha, c
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N,
                 K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
-static inline const char *cpu_gemm_library(void) {
-    return openblas_get_config();
-}
-// OpenMP loops around the calls give the parallelism: OpenBLAS's own pool would fight them
-static inline void cpu_gemm_single_thread(void) {
-    openblas_set_num_threads(1);
-}
+const char *cpu_gemm_library(void);
+// OpenMP loops around the calls give the parallelism: OpenBLAS's own pool would fight them.
+// Also picks OpenBLAS's kernels for this CPU where its table does not know the CPU (see
+// cpu_gemm.c).
+void cpu_gemm_single_thread(void);
 #endif
