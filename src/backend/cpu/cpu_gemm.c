@@ -114,9 +114,9 @@ static const char *better_core(void) {
 }
 
 void cpu_gemm_single_thread(void) {
-    const char *want = getenv("OPENBLAS_CORETYPE") ? NULL : better_core();
-    const char *was = openblas_get_corename();
+    const char *want = getenv("OPENBLAS_CORETYPE") ? NULL : better_core(), *was;
     char before[64];
+    was = openblas_get_corename();
     snprintf(before, sizeof before, "%s", was ? was : "?");
     if (want && gotoblas_dynamic_init && gotoblas_dynamic_quit) {
         setenv("OPENBLAS_CORETYPE", want, 0);
@@ -125,10 +125,13 @@ void cpu_gemm_single_thread(void) {
     }
     openblas_set_num_threads(1);
     const char *core = openblas_get_corename();
-    snprintf(gemm_library, sizeof gemm_library, "%s; core %s%s%s%s", openblas_get_config(),
-             core ? core : "?", strcmp(before, core ? core : "?") ? " (library's choice: " : "",
-             strcmp(before, core ? core : "?") ? before : "",
-             strcmp(before, core ? core : "?") ? ", not this CPU's)" : "");
+    core = core ? core : "?";
+    if (strcmp(before, core))
+        snprintf(gemm_library, sizeof gemm_library,
+                 "%s; core %s (library's choice: %s, not this CPU's)", openblas_get_config(), core,
+                 before);
+    else
+        snprintf(gemm_library, sizeof gemm_library, "%s; core %s", openblas_get_config(), core);
 }
 
 const char *cpu_gemm_library(void) {
