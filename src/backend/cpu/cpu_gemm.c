@@ -2,7 +2,8 @@
 // and cache-aware enough for a reference backend: op(B) is walked in tiles, and the inner
 // loops are unit-stride so GCC vectorises them. Single-threaded: the backend calls it from
 // inside OpenMP loops. Sums run in float, in 8 lanes for the dot products, as a BLAS
-// kernel's would.
+// kernel's would. Also, with OpenBLAS: its one-time set-up (one thread per call, kernels
+// for this CPU) and the library string outputs record.
 #include "backend/cpu/cpu_gemm.h"
 
 // Tile sizes: a tile of op(B) (KB x NB floats, 512 KiB, or JB rows of KB: 64 KiB) stays in
@@ -85,8 +86,8 @@ void cpu_sgemm_plain(int ta, int tb, int M, int N, int K, float alpha, const flo
 
 // OpenBLAS built with DYNAMIC_ARCH (Debian's) picks its kernels from a table of CPU models
 // at load time. A model newer than the library (0.3.21 and Emerald Rapids, model 207, on
-// this project's machines) falls back to the SSE3 "Prescott" kernels, 3x slower here than
-// the AVX-512 ones. Where the user has not chosen (OPENBLAS_CORETYPE unset) and the CPU
+// this project's machines) falls back to the SSE3 "Prescott" kernels: the W3R rating
+// benchmark took 83 s with them, 45 s with the AVX-512 ones (doc/benchmarks.md). Where the user has not chosen (OPENBLAS_CORETYPE unset) and the CPU
 // has the instructions, the library is re-initialised with the kernels the CPU supports,
 // through the entry points its own loader uses; weak, so a build without DYNAMIC_ARCH
 // links and keeps its kernels.
