@@ -87,10 +87,10 @@ void cpu_sgemm_plain(int ta, int tb, int M, int N, int K, float alpha, const flo
 // OpenBLAS built with DYNAMIC_ARCH (Debian's) picks its kernels from a table of CPU models
 // at load time. A model newer than the library (0.3.21 and Emerald Rapids, model 207, on
 // this project's machines) falls back to the SSE3 "Prescott" kernels: the W3R rating
-// benchmark took 83 s with them, 45 s with the AVX-512 ones (doc/benchmarks.md). Where the user has not chosen (OPENBLAS_CORETYPE unset) and the CPU
-// has the instructions, the library is re-initialised with the kernels the CPU supports,
-// through the entry points its own loader uses; weak, so a build without DYNAMIC_ARCH
-// links and keeps its kernels.
+// benchmark took 83 s with them, 45 s with the AVX-512 ones (doc/benchmarks.md). Where the user has
+// not chosen (OPENBLAS_CORETYPE unset) and the CPU has the instructions, the library is
+// re-initialised with the kernels the CPU supports, through the entry points its own loader uses;
+// weak, so a build without DYNAMIC_ARCH links and keeps its kernels.
 void gotoblas_dynamic_init(void) __attribute__((weak));
 void gotoblas_dynamic_quit(void) __attribute__((weak));
 
