@@ -445,6 +445,11 @@ cp "$out/tiny/bench/result_002.json" "$out/result_002.json"
 rm "$out/tiny/bench/result_003.json"
 cli bench_resumes 0 'bench: 4 architectures \(1 trained now\)' bench "${tiny[@]}" run.name=tiny --n 4
 cli bench_skips_all 0 'bench: 4 architectures \(0 trained now\)' bench "${tiny[@]}" run.name=tiny --n 4
+# a bench network retrained on its own (the fidelity study's seed check): the run never rated
+# it, so its result file says "predicted_score": null, still valid JSON
+fit_inputs rbench
+cli retrain_bench_arch 0 'retrain: .*/bench/arch_001.json: .* -> .*/retrain_arch_001.json' retrain "${tiny[@]}" run.name=rbench --arch "$out/tiny/bench/arch_001.json"
+check retrain_unrated_arch_json_valid python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["predicted_score"] is None' "$out/rbench/retrain_arch_001.json"
 if release_only bench_retrains_bitwise bench_same_result_again; then
 cli bench_retrains_bitwise 0 'bench: arch 2/4' bench "${tiny[@]}" run.name=tiny --n 4 --force
 same_top1() { local a; a=$(grep -o '"top1": [0-9.]*' "$out/result_002.json") && [ "$a" = "$(grep -o '"top1": [0-9.]*' "$out/tiny/bench/result_002.json")" ]; }
