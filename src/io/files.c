@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,4 +134,12 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 void remove_tree(const char *path) {
     DNA_CHECK(nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0 || errno == ENOENT,
               "check the permissions of run.out_dir", "cannot remove '%s'", path);
+}
+
+const char *json_num(char buf[32], double v, int digits) {
+    if (isfinite(v))
+        snprintf(buf, 32, "%.*g", digits, v);
+    else
+        snprintf(buf, 32, "null");
+    return buf;
 }

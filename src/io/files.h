@@ -20,6 +20,9 @@ void textout_commit(TextOut *t);  // closes, then file_commit
 // the file, when a step fails (a full disk: fsync reports what write-back could not do); the
 // temporary is removed, nothing is renamed in.
 void file_commit(const char *tmp, const char *path, const char *prev);
+// v as a JSON number with `digits` significant digits, or "null" (JSON has no NaN or
+// infinity); returns buf.
+const char *json_num(char buf[32], double v, int digits);
 // The whole file as a NUL-terminated string (caller frees); NULL when it cannot be opened.
 char *text_read(const char *path);
 // 1 when path exists. An output that exists is complete: outputs appear only by rename.

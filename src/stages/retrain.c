@@ -10,7 +10,6 @@
 // baselines random_<i>.json (1 seed each) with the same recipe, each file skipped when its
 // .json exists and was made from the same architecture file.
 #include <libgen.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,14 +170,11 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
                 "\"arch_digest\": \"%s\",\n",
                 arch_path, digest);
         fp_write_json_fields(f, ctx->fingerprint, ctx->fingerprint_keys, "  ");
-        // an architecture the run did not rate (a bench or scaled network) has no score: null,
-        // since JSON has no NaN
-        char score[32] = "null";
-        if (isfinite(a.score)) snprintf(score, sizeof score, "%.9g", a.score);
+        char score[32];  // null for a network no search scored (a bench or scaled one)
         fprintf(f,
                 "  \"params\": %ld, \"macs\": %ld, \"predicted_score\": %s,\n"
                 "  \"epochs\": %ld, \"top1_per_epoch\": [",
-                arch_params(&a), arch_macs(&a), score, r.fit->epochs);
+                arch_params(&a), arch_macs(&a), json_num(score, a.score, 9), r.fit->epochs);
         for (long e = 0; e < r.fit->epochs; e++) fprintf(f, "%s%.6f", e ? ", " : "", top1[e]);
         fprintf(f,
                 "],\n  \"top1\": %.6f, \"seconds\": %.1f, \"ranks\": %d,\n"

@@ -12,6 +12,7 @@
 
 #include "core/timer.h"
 #include "io/ckpt.h"
+#include "io/files.h"
 #include "io/fingerprint.h"
 #include "tensor/ops.h"
 
@@ -201,22 +202,13 @@ static void metrics_line(const Trainer *t, const char *fmt, ...) {
     (void)w;  // a full disk must not end a run over a metrics line
 }
 
-// A number for JSON, which has no NaN: null then.
-static const char *jnum(char buf[32], double v) {
-    if (isfinite(v))
-        snprintf(buf, 32, "%.6g", v);
-    else
-        snprintf(buf, 32, "null");
-    return buf;
-}
-
 static void step_metrics(Trainer *t, double lr) {
     double now = timer_now(), el = now - t->t_line;
     char loss[32], rate[32];
     metrics_line(t,
                  ", \"loss\": %s, \"lr\": %s, \"img_s\": %.1f, \"data_wait\": %.4f, "
                  "\"eta_s\": %.0f",
-                 jnum(loss, t->line_loss / (double)t->line_steps), jnum(rate, lr),
+                 json_num(loss, t->line_loss / (double)t->line_steps, 6), json_num(rate, lr, 6),
                  el > 0 ? (double)(t->line_steps * t->c.batch) / el : 0.0,
                  el > 0 ? t->line_wait / el : 0.0, eta_seconds(t));
     t->t_line = now, t->line_loss = t->line_wait = 0, t->line_steps = 0;
@@ -261,7 +253,7 @@ void trainer_epoch_end(Trainer *t, double val) {
     t->done = t->nval == t->c.epochs;
     if (t->line_steps > 0 && t->c.metrics_every > 0) step_metrics(t, t->lr);
     char v[32];
-    metrics_line(t, ", \"val\": %s, \"epoch_end\": true, \"eta_s\": %.0f", jnum(v, val),
+    metrics_line(t, ", \"val\": %s, \"epoch_end\": true, \"eta_s\": %.0f", json_num(v, val, 6),
                  t->done ? 0.0 : eta_seconds(t));
     trainer_save(t);
 }
