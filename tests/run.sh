@@ -51,6 +51,7 @@ cli cli_backend_cuda_needs_build 1 'fix: rebuild with .make CUDA=1. \(binary bui
 cli cli_backend_unknown 1 "fix: set run.backend \(or --backend\) to cpu, cuda or auto" check --backend gpu
 cli retrain_seeds_out_of_range 1 'retrain.seeds = 17 is out of range 1..16' plan inputs/tiny.cfg retrain.seeds=17
 cli retrain_seeds_zero 1 'fix: set \[retrain\] seeds \(or retrain.seeds=N\) to 1..16' plan inputs/tiny.cfg retrain.seeds=0
+cli bench_seeds_out_of_range 1 'fix: set \[bench\] seeds \(or bench.seeds=N\) to 1..16' plan inputs/tiny.cfg bench.seeds=17
 # dna scale: torchvision's B0 x B2's coefficients has torchvision's B2 parameter count (both
 # from tests/ref/make_effnet_scaling_ref.py); a bad --width is named and writes nothing
 sc=$(mktemp -d)
@@ -450,6 +451,32 @@ cli bench_skips_all 0 'bench: 4 architectures \(0 trained now\)' bench "${tiny[@
 fit_inputs rbench
 cli retrain_bench_arch 0 'retrain: .*/bench/arch_001.json: .* -> .*/retrain_arch_001.json' retrain "${tiny[@]}" run.name=rbench --arch "$out/tiny/bench/arch_001.json"
 check retrain_unrated_arch_json_valid python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["predicted_score"] is None' "$out/rbench/retrain_arch_001.json"
+# [bench] seeds: a one-seed bench is seed 1 of a two-seed one (only the seed-2 trainings run,
+# on 2 ranks; the key given at 1 changes nothing); the truth is the mean over the seeds, each
+# seed's top-1 in bench.csv; the seed noise against the spread between networks; rerun: kept
+fit_inputs bseeds && cp "$out/tiny/teacher.h5" "$out/bseeds/"
+bs=("${tiny[@]}" run.name=bseeds --n 3 bench.train_images=500)
+cli bench_seed1 0 'bench: 3 architectures \(3 trained now\)' bench "${bs[@]}" bench.seeds=1
+cp "$out/bseeds/bench/result_001.json" "$out/bseeds_result_001.json"
+mpi2 "$bin/dna" bench "${bs[@]}" bench.seeds=2 >"$log" 2>&1
+bench_seeds_made() {
+    grep -q 'bench: 3 architectures x 2 seeds (3 trained now)' "$log" &&
+        grep -qE 'bench: seed noise sd [0-9.]+ points within a network \(pooled over 3 networks x 2 seeds\); spread between networks sd [0-9.]+ with seed 1 alone' "$log" &&
+        cmp -s "$out/bseeds_result_001.json" "$out/bseeds/bench/result_001.json" &&
+        grep -q '"bench_seed": 2' "$out/bseeds/bench/result_003_seed2.json" && python3 - "$out/bseeds" <<'PY'
+import csv, json, sys
+d = sys.argv[1]
+rows = list(csv.DictReader(open(d + "/bench.csv")))
+cols = ["id", "params", "macs", "top1", "seconds", "top1_sd", "top1_seed1", "top1_seed2", "arch"]
+assert len(rows) == 3 and list(rows[0]) == cols, list(rows[0])
+for r in rows:
+    t = [json.load(open(f"{d}/bench/result_{int(r['id']):03d}{s}.json"))["top1"] for s in ("", "_seed2")]
+    assert [float(r["top1_seed1"]), float(r["top1_seed2"])] == t, (r, t)
+    assert abs(float(r["top1"]) - sum(t) / 2) < 1e-6 and abs(float(r["top1_sd"]) - abs(t[0] - t[1]) / 2**0.5) < 1e-6, (r, t)
+PY
+}
+check bench_seeds_mean_of_seeds bench_seeds_made
+cli bench_seeds_kept 0 'bench: 3 architectures x 2 seeds \(0 trained now\)' bench "${bs[@]}" bench.seeds=2
 if release_only bench_retrains_bitwise bench_same_result_again; then
 cli bench_retrains_bitwise 0 'bench: arch 2/4' bench "${tiny[@]}" run.name=tiny --n 4 --force
 same_top1() { local a; a=$(grep -o '"top1": [0-9.]*' "$out/result_002.json") && [ "$a" = "$(grep -o '"top1": [0-9.]*' "$out/tiny/bench/result_002.json")" ]; }

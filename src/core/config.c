@@ -247,6 +247,11 @@ static const CfgKey KEYS[] = {
       "architectures sampled across the cost range and trained from scratch (`dna bench`)"),
     K(bench, train_images, "train_images", CK_INT, "0", NULL,
       "train each on a seeded subset of this many training images (0: all)"),
+    K(bench, seeds, "seeds", CK_INT, "1", NULL,
+      "train each architecture with N seeds, 1..16; its truth is the mean over them. Seed 1 "
+      "is run.seed's (bench/result_<id>.json), seed s >= 2 writes result_<id>_seed<s>.json; "
+      "raising it trains only the new seeds. With N >= 2 the bench reports the seed spread "
+      "against the spread between networks"),
     K(bench, fit.dropout, "dropout", CK_F64, "0.1", NULL, "dropout before the classifier"),
     RECIPE_KEYS(bench, "1", "training epochs"),
 
@@ -290,12 +295,22 @@ static int space_kind(const Config *cfg) {
     return strcmp(cfg->space.kind, "vit") ? SPACE_MBCONV : SPACE_VIT;
 }
 
+// A key added after runs existed that changes what they would compute only away from its
+// default: part of the config (dump, hash, fingerprints) only there, so those runs' outputs
+// stay valid.
+static int late_key(const CfgKey *k) {
+    return !strcmp(k->section, "bench") && !strcmp(k->key, "seeds");
+}
+
 // Whether key k is part of what this config describes: [space] keys of the other kind of
 // space are not (and space.kind itself only when it is not the default, mbconv).
 static int key_applies(const Config *cfg, const CfgKey *k) {
     if (k->ssl_only) return config_ssl(cfg);
     // train.mode too, only in DNA++'s mode: a distillation config hashes as before it existed
     if (!strcmp(k->section, "train") && !strcmp(k->key, "mode")) return config_ssl(cfg);
+    // bench.seeds only when above 1: a one-seed bench hashes as before the key existed, so its
+    // results stay valid (the bench's result files leave it out at any value)
+    if (late_key(k)) return cfg->bench.seeds != 1;
     if (k->space_kind == SPACE_ANY) return 1;
     if (!strcmp(k->key, "kind")) return space_kind(cfg) == SPACE_VIT;
     return k->space_kind == space_kind(cfg);
@@ -472,7 +487,7 @@ void config_load(Config *cfg, const char *path, char **overrides, int noverrides
     for (int i = 0; i < NKEYS; i++) {
         const CfgKey *k = &KEYS[i];
         if (!cfg->given[i] || key_applies(cfg, k) || k->ssl_only || !strcmp(k->key, "kind") ||
-            !strcmp(k->key, "mode"))
+            !strcmp(k->key, "mode") || late_key(k))
             continue;
         int vit = space_kind(cfg) == SPACE_VIT;
         DNA_FAIL(vit ? "remove it: a ViT space is set by dims, mlp_ratios, depths and head_dim"
@@ -481,10 +496,14 @@ void config_load(Config *cfg, const char *path, char **overrides, int noverrides
                  path ? path : "config", k->key, vit ? "MBConv" : "ViT", cfg->space.kind);
     }
     // a range the table cannot say: the seed files are named and read up to this bound
-    DNA_CHECK(cfg->retrain.seeds >= 1 && cfg->retrain.seeds <= RETRAIN_MAX_SEEDS,
+    DNA_CHECK(cfg->retrain.seeds >= 1 && cfg->retrain.seeds <= MAX_SEEDS,
               "set [retrain] seeds (or retrain.seeds=N) to 1..16",
               "%s: retrain.seeds = %ld is out of range 1..%d", path ? path : "config",
-              cfg->retrain.seeds, RETRAIN_MAX_SEEDS);
+              cfg->retrain.seeds, MAX_SEEDS);
+    DNA_CHECK(cfg->bench.seeds >= 1 && cfg->bench.seeds <= MAX_SEEDS,
+              "set [bench] seeds (or bench.seeds=N) to 1..16",
+              "%s: bench.seeds = %ld is out of range 1..%d", path ? path : "config",
+              cfg->bench.seeds, MAX_SEEDS);
 }
 
 // sections: NULL for all, else a space-separated list ("data teacher")
@@ -549,7 +568,8 @@ void config_keys(const Config *cfg, const char *sections, FILE *f) {
     for (int i = 0; i < NKEYS; i++) {
         const CfgKey *k = &KEYS[i];
         if (k->operational || !has_word(sections, k->section)) continue;
-        if ((k->ssl_only || !strcmp(k->key, "mode")) && !key_applies(cfg, k)) continue;
+        if ((k->ssl_only || !strcmp(k->key, "mode") || late_key(k)) && !key_applies(cfg, k))
+            continue;
         const char *p = (const char *)cfg + k->off;
         fprintf(f, "%s.%s = ", k->section, k->key);
         switch (k->kind) {

@@ -65,17 +65,19 @@ typedef struct TrainCfg {
 // The searched network trained from scratch with labels (`dna retrain`), on the whole
 // training set; `seeds` times (seed 1: run.seed's streams), so that the report can set the
 // difference to the random networks against the retraining noise.
-enum { RETRAIN_MAX_SEEDS = 16 };
+enum { MAX_SEEDS = 16 };  // [retrain] seeds and [bench] seeds
 typedef struct RetrainCfg {
     char arch[CFG_STR];
-    long seeds;  // 1..RETRAIN_MAX_SEEDS
+    long seeds;  // 1..MAX_SEEDS
     RecipeCfg fit;
 } RetrainCfg;
 
 // The ranking benchmark (`dna bench`): n architectures sampled across the cost range, each
-// trained from scratch with one fixed recipe on the whole training set.
+// trained from scratch with one fixed recipe on the whole training set, `seeds` times (the
+// truth is the mean over seeds; seed 1: run.seed's streams).
 typedef struct BenchCfg {
     long n, train_images;
+    long seeds;  // 1..MAX_SEEDS
     RecipeCfg fit;
 } BenchCfg;
 

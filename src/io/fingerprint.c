@@ -17,6 +17,20 @@ void fp_make(Fingerprint *fp, const char *keys) {
              (unsigned long long)fnv1a(FNV1A_INIT, keys, strlen(keys)));
 }
 
+void fp_make_without(Fingerprint *fp, const char *keys, const char *name) {
+    size_t n = strlen(keys), m = strlen(name);
+    char *out = dna_malloc(n + 1), *o = out;
+    for (const char *p = keys; *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) + 1 : strlen(p);
+        if (strncmp(p, name, m) || strncmp(p + m, " = ", 3)) memcpy(o, p, len), o += len;
+        p += len;
+    }
+    *o = 0;
+    fp_make(fp, out);
+    free(out);
+}
+
 void fp_free(Fingerprint *fp) {
     free(fp->keys);
     *fp = (Fingerprint){0};

@@ -17,6 +17,9 @@ typedef struct Fingerprint {
 
 // A fingerprint of `keys` (copied).
 void fp_make(Fingerprint *fp, const char *keys);
+// A fingerprint of `keys` without the line of key `name` ("retrain.seeds"): for a stage's
+// per-seed files, which one seed more or less does not change.
+void fp_make_without(Fingerprint *fp, const char *keys, const char *name);
 void fp_free(Fingerprint *fp);
 // The fingerprint a file records (by its kind: .h5, .json, else marker text or a CSV's
 // sidecar); fp->hex is "" when it records none or does not exist. Returns 1 when it has one.

@@ -47,7 +47,7 @@ typedef struct Row {
     int have_arch, retrained, stale;   // stale: seed files of another architecture, left out
     double params, macs, score, secs;  // secs: summed over the seeds
     double top1;                       // the mean over the seeds (NAN: not retrained)
-    double seed_top1[RETRAIN_MAX_SEEDS];
+    double seed_top1[MAX_SEEDS];
     SeedSpread seeds;
     long epochs;
 } Row;

@@ -53,25 +53,6 @@ static void out_stem(const Config *cfg, const char *arch, const char *own, long 
     config_run_path(cfg, stem, buf, n);
 }
 
-// The fingerprint the retrained files record: the stage's, without retrain.seeds. How many
-// seeds are trained changes no single seed's training, so raising [retrain] seeds keeps the
-// files (and checkpoints) already made and trains only the new seeds; with seeds = 1 the
-// files are those of a dna without the key.
-static void file_fingerprint(const RunCtx *ctx, Fingerprint *fp) {
-    const char *keys = ctx->fingerprint_keys ? ctx->fingerprint_keys : "";
-    size_t n = strlen(keys);
-    char *out = dna_malloc(n + 1), *o = out;
-    for (const char *p = keys; *p;) {
-        const char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) + 1 : strlen(p);
-        if (strncmp(p, "retrain.seeds = ", 16)) memcpy(o, p, len), o += len;
-        p += len;
-    }
-    *o = 0;
-    fp_make(fp, out);
-    free(out);
-}
-
 // FNV-1a of the architecture file's bytes: a result belongs to the file it was trained from,
 // so a search rerun that rewrote arch.json or random_<i>.json retrains instead of skipping.
 static void arch_digest(const char *path, char hex[17]) {
@@ -204,8 +185,12 @@ static int retrain_one(const RunCtx *ctx, const Config *cfg, const char *arch_pa
 // retrainings as there are random networks, and the default run has time for one more
 // (doc/guide.md, "Reading the report"); their spread is shown beside their mean instead.
 static int run(const RunCtx *ctx, const Config *cfg, int force) {
+    // The retrained files record the stage's fingerprint without retrain.seeds: how many seeds
+    // are trained changes no single seed's training, so raising [retrain] seeds keeps the files
+    // (and checkpoints) already made and trains only the new seeds; with seeds = 1 the files
+    // are those of a dna without the key.
     Fingerprint fp;
-    file_fingerprint(ctx, &fp);
+    fp_make_without(&fp, ctx->fingerprint_keys ? ctx->fingerprint_keys : "", "retrain.seeds");
     RunCtx c = *ctx;
     c.fingerprint = fp.hex, c.fingerprint_keys = fp.keys;
     char path[1100];

@@ -1,4 +1,5 @@
-// Retraining seeds: seed file names, the spread over seeds, the searched-vs-random verdict.
+// Training seeds: seed file names, the spread over seeds, the searched-vs-random verdict, a
+// bench's seed noise.
 // The verdict's yardstick is the searched network's own seed spread (max - min): at 2 seeds
 // that is |a - b|, about 1.1 standard deviations on average, so it is a rough one; the text
 // says what was measured and nothing more.
@@ -6,7 +7,10 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "core/error.h"
 
 void seed_stem(const char *stem, long s, char *buf, size_t n) {
     if (s <= 1)
@@ -102,4 +106,29 @@ NoiseVerdict seed_verdict_text(char *buf, size_t n, const SeedSpread *searched,
             break;
     }
     return v;
+}
+
+static double sample_var(const double *x, int n, int stride) {
+    double m = 0, ss = 0;
+    for (int i = 0; i < n; i++) m += x[i * stride];
+    m /= n;
+    for (int i = 0; i < n; i++) ss += (x[i * stride] - m) * (x[i * stride] - m);
+    return ss / (n - 1);
+}
+
+BenchNoise bench_noise(const double *top1, int n, int k) {
+    BenchNoise b = {.n = n, .k = k};
+    double *mean = dna_malloc((size_t)n * sizeof *mean), pooled = 0;
+    for (int i = 0; i < n; i++) {
+        pooled += sample_var(top1 + (size_t)i * k, k, 1) / n;
+        mean[i] = 0;
+        for (int s = 0; s < k; s++) mean[i] += top1[(size_t)i * k + s] / k;
+    }
+    b.seed_sd = sqrt(pooled);
+    b.one_sd = sqrt(sample_var(top1, n, k));
+    b.mean_sd = sqrt(sample_var(mean, n, 1));
+    b.mean_noise = b.seed_sd / sqrt((double)k);
+    b.true_sd = sqrt(fmax(b.mean_sd * b.mean_sd - b.mean_noise * b.mean_noise, 0));
+    free(mean);
+    return b;
 }

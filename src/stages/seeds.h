@@ -1,6 +1,7 @@
-// Retraining seeds ([retrain] seeds): the names of a network's seed files, the spread of its
-// test top-1 over seeds, and the report's "searched vs random" verdict, which sets the
-// difference to the random networks against that spread. Pure functions: no files, no ranks.
+// Training seeds ([retrain] seeds, [bench] seeds): the names of a network's seed files, the
+// spread of its test top-1 over seeds, the report's "searched vs random" verdict, which sets
+// the difference to the random networks against that spread, and a bench's seed noise against
+// its spread between networks. Pure functions: no files, no ranks.
 #pragma once
 #include <stddef.h>
 
@@ -32,3 +33,16 @@ NoiseVerdict noise_verdict(double diff, const SeedSpread *searched);
 // spread, how many random networks it beats and, plainly, the verdict. Returns the verdict.
 NoiseVerdict seed_verdict_text(char *buf, size_t n, const SeedSpread *searched,
                                const double *random, int nrandom, long seeds_set);
+
+// A bench trained with k >= 2 seeds per network, n >= 2 networks (top1: n rows of k,
+// fractions). Whether its truths separate the networks: the seed noise within a network
+// against the spread between them (doc/results.md, "Do the truths separate the networks?").
+typedef struct BenchNoise {
+    int n, k;
+    double seed_sd;     // within a network: sqrt of the mean of the networks' sample variances
+    double one_sd;      // between networks, seed 1's truths: what a one-seed bench ranks by
+    double mean_sd;     // between networks, the means over seeds: this bench's truths
+    double mean_noise;  // the seed noise left in a mean: seed_sd / sqrt(k)
+    double true_sd;  // the networks' expected top-1 spread, sqrt(max(mean_sd^2 - mean_noise^2, 0))
+} BenchNoise;
+BenchNoise bench_noise(const double *top1, int n, int k);

@@ -29,6 +29,31 @@ TEST(fingerprint_keys_of_sections) {
     free(keys);
 }
 
+// bench.seeds is part of a bench's keys only above 1 (a one-seed bench hashes as before the
+// key existed), and the per-seed files leave it out at any value
+TEST(fingerprint_bench_seeds) {
+    Config cfg;
+    char *over[] = {"bench.seeds=3"};
+    char *keys[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        config_load(&cfg, NULL, over, i);
+        size_t n = 0;
+        FILE *f = open_memstream(&keys[i], &n);
+        config_keys(&cfg, "data bench", f);
+        fclose(f);
+    }
+    T_CHECK(!strstr(keys[0], "seeds") && strstr(keys[1], "\nbench.seeds = 3\n"),
+            "default: no line; 3: a line");
+    Fingerprint a, b, c;
+    fp_make(&a, keys[0]);
+    fp_make_without(&b, keys[1], "bench.seeds");
+    fp_make_without(&c, "a = 1\nbench.seeds = 2\nbench.seedsx = 3\nbench.seeds\n", "bench.seeds");
+    T_CHECK(!strcmp(a.hex, b.hex) && !strcmp(a.keys, b.keys), "without the line: the default's");
+    T_CHECK(!strcmp(c.keys, "a = 1\nbench.seedsx = 3\nbench.seeds\n"), "only that key: %s", c.keys);
+    fp_free(&a), fp_free(&b), fp_free(&c);
+    free(keys[0]), free(keys[1]);
+}
+
 TEST(fingerprint_diff_names_changed_keys) {
     char buf[512];
     fp_diff("a.x = 1\nb.y = \ninput t.h5 = 00ff\ngone.k = 3\n",

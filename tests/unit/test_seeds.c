@@ -1,6 +1,7 @@
 // [retrain] seeds: the seed files' names, the spread over seeds, the searched-vs-random
 // verdict (within or outside the searched network's seed spread, or not measured), and the
-// key's range.
+// key's range. [bench] seeds: a bench's seed noise against its spread, the key's range and
+// hash.
 #include <math.h>
 #include <string.h>
 
@@ -110,4 +111,35 @@ TEST(seeds_key_range) {
     T_EXPECT_DEATH(load_seeds, "retrain.seeds=0", "retrain.seeds = 0 is out of range 1..16");
     T_EXPECT_DEATH(load_seeds, "retrain.seeds=17", "retrain.seeds = 17 is out of range 1..16");
     T_EXPECT_DEATH(load_seeds, "retrain.seeds=two", "retrain.seeds = 'two' is not an integer");
+}
+
+TEST(seeds_bench_noise) {
+    // 3 networks x 2 seeds; references from numpy (var/std with ddof=1)
+    const double t[6] = {0.80, 0.82, 0.85, 0.85, 0.90, 0.88};
+    BenchNoise z = bench_noise(t, 3, 2);
+    T_CHECK(z.n == 3 && z.k == 2, "n %d k %d", z.n, z.k);
+    T_NEAR(z.seed_sd, 0.011547005383792493, 1e-14, 0, "pooled within-network sd");
+    T_NEAR(z.one_sd, 0.04999999999999999, 1e-14, 0, "between networks, seed 1");
+    T_NEAR(z.mean_sd, 0.03999999999999998, 1e-14, 0, "between networks, the means");
+    T_NEAR(z.mean_noise, 0.008164965809277244, 1e-14, 0, "noise of a mean of 2");
+    T_NEAR(z.true_sd, 0.03915780041490242, 1e-14, 0, "expected top-1 spread");
+    const double same[6] = {0.8, 0.81, 0.8, 0.81, 0.8, 0.81};  // all noise, no spread
+    z = bench_noise(same, 3, 2);
+    T_CHECK(z.mean_sd == 0 && z.true_sd == 0 && z.seed_sd > 0, "no spread between networks");
+}
+
+TEST(seeds_bench_key) {
+    Config c, d;
+    config_load(&c, NULL, NULL, 0);
+    T_CHECK(c.bench.seeds == 1, "default 1: %ld", c.bench.seeds);
+    char one[] = "bench.seeds=1", two[] = "bench.seeds=2", *o1[] = {one}, *o2[] = {two};
+    config_load(&d, NULL, o1, 1);  // given at its default: allowed, and the same config
+    char h0[17], h1[17], h2[17];
+    config_hash(&c, h0), config_hash(&d, h1);
+    config_load(&d, NULL, o2, 1);
+    config_hash(&d, h2);
+    T_CHECK(!strcmp(h0, h1) && strcmp(h0, h2), "hash: default %s, seeds=1 %s, seeds=2 %s", h0, h1,
+            h2);
+    T_EXPECT_DEATH(load_seeds, "bench.seeds=0", "bench.seeds = 0 is out of range 1..16");
+    T_EXPECT_DEATH(load_seeds, "bench.seeds=17", "bench.seeds = 17 is out of range 1..16");
 }
