@@ -167,9 +167,7 @@ static void bench_save(const RunCtx *ctx, const Config *cfg, const Bench *b,
                 b->seconds[i]);
         const double *t = seed_top1 + (size_t)i * k;
         if (k > 1) {
-            double ss = 0;
-            for (int s = 0; s < k; s++) ss += (t[s] - b->top1[i]) * (t[s] - b->top1[i]);
-            fprintf(c, ",%.6f", sqrt(ss / (k - 1)));
+            fprintf(c, ",%.6f", sample_sd(t, k));
             for (int s = 0; s < k; s++) fprintf(c, ",%.6f", t[s]);
         }
         fprintf(c, ",%s\n", desc);

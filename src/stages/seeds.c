@@ -116,6 +116,10 @@ static double sample_var(const double *x, int n, int stride) {
     return ss / (n - 1);
 }
 
+double sample_sd(const double *x, int n) {
+    return sqrt(sample_var(x, n, 1));
+}
+
 BenchNoise bench_noise(const double *top1, int n, int k) {
     BenchNoise b = {.n = n, .k = k};
     double *mean = dna_malloc((size_t)n * sizeof *mean), pooled = 0;
@@ -126,7 +130,7 @@ BenchNoise bench_noise(const double *top1, int n, int k) {
     }
     b.seed_sd = sqrt(pooled);
     b.one_sd = sqrt(sample_var(top1, n, k));
-    b.mean_sd = sqrt(sample_var(mean, n, 1));
+    b.mean_sd = sample_sd(mean, n);
     b.mean_noise = b.seed_sd / sqrt((double)k);
     b.true_sd = sqrt(fmax(b.mean_sd * b.mean_sd - b.mean_noise * b.mean_noise, 0));
     free(mean);

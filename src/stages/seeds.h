@@ -34,6 +34,9 @@ NoiseVerdict noise_verdict(double diff, const SeedSpread *searched);
 NoiseVerdict seed_verdict_text(char *buf, size_t n, const SeedSpread *searched,
                                const double *random, int nrandom, long seeds_set);
 
+// The sample standard deviation (n - 1) of x[0..n), n >= 2.
+double sample_sd(const double *x, int n);
+
 // A bench trained with k >= 2 seeds per network, n >= 2 networks (top1: n rows of k,
 // fractions). Whether its truths separate the networks: the seed noise within a network
 // against the spread between them (doc/results.md, "Do the truths separate the networks?").
