@@ -127,7 +127,7 @@ for a, b in [("DNA, 1 epoch", "SPOS, 15 epochs"), ("DNA, 5 epochs", "SPOS, 15 ep
     print(f"tau({a}) - tau({b}) = {kendalltau(ratings[a], truth)[0] - kendalltau(ratings[b], truth)[0]:+.3f}"
           f"  95% paired bootstrap [{np.nanpercentile(d, 2.5):+.3f}, {np.nanpercentile(d, 97.5):+.3f}],"
           f"  share > 0: {np.mean(d > 0):.3f}")
-if seeds and epochs != 2:
+if epochs != 2 and min(len(v) for v in runs.values()) > 1:  # every network: 2 seeds or more
     mean = np.array([np.mean(runs[i]) for i in ids])
     print(f"truths as the mean of each network's seeds: sd between networks "
           f"{mean.std(ddof=1):.3f}; " +
