@@ -8,8 +8,8 @@
    and what that noise leaves of Kendall tau: the ceiling of any rating judged against truths
    of one seed per network.
    - 2 epochs: bench.csv, seeds from seeds.csv (3 networks x 3 seeds).
-   - 10 epochs: bench10/result_<id>.json, the networks finished so far; a network's truth is
-     the mean of its seeds (result_<id>_seed<s>.json, `bench.seeds`) and seeds10.csv, if any.
+   - 10 epochs: bench10/result_<id>.json, the networks finished so far (their seed 1); seeds
+     from the bench's further seeds (result_<id>_seed<s>.json, `bench.seeds`) and seeds10.csv.
 2. Each rating's tau with a bootstrap interval, and paired bootstrap of the tau differences
    between ratings (the same resampled networks for both), which overlapping intervals of the
    two taus cannot decide.
@@ -44,14 +44,12 @@ def seed_file(name):
 
 
 def bench10():
-    """{id: [top1 % of each seed]} from the 10-epoch bench's result files."""
+    """{id: [top1 % of each seed]} from the 10-epoch bench's result files, seed 1 first."""
     out = {}
     for p in sorted(glob.glob(os.path.join(HERE, "bench10", "result_*.json"))):
         m = re.fullmatch(r"result_(\d+)(?:_seed(\d+))?\.json", os.path.basename(p))
         with open(p) as f:
             out.setdefault(int(m.group(1)), []).append(100 * json.load(f)["top1"])
-    for i, v in seed_file("seeds10.csv").items():
-        out.setdefault(i, []).extend(v)
     return out
 
 
@@ -61,8 +59,13 @@ if epochs == 2:
     runs = {i: [v] for i, v in two.items()}
     seeds = seed_file("seeds.csv")
 else:
-    runs = bench10()
-    seeds = {i: v for i, v in runs.items() if len(v) > 1}
+    # The seed check's retrainings (seeds10.csv, one rank each: the bench's recipe and batch
+    # norm) count as further seeds of their networks, also of those the bench has not reached.
+    runs, extra = bench10(), seed_file("seeds10.csv")
+    seeds = {i: runs.get(i, []) + extra.get(i, []) for i in set(runs) | set(extra)}
+    seeds = {i: v for i, v in seeds.items() if len(v) > 1}
+    for i in runs:
+        runs[i] += extra.get(i, [])
 ids = sorted(runs)
 # A truth of one seed per network, so that the noise figures below describe it; the means
 # of several seeds are judged separately at the end.
@@ -85,10 +88,12 @@ for i in sorted(seeds):
     v = np.array(seeds[i])
     sds.append(v.std(ddof=1))
     print(f"network {i}: seeds {' '.join(f'{x:.2f}' for x in v)}; mean {v.mean():.2f}, "
-          f"sd {v.std(ddof=1):.3f}, range {np.ptp(v):.2f}; bench {runs[i][0]:.2f}")
+          f"sd {v.std(ddof=1):.3f}, range {np.ptp(v):.2f}; bench "
+          f"{f'{runs[i][0]:.2f}' if i in runs else 'not yet'}")
 rng = np.random.default_rng(0)
 if sds:
-    s = float(np.sqrt(np.mean(np.square(sds))))
+    dof = np.array([len(seeds[i]) - 1 for i in sorted(seeds)])  # pooled: weighted by dof
+    s = float(np.sqrt(np.sum(dof * np.square(sds)) / np.sum(dof)))
     print(f"pooled seed sd {s:.3f} ({len(sds)} networks); sd between networks / seed sd = "
           f"{truth.std(ddof=1) / s:.2f}")
     # Networks' expected top-1 spread: the truths' variance less the seed variance. A rating
