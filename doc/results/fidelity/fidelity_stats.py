@@ -54,6 +54,8 @@ def bench10():
 
 
 epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+if epochs not in (2, 10):
+    sys.exit("fidelity_stats.py: the benches kept here are of 2 and 10 epochs; give 10 or nothing")
 two = {i: 100 * v for i, v in col("bench.csv", "top1").items()}
 if epochs == 2:
     runs = {i: [v] for i, v in two.items()}
