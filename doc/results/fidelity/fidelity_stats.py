@@ -8,7 +8,7 @@
    and what that noise leaves of Kendall tau: the ceiling of any rating judged against truths
    of one seed per network.
    - 2 epochs: bench.csv, seeds from seeds.csv (3 networks x 3 seeds).
-   - 10 epochs: bench10/result_<id>.json, the networks finished so far (their seed 1); seeds
+   - 10 epochs: bench10/result_<id>.json, the networks finished (all 30; their seed 1); seeds
      from the bench's further seeds (result_<id>_seed<s>.json, `bench.seeds`) and seeds10.csv.
 2. Each rating's tau with a bootstrap interval, and paired bootstrap of the tau differences
    between ratings (the same resampled networks for both), which overlapping intervals of the
