@@ -62,12 +62,11 @@ if epochs == 2:
     seeds = seed_file("seeds.csv")
 else:
     # The seed check's retrainings (seeds10.csv, one rank each: the bench's recipe and batch
-    # norm) count as further seeds of their networks, also of those the bench has not reached.
-    runs, extra = bench10(), seed_file("seeds10.csv")
-    seeds = {i: runs.get(i, []) + extra.get(i, []) for i in set(runs) | set(extra)}
-    seeds = {i: v for i, v in seeds.items() if len(v) > 1}
-    for i in runs:
-        runs[i] += extra.get(i, [])
+    # norm) count as further seeds of their networks.
+    runs = bench10()
+    for i, v in seed_file("seeds10.csv").items():
+        runs[i] += v
+    seeds = {i: v for i, v in runs.items() if len(v) > 1}
 ids = sorted(runs)
 # A truth of one seed per network, so that the noise figures below describe it; the means
 # of several seeds are judged separately at the end.
@@ -90,8 +89,7 @@ for i in sorted(seeds):
     v = np.array(seeds[i])
     sds.append(v.std(ddof=1))
     print(f"network {i}: seeds {' '.join(f'{x:.2f}' for x in v)}; mean {v.mean():.2f}, "
-          f"sd {v.std(ddof=1):.3f}, range {np.ptp(v):.2f}; bench "
-          f"{f'{runs[i][0]:.2f}' if i in runs else 'not yet'}")
+          f"sd {v.std(ddof=1):.3f}, range {np.ptp(v):.2f}; bench {runs[i][0]:.2f}")
 rng = np.random.default_rng(0)
 if sds:
     dof = np.array([len(seeds[i]) - 1 for i in sorted(seeds)])  # pooled: weighted by dof
